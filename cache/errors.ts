@@ -1,0 +1,69 @@
+/**
+ * Errors of cache/. Same shape as every tsbuild error: the `tsbuild.error`
+ * brand, a stable `code` and structured `data`.
+ */
+import { ERROR_BRAND } from '../image/errors.js';
+
+export class CacheError extends Error {
+  readonly [ERROR_BRAND] = true;
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly data: Readonly<Record<string, unknown>> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The store has no blob with this digest. */
+export class BlobNotFoundError extends CacheError {
+  constructor(readonly digest: string) {
+    super('TSB_BLOB_NOT_FOUND', `blob not found in store: ${digest}`, { digest });
+  }
+}
+
+/**
+ * A stored blob's bytes no longer hash to its name (disk corruption, someone
+ * edited the file). The blob has been deleted by the time this is raised, so a
+ * retry re-fetches it instead of failing the same way again.
+ */
+export class BlobCorruptError extends CacheError {
+  constructor(
+    readonly digest: string,
+    readonly actual: string,
+    readonly path: string,
+  ) {
+    super('TSB_BLOB_CORRUPT', `corrupt blob ${digest} (content hashes to ${actual}); it was removed from the store`, {
+      digest,
+      actual,
+      path,
+    });
+  }
+}
+
+/** A lock could not be taken in time; `holder` is what the lock file says about its owner. */
+export class LockTimeoutError extends CacheError {
+  constructor(name: string, timeoutMs: number, holder: unknown) {
+    super('TSB_LOCK_TIMEOUT', `timed out after ${timeoutMs} ms waiting for lock ${JSON.stringify(name)}`, {
+      name,
+      timeoutMs,
+      holder,
+    });
+  }
+}
+
+/** A ref, lock, or meta name that would be unsafe as a file name or key. */
+export class InvalidNameError extends CacheError {
+  constructor(kind: string, name: string, reason: string) {
+    super('TSB_CACHE_INVALID_NAME', `invalid ${kind} name ${JSON.stringify(name)}: ${reason}`, { kind, name, reason });
+  }
+}
+
+/** The store on disk is of another format version, or one of its files does not parse. */
+export class StoreFormatError extends CacheError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('TSB_STORE_FORMAT', message, data);
+  }
+}

@@ -1,0 +1,588 @@
+/**
+ * The content-addressed store: every blob lives at `blobs/sha256/<hex>` and is
+ * only ever created by renaming a fully written, fsynced, verified temp file
+ * from `ingest/` (same file system, so the rename is atomic). Readers
+ * therefore see a whole blob or none, and a crash leaves at most a temp file,
+ * which open() and gc() sweep once its owner process is gone.
+ *
+ * Layout under the root:
+ *   version              store format version
+ *   blobs/sha256/<hex>   blobs, read-only files
+ *   ingest/              temp files being written (`<pid>-<random>.tmp`)
+ *   refs.json            image names → descriptor (manifest or index)
+ *   meta/<ns>/<key>.json other modules' small JSON records (build cache…)
+ *   locks/<name>.lock    cross-process locks
+ */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { addAbortSignal, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import type { GzipOptions } from '../image/compress.js';
+import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
+import { DigestMismatchError } from '../image/errors.js';
+import { encodeLayer } from '../image/layer-encode.js';
+import { MediaType } from '../image/mediatypes.js';
+import type { Descriptor } from '../image/types.js';
+import { BlobCorruptError, BlobNotFoundError, InvalidNameError, StoreFormatError } from './errors.js';
+import {
+  fsyncDir,
+  isErrno,
+  pidAlive,
+  removeIfExists,
+  tempName,
+  tempOwner,
+  touch,
+  writeFileAtomic,
+} from './fsutil.js';
+import { withFileLock, type LockOptions } from './lock.js';
+
+export { defaultRoot } from './root.js';
+
+export const STORE_VERSION = 1;
+/** A temp file untouched this long is abandoned even if a process with its pid exists (pid reuse, a hung writer). */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+/** What the caller claims the content is; checked before the blob becomes visible. */
+export interface ExpectedBlob {
+  digest: Digest;
+  size?: number;
+}
+
+export interface IngestOptions {
+  /** Aborting stops the ingest, removes its temp file and rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface LayerIngestResult {
+  desc: Descriptor;
+  diffID: Digest;
+  uncompressedSize: number;
+}
+
+export interface StoredBlob extends BlobInfo {
+  mtimeMs: number;
+}
+
+export interface SweepResult {
+  removed: number;
+  bytes: number;
+}
+
+const noop = (): void => {};
+
+const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const META_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,254}$/;
+const HEX_RE = /^[a-f0-9]{64}$/;
+
+export class ContentStore {
+  readonly root: string;
+  readonly #blobsDir: string;
+  readonly #ingestDir: string;
+  readonly #metaDir: string;
+  readonly #locksDir: string;
+  readonly #refsPath: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.#blobsDir = join(root, 'blobs', 'sha256');
+    this.#ingestDir = join(root, 'ingest');
+    this.#metaDir = join(root, 'meta');
+    this.#locksDir = join(root, 'locks');
+    this.#refsPath = join(root, 'refs.json');
+  }
+
+  /** Open (creating if needed) the store at `root`, and sweep temp files left by dead processes. */
+  static async open(root: string): Promise<ContentStore> {
+    const s = new ContentStore(resolve(root));
+    for (const d of [s.#blobsDir, s.#ingestDir, s.#metaDir, s.#locksDir]) await mkdir(d, { recursive: true });
+    await s.#checkVersion();
+    // Best effort: a store that cannot be tidied is still usable.
+    await s.cleanupTemp().catch(noop);
+    return s;
+  }
+
+  async #checkVersion(): Promise<void> {
+    const path = join(this.root, 'version');
+    let raw: string;
+    try {
+      raw = await readFile(path, 'utf8');
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+      // Two processes creating a fresh store write identical bytes; the rename makes either win.
+      await writeFileAtomic(path, `${JSON.stringify({ storeVersion: STORE_VERSION })}\n`);
+      return;
+    }
+    let v: unknown;
+    try {
+      v = (JSON.parse(raw) as { storeVersion?: unknown }).storeVersion;
+    } catch {
+      v = undefined;
+    }
+    if (v !== STORE_VERSION) {
+      throw new StoreFormatError(`store at ${this.root} has format version ${String(v)}, this tsbuild uses ${STORE_VERSION}`, {
+        root: this.root,
+        version: v,
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- blobs
+
+  /** The file of a blob. Throws on anything but `sha256:<64 hex>`, so a digest from a manifest cannot name another path. */
+  blobPath(d: Digest): string {
+    if (!isDigest(d)) throw new InvalidNameError('digest', String(d), 'not sha256:<64 lowercase hex>');
+    return join(this.#blobsDir, digestHex(d));
+  }
+
+  async has(d: Digest): Promise<boolean> {
+    return (await this.stat(d)) !== undefined;
+  }
+
+  async stat(d: Digest): Promise<{ size: number } | undefined> {
+    try {
+      const st = await stat(this.blobPath(d));
+      return { size: st.size };
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Store a stream. With `expected`, the content is verified before it becomes
+   * visible (DigestMismatchError otherwise, and nothing is stored); if that
+   * blob is already present the source is drained unread and nothing is
+   * written. Safe to run concurrently with itself, in this or other processes.
+   */
+  async ingest(
+    src: Readable | AsyncIterable<Uint8Array>,
+    expected?: ExpectedBlob,
+    opts: IngestOptions = {},
+  ): Promise<BlobInfo> {
+    const { signal } = opts;
+    if (expected) this.blobPath(expected.digest);
+    try {
+      signal?.throwIfAborted();
+    } catch (e) {
+      if (src instanceof Readable) src.destroy();
+      throw e;
+    }
+    if (signal && src instanceof Readable) addAbortSignal(signal, src);
+    if (expected) {
+      const st = await this.stat(expected.digest);
+      if (st && (expected.size === undefined || st.size === expected.size)) {
+        // Drain rather than destroy, so the producer (an encoder, a download) finishes normally.
+        for await (const _ of src) signal?.throwIfAborted();
+        await touch(this.blobPath(expected.digest));
+        return { digest: expected.digest, size: st.size };
+      }
+    }
+    return this.#write(src, expected, signal);
+  }
+
+  async #write(src: AsyncIterable<unknown> | Iterable<unknown>, expected: ExpectedBlob | undefined, signal?: AbortSignal): Promise<BlobInfo> {
+    const tmp = join(this.#ingestDir, tempName());
+    let fh: FileHandle | undefined;
+    try {
+      // Read-only from birth: the fd keeps write access, nothing else gets it.
+      fh = await open(tmp, 'wx', 0o444);
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of src) {
+        signal?.throwIfAborted();
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+        size += buf.length;
+        if (expected?.size !== undefined && size > expected.size) {
+          throw new DigestMismatchError(expected.digest, undefined, `more than ${expected.size} bytes`);
+        }
+        hash.update(buf);
+        await writeAll(fh, buf);
+      }
+      const digest: Digest = `sha256:${hash.digest('hex')}`;
+      if (expected) {
+        if (expected.size !== undefined && size !== expected.size) {
+          throw new DigestMismatchError(expected.digest, digest, `size ${size} != ${expected.size}`);
+        }
+        if (digest !== expected.digest) throw new DigestMismatchError(expected.digest, digest);
+      }
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      const final = this.blobPath(digest);
+      const present = await stat(final).catch(() => undefined);
+      if (present?.size === size) {
+        // Someone else stored it meanwhile: keep theirs, it is the same bytes.
+        await removeIfExists(tmp);
+        await touch(final);
+      } else {
+        // Absent (or a wrong-size, hence corrupt, copy): the rename replaces it atomically.
+        await rename(tmp, final);
+        await fsyncDir(this.#blobsDir);
+      }
+      return { digest, size };
+    } catch (e) {
+      await fh?.close().catch(noop);
+      await removeIfExists(tmp).catch(noop);
+      throw e;
+    }
+  }
+
+  /** Store a buffer (small things: configs, manifests). */
+  async putBytes(b: Buffer, expected?: ExpectedBlob): Promise<BlobInfo> {
+    const digest = sha256(b);
+    if (expected) {
+      this.blobPath(expected.digest);
+      if (expected.size !== undefined && expected.size !== b.length) {
+        throw new DigestMismatchError(expected.digest, digest, `size ${b.length} != ${expected.size}`);
+      }
+      if (expected.digest !== digest) throw new DigestMismatchError(expected.digest, digest);
+    }
+    const st = await this.stat(digest);
+    if (st?.size === b.length) {
+      await touch(this.blobPath(digest));
+      return { digest, size: b.length };
+    }
+    return this.#write([b], { digest, size: b.length });
+  }
+
+  /** Store `JSON.stringify(v)` (no whitespace, keys in the order given) and describe it. */
+  async putJSON(v: unknown, mediaType: string): Promise<Descriptor> {
+    const { digest, size } = await this.putBytes(Buffer.from(JSON.stringify(v), 'utf8'));
+    return { mediaType, digest, size };
+  }
+
+  /**
+   * A stream of the blob. With verify (the default) the bytes are hashed as
+   * they flow; on a mismatch the blob is deleted and the stream fails with
+   * BlobCorruptError. Throws BlobNotFoundError for a missing blob.
+   */
+  async open(d: Digest, opts: { verify?: boolean } = {}): Promise<Readable> {
+    const path = this.blobPath(d);
+    const fh = await this.#openBlob(d, path);
+    let ino: number;
+    let dev: number;
+    try {
+      ({ ino, dev } = await fh.stat());
+    } catch (e) {
+      await fh.close().catch(noop);
+      throw e;
+    }
+    const rs = fh.createReadStream(); // closes fh at end or on destroy
+    if (opts.verify === false) return rs;
+    const verifier = new BlobVerifier(d, async (actual) => {
+      await this.#removeCorrupt(path, ino, dev);
+      return new BlobCorruptError(d, actual, path);
+    });
+    // pipeline destroys both ends on error, so consumers of the verifier see it.
+    return pipeline(rs, verifier, noop);
+  }
+
+  async #openBlob(d: Digest, path: string): Promise<FileHandle> {
+    try {
+      return await open(path, 'r');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw new BlobNotFoundError(d);
+      throw e;
+    }
+  }
+
+  /**
+   * Delete a blob found corrupt, unless a good copy was renamed over it since
+   * we opened it (then the inode differs and the good one stays).
+   */
+  async #removeCorrupt(path: string, ino: number, dev: number): Promise<void> {
+    const now = await stat(path).catch(() => undefined);
+    if (now && now.ino === ino && now.dev === dev) await removeIfExists(path);
+  }
+
+  /** The whole blob in memory, verified. For small blobs only (manifests, configs). */
+  async readBytes(d: Digest): Promise<Buffer> {
+    const path = this.blobPath(d);
+    const fh = await this.#openBlob(d, path);
+    let buf: Buffer;
+    let ino: number;
+    let dev: number;
+    try {
+      ({ ino, dev } = await fh.stat());
+      buf = await fh.readFile();
+    } finally {
+      await fh.close().catch(noop);
+    }
+    const actual = sha256(buf);
+    if (actual !== d) {
+      await this.#removeCorrupt(path, ino, dev);
+      throw new BlobCorruptError(d, actual, path);
+    }
+    return buf;
+  }
+
+  async readJSON<T>(d: Digest): Promise<T> {
+    const buf = await this.readBytes(d);
+    try {
+      return JSON.parse(buf.toString('utf8')) as T;
+    } catch (e) {
+      throw new StoreFormatError(`blob ${d} is not JSON: ${(e as Error).message}`, { digest: d });
+    }
+  }
+
+  /** Remove a blob; false if it was not there. Refs to it are not checked (gc is the safe way). */
+  async delete(d: Digest): Promise<boolean> {
+    return removeIfExists(this.blobPath(d));
+  }
+
+  /** Refresh a blob's mtime so gc's grace period spares it; false if absent. */
+  async touch(d: Digest): Promise<boolean> {
+    return touch(this.blobPath(d));
+  }
+
+  /** Every blob in the store (unordered). */
+  async *blobs(): AsyncGenerator<StoredBlob> {
+    for (const name of await readdir(this.#blobsDir)) {
+      if (!HEX_RE.test(name)) continue;
+      try {
+        const st = await stat(join(this.#blobsDir, name));
+        yield { digest: `sha256:${name}`, size: st.size, mtimeMs: st.mtimeMs };
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e; // deleted under us: fine
+      }
+    }
+  }
+
+  /**
+   * Compress a layer tar with image/'s encoder and store the gzip blob.
+   * The OCI gzip layer descriptor, the tar's diffID and its size come back.
+   */
+  async ingestLayer(tar: Readable, opts: GzipOptions & IngestOptions = {}): Promise<LayerIngestResult> {
+    const { signal, ...gzip } = opts;
+    const enc = encodeLayer(tar, gzip);
+    // An encoder failure must also fail the stream being stored, so the ingest removes its temp file.
+    enc.result.catch((e: unknown) => enc.stream.destroy(e instanceof Error ? e : new Error(String(e))));
+    let blob: BlobInfo;
+    try {
+      blob = await this.ingest(enc.stream, undefined, signal ? { signal } : {});
+    } catch (e) {
+      enc.stream.destroy();
+      tar.destroy();
+      throw e;
+    }
+    const { diffID, uncompressedSize } = await enc.result;
+    return { desc: { mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }, diffID, uncompressedSize };
+  }
+
+  // ---------------------------------------------------------------- refs
+
+  /** Point `name` at a manifest or index. The blob must already be in the store. */
+  async setRef(name: string, desc: Descriptor): Promise<void> {
+    checkRefName(name);
+    checkDescriptor(desc);
+    if (!(await this.has(desc.digest))) throw new BlobNotFoundError(desc.digest);
+    const clean = JSON.parse(JSON.stringify(desc)) as Descriptor;
+    await this.#updateRefs((refs) => {
+      refs.set(name, clean);
+      return true;
+    });
+  }
+
+  async getRef(name: string): Promise<Descriptor | undefined> {
+    return (await this.#readRefs()).get(name);
+  }
+
+  async deleteRef(name: string): Promise<boolean> {
+    return this.#updateRefs((refs) => refs.delete(name));
+  }
+
+  /** All refs, sorted by name. */
+  async listRefs(): Promise<Array<{ name: string; desc: Descriptor }>> {
+    const refs = await this.#readRefs();
+    return [...refs.keys()].sort().map((name) => ({ name, desc: refs.get(name)! }));
+  }
+
+  /** Reads need no lock: refs.json is only ever replaced by rename. */
+  async #readRefs(): Promise<Map<string, Descriptor>> {
+    let raw: string;
+    try {
+      raw = await readFile(this.#refsPath, 'utf8');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return new Map();
+      throw e;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch (e) {
+      throw new StoreFormatError(`${this.#refsPath} is not JSON: ${(e as Error).message}`, { path: this.#refsPath });
+    }
+    const refs = (parsed as { refs?: unknown } | null)?.refs;
+    if (typeof refs !== 'object' || refs === null || Array.isArray(refs)) {
+      throw new StoreFormatError(`${this.#refsPath} has no "refs" object`, { path: this.#refsPath });
+    }
+    return new Map(Object.entries(refs as Record<string, Descriptor>));
+  }
+
+  /** Read-modify-write under the refs lock; `edit` returns whether it changed anything. */
+  async #updateRefs(edit: (refs: Map<string, Descriptor>) => boolean): Promise<boolean> {
+    return this.withLock('refs', async () => {
+      const refs = await this.#readRefs();
+      if (!edit(refs)) return false;
+      const sorted: Record<string, Descriptor> = {};
+      for (const k of [...refs.keys()].sort()) sorted[k] = refs.get(k)!;
+      await writeFileAtomic(this.#refsPath, `${JSON.stringify({ refs: sorted }, null, 2)}\n`);
+      return true;
+    });
+  }
+
+  // ---------------------------------------------------------------- locks and meta
+
+  /**
+   * Run `fn` holding the cross-process lock `name` (`[A-Za-z0-9._-]`). Not
+   * reentrant. The refs lock is named "refs"; gc holds it while it runs.
+   */
+  async withLock<T>(name: string, fn: () => Promise<T>, opts?: LockOptions): Promise<T> {
+    if (!LOCK_NAME_RE.test(name)) throw new InvalidNameError('lock', name, 'use [A-Za-z0-9._-], at most 128 characters');
+    return withFileLock(join(this.#locksDir, `${name}.lock`), fn, opts);
+  }
+
+  #metaPath(ns: string, key?: string): string {
+    if (!META_NAME_RE.test(ns)) throw new InvalidNameError('meta namespace', ns, 'use [A-Za-z0-9._:@+=-]');
+    if (key === undefined) return join(this.#metaDir, ns);
+    if (!META_NAME_RE.test(key)) throw new InvalidNameError('meta key', key, 'use [A-Za-z0-9._:@+=-]');
+    return join(this.#metaDir, ns, `${key}.json`);
+  }
+
+  /** Atomically replace the JSON record `ns/key`. */
+  async writeMeta(ns: string, key: string, value: unknown): Promise<void> {
+    const path = this.#metaPath(ns, key);
+    await mkdir(this.#metaPath(ns), { recursive: true });
+    await writeFileAtomic(path, JSON.stringify(value));
+  }
+
+  async readMeta<T>(ns: string, key: string): Promise<T | undefined> {
+    const path = this.#metaPath(ns, key);
+    let raw: string;
+    try {
+      raw = await readFile(path, 'utf8');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return undefined;
+      throw e;
+    }
+    try {
+      return JSON.parse(raw) as T;
+    } catch (e) {
+      throw new StoreFormatError(`${path} is not JSON: ${(e as Error).message}`, { path });
+    }
+  }
+
+  async deleteMeta(ns: string, key: string): Promise<boolean> {
+    return removeIfExists(this.#metaPath(ns, key));
+  }
+
+  /** Keys of a namespace (unordered); empty if the namespace does not exist. */
+  async listMeta(ns: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.#metaPath(ns));
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return [];
+      throw e;
+    }
+    return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length));
+  }
+
+  // ---------------------------------------------------------------- temp files
+
+  /**
+   * Remove temp files whose writer is gone: `ingest/*` and the atomic-write
+   * temps next to refs.json and meta records. A temp file whose pid is alive
+   * is kept unless untouched for a day.
+   */
+  async cleanupTemp(opts: { dryRun?: boolean; includeMeta?: boolean } = {}): Promise<SweepResult> {
+    const out: SweepResult = { removed: 0, bytes: 0 };
+    const dirs = [this.#ingestDir, this.root];
+    if (opts.includeMeta) {
+      const nss = await readdir(this.#metaDir).catch(() => [] as string[]);
+      dirs.push(...nss.map((ns) => join(this.#metaDir, ns)));
+    }
+    const now = Date.now();
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) continue;
+        throw e;
+      }
+      for (const name of names) {
+        if (!name.endsWith('.tmp')) continue;
+        const owner = tempOwner(name);
+        if (owner === undefined && dir !== this.#ingestDir) continue; // not one of ours
+        const path = join(dir, name);
+        const st = await stat(path).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        const stale = owner === undefined || !pidAlive(owner) || now - st.mtimeMs > STALE_TEMP_MS;
+        if (!stale) continue;
+        if (!opts.dryRun && !(await removeIfExists(path))) continue;
+        out.removed++;
+        out.bytes += st.size;
+      }
+    }
+    return out;
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
+
+/** Pass-through that hashes and, at the end, fails with whatever `onMismatch` builds. */
+class BlobVerifier extends Transform {
+  readonly #hash = createHash('sha256');
+  constructor(
+    readonly expected: Digest,
+    readonly onMismatch: (actual: Digest) => Promise<Error>,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#hash.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const actual: Digest = `sha256:${this.#hash.digest('hex')}`;
+    if (actual === this.expected) {
+      cb();
+      return;
+    }
+    this.onMismatch(actual).then(
+      (err) => cb(err),
+      (err: unknown) => cb(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+}
+
+function checkRefName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw new InvalidNameError('ref', String(name), 'empty');
+  if (name.length > 1024) throw new InvalidNameError('ref', name.slice(0, 64), 'longer than 1024 characters');
+  if (/[\x00-\x1f\x7f]/.test(name)) throw new InvalidNameError('ref', name, 'contains control characters');
+}
+
+function checkDescriptor(desc: Descriptor): void {
+  if (!isDigest(desc.digest)) throw new InvalidNameError('digest', String(desc.digest), 'not sha256:<64 lowercase hex>');
+  if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
+    throw new StoreFormatError(`descriptor size ${String(desc.size)} is not a byte count`, { digest: desc.digest });
+  }
+  if (typeof desc.mediaType !== 'string' || desc.mediaType === '') {
+    throw new StoreFormatError('descriptor has no mediaType', { digest: desc.digest });
+  }
+}

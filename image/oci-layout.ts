@@ -1,0 +1,537 @@
+/**
+ * OCI image layouts (image-spec `image-layout.md`), as a directory or as a tar
+ * of one. Writing puts blobs under blobs/sha256/ via temp file + rename (a blob
+ * already present with the right size is skipped) and index.json last, so a
+ * layout never names a missing blob. Reading a tar indexes entry offsets once
+ * and then reads each blob in place: nothing is extracted.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
+import { digestHex, isDigest, sha256, VerifyingStream, type Digest } from './digest.js';
+import { FormatError } from './errors.js';
+import type { Image } from './image.js';
+import { isIndexMediaType, MediaType } from './mediatypes.js';
+import { imageFromCore, layerFromOpener, memoize, parseIndex, parseManifest } from './partial.js';
+import { formatPlatform, hostPlatform, matchPlatform } from './platform.js';
+import type { TarHeader } from './tar/header.js';
+import { normalizeTarPath } from './tar/reader.js';
+import { createTarStream, type TarSource } from './tar/writer.js';
+import type { Descriptor, Index, Platform } from './types.js';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+/** containerd / Docker 25+ put the full image name here. */
+export const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
+const LAYOUT_FILE = 'oci-layout';
+const LAYOUT_CONTENT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+/** Manifests, indexes and configs are read into memory; nothing honest is this big. */
+const MAX_JSON_BLOB = 64 << 20;
+
+export function blobPath(d: Digest): string {
+  return `blobs/sha256/${digestHex(d)}`;
+}
+
+// ---------------------------------------------------------------------------
+// Reading blobs: from a directory or in place from a tar file.
+
+/** Where a layout's files live; paths are layout-relative (`blobs/sha256/<hex>`). */
+export interface LayoutFiles {
+  readonly where: string;
+  /** The file's bytes, or undefined when it does not exist. */
+  readFile(path: string): Promise<Buffer | undefined>;
+  /** A stream of the file, or undefined when it does not exist. */
+  open(path: string): Promise<Readable | undefined>;
+}
+
+function dirFiles(dir: string): LayoutFiles {
+  const exists = async (p: string): Promise<boolean> => {
+    try {
+      return (await stat(join(dir, p))).isFile();
+    } catch {
+      return false;
+    }
+  };
+  return {
+    where: dir,
+    async readFile(p) {
+      try {
+        return await readFile(join(dir, p));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    },
+    async open(p) {
+      return (await exists(p)) ? createReadStream(join(dir, p)) : undefined;
+    },
+  };
+}
+
+/** Where an entry's bytes sit inside a tar file. */
+export interface TarEntryRef {
+  offset: number;
+  size: number;
+}
+
+function parseOctalField(b: Buffer): number {
+  // GNU base-256 for values that do not fit in octal
+  if ((b[0]! & 0x80) !== 0) {
+    let v = b[0]! & 0x7f;
+    for (let i = 1; i < b.length; i++) v = v * 256 + b[i]!;
+    return v;
+  }
+  const s = b.toString('ascii').replace(/[\0 ]+$/g, '').replace(/^[\0 ]+/, '');
+  if (s === '') return 0;
+  if (!/^[0-7]+$/.test(s)) throw new FormatError(`bad octal number in tar header: ${JSON.stringify(s)}`);
+  return parseInt(s, 8);
+}
+
+function cString(b: Buffer): string {
+  const z = b.indexOf(0);
+  return b.subarray(0, z === -1 ? b.length : z).toString('utf8');
+}
+
+function parsePax(b: Buffer): Map<string, string> {
+  const out = new Map<string, string>();
+  let i = 0;
+  while (i < b.length) {
+    const sp = b.indexOf(0x20, i);
+    if (sp === -1) break;
+    const len = parseInt(b.subarray(i, sp).toString('ascii'), 10);
+    if (!Number.isFinite(len) || len <= 0) break;
+    const rec = b.subarray(sp + 1, i + len - 1).toString('utf8');
+    const eq = rec.indexOf('=');
+    if (eq > 0) out.set(rec.slice(0, eq), rec.slice(eq + 1));
+    i += len;
+  }
+  return out;
+}
+
+/**
+ * Reads only the headers of a tar file (seeking over the bodies) and maps each
+ * regular file's cleaned path to its byte range. Hardlinks, and symlinks that
+ * stay inside the archive, map to their target's range.
+ */
+export async function indexTarFile(file: string): Promise<Map<string, TarEntryRef>> {
+  const entries = new Map<string, TarEntryRef>();
+  const fh = await open(file, 'r');
+  try {
+    const total = (await fh.stat()).size;
+    const hdr = Buffer.alloc(512);
+    let pos = 0;
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    let pax = new Map<string, string>();
+    const symlinks: Array<[string, string]> = [];
+    const readBody = async (at: number, size: number): Promise<Buffer> => {
+      if (size > 1 << 20) throw new FormatError(`tar meta entry too large (${size} bytes) in ${file}`);
+      const b = Buffer.alloc(size);
+      const { bytesRead } = await fh.read(b, 0, size, at);
+      if (bytesRead !== size) throw new FormatError(`truncated tar file ${file}`);
+      return b;
+    };
+    while (pos + 512 <= total) {
+      const { bytesRead } = await fh.read(hdr, 0, 512, pos);
+      if (bytesRead !== 512) break;
+      if (hdr.every((x) => x === 0)) break; // end-of-archive marker
+      const type = String.fromCharCode(hdr[156]!);
+      let size = parseOctalField(hdr.subarray(124, 136));
+      const body = pos + 512;
+      // A PAX `size` record overrides the header of the entry it precedes.
+      if (pax.has('size') && type !== 'x') size = Number(pax.get('size'));
+      if (type === 'x') {
+        pax = parsePax(await readBody(body, size));
+      } else if (type === 'g') {
+        // global PAX header: nothing here that locates entries
+      } else if (type === 'L') {
+        longName = cString(await readBody(body, size));
+      } else if (type === 'K') {
+        longLink = cString(await readBody(body, size));
+      } else {
+        const magic = hdr.subarray(257, 263).toString('ascii');
+        const prefix = magic.startsWith('ustar') ? cString(hdr.subarray(345, 500)) : '';
+        const plain = cString(hdr.subarray(0, 100));
+        const name = pax.get('path') ?? longName ?? (prefix ? `${prefix}/${plain}` : plain);
+        const link = pax.get('linkpath') ?? longLink ?? cString(hdr.subarray(157, 257));
+        if (type === '0' || type === '\0' || type === '7') {
+          entries.set(normalizeTarPath(name), { offset: body, size });
+        } else if (type === '1') {
+          const target = entries.get(normalizeTarPath(link));
+          if (target) entries.set(normalizeTarPath(name), target);
+        } else if (type === '2') {
+          symlinks.push([normalizeTarPath(name), link]);
+        }
+        pax = new Map();
+        longName = undefined;
+        longLink = undefined;
+      }
+      pos = body + Math.ceil(size / 512) * 512;
+    }
+    // Old docker-archives point duplicate layers at one file by symlink
+    // (`<id>/layer.tar -> ../<other>/layer.tar`); resolve those within the archive.
+    for (let round = 0; round < 8 && symlinks.length > 0; round++) {
+      for (let i = symlinks.length - 1; i >= 0; i--) {
+        const [name, link] = symlinks[i]!;
+        if (link.startsWith('/')) {
+          symlinks.splice(i, 1); // absolute: points outside the archive
+          continue;
+        }
+        const dir = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
+        const resolved = resolveWithin(dir, link);
+        const target = resolved === undefined ? undefined : entries.get(resolved);
+        if (target) entries.set(name, target);
+        if (target || resolved === undefined) symlinks.splice(i, 1);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return entries;
+}
+
+/** `dir/link` cleaned, or undefined when it climbs above the archive root. */
+function resolveWithin(dir: string, link: string): string | undefined {
+  const parts = dir === '' ? [] : dir.split('/');
+  for (const seg of link.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (parts.length === 0) return undefined;
+      parts.pop();
+    } else parts.push(seg);
+  }
+  return parts.join('/');
+}
+
+export function openTarRange(file: string, ref: TarEntryRef): Readable {
+  if (ref.size === 0) return Readable.from([]);
+  return createReadStream(file, { start: ref.offset, end: ref.offset + ref.size - 1 });
+}
+
+/** A tar file's members, read in place. The index is built once. */
+export async function tarFiles(file: string, prebuilt?: Map<string, TarEntryRef>): Promise<LayoutFiles> {
+  const index = prebuilt ?? (await indexTarFile(file));
+  return {
+    where: file,
+    async readFile(p) {
+      const ref = index.get(normalizeTarPath(p));
+      if (!ref) return undefined;
+      if (ref.size > MAX_JSON_BLOB) throw new FormatError(`${p} in ${file} is too large to read whole`);
+      const fh = await open(file, 'r');
+      try {
+        const b = Buffer.alloc(ref.size);
+        const { bytesRead } = await fh.read(b, 0, ref.size, ref.offset);
+        if (bytesRead !== ref.size) throw new FormatError(`truncated tar file ${file}`);
+        return b;
+      } finally {
+        await fh.close();
+      }
+    },
+    async open(p) {
+      const ref = index.get(normalizeTarPath(p));
+      return ref ? openTarRange(file, ref) : undefined;
+    },
+  };
+}
+
+export async function layoutFiles(path: string): Promise<LayoutFiles> {
+  return (await stat(path)).isDirectory() ? dirFiles(path) : tarFiles(path);
+}
+
+/** A small blob (manifest, index, config), checked against its descriptor. */
+export async function readJsonBlob(files: LayoutFiles, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer> {
+  if (!isDigest(desc.digest)) throw new FormatError(`unsupported digest ${String(desc.digest)}`);
+  if (desc.size > MAX_JSON_BLOB) throw new FormatError(`blob ${desc.digest} is too large (${desc.size} bytes)`);
+  const b = await files.readFile(blobPath(desc.digest));
+  if (!b) throw new FormatError(`blob ${desc.digest} missing from ${files.where}`, { digest: desc.digest, where: files.where });
+  const got = sha256(b);
+  if (got !== desc.digest || b.length !== desc.size) {
+    throw new FormatError(`blob ${desc.digest} in ${files.where} is corrupt (hashes to ${got}, ${b.length} bytes)`, {
+      digest: desc.digest,
+      got,
+    });
+  }
+  return b;
+}
+
+/** An image whose manifest is `desc`, its blobs read lazily from `files`. */
+export function imageFromFiles(files: LayoutFiles, desc: Descriptor): Image {
+  const rawManifest = memoize(() => readJsonBlob(files, desc));
+  return imageFromCore({
+    rawManifest,
+    rawConfig: async () => readJsonBlob(files, parseManifest(await rawManifest()).config),
+    layerByDigest: async (d, diffID) =>
+      layerFromOpener({
+        desc: d,
+        diffID,
+        open: async () => {
+          const s = await files.open(blobPath(d.digest));
+          if (!s) throw new FormatError(`layer ${d.digest} missing from ${files.where}`, { digest: d.digest, where: files.where });
+          return s;
+        },
+      }),
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Picking an image out of an index.
+
+/** Attestation manifests (BuildKit's `unknown/unknown` entries) are never a platform's image. */
+function isAttestation(d: Descriptor): boolean {
+  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
+}
+
+function refNamesOf(ix: Index): string[] {
+  return ix.manifests.map((d) => d.annotations?.[REF_NAME] ?? d.digest);
+}
+
+/** Follows `desc` (an image or a nested index) down to the image for `platform`. */
+export async function resolveImage(files: LayoutFiles, desc: Descriptor, platform: Platform, depth = 0): Promise<Image> {
+  if (!isIndexMediaType(desc.mediaType)) return imageFromFiles(files, desc);
+  if (depth > 4) throw new FormatError(`indexes nested too deep in ${files.where}`);
+  const ix = parseIndex(await readJsonBlob(files, desc));
+  const candidates = ix.manifests.filter((d) => !isAttestation(d));
+  const matching = candidates.filter((d) => d.platform && matchPlatform(platform, d.platform));
+  const chosen = matching[0] ?? (candidates.length === 1 && !candidates[0]!.platform ? candidates[0] : undefined);
+  if (!chosen) {
+    const have = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : d.digest));
+    throw new FormatError(`no image for ${formatPlatform(platform)} in index ${desc.digest} (has: ${have.join(', ')})`, {
+      platform: formatPlatform(platform),
+      have,
+    });
+  }
+  return resolveImage(files, chosen, platform, depth + 1);
+}
+
+export interface ReadLayoutOptions {
+  /** The platform to pick from a multi-platform index (default: the host's). */
+  platform?: Platform;
+}
+
+/**
+ * Opens an image in an OCI layout (directory or tar). `ref` is a ref-name
+ * annotation (`org.opencontainers.image.ref.name`, or containerd's full image
+ * name) or a manifest digest; without it the layout must hold exactly one entry.
+ */
+export async function readOciLayout(path: string, ref?: string, opts: ReadLayoutOptions = {}): Promise<Image> {
+  const files = await layoutFiles(path);
+  const layout = await files.readFile(LAYOUT_FILE);
+  if (!layout) throw new FormatError(`${path} is not an OCI layout (no ${LAYOUT_FILE} file)`, { path });
+  const rawIndex = await files.readFile('index.json');
+  if (!rawIndex) throw new FormatError(`${path} is not an OCI layout (no index.json)`, { path });
+  const ix = parseIndex(rawIndex);
+  let chosen: Descriptor[];
+  if (ref === undefined) {
+    chosen = ix.manifests;
+    if (chosen.length !== 1) {
+      throw new FormatError(`${path} holds ${chosen.length} images; name one (${refNamesOf(ix).join(', ')})`, {
+        path,
+        refs: refNamesOf(ix),
+      });
+    }
+  } else {
+    chosen = ix.manifests.filter((d) =>
+      isDigest(ref) ? d.digest === ref : d.annotations?.[REF_NAME] === ref || d.annotations?.[CONTAINERD_IMAGE_NAME] === ref,
+    );
+    if (chosen.length === 0) {
+      throw new FormatError(`no image ${JSON.stringify(ref)} in ${path} (has: ${refNamesOf(ix).join(', ')})`, {
+        path,
+        ref,
+        refs: refNamesOf(ix),
+      });
+    }
+  }
+  const platform = opts.platform ?? hostPlatform();
+  // Several entries under one name: one image per platform, side by side.
+  const pick =
+    chosen.length === 1 ? chosen[0]! : (chosen.find((d) => d.platform && matchPlatform(platform, d.platform)) ?? chosen[0]!);
+  return resolveImage(files, pick, platform);
+}
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+/** Everything a writer needs to know about one image, computed once. */
+export interface ImagePlan {
+  manifestDesc: Descriptor;
+  rawManifest: Buffer;
+  configDesc: Descriptor;
+  rawConfig: Buffer;
+  /** Layer descriptors paired with a way to read the blob (verified against the descriptor). */
+  layers: Array<{ desc: Descriptor; open: () => Promise<Readable> }>;
+}
+
+const noopCatch = (): void => {};
+
+export async function planImage(image: Image): Promise<ImagePlan> {
+  const [rawManifest, manifest, mediaType, rawConfig, config, layers] = await Promise.all([
+    image.rawManifest(),
+    image.manifest(),
+    image.mediaType(),
+    image.rawConfig(),
+    image.configFile(),
+    image.layers(),
+  ]);
+  const manifestDesc: Descriptor = { mediaType, digest: sha256(rawManifest), size: rawManifest.length };
+  if (config.os && config.architecture) {
+    manifestDesc.platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
+  }
+  if (layers.length !== manifest.layers.length) {
+    throw new FormatError(`image has ${layers.length} layers but its manifest names ${manifest.layers.length}`);
+  }
+  return {
+    manifestDesc,
+    rawManifest,
+    configDesc: manifest.config,
+    rawConfig,
+    layers: manifest.layers.map((desc, i) => ({
+      desc,
+      open: async () => {
+        const src = await layers[i]!.compressed();
+        const v = new VerifyingStream(desc.digest, desc.size);
+        // Errors of either side surface on `v`, which the writer consumes.
+        pipeline(src, v).catch(noopCatch);
+        return v;
+      },
+    })),
+  };
+}
+
+/** Every blob of the plans, once each: layers first, then configs, then manifests. */
+export function blobsOf(plans: ImagePlan[]): Array<{ desc: Pick<Descriptor, 'digest' | 'size'>; open: () => Promise<Readable> }> {
+  const seen = new Set<Digest>();
+  const out: Array<{ desc: Pick<Descriptor, 'digest' | 'size'>; open: () => Promise<Readable> }> = [];
+  const add = (desc: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>): void => {
+    if (seen.has(desc.digest)) return;
+    seen.add(desc.digest);
+    out.push({ desc, open });
+  };
+  for (const p of plans) for (const l of p.layers) add(l.desc, l.open);
+  for (const p of plans) add(p.configDesc, async () => Readable.from([checkedBuffer(p.configDesc, p.rawConfig)]));
+  for (const p of plans) add(p.manifestDesc, async () => Readable.from([p.rawManifest]));
+  return out;
+}
+
+function checkedBuffer(desc: Pick<Descriptor, 'digest' | 'size'>, b: Buffer): Buffer {
+  if (sha256(b) !== desc.digest || b.length !== desc.size) throw new FormatError(`blob ${desc.digest} does not match its content`);
+  return b;
+}
+
+async function writeFileAtomic(path: string, data: Buffer): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(noopCatch);
+    throw e;
+  }
+}
+
+/** Writes one blob unless it is already there with the right size. */
+async function writeBlob(dir: string, desc: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>): Promise<void> {
+  const final = join(dir, blobPath(desc.digest));
+  try {
+    if ((await stat(final)).size === desc.size) return;
+  } catch {
+    // absent: write it
+  }
+  const tmp = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await pipeline(await open(), createWriteStream(tmp, { mode: 0o644 }));
+    await rename(tmp, final);
+  } catch (e) {
+    await unlink(tmp).catch(noopCatch);
+    throw e;
+  }
+}
+
+function indexEntry(p: ImagePlan, refName: string | undefined): Descriptor {
+  const d: Descriptor = { ...p.manifestDesc };
+  if (refName !== undefined) d.annotations = { [REF_NAME]: refName };
+  return d;
+}
+
+function indexJson(manifests: Descriptor[]): Buffer {
+  const ix: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  return Buffer.from(JSON.stringify(ix));
+}
+
+/** A tar entry header for a layout file (fixed times and owners: same input, same bytes). */
+export function fileHeader(path: string, size: number): TarHeader {
+  return { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size, mtime: 0 };
+}
+export function dirHeader(path: string): TarHeader {
+  return { path, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 };
+}
+
+/** Writes a tar (to a temp file renamed into place) from entries. */
+export async function writeTarFile(tarFile: string, entries: TarSource[]): Promise<void> {
+  const tmp = `${tarFile}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await pipeline(createTarStream(entries), createWriteStream(tmp));
+    await rename(tmp, tarFile);
+  } catch (e) {
+    await unlink(tmp).catch(noopCatch);
+    throw e;
+  }
+}
+
+/**
+ * Writes images as an OCI layout: a directory (merged into an existing layout:
+ * an entry with the same ref name is replaced) or a new tar file.
+ */
+export async function writeOciLayout(
+  dest: { dir: string } | { tarFile: string },
+  images: Array<{ image: Image; refName?: string }>,
+): Promise<void> {
+  const plans = await Promise.all(images.map(async ({ image }) => planImage(image)));
+  const entries = plans.map((p, i) => indexEntry(p, images[i]!.refName));
+  const blobs = blobsOf(plans);
+
+  if ('tarFile' in dest) {
+    // Small files first, so a streaming reader learns what it holds before the blobs.
+    const ix = indexJson(entries);
+    await writeTarFile(dest.tarFile, [
+      { header: fileHeader(LAYOUT_FILE, LAYOUT_CONTENT.length), body: LAYOUT_CONTENT },
+      { header: fileHeader('index.json', ix.length), body: ix },
+      { header: dirHeader('blobs') },
+      { header: dirHeader('blobs/sha256') },
+      ...blobs.map((b) => ({ header: fileHeader(blobPath(b.desc.digest), b.desc.size), body: b.open })),
+    ]);
+    return;
+  }
+
+  const { dir } = dest;
+  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const existingLayout = await readFile(join(dir, LAYOUT_FILE)).catch(() => undefined);
+  if (!existingLayout) await writeFileAtomic(join(dir, LAYOUT_FILE), LAYOUT_CONTENT);
+  const limit = pLimit({ concurrency: 3, rejectOnClear: true });
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    blobs.map((b) =>
+      limit(() => writeBlob(dir, b.desc, b.open)).catch((error: unknown) => {
+        // first failure: start nothing new, let what runs finish or clean up its temp file
+        failure ??= { error };
+        limit.clearQueue();
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+
+  // Merge with what is there: same ref name → replaced; identical entries not repeated.
+  let manifests: Descriptor[] = [];
+  const rawIndex = await readFile(join(dir, 'index.json')).catch(() => undefined);
+  if (rawIndex) manifests = parseIndex(rawIndex).manifests;
+  for (const e of entries) {
+    const name = e.annotations?.[REF_NAME];
+    manifests = manifests.filter((m) =>
+      name !== undefined ? m.annotations?.[REF_NAME] !== name : !(m.digest === e.digest && m.annotations?.[REF_NAME] === undefined),
+    );
+    manifests.push(e);
+  }
+  await writeFileAtomic(join(dir, 'index.json'), indexJson(manifests));
+}

@@ -1,0 +1,146 @@
+/**
+ * Small cores in, full lazy images out (ggcr's `partial`). A source supplies
+ * the raw manifest, the raw config and a way to open a layer; everything else
+ * (parsed forms, digests, the layer list) is derived here and memoised.
+ */
+import { pipeline, type Readable } from 'node:stream';
+import { createGunzip } from './compress.js';
+import { sha256, VerifyingStream, type Digest } from './digest.js';
+import { FormatError } from './errors.js';
+import type { Image, ImageIndex, Layer } from './image.js';
+import { isGzipLayer, MediaType } from './mediatypes.js';
+import type { Descriptor, ImageConfigFile, Index, Manifest } from './types.js';
+
+export interface ImageCore {
+  rawManifest(): Promise<Buffer>;
+  rawConfig(): Promise<Buffer>;
+  /** The layer a manifest descriptor names; `diffID` is the config's matching rootfs entry. */
+  layerByDigest(desc: Descriptor, diffID: Digest): Promise<Layer>;
+}
+
+/**
+ * Caches the Promise (not the value) so concurrent callers share one fetch.
+ * A rejection is not cached: the next call tries again.
+ */
+export function memoize<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => {
+    if (p === undefined) {
+      const cur = (async () => fn())();
+      p = cur;
+      cur.catch(() => {
+        if (p === cur) p = undefined;
+      });
+    }
+    return p;
+  };
+}
+
+function parseJson<T>(raw: Buffer, what: string): T {
+  try {
+    return JSON.parse(raw.toString('utf8')) as T;
+  } catch (e) {
+    throw new FormatError(`${what} is not valid JSON: ${(e as Error).message}`, { what });
+  }
+}
+
+export function parseManifest(raw: Buffer): Manifest {
+  const m = parseJson<Manifest>(raw, 'manifest');
+  if (typeof m !== 'object' || m === null || !m.config || !Array.isArray(m.layers)) {
+    throw new FormatError('manifest has no config or layers', { mediaType: (m as Partial<Manifest> | null)?.mediaType });
+  }
+  return m;
+}
+
+export function parseConfig(raw: Buffer): ImageConfigFile {
+  const c = parseJson<ImageConfigFile>(raw, 'image config');
+  if (typeof c !== 'object' || c === null) throw new FormatError('image config is not an object');
+  return c;
+}
+
+export function parseIndex(raw: Buffer): Index {
+  const ix = parseJson<Index>(raw, 'index');
+  if (typeof ix !== 'object' || ix === null || !Array.isArray(ix.manifests)) {
+    throw new FormatError('index has no manifests list');
+  }
+  return ix;
+}
+
+export function imageFromCore(core: ImageCore): Image {
+  const rawManifest = memoize(() => core.rawManifest());
+  const manifest = memoize(async () => parseManifest(await rawManifest()));
+  const rawConfig = memoize(() => core.rawConfig());
+  const configFile = memoize(async () => parseConfig(await rawConfig()));
+  const layers = memoize(async () => {
+    const [m, c] = await Promise.all([manifest(), configFile()]);
+    const diffIDs = c.rootfs?.diff_ids ?? [];
+    if (diffIDs.length !== m.layers.length) {
+      throw new FormatError(`manifest has ${m.layers.length} layers but config has ${diffIDs.length} diff_ids`, {
+        layers: m.layers.length,
+        diffIDs: diffIDs.length,
+      });
+    }
+    return Promise.all(m.layers.map((d, i) => core.layerByDigest(d, diffIDs[i]!)));
+  });
+  const img = {
+    mediaType: async () => (await manifest()).mediaType ?? MediaType.OciManifest,
+    rawManifest,
+    manifest,
+    digest: memoize(async () => sha256(await rawManifest())),
+    rawConfig,
+    configFile,
+    layers,
+  } satisfies Image;
+  return img;
+}
+
+const noop = (): void => {};
+
+
+/** Whether a layer media type is zstd, which Node 20's zlib cannot read. */
+function isZstdLayer(mt: string): boolean {
+  return mt.endsWith('+zstd') || mt.endsWith('.zstd');
+}
+
+/**
+ * A layer whose compressed bytes come from `open()`. compressed() checks digest
+ * and size as the bytes stream by; uncompressed() decompresses that verified stream.
+ */
+export function layerFromOpener(o: { desc: Descriptor; diffID: Digest; open: () => Promise<Readable> }): Layer {
+  const { desc } = o;
+  const compressed = async (): Promise<Readable> => {
+    const src = await o.open();
+    // pipeline destroys both ends on error, so a consumer of the verifier sees the failure.
+    return pipeline(src, new VerifyingStream(desc.digest, desc.size), noop);
+  };
+  const layer = {
+    digest: async () => desc.digest,
+    diffID: async () => o.diffID,
+    size: async () => desc.size,
+    mediaType: async () => desc.mediaType,
+    compressed,
+    uncompressed: async () => {
+      if (isZstdLayer(desc.mediaType)) {
+        throw new FormatError(`zstd layers are not supported: ${desc.digest}`, { mediaType: desc.mediaType });
+      }
+      const c = await compressed();
+      if (!isGzipLayer(desc.mediaType)) return c; // already a plain tar
+      return pipeline(c, createGunzip(), noop);
+    },
+  } satisfies Layer;
+  return layer;
+}
+
+/** A full ImageIndex from its raw bytes and a way to open a child image. */
+export function indexFromCore(raw: () => Promise<Buffer>, image: (d: Descriptor) => Promise<Image>): ImageIndex {
+  const rawManifest = memoize(raw);
+  const indexManifest = memoize(async () => parseIndex(await rawManifest()));
+  const ix = {
+    mediaType: async () => (await indexManifest()).mediaType ?? MediaType.OciIndex,
+    rawManifest,
+    indexManifest,
+    digest: memoize(async () => sha256(await rawManifest())),
+    image,
+  } satisfies ImageIndex;
+  return ix;
+}
