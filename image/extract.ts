@@ -1,0 +1,309 @@
+/**
+ * Apply OCI layer tars to a plain directory (COPY --from, --output type=local, the copy snapshotter).
+ *
+ * Safety: every entry path is resolved component by component INSIDE rootDir, following symlinks
+ * the way a chroot would (an absolute target restarts at rootDir, `..` stops at rootDir), and the
+ * final component is never followed: an existing entry there is removed first and files are
+ * created with O_EXCL|O_NOFOLLOW. Entry paths and hardlink targets containing `..` are refused.
+ * So no archive can write outside rootDir, whatever symlinks it plants.
+ *
+ * Metadata ops use sync fs calls (a 20k-entry layer is syscall-bound; research/deps.md §2),
+ * file contents are streamed.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { setAttributeSync } from '@napi-rs/xattr';
+import { readTar } from './tar/reader.js';
+import type { TarHeader } from './tar/header.js';
+import { UnsafePathError } from './errors.js';
+
+export interface ExtractOptions {
+  /** lchown entries to their uid/gid; default: process.getuid() === 0. */
+  sameOwner?: boolean;
+  /** Called for entries (or parts of them) that could not be applied: device nodes, fifos, refused xattrs. */
+  onSkipped?: (path: string, reason: string) => void;
+}
+
+const WH_PREFIX = '.wh.';
+const WH_OPAQUE = '.wh..wh..opq';
+/** Files up to this size are written with sync calls; larger ones with async writes. */
+const SMALL_FILE = 1024 * 1024;
+const MAX_SYMLINK_HOPS = 255;
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+function splitEntryPath(p: string, original: string): string[] {
+  if (p.includes('\0')) throw new UnsafePathError(original, 'NUL byte');
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  if (parts.includes('..')) throw new UnsafePathError(original, 'contains ..');
+  return parts;
+}
+
+class LayerApplier {
+  readonly #root: string;
+  readonly #sameOwner: boolean;
+  readonly #onSkipped: (path: string, reason: string) => void;
+  /** Logical paths written by this layer: an opaque dir or whiteout only hides what lower layers put there. */
+  readonly #written = new Set<string>();
+  /** Resolved real paths of logical directories, valid until something is removed or a symlink appears. */
+  readonly #dirCache = new Map<string, string>();
+  /**
+   * Directory mode and mtime, applied after the whole layer: writing children would change the
+   * mtimes, and a read-only mode would block them. Keyed by logical path; the last entry wins.
+   */
+  readonly #dirMeta = new Map<string, { parts: string[]; real: string; h: TarHeader }>();
+
+  constructor(root: string, opts: ExtractOptions) {
+    this.#root = root;
+    this.#sameOwner = opts.sameOwner ?? process.getuid?.() === 0;
+    this.#onSkipped = opts.onSkipped ?? (() => undefined);
+  }
+
+  /**
+   * Real path of a logical directory (components), every symlink resolved inside the root,
+   * creating missing directories (0755) when `create` is set. A non-directory in the way is
+   * replaced when creating (a file that a later layer turns into a directory).
+   */
+  #resolveDir(parts: readonly string[], create: boolean): string | undefined {
+    const key = parts.join('/');
+    const cached = this.#dirCache.get(key);
+    if (cached !== undefined) return cached;
+    // stack holds the logical components of the real location reached so far (below root).
+    const stack: string[] = [];
+    const todo = [...parts].reverse();
+    let hops = 0;
+    while (todo.length) {
+      const comp = todo.pop() as string;
+      if (comp === '' || comp === '.') continue;
+      if (comp === '..') {
+        stack.pop(); // chroot semantics: `..` of the root is the root
+        continue;
+      }
+      const real = path.join(this.#root, ...stack, comp);
+      const st = lstatOrUndefined(real);
+      if (st?.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new UnsafePathError(key, 'too many levels of symbolic links');
+        const target = fs.readlinkSync(real);
+        if (target.startsWith('/')) stack.length = 0;
+        for (const c of target.split('/').reverse()) todo.push(c);
+        continue;
+      }
+      if (st === undefined || !st.isDirectory()) {
+        if (!create) return undefined;
+        if (st) this.#remove(real);
+        fs.mkdirSync(real, { mode: 0o755 });
+      }
+      stack.push(comp);
+    }
+    const real = path.join(this.#root, ...stack);
+    this.#dirCache.set(key, real);
+    return real;
+  }
+
+  #remove(real: string): void {
+    fs.rmSync(real, { recursive: true, force: true });
+    this.#dirCache.clear();
+  }
+
+  async apply(tar: Readable): Promise<void> {
+    for await (const { header: h, body } of readTar(tar)) {
+      const parts = splitEntryPath(h.path, h.path);
+      if (parts.length === 0) {
+        this.#applyRoot(h);
+        continue;
+      }
+      const base = parts[parts.length - 1] as string;
+      const parentParts = parts.slice(0, -1);
+      if (base.startsWith(WH_PREFIX)) {
+        this.#whiteout(parentParts, base);
+        continue;
+      }
+      const logical = parts.join('/');
+      const parent = this.#resolveDir(parentParts, true) as string;
+      const real = path.join(parent, base);
+      const existing = lstatOrUndefined(real);
+      this.#written.add(logical);
+
+      switch (h.type) {
+        case 'dir':
+          if (existing && !existing.isDirectory()) this.#remove(real);
+          if (!existing?.isDirectory()) fs.mkdirSync(real, { mode: 0o700 });
+          this.#dirCache.delete(logical);
+          this.#owner(real, h);
+          this.#xattrs(real, h);
+          this.#deferDirMeta(parts, real, h);
+          break;
+        case 'file': {
+          if (existing) this.#remove(real);
+          await writeFile(real, body, h.size);
+          this.#finish(real, h);
+          break;
+        }
+        case 'symlink':
+          if (existing) this.#remove(real);
+          fs.symlinkSync(h.linkname ?? '', real);
+          this.#dirCache.clear(); // a symlink can now stand where a cached directory was
+          this.#owner(real, h);
+          this.#xattrs(real, h);
+          fs.lutimesSync(real, h.mtime, h.mtime);
+          break;
+        case 'hardlink': {
+          const target = this.#resolveLinkTarget(h);
+          if (target === real) break;
+          if (existing) this.#remove(real);
+          fs.linkSync(target, real);
+          break;
+        }
+        case 'char':
+        case 'block':
+        case 'fifo':
+          if (existing) this.#remove(real);
+          this.#onSkipped(logical, `${h.type} device nodes cannot be created from Node`);
+          break;
+      }
+    }
+    this.#applyDirMeta();
+  }
+
+  #applyRoot(h: TarHeader): void {
+    if (h.type !== 'dir') {
+      this.#onSkipped('.', `root entry of type ${h.type}`);
+      return;
+    }
+    this.#owner(this.#root, h);
+    this.#xattrs(this.#root, h);
+    this.#deferDirMeta([], this.#root, h);
+  }
+
+  #deferDirMeta(parts: string[], real: string, h: TarHeader): void {
+    const key = parts.join('/');
+    this.#dirMeta.delete(key);
+    this.#dirMeta.set(key, { parts, real, h });
+  }
+
+  #applyDirMeta(): void {
+    for (const { parts, real, h } of [...this.#dirMeta.values()].reverse()) {
+      // Re-resolve: a later entry may have removed the directory or put a symlink on its path,
+      // and chmod/utimes follow symlinks. Apply only if the same real directory is still there.
+      if (this.#resolveDir(parts, false) !== real) continue;
+      fs.chmodSync(real, h.mode);
+      fs.utimesSync(real, h.mtime, h.mtime);
+    }
+  }
+
+  #whiteout(parentParts: string[], base: string): void {
+    const parentLogical = parentParts.join('/');
+    const parent = this.#resolveDir(parentParts, false);
+    if (parent === undefined) return; // nothing below to hide
+    if (base === WH_OPAQUE) {
+      this.#clearLower(parent, parentLogical);
+      return;
+    }
+    if (base.startsWith(`${WH_PREFIX}${WH_PREFIX}`)) return; // other AUFS metadata (.wh..wh.plnk): not content
+    const name = base.slice(WH_PREFIX.length);
+    const logical = parentLogical ? `${parentLogical}/${name}` : name;
+    if (this.#written.has(logical)) return; // a whiteout hides lower layers only
+    const real = path.join(parent, name);
+    if (lstatOrUndefined(real)) this.#remove(real);
+  }
+
+  /** Remove everything in a directory that this layer did not write (opaque directory). */
+  #clearLower(real: string, logical: string): void {
+    for (const name of fs.readdirSync(real)) {
+      const childLogical = logical ? `${logical}/${name}` : name;
+      const childReal = path.join(real, name);
+      if (!this.#written.has(childLogical)) this.#remove(childReal);
+      else if (lstatOrUndefined(childReal)?.isDirectory()) this.#clearLower(childReal, childLogical);
+    }
+  }
+
+  #resolveLinkTarget(h: TarHeader): string {
+    const parts = splitEntryPath(h.linkname ?? '', h.linkname ?? '');
+    if (parts.length === 0) throw new UnsafePathError(h.path, 'hardlink to the root');
+    const parent = this.#resolveDir(parts.slice(0, -1), false);
+    const target = parent === undefined ? undefined : path.join(parent, parts[parts.length - 1] as string);
+    const st = target === undefined ? undefined : lstatOrUndefined(target);
+    if (!target || !st) throw new UnsafePathError(h.path, `hardlink target ${JSON.stringify(h.linkname)} does not exist`);
+    if (st.isDirectory()) throw new UnsafePathError(h.path, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);
+    return target;
+  }
+
+  #owner(real: string, h: TarHeader): void {
+    if (this.#sameOwner) fs.lchownSync(real, h.uid, h.gid);
+  }
+
+  #xattrs(real: string, h: TarHeader): void {
+    if (!h.xattrs) return;
+    for (const [name, value] of Object.entries(h.xattrs)) {
+      // overlayfs internals in a layer could change how a lower dir is read; never apply them.
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) {
+        this.#onSkipped(h.path, `xattr ${name}: overlay-private`);
+        continue;
+      }
+      try {
+        setAttributeSync(real, name, value);
+      } catch (e) {
+        this.#onSkipped(h.path, `xattr ${name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Owner, then mode (chown clears setuid), then xattrs (chown clears security.capability), then times. */
+  #finish(real: string, h: TarHeader): void {
+    this.#owner(real, h);
+    fs.chmodSync(real, h.mode);
+    this.#xattrs(real, h);
+    fs.utimesSync(real, h.mtime, h.mtime);
+  }
+}
+
+async function writeFile(real: string, body: Readable, size: number): Promise<void> {
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(real, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (size <= SMALL_FILE) writeAllSync(fd, chunk);
+      else await writeAll(fd, chunk);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+async function writeAll(fd: number, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await new Promise<{ bytesWritten: number }>((resolve, reject) =>
+      fs.write(fd, buf, off, buf.length - off, null, (err, n) => (err ? reject(err) : resolve({ bytesWritten: n }))),
+    );
+    off += bytesWritten;
+  }
+}
+
+/** Apply one uncompressed layer tar on top of rootDir (which must exist). */
+export async function applyLayer(tar: Readable, rootDir: string, opts: ExtractOptions = {}): Promise<void> {
+  const root = fs.realpathSync(rootDir);
+  await new LayerApplier(root, opts).apply(tar);
+}
+
+/** Apply layers bottom to top; each factory is called only when its turn comes. */
+export async function applyLayers(
+  tars: Array<() => Promise<Readable>>,
+  rootDir: string,
+  opts: ExtractOptions = {},
+): Promise<void> {
+  for (const open of tars) await applyLayer(await open(), rootDir, opts);
+}
