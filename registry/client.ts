@@ -1,0 +1,164 @@
+/**
+ * RegistryClient: the public face of registry/ (ggcr remote + transport in one
+ * object). One HTTP client and one keychain per RegistryClient; one session
+ * (ping result, token cache) per registry host.
+ */
+import type { Digest } from '../image/digest.js';
+import type { Image, ImageIndex } from '../image/image.js';
+import { hostPlatform } from '../image/platform.js';
+import type { Descriptor, Platform } from '../image/types.js';
+import { DefaultKeychain, type Keychain } from './auth/keychain.js';
+import { RegistryBaseError } from './errors.js';
+import type { EventSink, RegistryEvent } from './events.js';
+import { createHttpClient, DEFAULT_RETRY, type HttpClient, type RetryPolicy } from './http.js';
+import { getImage, getIndex, headManifest } from './pull.js';
+import { pushImage, pushIndexTo, type PushResult, type PushTuning } from './push.js';
+import type { Reference } from './reference.js';
+import { RegistrySession } from './session.js';
+
+export interface RegistryOptions {
+  /** Registries spoken to over plain HTTP (loopback registries always are). */
+  insecureRegistries?: string[];
+  /** Where config.json lives (default $DOCKER_CONFIG or ~/.docker). */
+  dockerConfigDir?: string;
+  retry?: RetryPolicy;
+  /** Blobs pushed at once (default 4). */
+  concurrency?: number;
+  /** Platform chosen from an index on pull (default: this machine's). */
+  platform?: Platform;
+  userAgent?: string;
+  onEvent?: (e: RegistryEvent) => void;
+  /** Environment for proxies, DOCKER_CONFIG, AWS_*, GOOGLE_APPLICATION_CREDENTIALS, endpoints (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Blobs up to this many bytes are pushed in one PUT (default 16 MiB). */
+  monolithicMax?: number;
+  /** PATCH size for larger blobs (default 16 MiB). */
+  chunkSize?: number;
+  /** Replaces the docker-config/Google/ECR keychain (tests, embedding). */
+  keychain?: Keychain;
+}
+
+export interface PushOptions {
+  /** Repositories on the same registry to try cross-repo mounts from. */
+  mountFrom?: Reference[];
+}
+
+export const DEFAULT_USER_AGENT = 'tsbuild/0.1';
+
+export class RegistryClient {
+  readonly #http: HttpClient;
+  readonly #keychain: Keychain;
+  readonly #sessions = new Map<string, RegistrySession>();
+  readonly #onEvent: EventSink;
+  readonly #o: RegistryOptions;
+  readonly #tuning: PushTuning;
+
+  constructor(o: RegistryOptions = {}) {
+    this.#o = o;
+    const listener = o.onEvent;
+    // A listener that throws must not break a push.
+    this.#onEvent = (e) => {
+      try {
+        listener?.(e);
+      } catch {
+        // ignored on purpose
+      }
+    };
+    const retry = o.retry ?? DEFAULT_RETRY;
+    this.#http = createHttpClient({
+      retry,
+      onEvent: this.#onEvent,
+      userAgent: o.userAgent ?? DEFAULT_USER_AGENT,
+      connections: Math.max(4, (o.concurrency ?? 4) * 2),
+      ...(o.env ? { env: o.env } : {}),
+    });
+    this.#keychain =
+      o.keychain ??
+      new DefaultKeychain({ http: this.#http, ...(o.dockerConfigDir ? { dockerConfigDir: o.dockerConfigDir } : {}), ...(o.env ? { env: o.env } : {}) });
+    this.#tuning = {
+      retry,
+      concurrency: o.concurrency ?? 4,
+      monolithicMax: o.monolithicMax ?? 16 << 20,
+      chunkSize: o.chunkSize ?? 16 << 20,
+      onEvent: this.#onEvent,
+    };
+  }
+
+  #session(registry: string): RegistrySession {
+    let s = this.#sessions.get(registry);
+    if (!s) {
+      s = new RegistrySession(registry, {
+        http: this.#http,
+        keychain: this.#keychain,
+        onEvent: this.#onEvent,
+        insecure: (this.#o.insecureRegistries ?? []).includes(registry),
+      });
+      this.#sessions.set(registry, s);
+    }
+    return s;
+  }
+
+  /** The image a reference names; an index resolves to the configured platform. Layers stream lazily, verified. */
+  getImage(ref: Reference): Promise<Image> {
+    return getImage(this.#session(ref.registry), ref, this.#o.platform ?? hostPlatform());
+  }
+
+  /** The index a reference names, or undefined when it names a single image. */
+  getIndex(ref: Reference): Promise<ImageIndex | undefined> {
+    return getIndex(this.#session(ref.registry), ref);
+  }
+
+  /** The manifest descriptor (HEAD, which Docker Hub does not count against rate limits), or undefined if absent. */
+  head(ref: Reference): Promise<Descriptor | undefined> {
+    return headManifest(this.#session(ref.registry), ref.repository, ref.digest ?? ref.tag ?? 'latest');
+  }
+
+  /**
+   * Pushes `img` to every reference (grouped by repository: blobs once per
+   * repository, then the manifest under each tag). Counts are per blob.
+   */
+  async push(img: Image, refs: Reference[], o: PushOptions = {}): Promise<PushResult> {
+    return this.#pushEach(refs, o, (session, repo, tags, mountFrom) => pushImage(session, repo, img, tags, { mountFrom, tuning: this.#tuning }));
+  }
+
+  /** Pushes a multi-platform index: each child image by digest, then the index under each tag. */
+  async pushIndex(idx: ImageIndex, refs: Reference[], o: PushOptions = {}): Promise<PushResult> {
+    return this.#pushEach(refs, o, (session, repo, tags, mountFrom) => pushIndexTo(session, repo, idx, tags, { mountFrom, tuning: this.#tuning }));
+  }
+
+  async #pushEach(
+    refs: Reference[],
+    o: PushOptions,
+    one: (s: RegistrySession, repo: string, tags: string[], mountFrom: string[]) => Promise<PushResult>,
+  ): Promise<PushResult> {
+    if (refs.length === 0) throw new RegistryBaseError('TSB_REGISTRY_NO_REFERENCE', 'push needs at least one reference');
+    const groups = new Map<string, { registry: string; repository: string; tags: string[] }>();
+    for (const r of refs) {
+      const key = `${r.registry}/${r.repository}`;
+      const g = groups.get(key) ?? { registry: r.registry, repository: r.repository, tags: [] };
+      if (r.tag) g.tags.push(r.tag);
+      groups.set(key, g);
+    }
+    const total = { uploaded: 0, mounted: 0, skipped: 0 };
+    let digest: Digest | undefined;
+    const pushed: string[] = [];
+    for (const g of groups.values()) {
+      // Later repositories on the same registry can mount from the ones already pushed.
+      const mountFrom = [
+        ...(o.mountFrom ?? []).filter((m) => m.registry === g.registry).map((m) => m.repository),
+        ...pushed.filter((p) => p.startsWith(`${g.registry}/`)).map((p) => p.slice(g.registry.length + 1)),
+      ];
+      const r = await one(this.#session(g.registry), g.repository, g.tags, mountFrom);
+      digest = r.digest;
+      total.uploaded += r.uploaded;
+      total.mounted += r.mounted;
+      total.skipped += r.skipped;
+      pushed.push(`${g.registry}/${g.repository}`);
+    }
+    return { digest: digest!, ...total };
+  }
+
+  async close(): Promise<void> {
+    await this.#http.close();
+  }
+}

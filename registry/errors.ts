@@ -1,0 +1,115 @@
+/**
+ * Errors of registry/. All carry the tsbuild brand, a stable `code` and `data`.
+ * No credential ever goes into a message or into `data`: callers pass only
+ * registry hosts, repositories, digests, HTTP statuses and the registry's own codes.
+ */
+import { ERROR_BRAND } from '../image/errors.js';
+
+export class RegistryBaseError extends Error {
+  readonly [ERROR_BRAND] = true;
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly data: Readonly<Record<string, unknown>> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** One entry of a registry's `{"errors":[...]}` body. */
+export interface RegistryErrorEntry {
+  code: string;
+  message?: string;
+  detail?: unknown;
+}
+
+/** Statuses that are worth trying again (ggcr's transport.Error.Temporary). */
+const TEMPORARY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const TEMPORARY_CODES = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE']);
+
+/**
+ * An HTTP error answered by a registry. `registryCode` is the registry's own
+ * first error code (BLOB_UNKNOWN, DENIED, TOOMANYREQUESTS...), or `HTTP_<status>`
+ * when the body had none. `code` is the stable tsbuild code `TSB_REGISTRY_<registryCode>`.
+ */
+export class RegistryError extends RegistryBaseError {
+  readonly status: number;
+  readonly registryCode: string;
+  readonly errors: readonly RegistryErrorEntry[];
+  readonly temporary: boolean;
+  constructor(o: { status: number; method: string; url: string; errors?: RegistryErrorEntry[]; retryAfterMs?: number }) {
+    const errors = o.errors ?? [];
+    const first = errors[0];
+    const registryCode = first?.code ?? `HTTP_${o.status}`;
+    const what = errors.length
+      ? errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ')
+      : `HTTP ${o.status}`;
+    super(`TSB_REGISTRY_${registryCode}`, `${o.method} ${redactUrl(o.url)}: ${what}`, {
+      status: o.status,
+      method: o.method,
+      url: redactUrl(o.url),
+      registryCode,
+      errors,
+      retryAfterMs: o.retryAfterMs,
+    });
+    this.status = o.status;
+    this.registryCode = registryCode;
+    this.errors = errors;
+    this.temporary = TEMPORARY_STATUS.has(o.status) || errors.some((e) => TEMPORARY_CODES.has(e.code));
+  }
+}
+
+/** Credentials missing, rejected, or a token service that said no. */
+export class AuthError extends RegistryBaseError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('TSB_REGISTRY_AUTH', message, data, options);
+  }
+}
+
+export class InvalidReferenceError extends RegistryBaseError {
+  constructor(ref: string, reason: string) {
+    super('TSB_REGISTRY_BAD_REFERENCE', `invalid image reference ${JSON.stringify(ref)}: ${reason}`, { ref, reason });
+  }
+}
+
+/** The manifest or index has no image for the wanted platform. */
+export class PlatformNotFoundError extends RegistryBaseError {
+  constructor(ref: string, platform: string, available: string[]) {
+    super('TSB_REGISTRY_NO_PLATFORM', `${ref} has no image for ${platform} (has ${available.join(', ') || 'none'})`, {
+      ref,
+      platform,
+      available,
+    });
+  }
+}
+
+/** The network failed (reset, refused, timeout) after every retry. */
+export class TransportError extends RegistryBaseError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('TSB_REGISTRY_TRANSPORT', message, data, options);
+  }
+}
+
+/** A credential helper (docker-credential-*) failed or is missing. */
+export class CredentialHelperError extends RegistryBaseError {
+  constructor(helper: string, op: string, reason: string) {
+    super('TSB_REGISTRY_CRED_HELPER', `docker-credential-${helper} ${op}: ${reason}`, { helper, op, reason });
+  }
+}
+
+/** Query parameters that can carry secrets (upload state is opaque but not secret; tokens are). */
+const SECRET_PARAMS = /([?&](?:access_token|token|password|refresh_token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|sig|signature)=)[^&]*/gi;
+
+/** A URL safe to show: no userinfo, no token-like query values. */
+export function redactUrl(u: string): string {
+  try {
+    const url = new URL(u);
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(SECRET_PARAMS, '$1REDACTED');
+  } catch {
+    return u.replace(SECRET_PARAMS, '$1REDACTED');
+  }
+}
