@@ -1,0 +1,125 @@
+import type { ContentStore } from '../cache/store.js';
+import { writeImage } from '../cache/store-image.js';
+import type { Digest } from '../image/digest.js';
+import type { Image } from '../image/image.js';
+import { isIndexMediaType } from '../image/mediatypes.js';
+import { readOciLayout } from '../image/oci-layout.js';
+import { formatPlatform, hostPlatform, matchPlatform } from '../image/platform.js';
+import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
+import { parseReference, type RegistryClient } from '../registry/index.js';
+import { BaseImageError, type SourceLocation } from './errors.js';
+import type { LayerRef } from './stage-state.js';
+
+/** Docker's default PATH, which BuildKit puts into images that have none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** A base image, resolved to blobs in the local store. */
+export interface ResolvedBase {
+  /** Manifest digest, or 'scratch'. */
+  digest: Digest | 'scratch';
+  name: string;
+  layers: LayerRef[];
+  config: ImageConfigFile;
+}
+
+export function scratchConfig(platform: Platform): ImageConfigFile {
+  return {
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    config: { Env: [`PATH=${DEFAULT_PATH}`] },
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+}
+
+/** Loads an image whose manifest (or index) is in the store, picking `platform` from an index. */
+export async function loadFromStore(
+  store: ContentStore,
+  desc: Descriptor,
+  platform: Platform,
+  name: string,
+): Promise<ResolvedBase> {
+  let mdesc = desc;
+  if (isIndexMediaType(desc.mediaType)) {
+    const index = await store.readJSON<Index>(desc.digest);
+    const pick = index.manifests.find((m) => m.platform && matchPlatform(platform, m.platform));
+    if (!pick) {
+      const have = index.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : '?')).join(', ');
+      throw new BaseImageError(`${name}: no image for platform ${formatPlatform(platform)} (has ${have})`);
+    }
+    mdesc = pick;
+  }
+  const manifest = await store.readJSON<Manifest>(mdesc.digest);
+  const config = await store.readJSON<ImageConfigFile>(manifest.config.digest);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new BaseImageError(`${name}: config has ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+  }
+  const layers = manifest.layers.map((d, i) => ({ desc: d, diffID: config.rootfs.diff_ids[i]! }));
+  return { digest: mdesc.digest, name, layers, config };
+}
+
+/** The key the store uses for an image name: docker's fully normalized reference. */
+export function storeRefName(name: string): string {
+  return parseReference(name).toString();
+}
+
+export interface BaseResolver {
+  store: ContentStore;
+  platform: Platform;
+  registry: () => RegistryClient;
+  pull: boolean;
+}
+
+/**
+ * FROM / COPY --from an image: `oci-layout://PATH[:TAG]`, an image in the
+ * local store, else a registry pull (kept in the store and tagged, so the next
+ * build needs no network — docker's behaviour without --pull).
+ */
+export async function resolveImage(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
+  if (name.startsWith('oci-layout://')) {
+    const spec = name.slice('oci-layout://'.length);
+    const m = /^(.*?)(?::([\w][\w.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/.exec(spec);
+    const path = m?.[1] ?? spec;
+    let img: Image;
+    try {
+      img = await readOciLayout(path, m?.[2]);
+    } catch (e) {
+      throw new BaseImageError(`cannot read OCI layout ${spec}: ${(e as Error).message}`, loc);
+    }
+    const desc = await writeImage(r.store, img);
+    return loadFromStore(r.store, desc, r.platform, name);
+  }
+  const imageName = name.startsWith('docker-image://') ? name.slice('docker-image://'.length) : name;
+  let refName: string;
+  try {
+    refName = storeRefName(imageName);
+  } catch (e) {
+    throw new BaseImageError(`invalid reference format: ${JSON.stringify(imageName)}: ${(e as Error).message}`, loc);
+  }
+  const ref = parseReference(imageName);
+  if (!r.pull) {
+    const local = ref.digest && (await r.store.has(ref.digest)) ? await digestDescriptor(r.store, ref.digest) : await r.store.getRef(refName);
+    if (local) return loadFromStore(r.store, local, r.platform, imageName);
+  }
+  let img: Image;
+  try {
+    img = await r.registry().getImage(ref);
+  } catch (e) {
+    throw new BaseImageError(`failed to resolve source metadata for ${refName}: ${(e as Error).message}`, loc, {
+      cause: (e as { code?: string }).code,
+    });
+  }
+  const desc = await writeImage(r.store, img);
+  if (!ref.digest) await r.store.setRef(refName, desc);
+  return loadFromStore(r.store, desc, r.platform, imageName);
+}
+
+async function digestDescriptor(store: ContentStore, digest: Digest): Promise<Descriptor> {
+  const raw = await store.readJSON<{ mediaType?: string; manifests?: unknown }>(digest);
+  const st = await store.stat(digest);
+  const mediaType = raw.mediaType ?? (raw.manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
+  return { mediaType, digest, size: st?.size ?? 0 };
+}
+
+export { hostPlatform };

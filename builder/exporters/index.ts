@@ -1,0 +1,162 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { applyLayers } from '../../image/extract.js';
+import { pipeline } from 'node:stream/promises';
+import type { ContentStore } from '../../cache/store.js';
+import { storeImage } from '../../cache/store-image.js';
+import type { Digest } from '../../image/digest.js';
+import { writeDockerArchive } from '../../image/docker-archive.js';
+import { writeOciLayout } from '../../image/oci-layout.js';
+import { createTarStream, type TarSource } from '../../image/tar/writer.js';
+import { parseReference, type RegistryClient } from '../../registry/index.js';
+import { walkContext } from '../context.js';
+import { BuildUsageError } from '../errors.js';
+import type { LayerViews } from '../layers.js';
+import type { LayerRef } from '../stage-state.js';
+import { storeRefName } from '../base.js';
+import type { Descriptor } from '../../image/types.js';
+
+/** `--output` destinations, with docker/buildx's spelling. */
+export type OutputSpec =
+  | { type: 'image'; names: string[]; push: boolean }
+  | { type: 'oci' | 'docker'; dest: string; names: string[] }
+  | { type: 'local'; dest: string }
+  | { type: 'tar'; dest: string };
+
+/** Parses `type=oci,dest=out.tar`, `type=image,name=a,name=b,push=true`, or a bare `DIR` (= type=local). */
+export function parseOutput(spec: string): OutputSpec {
+  if (!spec.includes('=')) {
+    if (spec === '-') return { type: 'tar', dest: '-' };
+    return { type: 'local', dest: spec };
+  }
+  const kv = new Map<string, string[]>();
+  for (const part of spec.split(',')) {
+    const i = part.indexOf('=');
+    const k = (i < 0 ? part : part.slice(0, i)).trim();
+    const v = i < 0 ? 'true' : part.slice(i + 1).trim();
+    kv.set(k, [...(kv.get(k) ?? []), v]);
+  }
+  const get = (k: string): string | undefined => kv.get(k)?.[0];
+  const type = get('type') ?? 'local';
+  const names = (kv.get('name') ?? []).flatMap((n) => n.split(/[\s]+/)).filter(Boolean);
+  const dest = get('dest');
+  switch (type) {
+    case 'image':
+    case 'registry':
+      return { type: 'image', names, push: type === 'registry' || get('push') === 'true' };
+    case 'oci':
+    case 'docker':
+      if (!dest) throw new BuildUsageError(`--output type=${type} needs dest=FILE.tar`);
+      return { type, dest, names };
+    case 'local':
+    case 'tar':
+      if (!dest) throw new BuildUsageError(`--output type=${type} needs dest=`);
+      return { type, dest };
+    default:
+      throw new BuildUsageError(`unsupported --output type ${JSON.stringify(type)} (image, registry, oci, docker, local, tar)`);
+  }
+}
+
+export interface ExportContext {
+  store: ContentStore;
+  views: LayerViews;
+  layers: LayerRef[];
+  manifest: Descriptor;
+  registry: () => RegistryClient;
+  /** Repository the base image came from, for cross-repo blob mounts on push. */
+  baseName?: string;
+}
+
+export interface ExportResult {
+  pushed: Array<{ name: string; digest: Digest }>;
+}
+
+export async function runExporter(o: OutputSpec, x: ExportContext): Promise<ExportResult> {
+  const pushed: ExportResult['pushed'] = [];
+  const image = storeImage(x.store, x.manifest.digest);
+  switch (o.type) {
+    case 'image': {
+      for (const n of o.names) await x.store.setRef(storeRefName(n), x.manifest);
+      if (o.push) {
+        if (o.names.length === 0) throw new BuildUsageError('push needs at least one image name (-t NAME)');
+        const refs = o.names.map((n) => parseReference(n));
+        const mountFrom = x.baseName ? [parseReference(x.baseName)] : [];
+        const r = await x.registry().push(image, refs, { mountFrom });
+        for (const n of o.names) pushed.push({ name: n, digest: r.digest });
+      }
+      break;
+    }
+    case 'oci':
+      await writeTo(o.dest, (file) => writeOciLayout({ tarFile: file }, [{ image, refName: o.names[0] ? refTag(o.names[0]) : undefined }]));
+      break;
+    case 'docker':
+      await writeTo(o.dest, (file) => writeDockerArchive(file, [{ image, tags: o.names.map(familiar) }]));
+      break;
+    case 'local': {
+      // Layers applied straight into dest: ownership, modes and links as in the image.
+      await mkdir(o.dest, { recursive: true });
+      await applyLayers(x.layers.map((l) => () => x.views.uncompressed(l)), o.dest);
+      break;
+    }
+    case 'tar': {
+      const dir = await x.views.unpacked(x.layers);
+      const entries = tarSourcesOf(dir);
+      const out = o.dest === '-' ? process.stdout : createWriteStream(o.dest);
+      await pipeline(createTarStream(entries), out);
+      break;
+    }
+  }
+  return { pushed };
+}
+
+/** `-` writes to stdout through a temp file (the formats need a seekable file first). */
+async function writeTo(dest: string, write: (file: string) => Promise<void>): Promise<void> {
+  if (dest !== '-') return write(dest);
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const d = await mkdtemp(join(tmpdir(), 'tsbuild-out-'));
+  try {
+    await write(join(d, 'out.tar'));
+    await pipeline(createReadStream(join(d, 'out.tar')), process.stdout);
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+}
+
+async function* tarSourcesOf(dir: string): AsyncGenerator<TarSource> {
+  for await (const e of walkContext(dir, {})) {
+    if (e.type === 'other') continue;
+    const type = e.type;
+    yield {
+      header: {
+        path: e.path,
+        type,
+        mode: e.mode & 0o7777,
+        uid: e.uid,
+        gid: e.gid,
+        size: type === 'file' ? e.size : 0,
+        mtime: Math.floor(e.mtimeMs / 1000),
+        linkname: e.linkTarget,
+      },
+      ...(type === 'file' ? { body: () => createReadStream(e.absPath) } : {}),
+    };
+  }
+}
+
+/** The tag part for an OCI layout's ref.name annotation (what `skopeo oci:DIR:TAG` selects). */
+function refTag(name: string): string {
+  const r = parseReference(name);
+  return r.tag ?? 'latest';
+}
+
+/** docker load wants familiar names: `myapp:latest`, `127.0.0.1:5000/x:y`. */
+export function familiar(name: string): string {
+  const r = parseReference(name);
+  let repo = r.repository;
+  if (r.registry === 'docker.io') {
+    if (repo.startsWith('library/')) repo = repo.slice('library/'.length);
+    return `${repo}:${r.tag ?? 'latest'}`;
+  }
+  return `${r.registry}/${repo}:${r.tag ?? 'latest'}`;
+}

@@ -1,0 +1,51 @@
+import type { ContentStore } from '../cache/store.js';
+import { MediaType } from '../image/mediatypes.js';
+import type { Descriptor, ImageConfigFile, Manifest } from '../image/types.js';
+import type { StageState } from './stage-state.js';
+
+export interface FinalImage {
+  manifest: Descriptor;
+  config: Descriptor;
+  configFile: ImageConfigFile;
+}
+
+/**
+ * Writes the config and manifest of a finished stage to the store. Field
+ * order is fixed by construction, so equal inputs give equal digests.
+ */
+export async function finalizeImage(
+  store: ContentStore,
+  state: StageState,
+  o: { labels: Record<string, string>; epoch: number | undefined },
+): Promise<FinalImage> {
+  const created = o.epoch !== undefined ? new Date(o.epoch * 1000).toISOString() : new Date().toISOString();
+  const c = state.config;
+  const labels = { ...(c.config.Labels ?? {}), ...o.labels };
+  const history = (c.history ?? []).map((h) => (o.epoch !== undefined ? { ...h, created } : h));
+  const configFile: ImageConfigFile = {
+    ...(c.author !== undefined ? { author: c.author } : {}),
+    architecture: c.architecture,
+    os: c.os,
+    ...(c.variant ? { variant: c.variant } : {}),
+    created,
+    config: compact({ ...c.config, Labels: Object.keys(labels).length ? labels : undefined }),
+    rootfs: { type: 'layers', diff_ids: [...c.rootfs.diff_ids] },
+    history,
+  };
+  const config = await store.putJSON(configFile, MediaType.OciConfig);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config,
+    layers: state.layers.map((l) => ({ mediaType: l.desc.mediaType, digest: l.desc.digest, size: l.desc.size })),
+  };
+  const mdesc = await store.putJSON(manifest, MediaType.OciManifest);
+  return { manifest: mdesc, config, configFile };
+}
+
+/** Drops undefined/null-valued keys so the JSON has no `"Cmd": null` noise unless docker would write it. */
+function compact<T extends object>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined && !(v === null && k === 'OnBuild')) out[k] = v;
+  return out as T;
+}

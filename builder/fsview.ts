@@ -1,0 +1,159 @@
+import type { Readable } from 'node:stream';
+import { posix } from 'node:path';
+import type { TarEntryType } from '../image/tar/header.js';
+import { readTar } from '../image/tar/reader.js';
+
+/** What the builder needs to know about one path of a stage's filesystem. */
+export interface FsNode {
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname?: string;
+  /** Index of the layer that last wrote this path (for reading its content). */
+  layer: number;
+}
+
+const WH_PREFIX = '.wh.';
+const WH_OPAQUE = '.wh..wh..opq';
+
+/**
+ * A metadata-only view of a stack of layers (no file contents held): enough to
+ * resolve COPY destinations, WORKDIR existence and --chown names without
+ * unpacking anything. Built by streaming each layer's tar headers once.
+ */
+export class FsView {
+  private constructor(private readonly nodes: Map<string, FsNode>) {}
+
+  static empty(): FsView {
+    return new FsView(new Map());
+  }
+
+  clone(): FsView {
+    return new FsView(new Map(this.nodes));
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  /** Applies one layer's tar (headers only; bodies are drained). Returns this. */
+  async applyLayer(tar: Readable, layerIndex: number): Promise<FsView> {
+    const opaque = new Set<string>();
+    const seen = new Set<string>();
+    for await (const { header, body } of readTar(tar)) {
+      body.resume();
+      const path = clean(header.path);
+      const base = posix.basename(path);
+      const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+      if (base === WH_OPAQUE) {
+        // Hide what lower layers put under dir, but not what this layer wrote.
+        for (const p of [...this.nodes.keys()]) {
+          if (isUnder(p, dir) && !seen.has(p)) this.nodes.delete(p);
+        }
+        opaque.add(dir);
+        continue;
+      }
+      if (base.startsWith(WH_PREFIX)) {
+        this.removeTree(join(dir, base.slice(WH_PREFIX.length)));
+        continue;
+      }
+      const prev = this.nodes.get(path);
+      if (prev && prev.type === 'dir' && header.type !== 'dir') this.removeTree(path);
+      this.nodes.set(path, {
+        type: header.type,
+        mode: header.mode,
+        uid: header.uid,
+        gid: header.gid,
+        size: header.size,
+        linkname: header.linkname,
+        layer: layerIndex,
+      });
+      seen.add(path);
+    }
+    return this;
+  }
+
+  /** Adds entries written by the builder itself (a COPY layer), without re-reading its tar. */
+  applyEntries(entries: Iterable<{ path: string } & Omit<FsNode, 'layer'>>, layerIndex: number): void {
+    for (const e of entries) {
+      const path = clean(e.path);
+      const prev = this.nodes.get(path);
+      if (prev && prev.type === 'dir' && e.type !== 'dir') this.removeTree(path);
+      const { path: _p, ...rest } = e;
+      this.nodes.set(path, { ...rest, layer: layerIndex });
+    }
+  }
+
+  private removeTree(path: string): void {
+    this.nodes.delete(path);
+    for (const p of [...this.nodes.keys()]) if (isUnder(p, path)) this.nodes.delete(p);
+  }
+
+  /** The node at `path` without resolving symlinks in its last component. */
+  lget(path: string): FsNode | undefined {
+    const r = this.resolve(path, false);
+    return r === undefined ? undefined : this.nodes.get(r);
+  }
+
+  /** The node at `path`, following symlinks (inside the root, chroot-like). */
+  get(path: string): FsNode | undefined {
+    const r = this.resolve(path, true);
+    return r === undefined ? undefined : this.nodes.get(r);
+  }
+
+  /**
+   * Resolves `path` to the key of an existing node, following symlinks as the
+   * kernel would inside a chroot at the root. Returns undefined when missing.
+   */
+  resolve(path: string, followLast: boolean): string | undefined {
+    const resolved = this.resolvePath(path, followLast);
+    return resolved !== undefined && (resolved === '' || this.nodes.has(resolved)) ? resolved : undefined;
+  }
+
+  /**
+   * Resolves symlinks of the existing prefix of `path` inside the root; missing
+   * trailing components are appended as they are. '' is the root.
+   */
+  resolvePath(path: string, followLast: boolean): string | undefined {
+    const parts = clean(path).split('/').filter(Boolean);
+    let cur = '';
+    let hops = 0;
+    while (parts.length > 0) {
+      const part = parts.shift()!;
+      if (part === '..') {
+        cur = cur.includes('/') ? cur.slice(0, cur.lastIndexOf('/')) : '';
+        continue;
+      }
+      const next = join(cur, part);
+      const node = this.nodes.get(next);
+      if (node?.type === 'symlink' && (parts.length > 0 || followLast)) {
+        if (++hops > 40) return undefined;
+        const target = node.linkname ?? '';
+        parts.unshift(...target.split('/').filter(Boolean));
+        if (target.startsWith('/')) cur = '';
+        continue;
+      }
+      cur = next;
+    }
+    return cur;
+  }
+
+  entries(): IterableIterator<[string, FsNode]> {
+    return this.nodes.entries();
+  }
+}
+
+function clean(p: string): string {
+  const n = posix.normalize('/' + p).slice(1);
+  return n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+function isUnder(p: string, dir: string): boolean {
+  return dir === '' ? p !== '' : p.startsWith(dir + '/');
+}

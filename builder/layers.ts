@@ -1,0 +1,98 @@
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ContentStore } from '../cache/store.js';
+import { createGunzip } from '../image/compress.js';
+import { sha256 } from '../image/digest.js';
+import { applyLayers } from '../image/extract.js';
+import type { Layer } from '../image/image.js';
+import { layerFromOpener } from '../image/partial.js';
+import { readTar } from '../image/tar/reader.js';
+import { FsView } from './fsview.js';
+import type { LayerRef } from './stage-state.js';
+
+/**
+ * Per-build views of layer stacks: metadata views (FsView) and unpacked
+ * directories, both memoized by the chain of diffIDs so a stack is read once.
+ */
+export class LayerViews {
+  readonly #views = new Map<string, Promise<FsView>>();
+  readonly #dirs = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly store: ContentStore,
+    private readonly tmpDir: string,
+  ) {}
+
+  async uncompressed(l: LayerRef): Promise<Readable> {
+    const s = await this.store.open(l.desc.digest);
+    return s.pipe(createGunzip());
+  }
+
+  toLayer(l: LayerRef): Layer {
+    return layerFromOpener({ desc: l.desc, diffID: l.diffID, open: () => this.store.open(l.desc.digest) });
+  }
+
+  fsView(layers: readonly LayerRef[]): Promise<FsView> {
+    const key = chainKey(layers);
+    let v = this.#views.get(key);
+    if (!v) {
+      v = (async () => {
+        if (layers.length === 0) return FsView.empty();
+        const parent = await this.fsView(layers.slice(0, -1));
+        const top = layers[layers.length - 1]!;
+        return parent.clone().applyLayer(await this.uncompressed(top), layers.length - 1);
+      })();
+      this.#views.set(key, v);
+    }
+    return v;
+  }
+
+  /** Remembers a view the builder computed itself (a COPY layer it just wrote). */
+  setFsView(layers: readonly LayerRef[], view: FsView): void {
+    this.#views.set(chainKey(layers), Promise.resolve(view));
+  }
+
+  /** Reads one file of a layer stack (e.g. /etc/passwd), or undefined when absent. */
+  async readFile(layers: readonly LayerRef[], path: string): Promise<Buffer | undefined> {
+    const view = await this.fsView(layers);
+    const real = view.resolve(path, true);
+    if (real === undefined) return undefined;
+    const node = view.lget('/' + real);
+    if (!node || node.type !== 'file') return undefined;
+    const layer = layers[node.layer];
+    if (!layer) return undefined;
+    for await (const { header, body } of readTar(await this.uncompressed(layer))) {
+      if (header.path === real && header.type === 'file') {
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      }
+      body.resume();
+    }
+    return undefined;
+  }
+
+  /** The layer stack unpacked into a directory (for COPY --from), made once per build. */
+  unpacked(layers: readonly LayerRef[]): Promise<string> {
+    const key = chainKey(layers);
+    let d = this.#dirs.get(key);
+    if (!d) {
+      d = (async () => {
+        await mkdir(this.tmpDir, { recursive: true });
+        const dir = await mkdtemp(join(this.tmpDir, 'rootfs-'));
+        await applyLayers(
+          layers.map((l) => () => this.uncompressed(l)),
+          dir,
+        );
+        return dir;
+      })();
+      this.#dirs.set(key, d);
+    }
+    return d;
+  }
+}
+
+export function chainKey(layers: readonly LayerRef[]): string {
+  return layers.length === 0 ? 'empty' : sha256(layers.map((l) => l.diffID).join('\n'));
+}

@@ -1,0 +1,397 @@
+import { createReadStream } from 'node:fs';
+import { lstat, open, readlink } from 'node:fs/promises';
+import { posix, join as joinFs } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { TarHeader } from '../../image/tar/header.js';
+import type { TarSource } from '../../image/tar/writer.js';
+import { readTar } from '../../image/tar/reader.js';
+import { PatternMatcher } from '../../parser/dockerignore.js';
+import { walkContext, type ContextEntry } from '../context.js';
+import { CopySourceError, BuildUsageError, type SourceLocation } from '../errors.js';
+import type { FsView } from '../fsview.js';
+import { globToRegExp, hasWildcard } from '../glob.js';
+import type { ModeFn } from '../chmod.js';
+
+/** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
+export interface CopyRoot {
+  dir: string;
+  /** .dockerignore patterns (context only). */
+  excludes: string[];
+  /** ADD extracts local archives only from the context. */
+  isContext: boolean;
+}
+
+export interface CopyRequest {
+  kind: 'copy' | 'add';
+  root: CopyRoot;
+  /** Expanded source paths (relative to the root; leading / ignored), or heredoc names. */
+  sources: string[];
+  /** Heredoc name → content (already expanded when the heredoc asks for it). */
+  heredocs: Map<string, string>;
+  /** Expanded destination; relative paths are relative to `workdir`. */
+  dest: string;
+  workdir: string;
+  owner?: { uid: number; gid: number };
+  chmod?: ModeFn;
+  parents: boolean;
+  link: boolean;
+  exclude: string[];
+  unpack: boolean;
+  /** Lower filesystem (undefined with --link: BuildKit copies into an empty tree). */
+  lower: FsView | undefined;
+  /** mtime of directories the copy creates (SOURCE_DATE_EPOCH or 0): deterministic layers. */
+  createdTime: number;
+  loc?: SourceLocation;
+}
+
+/** The sorted entries of a COPY/ADD layer plus, for FsView updates, their metadata. */
+export interface CopyPlan {
+  entries: TarSource[];
+}
+
+/**
+ * Resolves a COPY/ADD into layer entries, following Docker's rules: a source
+ * directory copies its contents; several sources or a trailing `/` make the
+ * destination a directory; a single file onto an existing directory lands
+ * inside it; wildcards match per path segment. Symlinks are copied as links,
+ * except a top-level source symlink, which is followed *inside* the root.
+ */
+export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
+  const out = new Map<string, TarSource>();
+  const destAbs = posix.resolve('/', req.workdir || '/', req.dest);
+  const destIsDirSyntax = req.dest.endsWith('/') || req.dest.endsWith('/.') || req.dest === '.';
+  if (req.sources.length > 1 && !destIsDirSyntax) {
+    throw new CopySourceError(
+      `When using ${req.kind.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`,
+      req.loc,
+    );
+  }
+  const matched = await resolveSources(req);
+  // Several files matched by one wildcard land in dest as a directory.
+  const multiple = matched.length > 1;
+  // The real destination, with the lower filesystem's symlinks resolved (not with --link).
+  const realDest = req.lower ? '/' + (req.lower.resolvePath(destAbs, true) ?? '') : destAbs;
+  const destExistsAsDir = req.lower?.get(realDest)?.type === 'dir';
+  const excluder = req.exclude.length ? new PatternMatcher(req.exclude) : undefined;
+
+  const addDirChain = (absDir: string): void => {
+    const parts = absDir.split('/').filter(Boolean);
+    let cur = '';
+    for (const p of parts) {
+      cur = cur ? `${cur}/${p}` : p;
+      if (out.has(cur)) continue;
+      const existing = req.lower?.get('/' + cur);
+      if (existing?.type === 'dir') continue;
+      out.set(cur, {
+        header: dirHeader(cur, req.owner, req.createdTime),
+      });
+    }
+  };
+
+  const put = (destPath: string, src: TarSource): void => {
+    const rel = destPath.replace(/^\/+/, '');
+    if (rel === '') return;
+    addDirChain(posix.dirname('/' + rel));
+    const prev = out.get(rel);
+    if (prev && prev.header.type === 'dir' && src.header.type === 'dir') {
+      // a directory written twice keeps the later metadata
+    }
+    out.set(rel, { ...src, header: { ...src.header, path: rel } });
+  };
+
+  for (const m of matched) {
+    if (m.heredoc !== undefined) {
+      const target = destIsDirSyntax || destExistsAsDir ? posix.join(realDest, m.name) : realDest;
+      const body = Buffer.from(m.heredoc);
+      put(target, {
+        header: fileHeader('', req.chmod ? req.chmod(0o644, false) : 0o644, req.owner, body.length, req.createdTime),
+        body,
+      });
+      continue;
+    }
+    if (m.isDir) {
+      const base = req.parents ? posix.join(realDest, m.parentsRel) : realDest;
+      if (!req.lower?.get(base) || req.parents) {
+        put(base, { header: fromEntryHeader(m.entry!, '', req) });
+      }
+      const dirRel = m.entry!.path;
+      const narrowed = dirRel === '' ? {} : { includes: [dirRel] };
+      for await (const e of walkContext(m.absRoot, { excludes: m.excludes, ...narrowed })) {
+        const relInDir = relUnder(e.path, dirRel);
+        if (relInDir === undefined || relInDir === '') continue;
+        if (excluder && excluder.matches(relInDir)) continue;
+        const d = posix.join(base, relInDir);
+        put(d, sourceOf(e, req));
+      }
+      continue;
+    }
+    // a single file (or symlink followed at top level)
+    if (excluder && excluder.matches(posix.basename(m.relPath))) continue;
+    let target: string;
+    if (req.parents) target = posix.join(realDest, m.parentsRel);
+    else if (destIsDirSyntax || destExistsAsDir || multiple) target = posix.join(realDest, posix.basename(m.relPath));
+    else target = realDest;
+    if (req.kind === 'add' && req.unpack && req.root.isContext && (await isTarArchive(m.entry!.absPath))) {
+      await addArchive(m.entry!.absPath, destIsDirSyntax || destExistsAsDir ? realDest : realDest, req, put);
+      continue;
+    }
+    put(target, sourceOf(m.entry!, req));
+  }
+  const entries = [...out.values()].sort((a, b) => cmpPath(a.header.path, b.header.path));
+  return { entries };
+}
+
+interface MatchedSource {
+  name: string;
+  relPath: string;
+  /** Path below the /./ pivot for --parents. */
+  parentsRel: string;
+  isDir: boolean;
+  wildcard: boolean;
+  entry?: ContextEntry;
+  absRoot: string;
+  excludes: string[];
+  heredoc?: string;
+}
+
+async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
+  const out: MatchedSource[] = [];
+  for (const raw of req.sources) {
+    // The parser names a heredoc source by its delimiter (`COPY <<EOF /x` → source "EOF").
+    const heredoc = req.heredocs.get(raw);
+    if (heredoc !== undefined) {
+      out.push({ name: raw, relPath: '', parentsRel: '', isDir: false, wildcard: false, absRoot: req.root.dir, excludes: [], heredoc });
+      continue;
+    }
+    if (/^(https?|git):\/\//.test(raw) || raw.startsWith('git@')) {
+      throw new CopySourceError(`remote sources are not supported by ${req.kind.toUpperCase()} yet: ${raw}`, req.loc);
+    }
+    // --parents: a "/./" pivot marks where the kept structure starts
+    const pivot = raw.indexOf('/./');
+    const cleaned = cleanRel(raw);
+    const pivotBase = pivot >= 0 ? cleanRel(raw.slice(0, pivot)) : '';
+    const parentsRelOf = (rel: string): string => (pivot >= 0 ? relUnder(rel, pivotBase) ?? rel : rel);
+    if (hasWildcard(cleaned)) {
+      let re: RegExp;
+      try {
+        re = globToRegExp(cleaned);
+      } catch {
+        throw new BuildUsageError(`invalid source pattern: ${raw}`, req.loc);
+      }
+      const depth = cleaned.split('/').length;
+      const literalPrefix = cleaned.split('/').slice(0, cleaned.split('/').findIndex(hasWildcard)).join('/');
+      let n = 0;
+      for await (const e of walkContext(req.root.dir, { excludes: req.root.excludes })) {
+        if (literalPrefix && e.path !== literalPrefix && !e.path.startsWith(literalPrefix + '/')) continue;
+        if (e.path.split('/').length !== depth || !re.test(e.path)) continue;
+        n++;
+        const entry = e.type === 'symlink' ? await followInRoot(req.root, e.path, req.loc) : e;
+        out.push({ name: posix.basename(e.path), relPath: e.path, parentsRel: parentsRelOf(e.path), isDir: entry.type === 'dir', wildcard: true, entry: { ...entry, path: e.path }, absRoot: req.root.dir, excludes: req.root.excludes });
+      }
+      if (n === 0) throw new CopySourceError(`lstat ${raw}: no source files were specified (no match for pattern)`, req.loc);
+      continue;
+    }
+    const entry = await findEntry(req.root, cleaned, req.loc);
+    out.push({
+      name: posix.basename(cleaned),
+      relPath: cleaned,
+      parentsRel: parentsRelOf(cleaned),
+      isDir: entry.type === 'dir',
+      wildcard: false,
+      entry,
+      absRoot: req.root.dir,
+      excludes: req.root.excludes,
+    });
+  }
+  return out;
+}
+
+/** Finds one literal source, following a top-level symlink inside the root; excluded = not found. */
+async function findEntry(root: CopyRoot, rel: string, loc?: SourceLocation): Promise<ContextEntry> {
+  if (rel === '') {
+    const st = await lstat(root.dir);
+    return { path: '', absPath: root.dir, type: 'dir', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  }
+  if (root.excludes.length > 0 && new PatternMatcher(root.excludes).matches(rel)) {
+    // A directory may still have re-included children; the walker decides.
+    let any: ContextEntry | undefined;
+    for await (const e of walkContext(root.dir, { excludes: root.excludes, includes: [rel] })) {
+      if (e.path === rel) return e.type === 'symlink' ? followInRoot(root, rel, loc) : e;
+      if (e.path.startsWith(rel + '/')) any = e;
+    }
+    if (!any) throw notFound(rel, loc);
+  }
+  return followInRoot(root, rel, loc);
+}
+
+async function followInRoot(root: CopyRoot, rel: string, loc?: SourceLocation): Promise<ContextEntry> {
+  let parts = rel.split('/').filter(Boolean);
+  let cur: string[] = [];
+  let hops = 0;
+  while (parts.length > 0) {
+    const p = parts.shift()!;
+    if (p === '..') {
+      cur.pop();
+      continue;
+    }
+    const abs = joinFs(root.dir, ...cur, p);
+    let st;
+    try {
+      st = await lstat(abs);
+    } catch {
+      throw notFound(rel, loc);
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) throw new CopySourceError(`too many levels of symbolic links: ${rel}`, loc);
+      const target = await readlink(abs);
+      // Resolved inside the root like a chroot: an absolute or ../ link never leaves it.
+      if (target.startsWith('/')) cur = [];
+      parts = [...target.split('/').filter(Boolean), ...parts];
+      continue;
+    }
+    cur.push(p);
+  }
+  const abs = joinFs(root.dir, ...cur);
+  const st = await lstat(abs).catch(() => undefined);
+  if (!st) throw notFound(rel, loc);
+  return {
+    path: cur.join('/'),
+    absPath: abs,
+    type: st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other',
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    ino: st.ino,
+  };
+}
+
+function notFound(rel: string, loc?: SourceLocation): CopySourceError {
+  return new CopySourceError(`failed to compute cache key: "/${rel}": not found`, loc, { path: rel });
+}
+
+function sourceOf(e: ContextEntry, req: CopyRequest): TarSource {
+  const header = fromEntryHeader(e, '', req);
+  if (e.type === 'file') {
+    const abs = e.absPath;
+    return { header, body: () => createReadStream(abs) };
+  }
+  return { header };
+}
+
+function fromEntryHeader(e: ContextEntry, path: string, req: CopyRequest): TarHeader {
+  const isDir = e.type === 'dir';
+  const mode = req.chmod ? req.chmod(e.mode & 0o7777, isDir) : e.mode & 0o7777;
+  const type = e.type === 'dir' ? 'dir' : e.type === 'symlink' ? 'symlink' : 'file';
+  if (e.type === 'other') throw new CopySourceError(`cannot copy special file ${e.path}`, req.loc);
+  return {
+    path,
+    type,
+    mode: type === 'symlink' ? 0o777 : mode,
+    uid: req.owner?.uid ?? 0,
+    gid: req.owner?.gid ?? 0,
+    size: type === 'file' ? e.size : 0,
+    mtime: Math.floor(e.mtimeMs / 1000),
+    linkname: type === 'symlink' ? e.linkTarget : undefined,
+  };
+}
+
+function dirHeader(path: string, owner: { uid: number; gid: number } | undefined, mtime: number): TarHeader {
+  return { path, type: 'dir', mode: 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, size: 0, mtime };
+}
+
+function fileHeader(path: string, mode: number, owner: { uid: number; gid: number } | undefined, size: number, mtime: number): TarHeader {
+  return { path, type: 'file', mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, size, mtime };
+}
+
+/** ADD of a local tar (plain or gzip): its entries land under dest, ownership kept unless --chown. */
+async function addArchive(
+  abs: string,
+  dest: string,
+  req: CopyRequest,
+  put: (destPath: string, src: TarSource) => void,
+): Promise<void> {
+  // Bodies are re-read from the archive on demand: the layer is written from a
+  // second pass, so nothing is buffered whole. Small files are kept in memory.
+  const src = Readable.from(await openMaybeGzip(abs));
+  for await (const { header, body } of readTar(src)) {
+    const rel = cleanRel(header.path);
+    if (rel === '') {
+      body.resume();
+      continue;
+    }
+    const h: TarHeader = {
+      ...header,
+      uid: req.owner?.uid ?? header.uid,
+      gid: req.owner?.gid ?? header.gid,
+      mode: req.chmod ? req.chmod(header.mode, header.type === 'dir') : header.mode,
+      linkname: header.type === 'hardlink' && header.linkname ? posix.join(dest, cleanRel(header.linkname)).slice(1) : header.linkname,
+    };
+    if (header.type === 'file') {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c as Buffer);
+      put(posix.join(dest, rel), { header: h, body: Buffer.concat(chunks) });
+    } else {
+      body.resume();
+      put(posix.join(dest, rel), { header: h });
+    }
+  }
+}
+
+async function openMaybeGzip(abs: string): Promise<NodeJS.ReadableStream> {
+  const magic = await readMagic(abs);
+  const s = createReadStream(abs);
+  return magic[0] === 0x1f && magic[1] === 0x8b ? s.pipe(createGunzip()) : s;
+}
+
+async function readMagic(abs: string): Promise<Buffer> {
+  const fh = await open(abs, 'r');
+  try {
+    const b = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(b, 0, 512, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A tar (ustar magic at 257), possibly gzip-compressed. bzip2/xz are not supported yet. */
+async function isTarArchive(abs: string): Promise<boolean> {
+  const magic = await readMagic(abs);
+  if (magic.length >= 263 && magic.subarray(257, 262).toString('latin1') === 'ustar') return true;
+  if (magic[0] === 0x1f && magic[1] === 0x8b) {
+    const head = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      let len = 0;
+      const gz = createReadStream(abs).pipe(createGunzip());
+      gz.on('data', (c: Buffer) => {
+        chunks.push(c);
+        len += c.length;
+        if (len >= 263) gz.destroy();
+      });
+      gz.on('close', () => resolve(Buffer.concat(chunks)));
+      gz.on('error', () => resolve(Buffer.alloc(0)));
+    });
+    return head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar';
+  }
+  return false;
+}
+
+function cleanRel(p: string): string {
+  const n = posix.normalize('/' + p).slice(1);
+  return n.endsWith('/') ? n.slice(0, -1) : n === '.' ? '' : n;
+}
+
+function relUnder(p: string, dir: string): string | undefined {
+  if (dir === '') return p;
+  if (p === dir) return '';
+  return p.startsWith(dir + '/') ? p.slice(dir.length + 1) : undefined;
+}
+
+/** Byte order of paths, so output is the same on every machine. */
+export function cmpPath(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,249 @@
+import { posix } from 'node:path';
+import type { EnvLookup } from '../../parser/shell.js';
+import { heredocScript, type Instruction } from '../../parser/instructions.js';
+import type { TarSource } from '../../image/tar/writer.js';
+import { createTarStream } from '../../image/tar/writer.js';
+import type { RunMount } from '../../runtime/index.js';
+import { BuildUsageError, RunStepFailedError, type SourceLocation } from '../errors.js';
+import type { BuildSession } from '../session.js';
+import { envMap, withLayer, addHistory, type StageState } from '../stage-state.js';
+import { expand, PREDEFINED_ARGS } from '../vars.js';
+import { layersFor, shellOf } from '../dispatch.js';
+
+type RunInstruction = Extract<Instruction, { kind: 'run' }>;
+
+/** RUN: build the process and mounts, run it in runtime/, and turn its diff into a layer. */
+export async function runStep(
+  s: BuildSession,
+  state: StageState,
+  ins: RunInstruction,
+  id: string,
+  lookup: EnvLookup,
+  created: string,
+): Promise<StageState> {
+  const loc: SourceLocation = { file: ins.loc.file, line: ins.loc.line, column: ins.loc.column };
+  const esc = s.df.escapeToken;
+  const args = processArgs(ins, shellOf(state));
+  const network = ins.network !== undefined ? parseNetwork(expand(ins.network, lookup, esc), loc) : s.network;
+  const security = ins.security !== undefined ? expand(ins.security, lookup, esc) : 'sandbox';
+  if (security !== 'sandbox' && security !== 'insecure') throw new BuildUsageError(`invalid --security value: ${security}`, loc);
+  if (security === 'insecure' && !s.allow.has('security.insecure')) {
+    throw new BuildUsageError('RUN --security=insecure needs --allow security.insecure', loc);
+  }
+  if (network === 'host' && ins.network !== undefined && !s.allow.has('network.host')) {
+    // docker requires the entitlement for RUN --network=host; the CLI's --network host grants it.
+    throw new BuildUsageError('RUN --network=host needs --allow network.host', loc);
+  }
+  const secretEnv: string[] = [];
+  const mounts: RunMount[] = [];
+  for (const raw of ins.mounts) {
+    const m = await parseMount(s, expand(raw, lookup, esc), state, loc, secretEnv);
+    if (m) mounts.push(m);
+  }
+
+  // Environment: ENV, then declared ARGs with values (ENV wins), then proxy build args.
+  const env = envMap(state.config);
+  const argEnv: string[] = [];
+  for (const [k, v] of state.args) {
+    if (v !== undefined && !env.has(k)) argEnv.push(`${k}=${v}`);
+  }
+  const proxies: string[] = [];
+  for (const [k, v] of s.buildArgs) {
+    if (PREDEFINED_ARGS.has(k) && !state.args.has(k)) proxies.push(`${k}=${v}`);
+  }
+  if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...argEnv, ...proxies, ...secretEnv];
+
+  const runtime = await s.runtime();
+  let entries = 0;
+  const result = await runtime.runStep(
+    {
+      lowers: state.layers.map((l) => s.views.toLayer(l)),
+      args,
+      env: processEnv,
+      cwd: state.config.config.WorkingDir || '/',
+      user: state.config.config.User || undefined,
+      network,
+      security,
+      mounts,
+      timeoutMs: s.stepTimeoutMs,
+      signal: s.signal,
+      onOutput: (stream, line) => s.emit({ type: 'log', id, stream, line }),
+    },
+    async (diff) => {
+      const counted = countEntries(diff, () => entries++);
+      return s.store.ingestLayer(createTarStream(counted));
+    },
+  );
+  if (result.exitCode !== 0 || !result.committed) {
+    throw new RunStepFailedError(args.join(' '), result.exitCode, result.lastLines, result.logFile, loc);
+  }
+  // History shows build args the step saw, as docker does (`|1 VERSION=1.2 /bin/sh -c …`).
+  const argPrefix = argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
+  const createdBy = `RUN ${argPrefix}${args.join(' ')} # buildkit`;
+  if (entries === 0) {
+    return { ...state, config: addHistory(state.config, { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
+  }
+  const c = result.committed;
+  return withLayer(state, { desc: c.desc, diffID: c.diffID }, { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' });
+}
+
+async function* countEntries(src: AsyncIterable<TarSource>, inc: () => void): AsyncGenerator<TarSource> {
+  for await (const e of src) {
+    inc();
+    yield e;
+  }
+}
+
+/**
+ * The process arguments. Shell form goes through SHELL; a RUN whose command is
+ * only a heredoc runs the heredoc body as the script; other heredocs stay in
+ * the script text, where the shell itself reads them (as BuildKit does).
+ */
+export function processArgs(ins: RunInstruction, shell: string[]): string[] {
+  if (ins.cmd.form === 'exec') return [...ins.cmd.args];
+  if (ins.scriptFromHeredoc) {
+    const body = ins.cmd.script;
+    if (body.startsWith('#!')) {
+      // A shebang names the interpreter: BuildKit runs the body as a file.
+      return [...shell, `cat > /tmp/.tsbuild-heredoc <<'TSBUILD_EOF'\n${body}${body.endsWith('\n') ? '' : '\n'}TSBUILD_EOF\nchmod +x /tmp/.tsbuild-heredoc && /tmp/.tsbuild-heredoc; rc=$?; rm -f /tmp/.tsbuild-heredoc; exit $rc`];
+    }
+    return [...shell, body];
+  }
+  // Heredocs fed to a command stay in the script text; the shell reads them itself.
+  return [...shell, heredocScript(ins)];
+}
+
+function parseNetwork(v: string, loc: SourceLocation): 'default' | 'none' | 'host' {
+  if (v === 'default' || v === 'none' || v === 'host') return v;
+  throw new BuildUsageError(`unsupported network mode ${JSON.stringify(v)} (default, none or host)`, loc);
+}
+
+function parseKv(spec: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of splitCsv(spec)) {
+    const i = part.indexOf('=');
+    if (i < 0) m.set(part.trim().toLowerCase(), 'true');
+    else m.set(part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).trim());
+  }
+  return m;
+}
+
+function splitCsv(s: string): string[] {
+  // BuildKit parses --mount as CSV: quoted fields may contain commas.
+  const out: string[] = [];
+  let cur = '';
+  let q = false;
+  for (const c of s) {
+    if (c === '"') q = !q;
+    else if (c === ',' && !q) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  if (cur !== '') out.push(cur);
+  return out;
+}
+
+function bool(v: string | undefined): boolean {
+  return v === 'true' || v === '1' || v === '';
+}
+
+function num(v: string | undefined, base = 10): number | undefined {
+  if (v === undefined) return undefined;
+  const n = parseInt(v, base);
+  return Number.isNaN(n) ? undefined : n;
+}
+
+async function parseMount(
+  s: BuildSession,
+  spec: string,
+  state: StageState,
+  loc: SourceLocation,
+  secretEnv: string[],
+): Promise<RunMount | undefined> {
+  const kv = parseKv(spec);
+  const type = kv.get('type') ?? 'bind';
+  const target = kv.get('target') ?? kv.get('dst') ?? kv.get('destination');
+  const abs = (t: string): string => posix.resolve(state.config.config.WorkingDir || '/', t);
+  const readonly = kv.has('ro') || kv.has('readonly') ? bool(kv.get('ro') ?? kv.get('readonly')) : undefined;
+  switch (type) {
+    case 'cache': {
+      if (!target) throw new BuildUsageError('cache mount needs a target', loc);
+      const sharing = kv.get('sharing') ?? 'shared';
+      if (sharing !== 'shared' && sharing !== 'private' && sharing !== 'locked') {
+        throw new BuildUsageError(`invalid cache sharing mode ${sharing}`, loc);
+      }
+      return {
+        type: 'cache',
+        target: abs(target),
+        id: kv.get('id') ?? abs(target),
+        sharing,
+        readonly: readonly ?? false,
+        uid: num(kv.get('uid')),
+        gid: num(kv.get('gid')),
+        mode: num(kv.get('mode'), 8),
+      };
+    }
+    case 'bind': {
+      if (!target) throw new BuildUsageError('bind mount needs a target', loc);
+      const from = kv.get('from');
+      const source = kv.get('source') ?? kv.get('src') ?? '/';
+      const readwrite = kv.has('rw') || kv.has('readwrite') ? bool(kv.get('rw') ?? kv.get('readwrite')) : false;
+      if (from === undefined) {
+        return { type: 'bind', target: abs(target), source, from: { hostDir: s.context.dir }, readwrite };
+      }
+      const nc = s.namedContexts.get(from);
+      if (nc?.kind === 'dir') return { type: 'bind', target: abs(target), source, from: { hostDir: nc.root.dir }, readwrite };
+      const layers = await layersFor(s, from, loc);
+      return { type: 'bind', target: abs(target), source, from: { layers: layers.map((l) => s.views.toLayer(l)) }, readwrite };
+    }
+    case 'tmpfs':
+      if (!target) throw new BuildUsageError('tmpfs mount needs a target', loc);
+      return { type: 'tmpfs', target: abs(target), size: parseSizeOpt(kv.get('size')) };
+    case 'secret': {
+      const id = kv.get('id') ?? (target ? posix.basename(target) : undefined);
+      if (!id) throw new BuildUsageError('secret mount needs an id or a target', loc);
+      const data = s.secrets.get(id);
+      const required = bool(kv.get('required') ?? 'false') && kv.has('required');
+      if (!data) {
+        if (required) throw new BuildUsageError(`secret ${id} not found (pass it with --secret id=${id},src=FILE)`, loc);
+        return undefined;
+      }
+      const envName = kv.get('env');
+      if (envName) {
+        secretEnv.push(`${envName}=${data.toString('utf8')}`);
+        if (!target) return undefined;
+      }
+      return {
+        type: 'secret',
+        target: abs(target ?? `/run/secrets/${id}`),
+        data,
+        mode: num(kv.get('mode'), 8) ?? 0o400,
+        uid: num(kv.get('uid')),
+        gid: num(kv.get('gid')),
+      };
+    }
+    case 'ssh': {
+      const id = kv.get('id') ?? 'default';
+      const sock = s.ssh.get(id);
+      if (!sock) {
+        if (kv.has('required') && bool(kv.get('required'))) throw new BuildUsageError(`no SSH agent for id ${id} (pass --ssh ${id})`, loc);
+        return undefined;
+      }
+      const t = abs(target ?? '/run/buildkit/ssh_agent.0');
+      secretEnv.push(`SSH_AUTH_SOCK=${t}`);
+      return { type: 'ssh', target: t, socketPath: sock, mode: num(kv.get('mode'), 8) ?? 0o600, uid: num(kv.get('uid')), gid: num(kv.get('gid')) };
+    }
+    default:
+      throw new BuildUsageError(`unsupported mount type ${JSON.stringify(type)}`, loc);
+  }
+}
+
+function parseSizeOpt(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const m = /^(\d+)([kmg]?)b?$/i.exec(v);
+  if (!m) return undefined;
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}

@@ -1,0 +1,45 @@
+import type { ContentStore } from '../cache/store.js';
+import type { Dockerfile } from '../parser/instructions.js';
+import type { Platform } from '../image/types.js';
+import type { RegistryClient } from '../registry/index.js';
+import type { Runtime } from '../runtime/index.js';
+import type { BaseResolver } from './base.js';
+import type { EventSink } from './events.js';
+import type { LayerViews } from './layers.js';
+import type { CopyRoot } from './ops/copy.js';
+import type { StageState } from './stage-state.js';
+
+/** Everything one build's ops share; created by build(), passed down, never global. */
+export interface BuildSession {
+  store: ContentStore;
+  df: Dockerfile;
+  emit: EventSink;
+  views: LayerViews;
+  resolver: BaseResolver;
+  registry: () => RegistryClient;
+  runtime: () => Promise<Runtime>;
+  context: CopyRoot;
+  namedContexts: Map<string, NamedContext>;
+  /** Global ARG values (after --build-arg), including the platform ARGs. */
+  globalArgs: Map<string, string | undefined>;
+  buildArgs: Map<string, string>;
+  /** Build args that some ARG consumed (others produce a warning, as docker does). */
+  usedBuildArgs: Set<string>;
+  platform: Platform;
+  /** Seconds; times written into images and synthesized layer entries. */
+  epoch: number | undefined;
+  secrets: Map<string, Buffer>;
+  ssh: Map<string, string>;
+  network: 'default' | 'none' | 'host';
+  allow: Set<string>;
+  stageResult: (index: number) => Promise<StageState>;
+  stepTimeoutMs?: number;
+  signal?: AbortSignal;
+  /** Monotonic step counter for progress ids. */
+  nextStep: () => number;
+  totalSteps: number;
+}
+
+export type NamedContext =
+  | { kind: 'dir'; root: CopyRoot }
+  | { kind: 'image'; ref: string };

@@ -1,0 +1,66 @@
+import type { Digest } from '../image/digest.js';
+import type { Descriptor, ImageConfigFile, HistoryEntry } from '../image/types.js';
+import type { FsView } from './fsview.js';
+
+/** A layer the builder holds: always a blob in the content store. */
+export interface LayerRef {
+  desc: Descriptor;
+  diffID: Digest;
+}
+
+/**
+ * The state of one stage while its instructions are dispatched. Values, not
+ * shared: each op returns a new state (the previous one may still be referenced
+ * by a cache entry or another stage).
+ */
+export interface StageState {
+  /** Name shown in progress ("builder-a", or the index). */
+  label: string;
+  layers: LayerRef[];
+  /** Number of layers that came from the base image (for reports). */
+  baseLayerCount: number;
+  config: ImageConfigFile;
+  /** ARGs declared in this stage: name → value (undefined = declared, no value). */
+  args: Map<string, string | undefined>;
+  /** Lazily built metadata view of `layers`; undefined until first needed. */
+  fs?: FsView;
+  /** Digest of the base image's manifest ('scratch' for none), for cache keys and reports. */
+  baseDigest: string;
+  /** CMD was set in this stage (then ENTRYPOINT keeps it; otherwise ENTRYPOINT clears an inherited CMD). */
+  cmdSet?: boolean;
+}
+
+export function envMap(config: ImageConfigFile): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const kv of config.config.Env ?? []) {
+    const i = kv.indexOf('=');
+    if (i < 0) m.set(kv, '');
+    else m.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  return m;
+}
+
+/** Sets (or replaces, keeping its position) one variable in a config's Env list. */
+export function setEnv(env: string[] | undefined, key: string, value: string): string[] {
+  const out = [...(env ?? [])];
+  const i = out.findIndex((kv) => kv === key || kv.startsWith(key + '='));
+  if (i >= 0) out[i] = `${key}=${value}`;
+  else out.push(`${key}=${value}`);
+  return out;
+}
+
+export function addHistory(config: ImageConfigFile, h: HistoryEntry): ImageConfigFile {
+  return { ...config, history: [...(config.history ?? []), h] };
+}
+
+export function withLayer(state: StageState, layer: LayerRef, h: HistoryEntry): StageState {
+  return {
+    ...state,
+    layers: [...state.layers, layer],
+    config: addHistory(
+      { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffID] } },
+      h,
+    ),
+    fs: undefined,
+  };
+}

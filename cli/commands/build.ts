@@ -1,0 +1,142 @@
+import { writeFile } from 'node:fs/promises';
+import { build, type SecretSpec } from '../../builder/build.js';
+import { parseOutput, type OutputSpec } from '../../builder/exporters/index.js';
+import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
+import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { createProgress, type ProgressMode } from '../progress.js';
+
+export const BUILD_FLAGS: FlagSpec[] = [
+  { name: 'tag', short: 't', type: 'list', valueName: 'NAME[:TAG]', description: 'name and optionally a tag (repeatable)' },
+  { name: 'file', short: 'f', type: 'string', valueName: 'PATH', description: 'Dockerfile path (default CONTEXT/Dockerfile; - reads stdin)' },
+  { name: 'build-arg', type: 'list', valueName: 'K=V', description: 'set a build-time variable (repeatable)' },
+  { name: 'target', type: 'string', valueName: 'STAGE', description: 'build this stage and what it needs' },
+  { name: 'label', type: 'list', valueName: 'K=V', description: 'set image metadata' },
+  { name: 'output', short: 'o', type: 'list', valueName: 'SPEC', description: 'type=image|registry|oci|docker|local|tar[,dest=…][,name=…][,push=true]' },
+  { name: 'push', type: 'bool', description: 'shorthand for --output type=image,push=true' },
+  { name: 'load', type: 'bool', description: 'keep the image in the local store (the default with -t)' },
+  { name: 'no-cache', type: 'bool', description: 'do not use cache when building' },
+  { name: 'pull', type: 'bool', description: 'always pull base images' },
+  { name: 'platform', type: 'string', valueName: 'OS/ARCH', description: 'target platform (the host platform only, for now)' },
+  { name: 'build-context', type: 'list', valueName: 'NAME=VALUE', description: 'named context: DIR, oci-layout://PATH[:TAG] or docker-image://REF' },
+  { name: 'secret', type: 'list', valueName: 'id=ID[,src=FILE|env=VAR]', description: 'secret for RUN --mount=type=secret' },
+  { name: 'ssh', type: 'list', valueName: 'default|ID[=SOCKET]', description: 'SSH agent socket for RUN --mount=type=ssh' },
+  { name: 'network', type: 'string', valueName: 'MODE', description: 'RUN network: default, none or host' },
+  { name: 'allow', type: 'list', valueName: 'ENTITLEMENT', description: 'security.insecure, network.host' },
+  { name: 'progress', type: 'string', valueName: 'MODE', description: 'auto, plain, tty, quiet or rawjson', default: 'auto' },
+  { name: 'quiet', short: 'q', type: 'bool', description: 'print only the image ID' },
+  { name: 'iidfile', type: 'string', valueName: 'FILE', description: 'write the image ID to FILE' },
+  { name: 'metadata-file', type: 'string', valueName: 'FILE', description: 'write build result metadata (JSON) to FILE' },
+  { name: 'runtime', type: 'string', valueName: 'NAME', description: 'OCI runtime for RUN: auto, runc or crun', default: 'auto' },
+  { name: 'snapshotter', type: 'string', valueName: 'NAME', description: 'auto, overlay or copy', default: 'auto' },
+  { name: 'timeout', type: 'string', valueName: 'SECONDS', description: 'time limit for each RUN step' },
+  { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
+export async function buildCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, BUILD_FLAGS);
+  if (bool(p, 'help')) {
+    io.out(helpText('tsbuild build [OPTIONS] CONTEXT', 'Build an image from a Dockerfile.', BUILD_FLAGS));
+    return 0;
+  }
+  if (p.positionals.length !== 1) throw new UsageError('"tsbuild build" requires exactly 1 argument (the context directory)');
+  const contextDir = p.positionals[0]!;
+  const file = str(p, 'file');
+  let dockerfileText: string | undefined;
+  if (file === '-') dockerfileText = await readStdin();
+  const mode = (bool(p, 'quiet') ? 'quiet' : (str(p, 'progress') ?? 'auto')) as ProgressMode;
+  if (!['auto', 'plain', 'tty', 'quiet', 'rawjson'].includes(mode)) throw new UsageError(`invalid --progress ${mode}`);
+  const outputs: OutputSpec[] = list(p, 'output').map(parseOutput);
+  if (bool(p, 'push')) outputs.push({ type: 'image', names: [], push: true });
+  const tags = list(p, 'tag');
+  if (outputs.length > 0 && tags.length > 0 && !outputs.some((o) => o.type === 'image')) {
+    // docker keeps -t images in the store even with another --output only when --load; we keep them: cheap and expected.
+    outputs.push({ type: 'image', names: [], push: false });
+  }
+  const network = str(p, 'network');
+  if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new UsageError(`invalid --network ${network}`);
+  const runtime = str(p, 'runtime') ?? 'auto';
+  if (!['auto', 'runc', 'crun'].includes(runtime)) throw new UsageError(`invalid --runtime ${runtime}`);
+  const snapshotter = str(p, 'snapshotter') ?? 'auto';
+  if (!['auto', 'overlay', 'copy'].includes(snapshotter)) throw new UsageError(`invalid --snapshotter ${snapshotter}`);
+  const timeout = str(p, 'timeout');
+  const epochEnv = process.env.SOURCE_DATE_EPOCH;
+  if (epochEnv !== undefined && !/^\d+$/.test(epochEnv)) throw new UsageError(`invalid SOURCE_DATE_EPOCH: ${epochEnv}`);
+  const store = await openStore(p);
+  const progress = createProgress(mode);
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const r = await build({
+      store,
+      contextDir,
+      dockerfile: file === '-' ? undefined : file,
+      dockerfileText,
+      buildArgs: kvList(list(p, 'build-arg'), 'build-arg'),
+      target: str(p, 'target'),
+      labels: kvList(list(p, 'label'), 'label'),
+      tags,
+      outputs,
+      noCache: bool(p, 'no-cache'),
+      pull: bool(p, 'pull'),
+      platform: str(p, 'platform'),
+      namedContexts: kvList(list(p, 'build-context'), 'build-context'),
+      secrets: list(p, 'secret').map(parseSecret),
+      ssh: Object.fromEntries(list(p, 'ssh').map((s) => { const i = s.indexOf('='); return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)]; })),
+      network: network as 'default' | 'none' | 'host' | undefined,
+      allow: list(p, 'allow'),
+      sourceDateEpoch: epochEnv !== undefined ? Number(epochEnv) : undefined,
+      runtime: { runtime: runtime as 'auto', snapshotter: snapshotter as 'auto' },
+      insecureRegistries: list(p, 'insecure-registry'),
+      stepTimeoutMs: timeout !== undefined ? Number(timeout) * 1000 : undefined,
+      onEvent: (e) => progress.onEvent(e),
+      signal: ac.signal,
+    });
+    progress.close();
+    const iid = str(p, 'iidfile');
+    if (iid) await writeFile(iid, r.imageId);
+    const meta = str(p, 'metadata-file');
+    if (meta) {
+      await writeFile(
+        meta,
+        JSON.stringify(
+          {
+            'containerimage.digest': r.digest,
+            'containerimage.config.digest': r.imageId,
+            'containerimage.descriptor': { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: r.digest, size: r.manifestSize },
+            ...(tags.length ? { 'image.name': tags.join(',') } : {}),
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+    }
+    if (mode === 'quiet') io.out(`${r.imageId}\n`);
+    else {
+      for (const x of r.pushed) io.err(`pushed ${x.name}@${x.digest}\n`);
+      io.err(`built ${r.imageId}${tags.length ? ` (${tags.join(', ')})` : ''}  manifest ${r.digest}\n`);
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function parseSecret(spec: string): SecretSpec {
+  const kv = new Map(spec.split(',').map((part) => { const i = part.indexOf('='); return i < 0 ? [part, ''] : [part.slice(0, i), part.slice(i + 1)]; }));
+  const id = kv.get('id');
+  if (!id) throw new UsageError(`--secret needs id=: ${spec}`);
+  const src = kv.get('src') ?? kv.get('source');
+  const env = kv.get('env');
+  return { id, ...(src ? { src } : {}), ...(env ? { env } : {}) };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

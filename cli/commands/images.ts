@@ -1,0 +1,215 @@
+import { storeImage } from '../../cache/store-image.js';
+import { storeRefName } from '../../builder/base.js';
+import { familiar } from '../../builder/exporters/index.js';
+import { isDigest, type Digest } from '../../image/digest.js';
+import { isIndexMediaType } from '../../image/mediatypes.js';
+import { writeDockerArchive } from '../../image/docker-archive.js';
+import { writeOciLayout, readOciLayout } from '../../image/oci-layout.js';
+import { readDockerArchive } from '../../image/docker-archive.js';
+import { writeImage } from '../../cache/store-image.js';
+import type { ContentStore } from '../../cache/store.js';
+import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
+import { hostPlatform, matchPlatform } from '../../image/platform.js';
+import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
+import { HELP_FLAG, humanSize, openStore, ROOT_FLAG, type Io } from '../common.js';
+
+/** The manifest (not index) descriptor an image name or digest points at in the store. */
+export async function findImage(store: ContentStore, nameOrId: string): Promise<{ name?: string; desc: Descriptor }> {
+  const id = nameOrId.startsWith('sha256:') ? nameOrId : /^[a-f0-9]{12,64}$/.test(nameOrId) ? `sha256:${nameOrId}` : undefined;
+  if (id) {
+    for (const r of await store.listRefs()) {
+      const m = await manifestOf(store, r.desc);
+      const cfg = (await store.readJSON<Manifest>(m.digest)).config.digest;
+      if (m.digest.startsWith(id) || cfg.startsWith(id)) return { name: r.name, desc: m };
+    }
+    if (isDigest(id) && (await store.has(id as Digest))) {
+      return { desc: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: id as Digest, size: (await store.stat(id as Digest))?.size ?? 0 } };
+    }
+  }
+  const name = storeRefName(nameOrId);
+  const desc = await store.getRef(name);
+  if (!desc) throw new UsageError(`No such image: ${nameOrId}`);
+  return { name, desc: await manifestOf(store, desc) };
+}
+
+async function manifestOf(store: ContentStore, desc: Descriptor): Promise<Descriptor> {
+  if (!isIndexMediaType(desc.mediaType)) return desc;
+  const idx = await store.readJSON<Index>(desc.digest);
+  const host = hostPlatform();
+  return idx.manifests.find((m) => m.platform && matchPlatform(host, m.platform)) ?? idx.manifests[0]!;
+}
+
+const LIST_FLAGS: FlagSpec[] = [
+  { name: 'quiet', short: 'q', type: 'bool', description: 'only show image IDs' },
+  { name: 'digests', type: 'bool', description: 'show manifest digests' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
+export async function imagesCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, LIST_FLAGS);
+  if (bool(p, 'help')) return io.out(helpText('tsbuild images [OPTIONS]', 'List images in the local store.', LIST_FLAGS)), 0;
+  const store = await openStore(p);
+  const rows: string[][] = [];
+  for (const r of (await store.listRefs()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const m = await manifestOf(store, r.desc);
+    const manifest = await store.readJSON<Manifest>(m.digest);
+    const cfg = await store.readJSON<ImageConfigFile>(manifest.config.digest);
+    const size = manifest.layers.reduce((n, l) => n + l.size, 0);
+    const [repo, tag] = splitName(familiar(r.name));
+    const id = manifest.config.digest.slice(7, 19);
+    if (bool(p, 'quiet')) rows.push([id]);
+    else rows.push([repo, tag, ...(bool(p, 'digests') ? [m.digest] : []), id, cfg.created ?? '', humanSize(size)]);
+  }
+  if (!bool(p, 'quiet')) rows.unshift(['REPOSITORY', 'TAG', ...(bool(p, 'digests') ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']);
+  io.out(table(rows));
+  return 0;
+}
+
+function splitName(n: string): [string, string] {
+  const i = n.lastIndexOf(':');
+  return i > n.lastIndexOf('/') ? [n.slice(0, i), n.slice(i + 1)] : [n, 'latest'];
+}
+
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('') + '\n').join('');
+}
+
+export async function tagCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, [ROOT_FLAG, HELP_FLAG]);
+  if (bool(p, 'help')) return io.out('Usage: tsbuild tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]\n'), 0;
+  if (p.positionals.length !== 2) throw new UsageError('"tsbuild tag" requires exactly 2 arguments');
+  const store = await openStore(p);
+  const src = await findImage(store, p.positionals[0]!);
+  await store.setRef(storeRefName(p.positionals[1]!), src.desc);
+  return 0;
+}
+
+export async function rmiCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, [ROOT_FLAG, HELP_FLAG]);
+  if (bool(p, 'help') || p.positionals.length === 0) return io.out('Usage: tsbuild rmi IMAGE [IMAGE...]\n'), p.positionals.length === 0 && !bool(p, 'help') ? 2 : 0;
+  const store = await openStore(p);
+  let rc = 0;
+  for (const n of p.positionals) {
+    const name = storeRefName(n);
+    if (await store.deleteRef(name)) io.out(`Untagged: ${familiar(name)}\n`);
+    else {
+      io.err(`Error: No such image: ${n}\n`);
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+const SAVE_FLAGS: FlagSpec[] = [
+  { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'write to FILE (required)' },
+  { name: 'format', type: 'string', valueName: 'FORMAT', description: 'docker or oci', default: 'docker' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
+export async function saveCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, SAVE_FLAGS);
+  if (bool(p, 'help')) return io.out(helpText('tsbuild save [OPTIONS] IMAGE [IMAGE...]', 'Save images to a tar archive.', SAVE_FLAGS)), 0;
+  const file = str(p, 'output');
+  if (!file) throw new UsageError('tsbuild save needs -o FILE');
+  if (p.positionals.length === 0) throw new UsageError('tsbuild save needs at least one image');
+  const format = str(p, 'format') ?? 'docker';
+  const store = await openStore(p);
+  const imgs = [];
+  for (const n of p.positionals) {
+    const f = await findImage(store, n);
+    imgs.push({ image: storeImage(store, f.desc.digest), name: f.name });
+  }
+  if (format === 'docker') await writeDockerArchive(file, imgs.map((i) => ({ image: i.image, tags: i.name ? [familiar(i.name)] : [] })));
+  else if (format === 'oci') await writeOciLayout({ tarFile: file }, imgs.map((i) => ({ image: i.image, refName: i.name ? splitName(familiar(i.name))[1] : undefined })));
+  else throw new UsageError(`unknown --format ${format} (docker or oci)`);
+  return 0;
+}
+
+const LOAD_FLAGS: FlagSpec[] = [
+  { name: 'input', short: 'i', type: 'string', valueName: 'FILE', description: 'docker-archive or OCI tar/dir to load' },
+  { name: 'tag', short: 't', type: 'list', valueName: 'NAME', description: 'tag the loaded image (needed for OCI input without a name)' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
+export async function loadCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, LOAD_FLAGS);
+  if (bool(p, 'help')) return io.out(helpText('tsbuild load [OPTIONS]', 'Load an image from a docker-archive or OCI tar.', LOAD_FLAGS)), 0;
+  const file = str(p, 'input') ?? p.positionals[0];
+  if (!file) throw new UsageError('tsbuild load needs -i FILE');
+  const store = await openStore(p);
+  let isDocker = false;
+  try {
+    // a docker-archive has manifest.json at its top level
+    const { readTar } = await import('../../image/tar/reader.js');
+    const { createReadStream } = await import('node:fs');
+    for await (const e of readTar(createReadStream(file))) {
+      e.body.resume();
+      if (e.header.path === 'manifest.json') {
+        isDocker = true;
+        break;
+      }
+    }
+  } catch {
+    isDocker = false;
+  }
+  const tags = list(p, 'tag');
+  if (isDocker) {
+    const img = await readDockerArchive(file);
+    const desc = await writeImage(store, img);
+    const names = tags.length ? tags : await dockerArchiveTags(file);
+    for (const n of names) {
+      await store.setRef(storeRefName(n), desc);
+      io.out(`Loaded image: ${familiar(storeRefName(n))}\n`);
+    }
+    if (names.length === 0) io.out(`Loaded image ID: ${(await img.manifest()).config.digest}\n`);
+  } else {
+    const img = await readOciLayout(file);
+    const desc = await writeImage(store, img);
+    for (const n of tags) {
+      await store.setRef(storeRefName(n), desc);
+      io.out(`Loaded image: ${familiar(storeRefName(n))}\n`);
+    }
+    if (tags.length === 0) io.out(`Loaded image: ${desc.digest} (untagged: pass -t NAME to name it)\n`);
+  }
+  return 0;
+}
+
+async function dockerArchiveTags(file: string): Promise<string[]> {
+  const { readTar } = await import('../../image/tar/reader.js');
+  const { createReadStream } = await import('node:fs');
+  for await (const e of readTar(createReadStream(file))) {
+    if (e.header.path !== 'manifest.json') {
+      e.body.resume();
+      continue;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of e.body) chunks.push(c as Buffer);
+    const m = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ RepoTags?: string[] }>;
+    return m[0]?.RepoTags ?? [];
+  }
+  return [];
+}
+
+export async function inspectCommand(argv: string[], io: Io): Promise<number> {
+  const flags: FlagSpec[] = [{ name: 'format', short: 'f', type: 'string', description: 'manifest, config or all (JSON)', default: 'all' }, ROOT_FLAG, HELP_FLAG];
+  const p = parseArgs(argv, flags);
+  if (bool(p, 'help') || p.positionals.length === 0) return io.out(helpText('tsbuild inspect [OPTIONS] IMAGE', 'Show an image\'s manifest and config.', flags)), 0;
+  const store = await openStore(p);
+  const out = [];
+  for (const n of p.positionals) {
+    const f = await findImage(store, n);
+    const manifest = await store.readJSON<Manifest>(f.desc.digest);
+    const config = await store.readJSON<ImageConfigFile>(manifest.config.digest);
+    const what = str(p, 'format') ?? 'all';
+    if (what === 'manifest') out.push(manifest);
+    else if (what === 'config') out.push(config);
+    else out.push({ Name: f.name ? familiar(f.name) : undefined, Id: manifest.config.digest, Digest: f.desc.digest, Manifest: manifest, Config: config });
+  }
+  io.out(JSON.stringify(out, null, 2) + '\n');
+  return 0;
+}

@@ -1,0 +1,102 @@
+import { storeImage, writeImage } from '../../cache/store-image.js';
+import { storeRefName } from '../../builder/base.js';
+import { familiar } from '../../builder/exporters/index.js';
+import { parsePlatform, hostPlatform } from '../../image/platform.js';
+import { login, logout, parseReference, RegistryClient } from '../../registry/index.js';
+import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
+import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { findImage } from './images.js';
+
+const NET_FLAGS: FlagSpec[] = [
+  { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
+async function pullCommand(argv: string[], io: Io): Promise<number> {
+  const flags = [{ name: 'platform', type: 'string', valueName: 'OS/ARCH', description: 'platform to pull (default: the host)' } as FlagSpec, ...NET_FLAGS];
+  const p = parseArgs(argv, flags);
+  if (bool(p, 'help') || p.positionals.length !== 1) {
+    io.out(helpText('tsbuild pull [OPTIONS] NAME[:TAG|@DIGEST]', 'Pull an image into the local store.', flags));
+    return bool(p, 'help') ? 0 : 2;
+  }
+  const ref = parseReference(p.positionals[0]!);
+  const store = await openStore(p);
+  const platform = str(p, 'platform');
+  const client = new RegistryClient({ insecureRegistries: list(p, 'insecure-registry'), platform: platform ? parsePlatform(platform) : hostPlatform() });
+  try {
+    const img = await client.getImage(ref);
+    const desc = await writeImage(store, img);
+    if (!ref.digest) await store.setRef(storeRefName(p.positionals[0]!), desc);
+    io.out(`Digest: ${desc.digest}\nStatus: Downloaded ${familiar(ref.toString())}\n`);
+  } finally {
+    await client.close();
+  }
+  return 0;
+}
+
+async function pushCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, NET_FLAGS);
+  if (bool(p, 'help') || p.positionals.length < 1 || p.positionals.length > 2) {
+    io.out(helpText('tsbuild push [OPTIONS] NAME[:TAG] [DEST]', 'Push an image from the local store to a registry (to DEST when given).', NET_FLAGS));
+    return bool(p, 'help') ? 0 : 2;
+  }
+  const store = await openStore(p);
+  const src = await findImage(store, p.positionals[0]!);
+  const dest = parseReference(p.positionals[1] ?? p.positionals[0]!);
+  const client = new RegistryClient({
+    insecureRegistries: list(p, 'insecure-registry'),
+    onEvent: (e) => {
+      if (e.type === 'retry') io.err(`retrying: ${JSON.stringify(e)}\n`);
+    },
+  });
+  try {
+    const r = await client.push(storeImage(store, src.desc.digest), [dest]);
+    io.out(`${dest.tag ?? 'latest'}: digest: ${r.digest} (${r.uploaded} uploaded, ${r.mounted} mounted, ${r.skipped} already present)\n`);
+  } finally {
+    await client.close();
+  }
+  return 0;
+}
+
+async function loginCommand(argv: string[], io: Io): Promise<number> {
+  const flags: FlagSpec[] = [
+    { name: 'username', short: 'u', type: 'string', description: 'username' },
+    { name: 'password', short: 'p', type: 'string', description: 'password (prefer --password-stdin)' },
+    { name: 'password-stdin', type: 'bool', description: 'read the password from stdin' },
+    ...NET_FLAGS,
+  ];
+  const p = parseArgs(argv, flags);
+  if (bool(p, 'help') || p.positionals.length > 1) {
+    io.out(helpText('tsbuild login [OPTIONS] [SERVER]', 'Log in to a registry (writes ~/.docker/config.json as docker does).', flags));
+    return bool(p, 'help') ? 0 : 2;
+  }
+  const user = str(p, 'username');
+  let password = str(p, 'password');
+  if (bool(p, 'password-stdin')) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  if (!user || password === undefined) throw new UsageError('tsbuild login needs --username and --password or --password-stdin');
+  const server = p.positionals[0] ?? 'docker.io';
+  await login(server, user, password, { insecureRegistries: list(p, 'insecure-registry') });
+  io.out('Login Succeeded\n');
+  return 0;
+}
+
+async function logoutCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, NET_FLAGS);
+  if (bool(p, 'help')) return io.out('Usage: tsbuild logout [SERVER]\n'), 0;
+  const server = p.positionals[0] ?? 'docker.io';
+  await logout(server);
+  io.out(`Removing login credentials for ${server}\n`);
+  return 0;
+}
+
+export const registryCommands = {
+  pull: { run: pullCommand, summary: 'Pull an image from a registry into the store' },
+  push: { run: pushCommand, summary: 'Push an image to a registry' },
+  login: { run: loginCommand, summary: 'Log in to a registry' },
+  logout: { run: logoutCommand, summary: 'Log out from a registry' },
+};

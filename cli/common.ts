@@ -1,0 +1,31 @@
+import { ContentStore, defaultRoot } from '../cache/store.js';
+import type { FlagSpec, Parsed } from './args.js';
+import { str } from './args.js';
+
+export const ROOT_FLAG: FlagSpec = { name: 'root', type: 'string', valueName: 'DIR', description: 'store directory (default $TSBUILD_ROOT or ~/.local/share/tsbuild)' };
+export const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', type: 'bool', description: 'show this help' };
+
+export async function openStore(p: Parsed): Promise<ContentStore> {
+  return ContentStore.open(str(p, 'root') ?? defaultRoot());
+}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+export const stdio: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+export function humanSize(n: number): string {
+  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < u.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)}${u[i]}`;
+}

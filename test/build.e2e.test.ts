@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { readFile, readdir, lstat, readlink, stat, writeFile, symlink, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cli, execFileP, makeTree, removeAll, requireTool, tempDir } from './helpers.js';
+
+/**
+ * End-to-end builds through the CLI, checked by independent tools (skopeo,
+ * umoci, GNU tar), not only by our own reader.
+ */
+describe('tsbuild build (no RUN): end to end', function () {
+  this.timeout(120_000);
+  let root: string;
+  let ctx: string;
+  let out: string;
+
+  before(async () => {
+    root = await tempDir('tsb-root-');
+    out = await tempDir('tsb-out-');
+    ctx = await makeTree({
+      'Dockerfile': [
+        'ARG BASE=scratch',
+        'FROM ${BASE} AS base',
+        'ENV APP_HOME=/app PATH=/usr/bin',
+        'WORKDIR $APP_HOME',
+        'COPY src/ ./src/',
+        'COPY --chmod=0755 bin/tool /usr/local/bin/tool',
+        'COPY --chown=1000:1000 data.txt notes/',
+        'LABEL com.example.name="demo app" version=1',
+        'EXPOSE 8080 53/udp',
+        'USER 1000',
+        'VOLUME ["/data"]',
+        'STOPSIGNAL SIGTERM',
+        'HEALTHCHECK --interval=5s --retries=2 CMD ["/usr/local/bin/tool","health"]',
+        'ENTRYPOINT ["/usr/local/bin/tool"]',
+        'CMD ["serve"]',
+        '',
+        'FROM scratch AS other',
+        'ARG BASE',
+        'COPY <<EOF /hello.txt',
+        'hello $BASE',
+        'EOF',
+        '',
+        'FROM base',
+        'COPY --from=other /hello.txt /from-other.txt',
+        'ONBUILD COPY . /onbuild/',
+        '',
+      ].join('\n'),
+      'src/main.sh': 'echo main\n',
+      'src/lib/util.sh': 'echo util\n',
+      'src/skip.tmp': 'ignored by .dockerignore\n',
+      'bin/tool': '#!/bin/sh\necho tool\n',
+      'data.txt': 'data\n',
+      '.dockerignore': '**/*.tmp\n',
+    });
+    await symlink('main.sh', join(ctx, 'src/link.sh'));
+  });
+
+  after(() => removeAll(root, out, ctx));
+
+  it('writes an OCI archive that skopeo inspects and umoci unpacks', async function () {
+    await requireTool(this, 'skopeo');
+    await requireTool(this, 'umoci');
+    const tar = join(out, 'img.tar');
+    const r = await cli(['build', '--root', root, '-t', 'demo:1', '--progress=plain', '--output', `type=oci,dest=${tar}`, ctx], {
+      SOURCE_DATE_EPOCH: '1700000000',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const { stdout } = await execFileP('skopeo', ['inspect', `oci-archive:${tar}:1`]);
+    const info = JSON.parse(stdout) as { Labels: Record<string, string>; Layers: string[]; Env: string[]; Created: string };
+    assert.equal(info.Labels['com.example.name'], 'demo app');
+    assert.equal(info.Labels['version'], '1');
+    assert.ok(info.Env.includes('APP_HOME=/app'));
+    assert.equal(info.Created, '2023-11-14T22:13:20Z');
+    // WORKDIR, COPY src, COPY tool, COPY data, COPY --from
+    assert.equal(info.Layers.length, 5);
+
+    const layout = join(out, 'layout');
+    await mkdir(layout);
+    await execFileP('tar', ['-xf', tar, '-C', layout]);
+    const bundle = join(out, 'bundle');
+    await execFileP('umoci', ['unpack', '--image', `${layout}:1`, bundle]);
+    const rootfs = join(bundle, 'rootfs');
+    assert.equal(await readFile(join(rootfs, 'app/src/main.sh'), 'utf8'), 'echo main\n');
+    assert.equal(await readFile(join(rootfs, 'app/src/lib/util.sh'), 'utf8'), 'echo util\n');
+    await assert.rejects(stat(join(rootfs, 'app/src/skip.tmp')), /ENOENT/);
+    assert.equal(await readlink(join(rootfs, 'app/src/link.sh')), 'main.sh');
+    assert.equal((await lstat(join(rootfs, 'usr/local/bin/tool'))).mode & 0o7777, 0o755);
+    const data = await stat(join(rootfs, 'app/notes/data.txt'));
+    assert.equal(data.uid, 1000);
+    assert.equal(data.gid, 1000);
+    assert.equal(await readFile(join(rootfs, 'from-other.txt'), 'utf8'), 'hello scratch\n');
+
+    const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { process: { args: string[]; cwd: string; user: { uid: number } } };
+    assert.deepEqual(config.process.args, ['/usr/local/bin/tool', 'serve']);
+    assert.equal(config.process.cwd, '/app');
+    assert.equal(config.process.user.uid, 1000);
+  });
+
+  it('gives the same digest when built twice with SOURCE_DATE_EPOCH', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const meta = join(out, `meta${i}.json`);
+      const r = await cli(['build', '--root', root, '--progress=quiet', '--metadata-file', meta, ctx], { SOURCE_DATE_EPOCH: '1700000000' });
+      assert.equal(r.code, 0, r.stderr);
+      ids.push((JSON.parse(await readFile(meta, 'utf8')) as Record<string, string>)['containerimage.digest']!);
+    }
+    assert.match(ids[0]!, /^sha256:[a-f0-9]{64}$/);
+    assert.equal(ids[0], ids[1]);
+  });
+
+  it('writes a docker-archive with manifest.json and its layers', async function () {
+    await requireTool(this, 'skopeo');
+    const tar = join(out, 'docker.tar');
+    const r = await cli(['build', '--root', root, '-q', '-t', 'demo:docker', '--output', `type=docker,dest=${tar}`, ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^sha256:[a-f0-9]{64}$/);
+    const { stdout: list } = await execFileP('tar', ['-tf', tar]);
+    const names = list.split('\n');
+    assert.ok(names.includes('manifest.json'), list);
+    const x = join(out, 'docker-x');
+    await mkdir(x);
+    await execFileP('tar', ['-xf', tar, '-C', x]);
+    const manifest = JSON.parse(await readFile(join(x, 'manifest.json'), 'utf8')) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
+    assert.deepEqual(manifest[0]!.RepoTags, ['demo:docker']);
+    assert.equal(manifest[0]!.Layers.length, 5);
+    for (const l of manifest[0]!.Layers) assert.ok(names.includes(l), `${l} missing from the archive`);
+    assert.equal(`sha256:${manifest[0]!.Config.split('/').pop()}`, r.stdout.trim());
+    const { stdout } = await execFileP('skopeo', ['inspect', `docker-archive:${tar}`]);
+    assert.equal((JSON.parse(stdout) as { Layers: string[] }).Layers.length, 5);
+  });
+
+  it('builds only what --target needs, and exports the filesystem with type=local', async () => {
+    const dest = join(out, 'local');
+    const r = await cli(['build', '--root', root, '--progress=plain', '--target', 'other', '--output', `type=local,dest=${dest}`, ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await readdir(dest), ['hello.txt']);
+    assert.doesNotMatch(r.stderr, /COPY src/);
+  });
+
+  it('keeps -t images in the store: images, tag, inspect, save, rmi', async () => {
+    assert.equal((await cli(['build', '--root', root, '-q', '-t', 'demo:store', ctx])).code, 0);
+    const images = await cli(['images', '--root', root]);
+    assert.match(images.stdout, /demo\s+store/);
+    assert.equal((await cli(['tag', '--root', root, 'demo:store', 'registry.example/team/demo:v2'])).code, 0);
+    const insp = await cli(['inspect', '--root', root, 'registry.example/team/demo:v2']);
+    const parsed = JSON.parse(insp.stdout) as Array<{ Config: { config: { Entrypoint: string[]; OnBuild: string[] } } }>;
+    assert.deepEqual(parsed[0]!.Config.config.Entrypoint, ['/usr/local/bin/tool']);
+    assert.deepEqual(parsed[0]!.Config.config.OnBuild, ['COPY . /onbuild/']);
+    const saved = join(out, 'saved.tar');
+    assert.equal((await cli(['save', '--root', root, '-o', saved, 'demo:store'])).code, 0);
+    const root2 = await tempDir('tsb-root2-');
+    try {
+      const loaded = await cli(['load', '--root', root2, '-i', saved]);
+      assert.equal(loaded.code, 0, loaded.stderr);
+      assert.match(loaded.stdout, /Loaded image: demo:store/);
+    } finally {
+      await removeAll(root2);
+    }
+    assert.equal((await cli(['rmi', '--root', root, 'demo:store'])).code, 0);
+    assert.doesNotMatch((await cli(['images', '--root', root])).stdout, /demo\s+store/);
+  });
+
+  it('runs ONBUILD triggers of a base image in a later build', async () => {
+    assert.equal((await cli(['build', '--root', root, '-q', '-t', 'onbuild-base:1', ctx])).code, 0);
+    const child = await makeTree({ 'Dockerfile': 'FROM onbuild-base:1\n', 'marker.txt': 'child context\n' });
+    try {
+      const dest = join(out, 'onbuild');
+      const r = await cli(['build', '--root', root, '--output', `type=local,dest=${dest}`, child]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await readFile(join(dest, 'onbuild/marker.txt'), 'utf8'), 'child context\n');
+    } finally {
+      await removeAll(child);
+    }
+  });
+});
+
+describe('tsbuild build: errors', function () {
+  this.timeout(60_000);
+  let root: string;
+  before(async () => {
+    root = await tempDir('tsb-root-');
+  });
+  after(() => removeAll(root));
+
+  const cases: Array<{ name: string; dockerfile: string; files?: Record<string, string>; code: number; message: RegExp }> = [
+    { name: 'unknown instruction', dockerfile: 'FROM scratch\nFOOO bar\n', code: 1, message: /Dockerfile:2:\d+.*(unknown instruction|FOOO)/is },
+    { name: 'missing COPY source', dockerfile: 'FROM scratch\nCOPY nope.txt /\n', code: 1, message: /Dockerfile:2:\d+.*nope\.txt.*not found/s },
+    { name: 'unknown target', dockerfile: 'FROM scratch AS a\n', code: 2, message: /target stage "zzz" could not be found/ },
+    { name: 'several sources need a / destination', dockerfile: 'FROM scratch\nCOPY a b /dest\n', files: { a: '1', b: '2' }, code: 1, message: /must be a directory and end with a \// },
+    { name: 'a foreign --platform', dockerfile: 'FROM --platform=linux/s390x scratch\n', code: 2, message: /platform linux\/s390x is not supported yet/ },
+    { name: 'COPY of a symlink out of the context', dockerfile: 'FROM scratch\nCOPY esc/passwd /x\n', code: 1, message: /not found/ },
+  ];
+  for (const c of cases) {
+    it(`fails clearly on ${c.name}`, async () => {
+      const ctx = await makeTree({ 'Dockerfile': c.dockerfile, ...(c.files ?? {}) });
+      try {
+        if (c.name.includes('symlink')) await symlink('/etc', join(ctx, 'esc'));
+        const args = ['build', '--root', root, '--progress=quiet', ...(c.name === 'unknown target' ? ['--target', 'zzz'] : []), ctx];
+        const r = await cli(args);
+        assert.equal(r.code, c.code, r.stderr);
+        assert.match(r.stderr, c.message);
+      } finally {
+        await removeAll(ctx);
+      }
+    });
+  }
+
+  it('reads Dockerfile.dockerignore next to a named Dockerfile', async () => {
+    const ctx = await makeTree({
+      'Dockerfile': 'FROM scratch\nCOPY . /\n',
+      'Dockerfile.dockerignore': 'bar\n',
+      'Dockerfile2': 'FROM scratch\nCOPY . /\n',
+      'Dockerfile2.dockerignore': 'foo\n',
+      foo: 'foo',
+      bar: 'bar',
+    });
+    const d1 = await tempDir();
+    const d2 = await tempDir();
+    try {
+      assert.equal((await cli(['build', '--root', root, '-o', `type=local,dest=${d1}`, ctx])).code, 0);
+      assert.equal((await cli(['build', '--root', root, '-f', join(ctx, 'Dockerfile2'), '-o', `type=local,dest=${d2}`, ctx])).code, 0);
+      const l1 = await readdir(d1);
+      const l2 = await readdir(d2);
+      assert.ok(l1.includes('foo') && !l1.includes('bar'), l1.join(','));
+      assert.ok(l2.includes('bar') && !l2.includes('foo'), l2.join(','));
+    } finally {
+      await removeAll(ctx, d1, d2);
+    }
+  });
+
+  it('extracts a local tar with ADD and keeps --chown over its owners', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM scratch\nADD --chown=7:8 pkg.tar.gz /opt/\n', 'pkgsrc/a/b.txt': 'inside\n' });
+    const dest = await tempDir();
+    try {
+      await execFileP('tar', ['-czf', join(ctx, 'pkg.tar.gz'), '-C', join(ctx, 'pkgsrc'), 'a']);
+      await writeFile(join(ctx, '.dockerignore'), 'pkgsrc\n');
+      const r = await cli(['build', '--root', root, '-o', `type=local,dest=${dest}`, ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await readFile(join(dest, 'opt/a/b.txt'), 'utf8'), 'inside\n');
+      const st = await stat(join(dest, 'opt/a/b.txt'));
+      assert.deepEqual([st.uid, st.gid], [7, 8]);
+    } finally {
+      await removeAll(ctx, dest);
+    }
+  });
+});

@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { main } from '../cli/main.js';
+
+export const execFileP = promisify(execFile);
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in-process with captured output (what a user would see). */
+export async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k];
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  try {
+    const code = await main(args, { out: (s) => void (stdout += s), err: (s) => void (stderr += s) });
+    return { code, stdout, stderr };
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** A temp directory tree from a `{ path: content }` table. */
+export async function makeTree(files: Record<string, string>, base?: string): Promise<string> {
+  const dir = base ?? (await mkdtemp(join(tmpdir(), 'tsb-ctx-')));
+  for (const [p, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, p)), { recursive: true });
+    await writeFile(join(dir, p), content);
+  }
+  return dir;
+}
+
+export async function tempDir(prefix = 'tsb-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeAll(...dirs: string[]): Promise<void> {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+}
+
+/** True when a command is on PATH. Under CI a missing tool is a failure, not a skip. */
+export async function have(cmd: string): Promise<boolean> {
+  try {
+    await execFileP('sh', ['-c', `command -v ${cmd}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function requireTool(ctx: Mocha.Context, cmd: string): Promise<void> {
+  if (await have(cmd)) return;
+  if (process.env.CI === 'true') throw new Error(`${cmd} is required under CI but is not installed`);
+  ctx.skip();
+}
