@@ -60,6 +60,12 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
+/** Per-image facts of a build, in the store's `images` meta namespace. */
+export interface BuildRecord {
+  baseLayerCount: number;
+  sourceMap: Array<{ file: string; line: number } | undefined>;
+}
+
 export interface BuildResult {
   /** Manifest digest (what registries and `docker pull name@…` use). */
   digest: Digest;
@@ -70,6 +76,9 @@ export interface BuildResult {
   tags: string[];
   pushed: Array<{ name: string; digest: Digest }>;
   warnings: string[];
+  /** For reports: layers from the base image, and the Dockerfile line of each history entry. */
+  baseLayerCount: number;
+  sourceMap: BuildRecord['sourceMap'];
 }
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
@@ -155,6 +164,11 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       }
     }
     const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch });
+    // What report/ needs to attribute layers: kept beside the image, not inside it.
+    await o.store.writeMeta('images', img.manifest.digest, {
+      baseLayerCount: final.baseLayerCount,
+      sourceMap: final.historySources ?? [],
+    } satisfies BuildRecord);
     const tags = o.tags ?? [];
     const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
     const pushed: BuildResult['pushed'] = [];
@@ -177,6 +191,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       tags,
       pushed,
       warnings,
+      baseLayerCount: final.baseLayerCount,
+      sourceMap: final.historySources ?? [],
     };
   } finally {
     await Promise.allSettled([...results.values()]);

@@ -59,7 +59,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
       s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
-      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest };
+      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources };
     } else if (base.kind === 'context') {
       const nc = s.namedContexts.get(base.name)!;
       if (nc.kind !== 'image') throw new BuildUsageError(`named context ${base.name} is a directory, not an image`, loc);
@@ -110,7 +110,7 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
   const t0 = Date.now();
   s.emit({ type: 'step', id, stage: state.label, name: display, status: 'started', loc });
   try {
-    const next = await dispatch(s, state, ins, id);
+    const next = attribute(state, await dispatch(s, state, ins, id), loc);
     s.emit({ type: 'step', id, stage: state.label, name: display, status: 'done', loc, durationMs: Date.now() - t0 });
     return next;
   } catch (e) {
@@ -121,6 +121,14 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
     }
     throw new BuildError('TSB_STEP_FAILED', (e as Error).message, loc);
   }
+}
+
+/** Records which Dockerfile line made each new history entry (for reports). */
+function attribute(before: StageState, after: StageState, loc: SourceLocation): StageState {
+  const n = after.config.history?.length ?? 0;
+  const sources = [...(before.historySources ?? Array.from({ length: before.config.history?.length ?? 0 }, () => undefined))];
+  while (sources.length < n) sources.push({ file: loc.file, line: loc.line });
+  return { ...after, historySources: sources.slice(0, n) };
 }
 
 function setConfig(state: StageState, edit: (c: StageState['config']['config']) => StageState['config']['config'], createdBy: string, epochIso: string | undefined): StageState {

@@ -13,7 +13,8 @@ export interface FlagSpec {
   /** Long name without dashes. */
   name: string;
   short?: string;
-  type: 'string' | 'bool' | 'list';
+  /** `optional`: `--flag` alone means 'true'; a value only as `--flag=VALUE`. */
+  type: 'string' | 'bool' | 'list' | 'optional';
   /** For bool flags given as `--flag=false`. */
   description: string;
   valueName?: string;
@@ -45,7 +46,7 @@ export function parseArgs(argv: string[], specs: FlagSpec[]): Parsed {
       const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
       const spec = byLong.get(name);
       if (!spec) throw new UsageError(`unknown flag: --${name}`);
-      if (spec.type === 'bool') add(spec, eq < 0 ? 'true' : a.slice(eq + 1));
+      if (spec.type === 'bool' || spec.type === 'optional') add(spec, eq < 0 ? 'true' : a.slice(eq + 1));
       else if (eq >= 0) add(spec, a.slice(eq + 1));
       else {
         const v = argv[++i];
@@ -113,7 +114,7 @@ export function kvList(values: string[], flag: string, env: NodeJS.ProcessEnv = 
 
 export function helpText(usage: string, summary: string, specs: FlagSpec[]): string {
   const rows = specs.map((s) => {
-    const left = `${s.short ? `-${s.short}, ` : '    '}--${s.name}${s.type === 'bool' ? '' : ` ${s.valueName ?? 'string'}`}`;
+    const left = `${s.short ? `-${s.short}, ` : '    '}--${s.name}${s.type === 'bool' ? '' : s.type === 'optional' ? `[=${s.valueName ?? 'string'}]` : ` ${s.valueName ?? 'string'}`}`;
     return `  ${left.padEnd(34)} ${s.description}${s.default ? ` (default ${s.default})` : ''}`;
   });
   return `Usage: ${usage}\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n`;

@@ -3,6 +3,7 @@ import { buildCommand } from './commands/build.js';
 import { imagesCommand, inspectCommand, loadCommand, rmiCommand, saveCommand, tagCommand } from './commands/images.js';
 import { registryCommands } from './commands/registry.js';
 import { storeCommands } from './commands/store.js';
+import { analyzeCommand } from './commands/analyze.js';
 import { UsageError } from './args.js';
 import { stdio, type Io } from './common.js';
 import { formatError, exitCodeOf } from './errors.js';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   save: { run: saveCommand, summary: 'Write images to a docker-archive or OCI tar' },
   load: { run: loadCommand, summary: 'Read images from a docker-archive or OCI tar' },
   inspect: { run: inspectCommand, summary: 'Show an image\'s manifest and config' },
+  analyze: { run: analyzeCommand, summary: 'Image-size analysis: where the bytes go, what is wasted' },
   ...registryCommands,
   ...storeCommands,
 };

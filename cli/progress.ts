@@ -49,7 +49,7 @@ function plainProgress(out: NodeJS.WriteStream, color: boolean): ProgressWriter 
           out.write(`#${e.id} ${c('32', 'DONE')} ${((e.durationMs ?? 0) / 1000).toFixed(1)}s${e.reason ? ` (${e.reason})` : ''}\n`);
           break;
         case 'error':
-          out.write(`#${e.id} ${c('31', 'ERROR')}: ${e.error ?? ''}\n`);
+          out.write(`#${e.id} ${c('31', 'ERROR')}: ${(e.error ?? '').split('\n')[0]}\n`);
           break;
         case 'skipped':
           break;

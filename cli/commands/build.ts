@@ -30,6 +30,11 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'snapshotter', type: 'string', valueName: 'NAME', description: 'auto, overlay or copy', default: 'auto' },
   { name: 'timeout', type: 'string', valueName: 'SECONDS', description: 'time limit for each RUN step' },
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
+  { name: 'report', type: 'optional', valueName: 'FILE', description: 'size report of the result (stderr, or FILE; .html/.json pick the format)' },
+  { name: 'max-size', type: 'string', valueName: 'SIZE', description: 'with --report: fail (exit 3) above SIZE' },
+  { name: 'min-efficiency', type: 'string', valueName: 'RATIO', description: 'with --report: dive efficiency at least RATIO' },
+  { name: 'max-wasted', type: 'string', valueName: 'SIZE', description: 'with --report: reclaimable bytes at most SIZE' },
+  { name: 'max-wasted-percent', type: 'string', valueName: 'RATIO', description: 'with --report: reclaimable share at most RATIO' },
   ROOT_FLAG,
   HELP_FLAG,
 ];
@@ -113,6 +118,17 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
           2,
         ) + '\n',
       );
+    }
+    const report = str(p, 'report');
+    if (report !== undefined) {
+      const { analyzeImage } = await import('../../report/index.js');
+      const { storeImage } = await import('../../cache/store-image.js');
+      const { gatesFrom, renderAndGate } = await import('./analyze.js');
+      const rep = await analyzeImage(storeImage(store, r.digest), { baseLayerCount: r.baseLayerCount, sourceMap: r.sourceMap });
+      const file = report === 'true' ? undefined : report;
+      const fmt = file?.endsWith('.html') ? 'html' : file?.endsWith('.json') ? 'json' : 'text';
+      const flags = { ...p, flags: new Map([...p.flags, ['format', [fmt]]]) };
+      await renderAndGate(rep, flags, file ? io : { out: io.err, err: io.err }, gatesFrom(p), file);
     }
     if (mode === 'quiet') io.out(`${r.imageId}\n`);
     else {

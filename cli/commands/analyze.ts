@@ -1,0 +1,136 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import type { BuildRecord } from '../../builder/build.js';
+import { storeImage } from '../../cache/store-image.js';
+import type { ContentStore } from '../../cache/store.js';
+import type { Image } from '../../image/image.js';
+import { readDockerArchive } from '../../image/docker-archive.js';
+import { readOciLayout } from '../../image/oci-layout.js';
+import { parseReference, RegistryClient } from '../../registry/index.js';
+import {
+  analyzeImage,
+  checkGates,
+  diffReports,
+  parseDiveCi,
+  parseSize,
+  renderHtml,
+  renderJson,
+  renderText,
+  type Gates,
+  type SizeReport,
+} from '../../report/index.js';
+import { ERROR_BRAND } from '../../image/errors.js';
+import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
+import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { findImage } from './images.js';
+
+export const REPORT_FLAGS: FlagSpec[] = [
+  { name: 'format', type: 'string', valueName: 'FMT', description: 'text, json or html', default: 'text' },
+  { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'write the report to FILE instead of stdout' },
+  { name: 'diff', type: 'bool', description: 'compare two images: tsbuild analyze --diff A B' },
+  { name: 'max-size', type: 'string', valueName: 'SIZE', description: 'gate: fail (exit 3) when the image is larger (e.g. 200MB)' },
+  { name: 'min-efficiency', type: 'string', valueName: 'RATIO', description: 'gate: dive\'s efficiency score at least RATIO (0..1)' },
+  { name: 'max-wasted', type: 'string', valueName: 'SIZE', description: 'gate: reclaimable bytes at most SIZE' },
+  { name: 'max-wasted-percent', type: 'string', valueName: 'RATIO', description: 'gate: reclaimable/total at most RATIO (0..1)' },
+  { name: 'ci-config', type: 'string', valueName: 'FILE', description: 'read gates from a .dive-ci file' },
+  { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'plain HTTP to this registry (docker:// sources)' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
+/** A gate failure: exit code 3, naming the gates. */
+export class GateFailedError extends Error {
+  readonly [ERROR_BRAND] = true;
+  readonly code = 'TSB_GATE_FAILED';
+}
+
+/**
+ * Opens IMAGE as the user wrote it: a store name, `oci-archive:FILE`, `oci:DIR[:TAG]`,
+ * `docker-archive:FILE`, or `docker://REF` (pulled lazily, layers streamed).
+ */
+async function openImage(store: ContentStore, spec: string, registry: () => RegistryClient): Promise<{ image: Image; record?: BuildRecord }> {
+  const [kind, rest] = splitOnce(spec);
+  switch (kind) {
+    case 'oci-archive':
+    case 'oci': {
+      const m = /^(.*?)(?::([\w][\w.-]*))?$/.exec(rest!);
+      return { image: await readOciLayout(m?.[1] ?? rest!, m?.[2]) };
+    }
+    case 'docker-archive':
+      return { image: await readDockerArchive(rest!) };
+    case 'docker':
+      return { image: await registry().getImage(parseReference(rest!.replace(/^\/\//, ''))) };
+    default: {
+      const f = await findImage(store, spec);
+      const record = await store.readMeta<BuildRecord>('images', f.desc.digest);
+      return { image: storeImage(store, f.desc.digest), record };
+    }
+  }
+}
+
+function splitOnce(spec: string): [string | undefined, string | undefined] {
+  const m = /^(oci-archive|oci|docker-archive|docker):(.*)$/.exec(spec);
+  return m ? [m[1], m[2]] : [undefined, undefined];
+}
+
+export function gatesFrom(flags: ReturnType<typeof parseArgs>, ciText?: string): Gates {
+  const g: Gates = ciText ? parseDiveCi(ciText) : {};
+  const maxSize = str(flags, 'max-size');
+  const minEff = str(flags, 'min-efficiency');
+  const maxWasted = str(flags, 'max-wasted');
+  const maxPct = str(flags, 'max-wasted-percent');
+  if (maxSize) g.maxSize = parseSize(maxSize);
+  if (minEff) g.minEfficiency = ratio(minEff, 'min-efficiency');
+  if (maxWasted) g.maxWasted = parseSize(maxWasted);
+  if (maxPct) g.maxWastedPercent = ratio(maxPct, 'max-wasted-percent');
+  return g;
+}
+
+function ratio(v: string, flag: string): number {
+  const n = Number(v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : v);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${flag} wants a ratio between 0 and 1: ${v}`);
+  return n;
+}
+
+export async function renderAndGate(r: SizeReport, flags: ReturnType<typeof parseArgs>, io: Io, gates: Gates, file?: string): Promise<number> {
+  const format = str(flags, 'format') ?? 'text';
+  let text: string;
+  if (format === 'json') text = renderJson(r);
+  else if (format === 'html') text = renderHtml(r);
+  else if (format === 'text') text = renderText(r, { color: !file && process.stdout.isTTY === true, width: process.stdout.columns });
+  else throw new UsageError(`unknown --format ${format} (text, json, html)`);
+  if (file) await writeFile(file, text);
+  else io.out(text.endsWith('\n') ? text : text + '\n');
+  const results = checkGates(r, gates);
+  const failed = results.filter((x) => !x.passed);
+  for (const x of results) io.err(`gate ${x.gate}: ${x.passed ? 'PASS' : 'FAIL'} (limit ${x.limit}, actual ${x.actual})\n`);
+  if (failed.length) throw new GateFailedError(`image gates failed: ${failed.map((x) => x.gate).join(', ')}`);
+  return 0;
+}
+
+export async function analyzeCommand(argv: string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, REPORT_FLAGS);
+  if (bool(p, 'help') || p.positionals.length === 0) {
+    io.out(helpText('tsbuild analyze [OPTIONS] IMAGE', 'Where the bytes of an image go, what is wasted and why.\nIMAGE: a store name, oci-archive:FILE, oci:DIR[:TAG], docker-archive:FILE or docker://REF.', REPORT_FLAGS));
+    return bool(p, 'help') ? 0 : 2;
+  }
+  const store = await openStore(p);
+  let client: RegistryClient | undefined;
+  const registry = (): RegistryClient => (client ??= new RegistryClient({ insecureRegistries: list(p, 'insecure-registry') }));
+  try {
+    const analyze = async (spec: string): Promise<SizeReport> => {
+      const { image, record } = await openImage(store, spec, registry);
+      return analyzeImage(image, record ? { baseLayerCount: record.baseLayerCount, sourceMap: record.sourceMap } : {});
+    };
+    if (bool(p, 'diff')) {
+      if (p.positionals.length !== 2) throw new UsageError('tsbuild analyze --diff needs two images');
+      const d = diffReports(await analyze(p.positionals[0]!), await analyze(p.positionals[1]!));
+      io.out(JSON.stringify(d, null, 2) + '\n');
+      return 0;
+    }
+    const ci = str(p, 'ci-config');
+    const gates = gatesFrom(p, ci ? await readFile(ci, 'utf8') : undefined);
+    return await renderAndGate(await analyze(p.positionals[0]!), p, io, gates, str(p, 'output'));
+  } finally {
+    await client?.close();
+  }
+}
