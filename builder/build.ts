@@ -180,6 +180,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
         layers: final.layers,
         manifest: img.manifest,
         registry: getRegistry,
+        baseName: final.baseName,
       });
       pushed.push(...r.pushed);
     }

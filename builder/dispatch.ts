@@ -59,7 +59,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
       s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
-      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources };
+      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName };
     } else if (base.kind === 'context') {
       const nc = s.namedContexts.get(base.name)!;
       if (nc.kind !== 'image') throw new BuildUsageError(`named context ${base.name} is a directory, not an image`, loc);
@@ -75,6 +75,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       config: { ...resolved.config, config: { ...resolved.config.config } },
       args: new Map(),
       baseDigest: resolved.digest,
+      ...(resolved.digest !== 'scratch' && !resolved.name.startsWith('oci-layout://') ? { baseName: resolved.name.replace(/^docker-image:\/\//, '') } : {}),
     };
   } catch (e) {
     s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'error', loc, error: (e as Error).message });

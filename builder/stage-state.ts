@@ -26,6 +26,8 @@ export interface StageState {
   fs?: FsView;
   /** Digest of the base image's manifest ('scratch' for none), for cache keys and reports. */
   baseDigest: string;
+  /** The base image's name when it came from a registry or the store (for cross-repo blob mounts on push). */
+  baseName?: string;
   /** Dockerfile location of each config history entry (undefined for the base image's). */
   historySources?: Array<{ file: string; line: number } | undefined>;
   /** CMD was set in this stage (then ENTRYPOINT keeps it; otherwise ENTRYPOINT clears an inherited CMD). */
