@@ -4,6 +4,7 @@ import { imagesCommand, inspectCommand, loadCommand, rmiCommand, saveCommand, ta
 import { registryCommands } from './commands/registry.js';
 import { storeCommands } from './commands/store.js';
 import { analyzeCommand } from './commands/analyze.js';
+import { checkCommands } from './commands/check.js';
 import { UsageError } from './args.js';
 import { stdio, type Io } from './common.js';
 import { formatError, exitCodeOf } from './errors.js';
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   inspect: { run: inspectCommand, summary: 'Show an image\'s manifest and config' },
   analyze: { run: analyzeCommand, summary: 'Image-size analysis: where the bytes go, what is wasted' },
   ...registryCommands,
+  ...checkCommands,
   ...storeCommands,
 };
 

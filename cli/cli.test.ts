@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { kvList, parseArgs, type FlagSpec } from './args.js';
+import { cli, makeTree, removeAll } from '../test/helpers.js';
+import { parseOutput } from '../builder/exporters/index.js';
+
+const SPECS: FlagSpec[] = [
+  { name: 'tag', short: 't', type: 'list', description: '' },
+  { name: 'file', short: 'f', type: 'string', description: '' },
+  { name: 'quiet', short: 'q', type: 'bool', description: '' },
+  { name: 'report', type: 'optional', description: '' },
+];
+
+describe('cli/args: docker-style flags', () => {
+  const cases: Array<{ argv: string[]; flags: Record<string, string[]>; positionals: string[] }> = [
+    { argv: ['-t', 'a', '-t', 'b', '.'], flags: { tag: ['a', 'b'] }, positionals: ['.'] },
+    { argv: ['--tag=a', '--tag', 'b', 'ctx'], flags: { tag: ['a', 'b'] }, positionals: ['ctx'] },
+    { argv: ['-ta:1', '-q', '.'], flags: { tag: ['a:1'], quiet: ['true'] }, positionals: ['.'] },
+    { argv: ['-qf', 'Dockerfile.x', '.'], flags: { quiet: ['true'], file: ['Dockerfile.x'] }, positionals: ['.'] },
+    { argv: ['--quiet=false', '.'], flags: { quiet: ['false'] }, positionals: ['.'] },
+    { argv: ['--report', '.'], flags: { report: ['true'] }, positionals: ['.'] },
+    { argv: ['--report=out.html', '.'], flags: { report: ['out.html'] }, positionals: ['.'] },
+    { argv: ['--', '-t', 'x'], flags: {}, positionals: ['-t', 'x'] },
+  ];
+  for (const c of cases) {
+    it(`parses ${c.argv.join(' ')}`, () => {
+      const p = parseArgs(c.argv, SPECS);
+      assert.deepEqual(Object.fromEntries(p.flags), c.flags);
+      assert.deepEqual(p.positionals, c.positionals);
+    });
+  }
+  for (const bad of [['--nope'], ['-z'], ['-t'], ['--file']]) {
+    it(`rejects ${bad.join(' ')}`, () => assert.throws(() => parseArgs(bad, SPECS), /flag/));
+  }
+  it('takes --build-arg K from the environment when no value is given', () => {
+    assert.deepEqual(kvList(['A=1', 'B', 'C'], 'build-arg', { B: 'from-env' }), { A: '1', B: 'from-env' });
+  });
+});
+
+describe('--output specs', () => {
+  const cases: Array<[string, unknown]> = [
+    ['type=oci,dest=out.tar', { type: 'oci', dest: 'out.tar', names: [] }],
+    ['type=docker,dest=d.tar,name=a:1', { type: 'docker', dest: 'd.tar', names: ['a:1'] }],
+    ['type=image,name=r/a:1,push=true', { type: 'image', names: ['r/a:1'], push: true }],
+    ['type=registry,name=r/a:1', { type: 'image', names: ['r/a:1'], push: true }],
+    ['type=local,dest=out', { type: 'local', dest: 'out' }],
+    ['outdir', { type: 'local', dest: 'outdir' }],
+    ['-', { type: 'tar', dest: '-' }],
+  ];
+  for (const [spec, want] of cases) it(spec, () => assert.deepEqual(parseOutput(spec), want));
+  for (const bad of ['type=oci', 'type=zip,dest=x']) it(`rejects ${bad}`, () => assert.throws(() => parseOutput(bad)));
+});
+
+describe('tsbuild CLI commands', () => {
+  it('exits 2 on an unknown flag and 0 on --help', async () => {
+    const bad = await cli(['build', '--frobnicate', '.']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown flag: --frobnicate/);
+    const help = await cli(['build', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--build-arg K=V/);
+  });
+
+  it('lint reports BuildKit rules with locations; --strict fails', async () => {
+    const dir = await makeTree({ 'Dockerfile': 'from scratch as Build\nMAINTAINER me\nCMD echo hi\n' });
+    try {
+      const r = await cli(['lint', join(dir, 'Dockerfile')]);
+      assert.equal(r.code, 0);
+      for (const rule of ['StageNameCasing', 'MaintainerDeprecated', 'JSONArgsRecommended']) assert.match(r.stdout, new RegExp(rule));
+      assert.match(r.stdout, /Dockerfile:2:1: warning MaintainerDeprecated/);
+      assert.equal((await cli(['lint', '--strict', join(dir, 'Dockerfile')])).code, 1);
+    } finally {
+      await removeAll(dir);
+    }
+  });
+
+  it('context --explain names the deciding .dockerignore line', async () => {
+    const dir = await makeTree({ '.dockerignore': '# comment\ndocs\n!docs/README.md\n', 'docs/README.md': 'r', 'docs/x.md': 'x' });
+    try {
+      const a = await cli(['context', '--explain', 'docs/README.md', dir]);
+      assert.match(a.stdout, /re-included by "!docs\/README.md" \(.*\.dockerignore:3\)/);
+      const b = await cli(['context', '--explain', 'docs/x.md', dir]);
+      assert.match(b.stdout, /excluded by "docs" \(.*\.dockerignore:2\)/);
+      const all = await cli(['context', dir]);
+      assert.match(all.stdout, /2 files\s+total/);
+    } finally {
+      await removeAll(dir);
+    }
+  });
+});
