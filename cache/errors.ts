@@ -67,3 +67,24 @@ export class StoreFormatError extends CacheError {
     super('TSB_STORE_FORMAT', message, data);
   }
 }
+
+/** A cache-key preimage holds something canonical JSON cannot express (NaN, a function, a cycle…), or is inconsistent. */
+export class CacheKeyError extends CacheError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('TSB_CACHE_KEY', message, data);
+  }
+}
+
+/** A context file kept changing while it was being hashed, so no stable digest could be taken. */
+export class ContextChangedError extends CacheError {
+  constructor(path: string, attempts: number) {
+    super('TSB_CONTEXT_CHANGED', `${path} changed while it was being hashed (${attempts} attempts)`, { path, attempts });
+  }
+}
+
+/** An imported remote cache (registry or directory) is not a tsbuild cache, or is malformed. */
+export class RemoteCacheFormatError extends CacheError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('TSB_CACHE_REMOTE_FORMAT', message, data);
+  }
+}
