@@ -17,7 +17,11 @@ import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
 import { LayerViews } from './layers.js';
-import { planBuild } from './plan.js';
+import { planBuild, type BuildPlan } from './plan.js';
+import { BuildCache } from '../cache/build-cache.js';
+import { ContextHasher } from '../cache/context-hash.js';
+import { exportCache, importCache } from '../cache/remote-cache.js';
+import type { StepCache } from './step-cache.js';
 import type { BuildSession, NamedContext } from './session.js';
 import type { StageState } from './stage-state.js';
 import { expand, platformArgs } from './vars.js';
@@ -28,6 +32,10 @@ export interface SecretSpec {
   src?: string;
   env?: string;
 }
+
+export type CacheSpec =
+  | { type: 'registry'; ref: string; mode?: 'min' | 'max' }
+  | { type: 'local'; dir: string; mode?: 'min' | 'max' };
 
 export interface BuildOptions {
   store: ContentStore;
@@ -41,6 +49,11 @@ export interface BuildOptions {
   tags?: string[];
   outputs?: OutputSpec[];
   noCache?: boolean;
+  /** Stages (by name) that must not use the cache. */
+  noCacheFilter?: string[];
+  /** `--cache-from` / `--cache-to`: a registry ref or a local OCI layout directory. */
+  cacheFrom?: CacheSpec[];
+  cacheTo?: CacheSpec[];
   pull?: boolean;
   platform?: string;
   /** `--build-context NAME=DIR|oci-layout://PATH[:TAG]|docker-image://REF`. */
@@ -79,6 +92,10 @@ export interface BuildResult {
   /** For reports: layers from the base image, and the Dockerfile line of each history entry. */
   baseLayerCount: number;
   sourceMap: BuildRecord['sourceMap'];
+  /** Steps that missed the cache and why (for --explain-cache). */
+  cacheMisses: StepCache['misses'];
+  /** Steps that ran / were reused. */
+  stats: { executed: number; cached: number };
 }
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
@@ -96,6 +113,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
 
   const platform = hostPlatform();
+  let registry: RegistryClient | undefined = o.registry;
+  const getRegistry = (): RegistryClient => (registry ??= new RegistryClient({ insecureRegistries: o.insecureRegistries }));
   const warnings: string[] = [];
   const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
   const globalArgs = resolveGlobalArgs(df, buildArgs, platform);
@@ -105,19 +124,48 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 
   const tmp = await mkdtemp(join(tmpdir(), 'tsbuild-'));
   const views = new LayerViews(o.store, tmp);
-  let registry: RegistryClient | undefined = o.registry;
-  const getRegistry = (): RegistryClient => (registry ??= new RegistryClient({ insecureRegistries: o.insecureRegistries }));
   let runtime: Promise<Runtime> | undefined;
   const getRuntime = (): Promise<Runtime> =>
     (runtime ??= Runtime.create({ root: join(o.store.root, 'runtime'), ...(o.runtime ?? {}) }));
+  const buildCache = new BuildCache(o.store);
+  const hashers = new Map<string, Promise<ContextHasher>>();
+  const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
+  const stepCache: StepCache = {
+    cache: buildCache,
+    hasher: (dir) => {
+      let h = hashers.get(dir);
+      if (!h) hashers.set(dir, (h = ContextHasher.open(o.store, dir)));
+      return h;
+    },
+    misses: [],
+    keys: new Map(),
+    disabled: (label) => o.noCache === true || noCacheStages.has(label.toLowerCase()),
+  };
+  const stats = { executed: 0, cached: 0 };
+  const userEmit = emit;
+  const countingEmit: EventSink = (e) => {
+    if (e.type === 'step' && e.status === 'cached') stats.cached++;
+    if (e.type === 'step' && e.status === 'done' && /^(RUN|COPY|ADD)\b/i.test(e.name.replace(/^ONBUILD /, ''))) stats.executed++;
+    userEmit(e);
+  };
+  for (const spec of o.cacheFrom ?? []) {
+    try {
+      const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: getRegistry() });
+      emit({ type: 'message', level: 'info', text: `importing cache from ${describeCache(spec)}: ${r.records} records` });
+    } catch (e) {
+      // docker/buildx: a missing cache source is a warning, not a failed build
+      emit({ type: 'message', level: 'warn', text: `cache import from ${describeCache(spec)} failed: ${(e as Error).message}` });
+    }
+  }
   let step = 0;
   const results = new Map<number, Promise<StageState>>();
   const limit = pLimit(Math.max(1, availableParallelism()));
   const session: BuildSession = {
     store: o.store,
     df,
-    emit,
+    emit: countingEmit,
     views,
+    stepCache,
     resolver: { store: o.store, platform, registry: getRegistry, pull: o.pull ?? false },
     registry: getRegistry,
     runtime: getRuntime,
@@ -171,6 +219,13 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     } satisfies BuildRecord);
     const tags = o.tags ?? [];
     const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
+    for (const spec of o.cacheTo ?? []) {
+      const mode = spec.mode ?? 'min';
+      // min: the target stage's steps (and the stages it starts FROM); max: every stage's.
+      const keys = mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df);
+      await exportCache(o.store, buildCache, keys, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: getRegistry() }, mode);
+      emit({ type: 'message', level: 'info', text: `exported cache to ${describeCache(spec)} (${keys.length} steps, mode=${mode})` });
+    }
     const pushed: BuildResult['pushed'] = [];
     for (const out of outputs) {
       const spec = 'names' in out && out.names.length === 0 ? { ...out, names: tags } : out;
@@ -194,13 +249,33 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       warnings,
       baseLayerCount: final.baseLayerCount,
       sourceMap: final.historySources ?? [],
+      cacheMisses: stepCache.misses,
+      stats,
     };
   } finally {
     await Promise.allSettled([...results.values()]);
+    // Remember content hashes of real directories only (not unpacked stages in tmp).
+    for (const [dir, h] of hashers) if (!dir.startsWith(tmp)) await (await h.catch(() => undefined))?.save().catch(() => {});
     if (runtime) await (await runtime.catch(() => undefined))?.close();
     if (registry && !o.registry) await registry.close();
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+function describeCache(spec: CacheSpec): string {
+  return spec.type === 'local' ? `local:${spec.dir}` : `registry:${spec.ref}`;
+}
+
+/** Keys of the target stage and of every stage it builds FROM (not COPY --from): mode=min. */
+function stageLineageKeys(plan: BuildPlan, finalLabel: string, keys: Map<string, Digest[]>, df: Dockerfile): Digest[] {
+  const out: Digest[] = [...(keys.get(finalLabel) ?? [])];
+  let base = plan.stages[plan.target]?.base;
+  while (base?.kind === 'stage') {
+    const st = df.stages[base.index];
+    out.push(...(keys.get(st?.name ?? String(base.index)) ?? []));
+    base = plan.stages[base.index]?.base;
+  }
+  return out;
 }
 
 function isPredefined(k: string): boolean {

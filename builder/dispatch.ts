@@ -13,6 +13,9 @@ import type { SourceRef } from './plan.js';
 import type { BuildSession } from './session.js';
 import { addHistory, envMap, setEnv, withLayer, type StageState } from './stage-state.js';
 import { expand, expandList, lookupFrom, PREDEFINED_ARGS } from './vars.js';
+import { baseKey, chainMeta, copyInputs, describeStep, lookupStep, recordStep } from './step-cache.js';
+import { sha256 } from '../image/digest.js';
+import { formatPlatform } from '../image/platform.js';
 
 const CREATED_BY_SUFFIX = ' # buildkit';
 
@@ -23,13 +26,13 @@ export async function buildStage(s: BuildSession, stage: Stage, base: SourceRef)
   const triggers = state.config.config.OnBuild ?? [];
   if (triggers.length > 0) {
     state = { ...state, config: { ...state.config, config: { ...state.config.config, OnBuild: null } } };
-    for (const t of triggers) {
+    for (const [i, t] of triggers.entries()) {
       const ins = parseTrigger(t, stage);
-      state = await runInstruction(s, state, ins, `ONBUILD ${t}`);
+      state = await runInstruction(s, state, ins, `ONBUILD ${t}`, `onbuild-${i}`);
     }
   }
-  for (const ins of stage.instructions) {
-    state = await runInstruction(s, state, ins, ins.original);
+  for (const [i, ins] of stage.instructions.entries()) {
+    state = await runInstruction(s, state, ins, ins.original, String(i));
   }
   return state;
 }
@@ -59,7 +62,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
       s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
-      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName };
+      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey };
     } else if (base.kind === 'context') {
       const nc = s.namedContexts.get(base.name)!;
       if (nc.kind !== 'image') throw new BuildUsageError(`named context ${base.name} is a directory, not an image`, loc);
@@ -75,6 +78,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       config: { ...resolved.config, config: { ...resolved.config.config } },
       args: new Map(),
       baseDigest: resolved.digest,
+      cacheKey: baseKey(resolved.digest, formatPlatform(s.platform)),
       ...(resolved.digest !== 'scratch' && !resolved.name.startsWith('oci-layout://') ? { baseName: resolved.name.replace(/^docker-image:\/\//, '') } : {}),
     };
   } catch (e) {
@@ -104,15 +108,20 @@ function locOf(ins: { loc: { file: string; line: number; column: number } }): So
   return { file: ins.loc.file, line: ins.loc.line, column: ins.loc.column };
 }
 
-async function runInstruction(s: BuildSession, state: StageState, ins: Instruction, display: string): Promise<StageState> {
+async function runInstruction(s: BuildSession, state: StageState, ins: Instruction, display: string, index: string): Promise<StageState> {
   if (s.signal?.aborted) throw new BuildError('TSB_ABORTED', 'build aborted');
   const id = stepId(s);
   const loc = locOf(ins);
   const t0 = Date.now();
   s.emit({ type: 'step', id, stage: state.label, name: display, status: 'started', loc });
   try {
-    const next = attribute(state, await dispatch(s, state, ins, id), loc);
-    s.emit({ type: 'step', id, stage: state.label, name: display, status: 'done', loc, durationMs: Date.now() - t0 });
+    const { cacheHit, missReason, ...out } = await dispatch(s, state, ins, id, index, display);
+    let next = attribute(state, out, loc);
+    if (ins.kind !== 'copy' && ins.kind !== 'add' && ins.kind !== 'run') {
+      // Metadata steps are not looked up, but every later key must see their effect.
+      next = { ...next, cacheKey: chainMeta(state, { kind: ins.kind, config: next.config.config, args: Object.fromEntries(next.args), author: next.config.author ?? null, layers: next.layers.map((l) => l.diffID) }) };
+    }
+    s.emit({ type: 'step', id, stage: state.label, name: display, status: cacheHit === true ? 'cached' : 'done', loc, durationMs: Date.now() - t0, ...(missReason ? { reason: missReason } : {}) });
     return next;
   } catch (e) {
     s.emit({ type: 'step', id, stage: state.label, name: display, status: 'error', loc, error: (e as Error).message });
@@ -140,7 +149,10 @@ function setConfig(state: StageState, edit: (c: StageState['config']['config']) 
   };
 }
 
-async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id: string): Promise<StageState> {
+/** A step's result, plus what progress should say about the cache. */
+type Dispatched = StageState & { cacheHit?: boolean; missReason?: string };
+
+async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id: string, index: string, display: string): Promise<Dispatched> {
   const env = envMap(state.config);
   const lookup = lookupFrom(env, state.args);
   const esc = s.df.escapeToken;
@@ -241,9 +253,9 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
       return workdir(s, state, ex(ins.path), created);
     case 'copy':
     case 'add':
-      return copy(s, state, ins, ex, created);
+      return copy(s, state, ins, ex, created, index, display);
     case 'run':
-      return runStep(s, state, ins, id, lookup, created);
+      return runStep(s, state, ins, id, lookup, created, index, display);
     default:
       return assertNever(ins);
   }
@@ -315,7 +327,9 @@ async function copy(
   ins: Extract<Instruction, { kind: 'copy' | 'add' }>,
   ex: (w: string) => string,
   created: string,
-): Promise<StageState> {
+  index: string,
+  display: string,
+): Promise<Dispatched> {
   const loc = locOf(ins);
   let root: CopyRoot = s.context;
   let fromLabel = '';
@@ -351,9 +365,29 @@ async function copy(
     createdTime: s.epoch ?? 0,
     loc,
   });
-  const layer = await s.store.ingestLayer(createTarStream(plan.entries));
   const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
-  const next = withLayer(state, { desc: layer.desc, diffID: layer.diffID }, { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' });
+  const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
+  // The key sees every copied entry's content and metadata (never mtime), under
+  // --chmod/--chown only the resulting mode/owner: a source's own mode can't cause a miss.
+  const hasher = s.stepCache ? await s.stepCache.hasher(root.dir) : undefined;
+  const inputs = await copyInputs(plan.entries, async (e) => {
+    if (Buffer.isBuffer(e.body)) return sha256(e.body);
+    const o = plan.origins.get(e.header.path);
+    if (!o || !hasher) return undefined;
+    return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode });
+  }, (e) => plan.origins.get(e.header.path)?.path);
+  const step = describeStep(s, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
+    type: 'copy',
+    op: { kind: ins.kind, dest, workdir: state.config.config.WorkingDir || '/', link: ins.link, parents: ins.parents, exclude: ins.exclude.map(ex), from: fromLabel, created_by: by, epoch: s.epoch ?? null },
+    inputs: [{ name: 'sources', digest: inputs.tree }],
+    files: inputs.files,
+  });
+  const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
+  if (hit.state) return { ...hit.state, cacheHit: true };
+  const layer = await s.store.ingestLayer(createTarStream(plan.entries));
+  const ref = { desc: layer.desc, diffID: layer.diffID };
+  await recordStep(s, state, step, ref);
+  const next: Dispatched = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
   if (lower) {
     const view = lower.clone();
     view.applyEntries(plan.entries.map((e) => e.header), next.layers.length - 1);

@@ -8,6 +8,7 @@ import type { EventSink } from './events.js';
 import type { LayerViews } from './layers.js';
 import type { CopyRoot } from './ops/copy.js';
 import type { StageState } from './stage-state.js';
+import type { StepCache } from './step-cache.js';
 
 /** Everything one build's ops share; created by build(), passed down, never global. */
 export interface BuildSession {
@@ -34,6 +35,8 @@ export interface BuildSession {
   allow: Set<string>;
   stageResult: (index: number) => Promise<StageState>;
   stepTimeoutMs?: number;
+  /** Undefined only when a caller builds without any cache at all. */
+  stepCache?: StepCache;
   signal?: AbortSignal;
   /** Monotonic step counter for progress ids. */
   nextStep: () => number;

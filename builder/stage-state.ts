@@ -30,6 +30,8 @@ export interface StageState {
   baseName?: string;
   /** Dockerfile location of each config history entry (undefined for the base image's). */
   historySources?: Array<{ file: string; line: number } | undefined>;
+  /** Build-cache chain key: the base's, then each step's (every earlier change reaches later keys). */
+  cacheKey?: Digest;
   /** CMD was set in this stage (then ENTRYPOINT keeps it; otherwise ENTRYPOINT clears an inherited CMD). */
   cmdSet?: boolean;
 }

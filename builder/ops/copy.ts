@@ -48,6 +48,8 @@ export interface CopyRequest {
 /** The sorted entries of a COPY/ADD layer plus, for FsView updates, their metadata. */
 export interface CopyPlan {
   entries: TarSource[];
+  /** Where each file entry's content comes from on disk (by entry path), for content hashing. */
+  origins: Map<string, ContextEntry>;
 }
 
 /**
@@ -89,9 +91,12 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     }
   };
 
-  const put = (destPath: string, src: TarSource): void => {
+  const origins = new Map<string, ContextEntry>();
+  const put = (destPath: string, src: TarSource, origin?: ContextEntry): void => {
     const rel = destPath.replace(/^\/+/, '');
     if (rel === '') return;
+    if (origin && origin.type === 'file') origins.set(rel, origin);
+    else origins.delete(rel);
     addDirChain(posix.dirname('/' + rel));
     const prev = out.get(rel);
     if (prev && prev.header.type === 'dir' && src.header.type === 'dir') {
@@ -122,7 +127,7 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
         if (relInDir === undefined || relInDir === '') continue;
         if (excluder && excluder.matches(relInDir)) continue;
         const d = posix.join(base, relInDir);
-        put(d, sourceOf(e, req));
+        put(d, sourceOf(e, req), e);
       }
       continue;
     }
@@ -136,10 +141,10 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
       await addArchive(m.entry!.absPath, destIsDirSyntax || destExistsAsDir ? realDest : realDest, req, put);
       continue;
     }
-    put(target, sourceOf(m.entry!, req));
+    put(target, sourceOf(m.entry!, req), m.entry);
   }
   const entries = [...out.values()].sort((a, b) => cmpPath(a.header.path, b.header.path));
-  return { entries };
+  return { entries, origins };
 }
 
 interface MatchedSource {

@@ -9,6 +9,10 @@ import type { BuildSession } from '../session.js';
 import { envMap, withLayer, addHistory, type StageState } from '../stage-state.js';
 import { expand, PREDEFINED_ARGS } from '../vars.js';
 import { layersFor, shellOf } from '../dispatch.js';
+import { describeStep, lookupStep, recordStep } from '../step-cache.js';
+import { fileDigest, treeDigest } from '../../cache/keys.js';
+import { walkContext } from '../context.js';
+import { sha256, type Digest } from '../../image/digest.js';
 
 type RunInstruction = Extract<Instruction, { kind: 'run' }>;
 
@@ -20,7 +24,9 @@ export async function runStep(
   id: string,
   lookup: EnvLookup,
   created: string,
-): Promise<StageState> {
+  index: string,
+  display: string,
+): Promise<StageState & { cacheHit?: boolean; missReason?: string }> {
   const loc: SourceLocation = { file: ins.loc.file, line: ins.loc.line, column: ins.loc.column };
   const esc = s.df.escapeToken;
   const args = processArgs(ins, shellOf(state));
@@ -36,9 +42,15 @@ export async function runStep(
   }
   const secretEnv: string[] = [];
   const mounts: RunMount[] = [];
+  const mountKeys: Array<Record<string, unknown>> = [];
+  const mountInputs: Array<{ name: string; digest: Digest }> = [];
   for (const raw of ins.mounts) {
     const m = await parseMount(s, expand(raw, lookup, esc), state, loc, secretEnv);
-    if (m) mounts.push(m);
+    if (!m) continue;
+    mounts.push(m);
+    const k = await mountKey(s, m);
+    mountKeys.push(k.op);
+    if (k.input) mountInputs.push(k.input);
   }
 
   // Environment: ENV, then declared ARGs with values (ENV wins), then proxy build args.
@@ -53,6 +65,30 @@ export async function runStep(
   }
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
   const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...argEnv, ...proxies, ...secretEnv];
+
+  // History shows build args the step saw, as docker does (`|1 VERSION=1.2 /bin/sh -c …`).
+  const argPrefix = argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
+  const createdBy = `RUN ${argPrefix}${args.join(' ')} # buildkit`;
+  const history = { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
+  // The key: the command, its environment and mounts — never secret values, cache-mount ids or proxy args.
+  const visibleArgs = Object.fromEntries([...state.args].filter(([, v]) => v !== undefined));
+  const step = describeStep(s, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
+    type: 'run',
+    op: {
+      cmd: args,
+      env: [...[...env].map(([k, v]) => `${k}=${v}`)],
+      args: { ...visibleArgs, ...Object.fromEntries(proxies.map((p) => p.split('=', 2) as [string, string])) },
+      user: state.config.config.User ?? '',
+      cwd: state.config.config.WorkingDir || '/',
+      network,
+      security,
+      mounts: mountKeys,
+      secretEnv: secretEnv.map((kv) => kv.split('=', 1)[0]),
+    },
+    inputs: mountInputs,
+  });
+  const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
+  if (hit.state) return { ...hit.state, cacheHit: true };
 
   const runtime = await s.runtime();
   let entries = 0;
@@ -78,14 +114,15 @@ export async function runStep(
   if (result.exitCode !== 0 || !result.committed) {
     throw new RunStepFailedError(args.join(' '), result.exitCode, result.lastLines, result.logFile, loc);
   }
-  // History shows build args the step saw, as docker does (`|1 VERSION=1.2 /bin/sh -c …`).
-  const argPrefix = argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
-  const createdBy = `RUN ${argPrefix}${args.join(' ')} # buildkit`;
+  const missReason = hit.reasons.join('; ');
   if (entries === 0) {
-    return { ...state, config: addHistory(state.config, { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
+    await recordStep(s, state, step, undefined);
+    return { ...state, config: addHistory(state.config, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
   }
   const c = result.committed;
-  return withLayer(state, { desc: c.desc, diffID: c.diffID }, { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' });
+  const ref = { desc: c.desc, diffID: c.diffID };
+  await recordStep(s, state, step, ref);
+  return { ...withLayer(state, ref, history), cacheKey: step.key, missReason };
 }
 
 async function* countEntries(src: AsyncIterable<TarSource>, inc: () => void): AsyncGenerator<TarSource> {
@@ -112,6 +149,40 @@ export function processArgs(ins: RunInstruction, shell: string[]): string[] {
   }
   // Heredocs fed to a command stay in the script text; the shell reads them itself.
   return [...shell, heredocScript(ins)];
+}
+
+/** What of a mount enters the key: its kind and target, the content it shows — never a secret or a cache id. */
+async function mountKey(s: BuildSession, m: RunMount): Promise<{ op: Record<string, unknown>; input?: { name: string; digest: Digest } }> {
+  switch (m.type) {
+    case 'cache':
+      return { op: { type: 'cache', target: m.target, id: m.id, sharing: m.sharing, readonly: m.readonly ?? false, uid: m.uid ?? null, gid: m.gid ?? null, mode: m.mode ?? null } };
+    case 'tmpfs':
+      return { op: { type: 'tmpfs', target: m.target, size: m.size ?? null } };
+    case 'secret':
+      return { op: { type: 'secret', target: m.target, mode: m.mode ?? null, uid: m.uid ?? null, gid: m.gid ?? null } };
+    case 'ssh':
+      return { op: { type: 'ssh', target: m.target } };
+    case 'bind': {
+      const op = { type: 'bind', target: m.target, source: m.source, readwrite: m.readwrite ?? false };
+      if ('layers' in m.from) {
+        const ids = await Promise.all(m.from.layers.map((l) => l.diffID()));
+        return { op, input: { name: `bind:${m.target}`, digest: sha256(ids.join('\n')) } };
+      }
+      // A bind of a context directory: the content under `source`, through the metadata cache.
+      const dir = m.from.hostDir;
+      const hasher = s.stepCache ? await s.stepCache.hasher(dir) : undefined;
+      const rel = m.source.replace(/^\/+/, '').replace(/\/+$/, '');
+      const excludes = dir === s.context.dir ? s.context.excludes : [];
+      const files: Array<{ path: string; digest: Digest }> = [];
+      for await (const e of walkContext(dir, { excludes, ...(rel ? { includes: [rel] } : {}) })) {
+        if (rel && e.path !== rel && !e.path.startsWith(rel + '/')) continue;
+        const content = e.type === 'file' && hasher ? await hasher.hashFile(e.absPath, { size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, ino: e.ino, mode: 0o100000 | e.mode }) : undefined;
+        const type = e.type === 'other' ? 'file' : e.type;
+        files.push({ path: e.path, digest: fileDigest({ type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, linkname: e.linkTarget }, content) });
+      }
+      return { op, input: { name: `bind:${m.target}`, digest: treeDigest(files) } };
+    }
+  }
 }
 
 function parseNetwork(v: string, loc: SourceLocation): 'default' | 'none' | 'host' {

@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { build, type SecretSpec } from '../../builder/build.js';
+import { build, type CacheSpec, type SecretSpec } from '../../builder/build.js';
 import { parseOutput, type OutputSpec } from '../../builder/exporters/index.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
@@ -15,6 +15,10 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'push', type: 'bool', description: 'shorthand for --output type=image,push=true' },
   { name: 'load', type: 'bool', description: 'keep the image in the local store (the default with -t)' },
   { name: 'no-cache', type: 'bool', description: 'do not use cache when building' },
+  { name: 'no-cache-filter', type: 'list', valueName: 'STAGE', description: 'do not use the cache for this stage' },
+  { name: 'cache-from', type: 'list', valueName: 'SPEC', description: 'type=registry,ref=REPO:TAG or type=local,src=DIR' },
+  { name: 'cache-to', type: 'list', valueName: 'SPEC', description: 'type=registry,ref=REPO:TAG[,mode=min|max] or type=local,dest=DIR' },
+  { name: 'explain-cache', type: 'bool', description: 'say in full why each step missed the cache' },
   { name: 'pull', type: 'bool', description: 'always pull base images' },
   { name: 'platform', type: 'string', valueName: 'OS/ARCH', description: 'target platform (the host platform only, for now)' },
   { name: 'build-context', type: 'list', valueName: 'NAME=VALUE', description: 'named context: DIR, oci-layout://PATH[:TAG] or docker-image://REF' },
@@ -86,6 +90,9 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       tags,
       outputs,
       noCache: bool(p, 'no-cache'),
+      noCacheFilter: list(p, 'no-cache-filter'),
+      cacheFrom: list(p, 'cache-from').map((c) => parseCacheSpec(c, 'from')),
+      cacheTo: list(p, 'cache-to').map((c) => parseCacheSpec(c, 'to')),
       pull: bool(p, 'pull'),
       platform: str(p, 'platform'),
       namedContexts: kvList(list(p, 'build-context'), 'build-context'),
@@ -130,6 +137,12 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       const flags = { ...p, flags: new Map([...p.flags, ['format', [fmt]]]) };
       await renderAndGate(rep, flags, file ? io : { out: io.err, err: io.err }, gatesFrom(p), file);
     }
+    if (bool(p, 'explain-cache')) {
+      io.err(`cache: ${r.stats.cached} step(s) reused, ${r.stats.executed} executed\n`);
+      for (const m of r.cacheMisses) {
+        io.err(`${m.step.split('\n')[0]} (${m.loc ? `${m.loc.file}:${m.loc.line}` : '?'}):\n${m.reasons.map((x) => `  - ${x}`).join('\n')}\n`);
+      }
+    }
     if (mode === 'quiet') io.out(`${r.imageId}\n`);
     else {
       for (const x of r.pushed) io.err(`pushed ${x.name}@${x.digest}\n`);
@@ -140,6 +153,27 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** `type=registry,ref=R[,mode=max]`, `type=local,src=DIR|dest=DIR`, or a bare ref (buildx's shorthand). */
+export function parseCacheSpec(spec: string, dir: 'from' | 'to'): CacheSpec {
+  if (!spec.includes('=')) return { type: 'registry', ref: spec };
+  const kv = new Map(spec.split(',').map((part) => { const i = part.indexOf('='); return i < 0 ? [part, ''] : [part.slice(0, i), part.slice(i + 1)]; }));
+  const mode = kv.get('mode');
+  if (mode !== undefined && mode !== 'min' && mode !== 'max') throw new UsageError(`--cache-${dir}: mode must be min or max`);
+  const type = kv.get('type') ?? 'registry';
+  if (type === 'registry') {
+    const ref = kv.get('ref');
+    if (!ref) throw new UsageError(`--cache-${dir} type=registry needs ref=`);
+    return { type, ref, ...(mode ? { mode } : {}) };
+  }
+  if (type === 'local') {
+    const d = dir === 'from' ? kv.get('src') : kv.get('dest');
+    if (!d) throw new UsageError(`--cache-${dir} type=local needs ${dir === 'from' ? 'src' : 'dest'}=`);
+    return { type, dir: d, ...(mode ? { mode } : {}) };
+  }
+  if (type === 'inline') throw new UsageError('--cache-to type=inline is not supported yet (use type=registry)');
+  throw new UsageError(`unsupported cache type ${type} (registry, local)`);
 }
 
 function parseSecret(spec: string): SecretSpec {

@@ -1,0 +1,108 @@
+import type { BuildCache } from '../cache/build-cache.js';
+import type { ContextHasher } from '../cache/context-hash.js';
+import { fileDigest, keyOf, treeDigest, type KeyPreimage } from '../cache/keys.js';
+import type { Digest } from '../image/digest.js';
+import type { TarSource } from '../image/tar/writer.js';
+import type { HistoryEntry } from '../image/types.js';
+import type { BuildSession } from './session.js';
+import { withLayer, addHistory, type StageState, type LayerRef } from './stage-state.js';
+
+/**
+ * The build cache as the builder uses it: each step's key chains its parent's
+ * key (so every earlier change reaches it), looks it up before running, and
+ * records the result after. cache/ owns keys and storage; this file decides
+ * what of a step goes into its key.
+ */
+export interface StepCache {
+  cache: BuildCache;
+  /** Hashers by root directory (the context, named contexts, unpacked stages). */
+  hasher(dir: string): Promise<ContextHasher>;
+  /** Steps that missed, with why, for --explain-cache and progress. */
+  misses: Array<{ step: string; loc?: { file: string; line: number }; reasons: string[] }>;
+  /** Every key recorded or hit in this build, per stage index (for --cache-to). */
+  keys: Map<string, Digest[]>;
+  disabled: (stageLabel: string) => boolean;
+}
+
+/** The chain key of a stage's first state. */
+export function baseKey(baseDigest: string, platform: string): Digest {
+  return keyOf({ type: 'base', parent: null, op: { digest: baseDigest, platform } });
+}
+
+/** A metadata step (ENV, LABEL, USER, …): no lookup, but later keys must see it. */
+export function chainMeta(state: StageState, op: Record<string, unknown>): Digest {
+  return keyOf({ type: 'meta', parent: state.cacheKey ?? null, op });
+}
+
+/**
+ * The content of a COPY's entries, by destination path: header fields that
+ * matter (mode, owner, type, link — never mtime) plus the content digest,
+ * from the metadata cache for files whose stat did not change.
+ */
+export async function copyInputs(
+  entries: readonly TarSource[],
+  contentOf: (e: TarSource) => Promise<Digest | undefined>,
+  sourcePathOf: (e: TarSource) => string | undefined,
+): Promise<{ files: Array<{ path: string; digest: Digest }>; tree: Digest }> {
+  const files: Array<{ path: string; digest: Digest }> = [];
+  const seen = new Set<string>();
+  for (const e of entries) {
+    const content = e.header.type === 'file' ? await contentOf(e) : undefined;
+    const { path: destPath, ...header } = e.header;
+    // Named by source path where there is one, so a miss reads "src/main.ts changed";
+    // the destination of each is fixed by the op, which is part of the key too.
+    const src = sourcePathOf(e);
+    const path = src !== undefined && !seen.has(src) ? src : `dest:${destPath}`;
+    seen.add(path);
+    files.push({ path, digest: fileDigest(header, content) });
+  }
+  return { files, tree: treeDigest(files) };
+}
+
+export interface CachedStep {
+  preimage: KeyPreimage;
+  key: Digest;
+  stepId: string;
+}
+
+export function describeStep(s: BuildSession, state: StageState, index: number, preimage: Omit<KeyPreimage, 'parent'>): CachedStep {
+  const full: KeyPreimage = { ...preimage, parent: state.cacheKey ?? null };
+  return { preimage: full, key: keyOf(full), stepId: `${s.df.file ?? 'Dockerfile'}#${state.label}#${index}` };
+}
+
+/** Returns the state after a cache hit, or undefined on a miss (with the reasons recorded). */
+export async function lookupStep(
+  s: BuildSession,
+  state: StageState,
+  step: CachedStep,
+  history: HistoryEntry,
+  display: string,
+  loc: { file: string; line: number },
+): Promise<{ state?: StageState; reasons: string[] }> {
+  const sc = s.stepCache;
+  if (!sc || sc.disabled(state.label)) return { reasons: ['cache disabled (--no-cache)'] };
+  const rec = await sc.cache.lookup(step.key);
+  if (rec) {
+    remember(sc, state.label, step.key);
+    const next = rec.layer
+      ? withLayer(state, rec.layer, history)
+      : { ...state, config: addHistory(state.config, { ...history, empty_layer: true }) };
+    return { state: { ...next, cacheKey: step.key }, reasons: [] };
+  }
+  const reasons = await sc.cache.explain(step.stepId, step.preimage);
+  sc.misses.push({ step: display, loc, reasons });
+  return { reasons };
+}
+
+export async function recordStep(s: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined): Promise<void> {
+  const sc = s.stepCache;
+  if (!sc) return;
+  await sc.cache.record(step.key, step.preimage, { layer, emptyLayer: layer === undefined, createdAt: new Date().toISOString() }, step.stepId);
+  remember(sc, state.label, step.key);
+}
+
+function remember(sc: StepCache, stage: string, key: Digest): void {
+  const list = sc.keys.get(stage) ?? [];
+  list.push(key);
+  sc.keys.set(stage, list);
+}
