@@ -1,0 +1,438 @@
+/**
+ * runtime/: RUN steps in real containers.
+ *
+ * A step's rootfs is an overlay of read-only layer snapshots plus a fresh upper dir (or, where
+ * overlay does not work, a `cp -a` of a flattened chain). runc/crun run the step with a spec we
+ * build ourselves; the upper dir (or a stat-manifest walk) becomes the diff handed to `commit`,
+ * while the snapshot still exists; then everything is torn down — also on error, timeout,
+ * abort, close() and SIGINT/SIGTERM. A build killed with SIGKILL is cleaned up by the next
+ * Runtime.create on the same state dir.
+ *
+ * State dir layout: builds/ (who is alive), runc|crun/ (runtime state), snapshots/ + l/ (layers),
+ * flat/ (copy snapshotter), steps/<container id>/ (bundle, upper, mounts), cache-mounts/, logs/,
+ * tmp/, seccomp.json.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { isAbsolute, join, posix, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import type { TarSource } from '../image/tar/writer.js';
+import {
+  BUILD_PREFIX,
+  cleanupStale,
+  removeBuildCgroups,
+  removeBuildRecord,
+  writeBuildRecord,
+} from './builds.js';
+import { overlayDiff, takeManifest, walkDiff } from './diff.js';
+import { RunAbortedError, RunRequestError, RunTimeoutError, RuntimeSetupError } from './errors.js';
+import { resolveInRoot } from './inroot.js';
+import { mountOverlay, unmountAllUnder } from './mounts.js';
+import { isHybridCgroups, OciRuntime } from './oci.js';
+import { StepOutput } from './output.js';
+import { probeOverlay, probeRuntime } from './probe.js';
+import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';
+import { copyTree, FlatSnapshots, LayerSnapshots } from './snapshots.js';
+import { buildSpec, DEFAULT_CAPS, standardMounts, type OciMount } from './spec.js';
+import { defaultSeccomp } from './seccomp.js';
+import { MountStubs } from './stubs.js';
+import type { RunRequest, RunResult, RuntimeInfo, RuntimeOptions } from './types.js';
+import { resolveUser } from './users.js';
+import { which } from './exec.js';
+
+export type { RunMount, RunRequest, RunResult, RuntimeInfo, RuntimeOptions } from './types.js';
+export * from './errors.js';
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_HOSTNAME = 'buildkitsandbox';
+
+/** Probe results per (state dir, wanted runtime/snapshotter): probing costs ~100 ms. */
+const probed = new Map<string, Promise<{ oci: OciRuntime; overlay: boolean }>>();
+
+/**
+ * CVE-2024-21626: runc ≤ 1.1.11 leaks a host directory fd, so a cwd like /proc/self/fd/7 (or a
+ * symlink in the image that leads there) would start the step outside its rootfs. No build step
+ * has a reason to start under /proc, so such a cwd is refused before anything starts.
+ */
+export function checkCwd(cwd: string): string {
+  if (!cwd.startsWith('/')) throw new RunRequestError(`working directory must be absolute: ${JSON.stringify(cwd)}`, { cwd });
+  const n = posix.normalize(cwd);
+  if (n === '/proc' || n.startsWith('/proc/')) {
+    throw new RunRequestError(`refusing working directory ${JSON.stringify(cwd)} under /proc`, { cwd });
+  }
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+function withDefaults(env: readonly string[], home: string): string[] {
+  const out = [...env];
+  const has = (k: string) => out.some((e) => e.startsWith(`${k}=`));
+  if (!has('PATH')) out.push(`PATH=${DEFAULT_PATH}`);
+  if (!has('HOME')) out.push(`HOME=${home}`);
+  return out;
+}
+
+class Step {
+  child: ChildProcess | undefined;
+  exited: Promise<number> | undefined;
+  created = false;
+  aborted = false;
+  timedOut = false;
+  readonly cleanup: MountContext['cleanup'] = [];
+  readonly hostMounts: string[] = [];
+  #torn: Promise<void> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+    readonly oci: OciRuntime,
+  ) {}
+
+  /** Kills the container's whole pid namespace (init gets SIGKILL; the kernel kills the rest). */
+  async kill(): Promise<void> {
+    if (!this.child || !this.exited) return;
+    let done = false;
+    void this.exited.then(() => (done = true));
+    for (let i = 0; i < 30 && !done; i++) {
+      await this.oci.kill(this.id, 'KILL');
+      await Promise.race([this.exited, sleep(100)]);
+    }
+    if (!done) {
+      this.child.kill('SIGKILL');
+      await this.oci.delete(this.id);
+    }
+  }
+
+  teardown(): Promise<void> {
+    this.#torn ??= this.#teardown();
+    return this.#torn;
+  }
+
+  async #teardown(): Promise<void> {
+    const errors: unknown[] = [];
+    const attempt = async (f: () => unknown) => {
+      try {
+        await f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    if (this.exited) {
+      let done = false;
+      void this.exited.then(() => (done = true));
+      await sleep(0);
+      if (!done) await attempt(() => this.kill());
+    }
+    if (this.created) await attempt(() => this.oci.delete(this.id));
+    for (const f of this.cleanup.reverse()) await attempt(f);
+    await attempt(() => unmountAllUnder(this.dir));
+    await attempt(() => fsp.rm(this.dir, { recursive: true, force: true }));
+    if (errors.length > 0) {
+      throw new RuntimeSetupError(`teardown of ${this.id} failed: ${errors.map((e) => (e as Error).message).join('; ')}`, {
+        containerId: this.id,
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------- SIGINT / SIGTERM
+
+const live = new Set<Runtime>();
+let handlersInstalled = false;
+
+function onSignal(sig: NodeJS.Signals): void {
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+  handlersInstalled = false;
+  void Promise.allSettled([...live].map((r) => r.close())).then(() => process.kill(process.pid, sig));
+}
+
+function track(r: Runtime, on: boolean): void {
+  if (on) live.add(r);
+  else live.delete(r);
+  if (live.size > 0 && !handlersInstalled) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    handlersInstalled = true;
+  } else if (live.size === 0 && handlersInstalled) {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    handlersInstalled = false;
+  }
+}
+
+// ---------------------------------------------------------------- Runtime
+
+export class Runtime {
+  readonly info: RuntimeInfo;
+  readonly buildId: string;
+  readonly root: string;
+  readonly #oci: OciRuntime;
+  readonly #overlay: boolean;
+  readonly #layers: LayerSnapshots;
+  readonly #flat: FlatSnapshots;
+  readonly #steps = new Set<Step>();
+  #counter = 0;
+  #closed: Promise<void> | undefined;
+
+  private constructor(root: string, buildId: string, oci: OciRuntime, overlay: boolean) {
+    this.root = root;
+    this.buildId = buildId;
+    this.#oci = oci;
+    this.#overlay = overlay;
+    this.info = { runtime: oci.name, snapshotter: overlay ? 'overlay' : 'copy' };
+    this.#layers = new LayerSnapshots(root, buildId);
+    this.#flat = new FlatSnapshots(root, buildId);
+  }
+
+  static async create(o: RuntimeOptions): Promise<Runtime> {
+    if (!isAbsolute(o.root)) throw new RuntimeSetupError(`runtime state dir must be absolute: ${o.root}`, { root: o.root });
+    const root = resolve(o.root);
+    if (/[,:\s]/.test(root)) {
+      throw new RuntimeSetupError(`runtime state dir must not contain ',', ':' or spaces (overlay options): ${root}`, { root });
+    }
+    if (process.getuid?.() !== 0) {
+      throw new RuntimeSetupError('running RUN steps needs root (rootless mode is not supported yet)', {});
+    }
+    let buildId = o.buildId ?? randomBytes(5).toString('hex');
+    if (!buildId.startsWith(BUILD_PREFIX)) buildId = BUILD_PREFIX + buildId;
+    if (!/^tsb-[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$/.test(buildId) || buildId.length > 64) {
+      throw new RuntimeSetupError(`invalid build id ${JSON.stringify(buildId)}`, { buildId });
+    }
+    for (const d of ['builds', 'steps', 'tmp', 'logs', 'cache-mounts', 'snapshots', 'l']) {
+      await fsp.mkdir(join(root, d), { recursive: true });
+    }
+    await writeBuildRecord(root, buildId);
+
+    // leftovers of dead builds: every runtime's state dir, whichever this instance will use
+    const cleaners: OciRuntime[] = [];
+    for (const name of ['runc', 'crun'] as const) {
+      const bin = existsSync(join(root, name)) ? await which(name) : undefined;
+      if (bin) cleaners.push(new OciRuntime(name, bin, join(root, name), name === 'crun' && isHybridCgroups()));
+    }
+    await cleanupStale(root, cleaners, buildId);
+
+    const want = o.runtime ?? 'auto';
+    const snap = o.snapshotter ?? 'auto';
+    const key = `${root}\0${want}\0${snap}`;
+    let p = probed.get(key);
+    if (!p) {
+      p = (async () => {
+        const oci = await probeRuntime(want, root, join(root, 'tmp', `${buildId}-000000000000`), buildId);
+        let overlay = false;
+        if (snap !== 'copy') {
+          const why = await probeOverlay(join(root, 'tmp', `${buildId}-000000000001`));
+          if (why && snap === 'overlay') throw new RuntimeSetupError(`overlay snapshotter unavailable: ${why}`, { reason: why });
+          overlay = why === undefined;
+        }
+        return { oci, overlay };
+      })();
+      probed.set(key, p);
+      p.catch(() => probed.delete(key));
+    }
+    let result;
+    try {
+      result = await p;
+    } catch (e) {
+      await removeBuildRecord(root, buildId);
+      throw e;
+    }
+    // the probe's OciRuntime may come from another build id: only its binary/state dir matter
+    await fsp.writeFile(join(root, 'seccomp.json'), JSON.stringify(defaultSeccomp(DEFAULT_CAPS), null, 1));
+    const r = new Runtime(root, buildId, result.oci, result.overlay);
+    track(r, true);
+    return r;
+  }
+
+  async runStep<T>(req: RunRequest, commit: (diff: AsyncIterable<TarSource>) => Promise<T>): Promise<RunResult<T>> {
+    if (this.#closed) throw new RuntimeSetupError('runtime is closed', {});
+    if (req.signal?.aborted) throw new RunAbortedError({});
+    const t0 = performance.now();
+    const cwd = checkCwd(req.cwd);
+    const id = `${this.buildId}-${++this.#counter}`;
+    const stepDir = join(this.root, 'steps', id);
+    const step = new Step(id, stepDir, this.#oci);
+    this.#steps.add(step);
+    await fsp.mkdir(join(this.root, 'logs', this.buildId), { recursive: true });
+    const logFile = join(this.root, 'logs', this.buildId, `${id}.log`);
+    const output = new StepOutput(logFile, req.onOutput);
+    const onAbort = () => {
+      step.aborted = true;
+      void step.kill();
+    };
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await fsp.mkdir(join(stepDir, 'bundle'), { recursive: true });
+
+      // ---- rootfs
+      let rootfs: string;
+      let upper = '';
+      let lowerDirs: string[] = [];
+      let manifest: ReturnType<typeof takeManifest> | undefined;
+      if (this.#overlay) {
+        const snaps = [];
+        for (const l of req.lowers) snaps.push(await this.#layers.ensure(l));
+        lowerDirs = snaps.map((s) => s.dir).reverse();
+        let shorts = snaps.map((s) => s.short).reverse();
+        if (shorts.length === 0) {
+          await fsp.mkdir(join(stepDir, 'empty'));
+          shorts = [join(stepDir, 'empty')];
+        }
+        upper = join(stepDir, 'upper');
+        rootfs = join(stepDir, 'merged');
+        for (const d of [upper, join(stepDir, 'work'), rootfs]) await fsp.mkdir(d);
+        await mountOverlay({ cwd: this.#layers.linkDir, lowers: shorts, upper, work: join(stepDir, 'work'), target: rootfs });
+        step.hostMounts.push(rootfs);
+      } else {
+        const flat = await this.#flat.ensure(req.lowers);
+        rootfs = join(stepDir, 'rootfs');
+        await copyTree(flat, rootfs);
+        manifest = takeManifest(rootfs);
+      }
+      this.#throwIfAborted(step, req);
+
+      // the cwd may also reach /proc through a symlink inside the image
+      const cwdIn = resolveInRoot(rootfs, cwd);
+      if (checkCwd(cwdIn.path) !== cwdIn.path) throw new RunRequestError(`bad working directory ${cwd}`, { cwd });
+
+      const user = resolveUser(rootfs, req.user);
+
+      // ---- mounts
+      const files = join(stepDir, 'files');
+      await fsp.mkdir(files);
+      const hostname = req.hostname ?? DEFAULT_HOSTNAME;
+      await fsp.writeFile(join(files, 'hosts'), `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+      await fsp.writeFile(join(files, 'resolv.conf'), hostResolvConf(req.network));
+      const netMounts: OciMount[] = [
+        { destination: '/etc/resolv.conf', type: 'bind', source: join(files, 'resolv.conf'), options: ['rbind', 'ro'] },
+        { destination: '/etc/hosts', type: 'bind', source: join(files, 'hosts'), options: ['rbind', 'ro'] },
+      ];
+      const ctx: MountContext = {
+        stateRoot: this.root,
+        stepDir,
+        overlay: this.#overlay,
+        layers: this.#layers,
+        flat: this.#flat,
+        cleanup: step.cleanup,
+        hostMounts: step.hostMounts,
+      };
+      if (req.signal) ctx.signal = req.signal;
+      const userMounts = await prepareMounts(req.mounts, ctx);
+      const security = req.security ?? 'sandbox';
+
+      // ---- what runc will have to create (removed again after the run)
+      const stubs = new MountStubs(rootfs);
+      for (const m of [...standardMounts(security === 'insecure'), ...netMounts, ...userMounts]) {
+        stubs.record(normalizeTarget(m.destination));
+      }
+      stubs.record(cwd);
+
+      const spec = buildSpec({
+        rootfs,
+        args: req.args,
+        env: withDefaults(req.env, user.home),
+        cwd,
+        user,
+        hostname,
+        network: req.network,
+        security,
+        mounts: [...netMounts, ...userMounts],
+        cgroupsPath: `/${this.buildId}/${id}`,
+      });
+      await fsp.writeFile(join(stepDir, 'bundle', 'config.json'), JSON.stringify(spec));
+      this.#throwIfAborted(step, req);
+
+      // ---- run
+      const exitCode = await this.#run(step, join(stepDir, 'bundle'), output, req);
+      await output.close();
+      const lastLines = output.lastLines();
+      const data = { containerId: id, lastLines, logFile };
+      if (step.aborted) throw new RunAbortedError(data);
+      if (step.timedOut) throw new RunTimeoutError(req.timeoutMs ?? 0, data);
+
+      // the container must be gone before its upper dir is read
+      await this.#oci.delete(id);
+      step.created = false;
+      await stubs.clean();
+      const result: RunResult<T> = { exitCode, durationMs: 0, lastLines, logFile };
+      if (exitCode === 0) {
+        let diff: AsyncIterable<TarSource>;
+        if (this.#overlay) {
+          await unmountAllUnder(rootfs);
+          diff = overlayDiff(upper, lowerDirs);
+        } else {
+          diff = walkDiff(rootfs, manifest!);
+        }
+        result.committed = await commit(diff);
+      }
+      result.durationMs = Math.round(performance.now() - t0);
+      return result;
+    } catch (e) {
+      // close() or the abort signal tore the step down under us: report that, not its fallout
+      if (step.aborted && !(e instanceof RunAbortedError)) throw new RunAbortedError({ containerId: id, logFile });
+      throw e;
+    } finally {
+      req.signal?.removeEventListener('abort', onAbort);
+      await output.close().catch(() => {});
+      try {
+        await step.teardown();
+      } finally {
+        this.#steps.delete(step);
+      }
+    }
+  }
+
+  #throwIfAborted(step: Step, req: RunRequest): void {
+    if (step.aborted || req.signal?.aborted) throw new RunAbortedError({ containerId: step.id });
+  }
+
+  async #run(step: Step, bundle: string, output: StepOutput, req: RunRequest): Promise<number> {
+    const child = this.#oci.run(bundle, step.id);
+    step.child = child;
+    step.created = true;
+    output.attach('stdout', child.stdout);
+    output.attach('stderr', child.stderr);
+    step.exited = new Promise<number>((resolve) => {
+      child.on('error', (e) => {
+        output.note(`${this.#oci.name}: ${e.message}`);
+        resolve(127);
+      });
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1)));
+    });
+    let timer: NodeJS.Timeout | undefined;
+    if (req.timeoutMs !== undefined && req.timeoutMs > 0) {
+      timer = setTimeout(() => {
+        step.timedOut = true;
+        output.note(`tsbuild: step timed out after ${req.timeoutMs} ms, killing it`);
+        void step.kill();
+      }, req.timeoutMs);
+    }
+    try {
+      return await step.exited;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  /** Tears down every live step of this instance, its cgroup parent and its build record. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const steps = [...this.#steps];
+      for (const s of steps) s.aborted = true;
+      await Promise.allSettled(steps.map((s) => s.teardown()));
+      removeBuildCgroups(this.buildId);
+      await removeBuildRecord(this.root, this.buildId);
+      track(this, false);
+    })();
+    return this.#closed;
+  }
+}
+
+function hostResolvConf(network: RunRequest['network']): string {
+  if (network === 'none') return '';
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Driving an OCI runtime binary (runc or crun) with a private state dir.
+ *
+ * crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not supported"); hiding the
+ * unified hierarchy in a private mount namespace makes it use v1 like runc does. `wrap` runs every
+ * crun command that way (measured: /work/shared/research/runtime.md §5).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { exec, type ExecResult } from './exec.js';
+import { readMountInfo } from './mounts.js';
+
+export type RuntimeName = 'runc' | 'crun';
+
+const HIDE_UNIFIED = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"';
+
+/** A v1+v2 host where cgroup2 sits at /sys/fs/cgroup/unified beside v1 controllers. */
+export function isHybridCgroups(): boolean {
+  const m = readMountInfo();
+  return m.some((x) => x.mountPoint === '/sys/fs/cgroup/unified' && x.fsType === 'cgroup2') && m.some((x) => x.fsType === 'cgroup');
+}
+
+export interface ContainerState {
+  id: string;
+  pid: number;
+  status: string;
+}
+
+export class OciRuntime {
+  constructor(
+    readonly name: RuntimeName,
+    readonly binary: string,
+    /** --root: where the runtime keeps container state. */
+    readonly stateDir: string,
+    /** Run inside `unshare -m` with the cgroup2 mount hidden (crun on hybrid hosts). */
+    readonly wrap: boolean,
+  ) {}
+
+  argv(args: readonly string[]): [string, string[]] {
+    const full = [`--root=${this.stateDir}`, ...args];
+    if (!this.wrap) return [this.binary, full];
+    return ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', HIDE_UNIFIED, this.binary, ...full]];
+  }
+
+  run(bundle: string, id: string): ChildProcess {
+    const [cmd, args] = this.argv(['run', '--bundle', bundle, id]);
+    // stdin is /dev/null; every other fd of ours is close-on-exec, so nothing leaks into the step
+    return spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  async command(args: readonly string[]): Promise<ExecResult> {
+    const [cmd, full] = this.argv(args);
+    return exec(cmd, full, { timeoutMs: 30_000 });
+  }
+
+  async kill(id: string, signal = 'KILL'): Promise<boolean> {
+    return (await this.command(['kill', id, signal])).code === 0;
+  }
+
+  /** `delete -f`: kills what is left and removes the state; fine when the container is gone. */
+  async delete(id: string): Promise<void> {
+    await this.command(['delete', '-f', id]);
+  }
+
+  async list(): Promise<ContainerState[]> {
+    if (!existsSync(this.stateDir)) return [];
+    const r = await this.command(['list', '--format', 'json']);
+    if (r.code !== 0) return [];
+    const text = r.stdout.trim();
+    if (text === '' || text === 'null') return [];
+    try {
+      const parsed = JSON.parse(text) as Array<{ id: string; pid: number; status: string }> | null;
+      return (parsed ?? []).map((c) => ({ id: c.id, pid: c.pid, status: c.status }));
+    } catch {
+      return [];
+    }
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * Read-only layer snapshots, shared by every step and every build on the same state dir.
+ *
+ * - LayerSnapshots (overlay): one directory per layer in overlay format, keyed by diffID, plus a
+ *   short symlink `l/<12 hex>` so a lowerdir list of ~300 layers fits in one page of options.
+ * - FlatSnapshots (copy): one plain directory per layer chain (keyed by chainID), each made by
+ *   copying its parent chain and applying one more layer.
+ *
+ * Both are built in `tmp/` and renamed into place, so a half-written snapshot is never seen and
+ * two builds racing to unpack the same layer both succeed (the loser discards its copy).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fsp } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { digestHex, sha256, type Digest } from '../image/digest.js';
+import { applyLayer } from '../image/extract.js';
+import type { Layer } from '../image/image.js';
+import type { TarHeader } from '../image/tar/header.js';
+import { readTar } from '../image/tar/reader.js';
+import { resolveInRoot } from './inroot.js';
+import { execOk } from './exec.js';
+import { applyNodeMeta, makeNodes, unpackOverlayLayer, type PendingNode } from './unpack.js';
+
+async function renameInto(tmp: string, final: string): Promise<void> {
+  try {
+    await fsp.rename(tmp, final);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    await fsp.rm(tmp, { recursive: true, force: true }); // another build made it first
+  }
+}
+
+export interface LayerSnapshot {
+  /** Absolute path of the overlay-format directory. */
+  dir: string;
+  /** Name of its short symlink inside the `l/` dir. */
+  short: string;
+}
+
+export class LayerSnapshots {
+  readonly #pending = new Map<string, Promise<LayerSnapshot>>();
+  constructor(
+    readonly root: string,
+    /** Prefix of temp dirs (the build id), so stale ones can be told apart. */
+    readonly tmpPrefix: string,
+  ) {}
+
+  get linkDir(): string {
+    return join(this.root, 'l');
+  }
+
+  ensure(layer: Layer): Promise<LayerSnapshot> {
+    return layer.diffID().then((d) => {
+      const hex = digestHex(d);
+      let p = this.#pending.get(hex);
+      if (!p) {
+        p = this.#make(hex, layer);
+        this.#pending.set(hex, p);
+        p.catch(() => this.#pending.delete(hex));
+      }
+      return p;
+    });
+  }
+
+  async #make(hex: string, layer: Layer): Promise<LayerSnapshot> {
+    const dir = join(this.root, 'snapshots', hex);
+    if (!existsSync(dir)) {
+      const tmp = join(this.root, 'tmp', `${this.tmpPrefix}-${randomBytes(6).toString('hex')}`);
+      await fsp.mkdir(tmp, { recursive: true });
+      try {
+        await unpackOverlayLayer(await layer.uncompressed(), tmp);
+        await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
+        await renameInto(tmp, dir);
+      } catch (e) {
+        await fsp.rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+    }
+    return { dir, short: await this.#shortLink(hex) };
+  }
+
+  async #shortLink(hex: string): Promise<string> {
+    await fsp.mkdir(this.linkDir, { recursive: true });
+    const target = `../snapshots/${hex}`;
+    for (let len = 12; len <= 64; len += 4) {
+      const name = hex.slice(0, len);
+      const path = join(this.linkDir, name);
+      const existing = await fsp.readlink(path).catch(() => undefined);
+      if (existing === target) return name;
+      if (existing !== undefined) continue; // prefix collision: use a longer name
+      const tmp = join(this.linkDir, `.${name}-${randomBytes(4).toString('hex')}`);
+      await fsp.symlink(target, tmp);
+      await fsp.rename(tmp, path);
+      if ((await fsp.readlink(path)) === target) return name;
+    }
+    return hex; // unreachable in practice: a 64-hex name cannot collide
+  }
+}
+
+/** chainID per the OCI image spec: H(chainID(n-1) + " " + diffID(n)). */
+export function chainIDs(diffIDs: readonly Digest[]): Digest[] {
+  const out: Digest[] = [];
+  for (const d of diffIDs) out.push(out.length === 0 ? d : sha256(`${out[out.length - 1]} ${d}`));
+  return out;
+}
+
+export class FlatSnapshots {
+  readonly #pending = new Map<string, Promise<string>>();
+  constructor(
+    readonly root: string,
+    readonly tmpPrefix: string,
+    readonly onSkipped?: (path: string, reason: string) => void,
+  ) {}
+
+  /** A plain directory with these layers applied in order; an empty dir for no layers. */
+  async ensure(layers: readonly Layer[]): Promise<string> {
+    const chain = chainIDs(await Promise.all(layers.map((l) => l.diffID())));
+    if (chain.length === 0) {
+      const empty = join(this.root, 'flat', 'empty');
+      await fsp.mkdir(empty, { recursive: true });
+      return empty;
+    }
+    return this.#ensureAt(layers, chain, chain.length - 1);
+  }
+
+  #ensureAt(layers: readonly Layer[], chain: Digest[], i: number): Promise<string> {
+    const hex = digestHex(chain[i]!);
+    let p = this.#pending.get(hex);
+    if (!p) {
+      p = this.#make(layers, chain, i, hex);
+      this.#pending.set(hex, p);
+      p.catch(() => this.#pending.delete(hex));
+    }
+    return p;
+  }
+
+  async #make(layers: readonly Layer[], chain: Digest[], i: number, hex: string): Promise<string> {
+    const dir = join(this.root, 'flat', hex);
+    if (existsSync(dir)) return dir;
+    const parent = i > 0 ? await this.#ensureAt(layers, chain, i - 1) : undefined;
+    const tmp = join(this.root, 'tmp', `${this.tmpPrefix}-${randomBytes(6).toString('hex')}`);
+    await fsp.mkdir(join(this.root, 'tmp'), { recursive: true });
+    try {
+      if (parent) await copyTree(parent, tmp);
+      else await fsp.mkdir(tmp, { mode: 0o755 });
+      await applyLayerWithDevices(await layers[i]!.uncompressed(), tmp, this.onSkipped);
+      await fsp.mkdir(join(this.root, 'flat'), { recursive: true });
+      await renameInto(tmp, dir);
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return dir;
+  }
+}
+
+/**
+ * applyLayer, plus the device nodes and fifos it cannot make from Node: a second reader on the
+ * same bytes collects their headers, and mknod(1) creates them afterwards — only where the
+ * path resolves inside the root without passing through a symlink.
+ */
+async function applyLayerWithDevices(
+  tar: Readable,
+  root: string,
+  onSkipped?: (path: string, reason: string) => void,
+): Promise<void> {
+  const forApply = new PassThrough();
+  const forScan = new PassThrough();
+  tar.on('error', (e) => {
+    forApply.destroy(e);
+    forScan.destroy(e);
+  });
+  tar.pipe(forApply);
+  tar.pipe(forScan);
+  const devices: TarHeader[] = [];
+  const scan = (async () => {
+    for await (const { header, body } of readTar(forScan)) {
+      body.resume();
+      if (header.type === 'char' || header.type === 'block' || header.type === 'fifo') devices.push(header);
+    }
+  })();
+  const skipped = new Set<string>();
+  await Promise.all([
+    applyLayer(forApply, root, {
+      onSkipped: (path, reason) => {
+        skipped.add(path.replace(/^\.?\/+/, ''));
+        onSkipped?.(path, reason);
+      },
+    }),
+    scan,
+  ]);
+  const nodes: PendingNode[] = [];
+  for (const h of devices) {
+    const path = h.path.replace(/^\.?\/+/, '');
+    if (!skipped.has(path)) continue;
+    const r = resolveInRoot(root, path, { followFinal: false });
+    const parent = resolveInRoot(root, dirname('/' + path));
+    if (r.path !== '/' + path || r.exists || !parent.exists || parent.path !== dirname('/' + path)) continue;
+    nodes.push({
+      host: r.host,
+      kind: h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p',
+      major: h.devmajor ?? 0,
+      minor: h.devminor ?? 0,
+      header: h,
+    });
+  }
+  await makeNodes(nodes);
+  for (const n of nodes) applyNodeMeta(n.host, n.header!);
+}
+
+/** `cp -a` (reflinks where the file system has them): owners, modes, times, xattrs, hardlinks. */
+export async function copyTree(src: string, dst: string): Promise<void> {
+  await execOk('cp', ['-a', '--reflink=auto', '--', src, dst]);
+}

@@ -1,0 +1,192 @@
+/**
+ * The OCI runtime spec (config.json) for one RUN step, built directly rather than by editing
+ * `runc spec` output, whose defaults are wrong for builds (terminal, read-only root, 3 caps,
+ * noNewPrivileges). Defaults follow Docker/BuildKit: 14 capabilities, masked and read-only /proc
+ * paths, the default seccomp profile, rlimits clamped to what this process may grant.
+ */
+import { readFileSync } from 'node:fs';
+import { defaultSeccomp, type OciSeccomp } from './seccomp.js';
+import type { ResolvedUser } from './users.js';
+
+export interface OciMount {
+  destination: string;
+  type: string;
+  source: string;
+  options?: string[];
+}
+
+export interface OciSpec {
+  ociVersion: string;
+  process: {
+    terminal: boolean;
+    user: { uid: number; gid: number; additionalGids?: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: { bounding: string[]; effective: string[]; permitted: string[] };
+    rlimits: Array<{ type: string; hard: number; soft: number }>;
+    noNewPrivileges: boolean;
+  };
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: OciMount[];
+  linux: {
+    namespaces: Array<{ type: string }>;
+    cgroupsPath?: string;
+    resources: { devices: Array<{ allow: boolean; access?: string; type?: string }> };
+    maskedPaths?: string[];
+    readonlyPaths?: string[];
+    seccomp?: OciSeccomp;
+  };
+}
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPS: readonly string[] = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+/** Capability numbers → names (linux/capability.h). */
+const CAP_NAMES = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
+  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
+  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
+  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHECKPOINT_RESTORE',
+].map((n) => `CAP_${n}`);
+
+/**
+ * Every capability this process can hand out (its bounding set). `insecure` steps get these: asking
+ * for one we lack (CAP_SYS_RESOURCE on this machine) would make the runtime fail with EPERM.
+ */
+export function hostCaps(statusText = readFileSync('/proc/self/status', 'utf8')): string[] {
+  const m = /^CapBnd:\s*([0-9a-f]+)/m.exec(statusText);
+  const mask = BigInt('0x' + (m?.[1] ?? '0'));
+  return CAP_NAMES.filter((_, i) => (mask >> BigInt(i)) & 1n);
+}
+
+export const MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+export const READONLY_PATHS: readonly string[] = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
+
+/** Hard limits of this process by RLIMIT name, from /proc/self/limits (Infinity = unlimited). */
+export function hostHardLimits(text = readFileSync('/proc/self/limits', 'utf8')): Map<string, number> {
+  const names: Record<string, string> = {
+    'Max open files': 'RLIMIT_NOFILE',
+    'Max processes': 'RLIMIT_NPROC',
+    'Max core file size': 'RLIMIT_CORE',
+    'Max locked memory': 'RLIMIT_MEMLOCK',
+    'Max stack size': 'RLIMIT_STACK',
+  };
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    for (const [label, name] of Object.entries(names)) {
+      if (!line.startsWith(label)) continue;
+      const hard = line.slice(label.length).trim().split(/\s+/)[1];
+      out.set(name, hard === 'unlimited' || hard === undefined ? Infinity : Number(hard));
+    }
+  }
+  return out;
+}
+
+/** Docker's NOFILE default (1048576), clamped: without CAP_SYS_RESOURCE a higher value fails the start. */
+export function defaultRlimits(hard = hostHardLimits()): OciSpec['process']['rlimits'] {
+  const limit = Math.min(1048576, hard.get('RLIMIT_NOFILE') ?? 1048576);
+  return [{ type: 'RLIMIT_NOFILE', hard: limit, soft: limit }];
+}
+
+export interface SpecInput {
+  rootfs: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  hostname: string;
+  network: 'default' | 'none' | 'host';
+  security: 'sandbox' | 'insecure';
+  /** Extra mounts after the standard ones (hosts, resolv.conf, the step's own mounts). */
+  mounts: OciMount[];
+  cgroupsPath?: string;
+}
+
+export function standardMounts(insecure: boolean): OciMount[] {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', insecure ? 'rw' : 'ro'] },
+  ];
+}
+
+export function buildSpec(i: SpecInput): OciSpec {
+  const insecure = i.security === 'insecure';
+  const caps = insecure ? hostCaps() : [...DEFAULT_CAPS];
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (i.network === 'none') namespaces.push({ type: 'network' });
+  const user: OciSpec['process']['user'] = { uid: i.user.uid, gid: i.user.gid };
+  if (i.user.additionalGids.length > 0) user.additionalGids = i.user.additionalGids;
+  const spec: OciSpec = {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: false,
+      user,
+      args: i.args,
+      env: i.env,
+      cwd: i.cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: defaultRlimits(),
+      noNewPrivileges: false,
+    },
+    root: { path: i.rootfs, readonly: false },
+    hostname: i.hostname,
+    mounts: [...standardMounts(insecure), ...i.mounts],
+    linux: {
+      namespaces,
+      resources: { devices: insecure ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }] },
+    },
+  };
+  if (i.cgroupsPath) spec.linux.cgroupsPath = i.cgroupsPath;
+  if (!insecure) {
+    spec.linux.maskedPaths = [...MASKED_PATHS];
+    spec.linux.readonlyPaths = [...READONLY_PATHS];
+    spec.linux.seccomp = defaultSeccomp(DEFAULT_CAPS);
+  }
+  return spec;
+}

@@ -1,0 +1,75 @@
+/** The public shapes of runtime/ (re-exported by runtime/index.ts). */
+import type { Layer } from '../image/image.js';
+
+export interface RuntimeOptions {
+  /** State dir, e.g. `<store>/runtime`: snapshots, cache mounts, container state, logs. */
+  root: string;
+  /** 'auto' tries crun (2x faster start) and falls back to runc. */
+  runtime?: 'auto' | 'runc' | 'crun';
+  /** 'auto' uses overlay when a probe mount shows whiteouts and opaque dirs work. */
+  snapshotter?: 'auto' | 'overlay' | 'copy';
+  /** Container id prefix; `tsb-` is prepended when missing. Default: random. */
+  buildId?: string;
+}
+
+export type RunMount =
+  | {
+      type: 'cache';
+      target: string;
+      id: string;
+      sharing: 'shared' | 'private' | 'locked';
+      readonly?: boolean;
+      uid?: number;
+      gid?: number;
+      mode?: number;
+    }
+  | {
+      type: 'bind';
+      target: string;
+      /** Path inside the from-fs. */
+      source: string;
+      from: { layers: Layer[] } | { hostDir: string };
+      readwrite?: boolean;
+    }
+  | { type: 'tmpfs'; target: string; size?: number }
+  | { type: 'secret'; target: string; data: Buffer; mode?: number; uid?: number; gid?: number }
+  | { type: 'ssh'; target: string; socketPath: string; mode?: number; uid?: number; gid?: number };
+
+export interface RunRequest {
+  /** rootfs = these layers in order (base first). */
+  lowers: Layer[];
+  /** Final argv (the builder applies SHELL for the shell form). */
+  args: string[];
+  /** KEY=VALUE. PATH and HOME get defaults when absent. */
+  env: string[];
+  /** Absolute. A missing cwd is created by the runtime and removed again (a mount stub). */
+  cwd: string;
+  /** 'name', 'uid', 'name:group', 'uid:gid', resolved against the rootfs. Default root. */
+  user?: string;
+  /** Default 'buildkitsandbox', like BuildKit. */
+  hostname?: string;
+  /** 'default' is the host network on this machine (there is no bridge/CNI setup). */
+  network: 'default' | 'none' | 'host';
+  /** 'insecure' = privileged: all capabilities we have, no seccomp, no masked paths. */
+  security?: 'sandbox' | 'insecure';
+  mounts: RunMount[];
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  onOutput?: (stream: 'stdout' | 'stderr', line: string) => void;
+}
+
+export interface RunResult<T> {
+  exitCode: number;
+  /** The commit callback's result, only when exitCode === 0. */
+  committed?: T;
+  durationMs: number;
+  /** The last 20 output lines (both streams). */
+  lastLines: string[];
+  /** The full output, never clipped. Removed when a later Runtime.create finds this build dead. */
+  logFile: string;
+}
+
+export interface RuntimeInfo {
+  runtime: 'runc' | 'crun';
+  snapshotter: 'overlay' | 'copy';
+}

@@ -1,0 +1,258 @@
+/** Pure parts of runtime/: path resolution, users, seccomp, caps, rlimits, ids, cwd checks, unpack. */
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { getAttributeSync } from '@napi-rs/xattr';
+import type { TarHeader } from '../image/tar/header.js';
+import { createTarStream, type TarSource } from '../image/tar/writer.js';
+import { buildOf } from './builds.js';
+import { checkCwd } from './index.js';
+import { resolveInRoot } from './inroot.js';
+import { convertSeccomp, type MobySeccompProfile } from './seccomp.js';
+import { DEFAULT_CAPS, defaultRlimits, hostCaps, hostHardLimits } from './spec.js';
+import { unpackOverlayLayer } from './unpack.js';
+import { resolveUser } from './users.js';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tsb-rt-unit-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('runtime/inroot resolveInRoot', () => {
+  let root: string;
+  before(() => {
+    root = join(dir, 'root');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    mkdirSync(join(root, 'usr/lib'), { recursive: true });
+    writeFileSync(join(root, 'etc/passwd'), '');
+    symlinkSync('/usr/lib', join(root, 'lib'));
+    symlinkSync('../../..', join(root, 'usr/lib/up'));
+    symlinkSync('/etc/passwd', join(root, 'abs'));
+    symlinkSync('/', join(root, 'slash'));
+    symlinkSync('loop2', join(root, 'loop1'));
+    symlinkSync('loop1', join(root, 'loop2'));
+  });
+  const cases: Array<[string, string, boolean, string[]]> = [
+    // path, resolved in-root path, exists, missing components
+    ['/etc/passwd', '/etc/passwd', true, []],
+    ['/lib', '/usr/lib', true, []],
+    ['/lib/x/y', '/usr/lib/x/y', false, ['/usr/lib/x', '/usr/lib/x/y']],
+    ['/usr/lib/up/etc/passwd', '/etc/passwd', true, []], // `..` cannot climb above the root
+    ['/../../etc/passwd', '/etc/passwd', true, []],
+    ['/abs', '/etc/passwd', true, []],
+    ['/slash/etc', '/etc', true, []],
+    ['/run/secrets/a', '/run/secrets/a', false, ['/run', '/run/secrets', '/run/secrets/a']],
+    ['/run/../etc', '/etc', true, []],
+  ];
+  for (const [p, path, exists, missing] of cases) {
+    it(`${p} → ${path}`, () => {
+      const r = resolveInRoot(root, p);
+      assert.equal(r.path, path);
+      assert.equal(r.exists, exists);
+      assert.deepEqual(r.missing, missing);
+      assert.ok(r.host.startsWith(root));
+    });
+  }
+  it('a symlink loop is not followed forever', () => {
+    const r = resolveInRoot(root, '/loop1/x');
+    assert.equal(r.exists, false);
+    assert.equal(r.blocked, true);
+  });
+  it('a file used as a directory blocks the path', () => {
+    const r = resolveInRoot(root, '/etc/passwd/x');
+    assert.equal(r.exists, false);
+    assert.equal(r.blocked, true);
+  });
+});
+
+describe('runtime/users resolveUser', () => {
+  let root: string;
+  before(() => {
+    root = join(dir, 'users');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    writeFileSync(
+      join(root, 'etc/passwd'),
+      'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\n# comment\nbroken line\napp:x:1000:1000::/home/app:/bin/sh\n',
+    );
+    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nwww-data:x:33:\nusers:x:100:app,www-data\nwheel:x:10:root\napp:x:1000:\n');
+  });
+  const cases: Array<[string | undefined, { uid: number; gid: number; additionalGids: number[]; home: string }]> = [
+    [undefined, { uid: 0, gid: 0, additionalGids: [10], home: '/root' }],
+    ['root', { uid: 0, gid: 0, additionalGids: [10], home: '/root' }],
+    ['33', { uid: 33, gid: 33, additionalGids: [100], home: '/var/www' }],
+    ['www-data', { uid: 33, gid: 33, additionalGids: [100], home: '/var/www' }],
+    ['app:users', { uid: 1000, gid: 100, additionalGids: [], home: '/home/app' }],
+    ['app:7', { uid: 1000, gid: 7, additionalGids: [100], home: '/home/app' }],
+    ['1234', { uid: 1234, gid: 0, additionalGids: [], home: '/' }],
+    ['1234:5', { uid: 1234, gid: 5, additionalGids: [], home: '/' }],
+    ['1234:www-data', { uid: 1234, gid: 33, additionalGids: [], home: '/' }],
+  ];
+  for (const [spec, want] of cases) {
+    it(`${spec ?? '(none)'} → ${want.uid}:${want.gid}`, () => assert.deepEqual(resolveUser(root, spec), want));
+  }
+  for (const bad of ['nosuch', 'app:nogroup', '99999999999']) {
+    it(`${bad} is refused`, () => assert.throws(() => resolveUser(root, bad), { code: 'TSB_RUN_REQUEST' }));
+  }
+  it('reads the rootfs files, never the host ones, even through an absolute symlink', () => {
+    const r2 = join(dir, 'users2');
+    mkdirSync(join(r2, 'etc'), { recursive: true });
+    mkdirSync(join(r2, 'x'), { recursive: true });
+    writeFileSync(join(r2, 'x/pw'), 'svc:x:77:77::/srv:/bin/sh\n');
+    symlinkSync('/x/pw', join(r2, 'etc/passwd'));
+    assert.deepEqual(resolveUser(r2, 'svc'), { uid: 77, gid: 77, additionalGids: [], home: '/srv' });
+    assert.throws(() => resolveUser(r2, 'daemon'), { code: 'TSB_RUN_REQUEST' }); // the host has daemon
+  });
+});
+
+describe('runtime/seccomp', () => {
+  const moby = existsSync('/usr/share/containers/seccomp.json')
+    ? (JSON.parse(readFileSync('/usr/share/containers/seccomp.json', 'utf8')) as MobySeccompProfile)
+    : undefined;
+  it('the shipped profile equals a fresh conversion of the moby profile (amd64, default caps)', function () {
+    if (!moby) return this.skip();
+    const shipped = JSON.parse(readFileSync(new URL('./seccomp-default.json', import.meta.url), 'utf8')) as unknown;
+    assert.deepEqual(convertSeccomp(moby, DEFAULT_CAPS, 'x64'), shipped);
+  });
+  it('applies arch and capability includes/excludes', () => {
+    const p: MobySeccompProfile = {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 38,
+      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86'] }, { architecture: 'SCMP_ARCH_AARCH64' }],
+      syscalls: [
+        { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64'] } },
+        { names: ['arm_only'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm64'] } },
+        { names: ['chroot'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_CHROOT'] } },
+        { names: ['chroot'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, excludes: { caps: ['CAP_SYS_CHROOT'] } },
+        { names: ['mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
+        { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 16, op: 'SCMP_CMP_NE' }] },
+      ],
+    };
+    const out = convertSeccomp(p, ['CAP_SYS_CHROOT'], 'x64');
+    assert.deepEqual(out.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    assert.deepEqual(
+      out.syscalls.map((s) => `${s.names.join(',')}:${s.action}`),
+      ['read:SCMP_ACT_ALLOW', 'arch_prctl:SCMP_ACT_ALLOW', 'chroot:SCMP_ACT_ALLOW', 'socket:SCMP_ACT_ALLOW'],
+    );
+    assert.deepEqual(out.syscalls[3]!.args, [{ index: 0, value: 16, valueTwo: 0, op: 'SCMP_CMP_NE' }]);
+    assert.equal(out.defaultErrnoRet, 38);
+  });
+});
+
+describe('runtime/spec host limits', () => {
+  it('caps come from the bounding set (CAP_SYS_RESOURCE missing here → not granted)', () => {
+    const caps = hostCaps('CapBnd:\t000001fffeffffff\n');
+    assert.equal(caps.includes('CAP_SYS_RESOURCE'), false);
+    assert.equal(caps.includes('CAP_SYS_ADMIN'), true);
+    assert.equal(caps.length, 40);
+  });
+  it('NOFILE is clamped to the hard limit of this process', () => {
+    const limits = hostHardLimits(
+      'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 20000                files\n',
+    );
+    assert.equal(limits.get('RLIMIT_NOFILE'), 20000);
+    assert.deepEqual(defaultRlimits(limits), [{ type: 'RLIMIT_NOFILE', hard: 20000, soft: 20000 }]);
+    assert.deepEqual(defaultRlimits(new Map([['RLIMIT_NOFILE', Infinity]])), [
+      { type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 },
+    ]);
+  });
+});
+
+describe('runtime ids and cwd', () => {
+  const ids: Array<[string, string | undefined]> = [
+    ['tsb-abc-1', 'tsb-abc'],
+    ['tsb-abc-12', 'tsb-abc'],
+    ['tsb-a-1-5', 'tsb-a-1'],
+    ['tsb-abc-0123456789ab', 'tsb-abc'],
+    ['tsb-abc-probe', undefined],
+    ['other-1', undefined],
+  ];
+  for (const [name, want] of ids) it(`buildOf(${name}) = ${want}`, () => assert.equal(buildOf(name), want));
+
+  const cwds: Array<[string, string | null]> = [
+    ['/', '/'],
+    ['/app/', '/app'],
+    ['/a/../b', '/b'],
+    ['/proc/self/fd/7', null],
+    ['/proc', null],
+    ['/x/../proc/self/cwd', null],
+    ['relative', null],
+    ['/procfs', '/procfs'],
+  ];
+  for (const [cwd, want] of cwds) {
+    it(`checkCwd(${cwd}) ${want === null ? 'is refused' : '= ' + want}`, () => {
+      if (want === null) assert.throws(() => checkCwd(cwd), { code: 'TSB_RUN_REQUEST' });
+      else assert.equal(checkCwd(cwd), want);
+    });
+  }
+});
+
+describe('runtime/unpack overlay-format snapshots', () => {
+  const h = (path: string, type: TarHeader['type'], extra: Partial<TarHeader> = {}): TarHeader => ({
+    path,
+    type,
+    mode: type === 'dir' ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 1_000_000,
+    ...extra,
+  });
+  const file = (path: string, text: string, extra: Partial<TarHeader> = {}): TarSource => ({
+    header: h(path, 'file', { size: Buffer.byteLength(text), ...extra }),
+    body: Buffer.from(text),
+  });
+  const tar = (entries: TarSource[]): Readable => createTarStream(entries);
+
+  it('writes whiteouts as char 0:0, opaque dirs as xattrs, and keeps metadata', async () => {
+    const out = join(dir, 'snap1');
+    mkdirSync(out);
+    await unpackOverlayLayer(
+      tar([
+        { header: h('.', 'dir') },
+        { header: h('a', 'dir', { mode: 0o750, uid: 5, gid: 6, mtime: 1234 }) },
+        file('a/f', 'hello', { mode: 0o4755, uid: 7 }),
+        { header: h('a/.wh.gone', 'file') },
+        { header: h('o', 'dir') },
+        { header: h('o/.wh..wh..opq', 'file') },
+        file('o/kept', 'x'),
+        { header: h('a/hl', 'hardlink', { linkname: 'a/f' }) },
+        { header: h('s', 'symlink', { linkname: '/etc/passwd' }) },
+        { header: h('deep/er/f2', 'fifo') },
+      ]),
+      out,
+    );
+    const gone = lstatSync(join(out, 'a/gone'));
+    assert.ok(gone.isCharacterDevice() && gone.rdev === 0);
+    assert.equal(getAttributeSync(join(out, 'o'), 'trusted.overlay.opaque')?.toString(), 'y');
+    assert.equal(existsSync(join(out, 'o/.wh..wh..opq')), false);
+    const f = lstatSync(join(out, 'a/f'));
+    assert.equal(f.mode & 0o7777, 0o4755);
+    assert.equal(f.uid, 7);
+    assert.equal(f.nlink, 2);
+    const a = lstatSync(join(out, 'a'));
+    assert.equal(a.mode & 0o7777, 0o750);
+    assert.equal(a.mtimeMs, 1234_000);
+    assert.ok(lstatSync(join(out, 'deep/er/f2')).isFIFO());
+    assert.ok(lstatSync(join(out, 's')).isSymbolicLink());
+  });
+
+  const hostile: Array<[string, TarSource[]]> = [
+    ['a `..` path', [file('../escape', 'x')]],
+    ['a path through a symlink', [{ header: h('l', 'symlink', { linkname: '/tmp' }) }, file('l/escape', 'x')]],
+    ['a hardlink outside the layer', [{ header: h('hl', 'hardlink', { linkname: '../../etc/passwd' }) }]],
+    ['a hardlink through a symlink', [{ header: h('l', 'symlink', { linkname: '/etc' }) }, { header: h('hl', 'hardlink', { linkname: 'l/passwd' }) }]],
+  ];
+  for (const [name, entries] of hostile) {
+    it(`refuses ${name} and writes nothing outside`, async () => {
+      const out = join(dir, `hostile-${name.replace(/\W+/g, '_')}`);
+      mkdirSync(out);
+      await assert.rejects(unpackOverlayLayer(tar(entries), out), { code: 'TSB_UNSAFE_PATH' });
+      assert.equal(existsSync(join(dir, 'escape')), false);
+      assert.equal(existsSync('/tmp/escape'), false);
+    });
+  }
+});

@@ -1,0 +1,243 @@
+/**
+ * Unpacks one OCI layer tar into an empty directory in overlay format (the way containerd's
+ * overlay snapshotter stores layers): `.wh.<name>` becomes a char device 0:0 named <name>, and
+ * `.wh..wh..opq` sets trusted.overlay.opaque=y on its directory. Mounted as a lowerdir, the
+ * layer then hides what it deleted from the layers below.
+ *
+ * Path safety: entries never leave the directory. `..` components are refused, a parent that is
+ * a symlink or a file is refused (nothing is ever written through a symlink), and hardlink
+ * targets must be regular entries of this same layer.
+ */
+import {
+  chmodSync,
+  createWriteStream,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { setAttributeSync } from '@napi-rs/xattr';
+import { UnsafePathError } from '../image/errors.js';
+import type { TarHeader } from '../image/tar/header.js';
+import { readTar } from '../image/tar/reader.js';
+import { OPAQUE_XATTR } from './diff.js';
+import { RuntimeSetupError } from './errors.js';
+import { exec, execOk } from './exec.js';
+
+export interface PendingNode {
+  host: string;
+  kind: 'c' | 'b' | 'p';
+  major: number;
+  minor: number;
+  header?: TarHeader;
+}
+
+/** Path components of an entry (`.` and empty ones dropped, so `.` and `./` are the root). */
+function checkPath(p: string): string[] {
+  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw new UnsafePathError(p, 'path component ".."');
+  return parts;
+}
+
+/** Whether xattrs from the archive may be set: overlay's own are decided by whiteouts only. */
+function allowedXattr(name: string): boolean {
+  return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.');
+}
+
+export interface UnpackStats {
+  entries: number;
+  whiteouts: number;
+  skippedXattrs: number;
+}
+
+/** Files up to this size are gathered and written with one call; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+
+async function writeFileBody(body: Readable, host: string, size: number): Promise<void> {
+  if (size > SMALL_FILE) {
+    await pipeline(body, createWriteStream(host, { flags: 'wx', mode: 0o600 }));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  writeFileSync(host, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { flag: 'wx', mode: 0o600 });
+}
+
+/**
+ * The target directory must be empty and private to this call: everything in it was made here,
+ * which lets sync calls and in-memory bookkeeping replace an lstat per entry (20k files: ~1 s
+ * instead of ~9 s with per-call promises).
+ */
+export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<UnpackStats> {
+  const stats: UnpackStats = { entries: 0, whiteouts: 0, skippedXattrs: 0 };
+  /** Relative paths of the directories made so far, and of everything else. */
+  const dirs = new Set<string>(['']);
+  const others = new Set<string>();
+  const dirMeta: Array<{ host: string; header: TarHeader }> = [];
+  const nodes = new Map<string, PendingNode>();
+  const opaque = new Set<string>();
+
+  const ensureParents = (parts: string[], path: string): void => {
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = i === 0 ? parts[0]! : `${rel}/${parts[i]}`;
+      if (dirs.has(rel)) continue;
+      if (others.has(rel)) throw new UnsafePathError(path, `parent ${rel} is not a directory`);
+      mkdirSync(join(dir, rel), { mode: 0o755 });
+      dirs.add(rel);
+    }
+  };
+
+  /** Makes room for a new entry at rel: a later entry for the same path wins, like tar. */
+  const clear = (rel: string, host: string, keepDir: boolean): void => {
+    if (dirs.has(rel)) {
+      if (keepDir) return;
+      rmSync(host, { recursive: true, force: true });
+      const prefix = rel + '/';
+      for (const d of dirs) if (d === rel || d.startsWith(prefix)) dirs.delete(d);
+      for (const o of others) if (o.startsWith(prefix)) others.delete(o);
+      for (const n of nodes.keys()) if (n.startsWith(prefix)) nodes.delete(n);
+      opaque.delete(rel);
+    } else if (others.has(rel)) {
+      rmSync(host, { force: true });
+      others.delete(rel);
+      nodes.delete(rel);
+    }
+  };
+
+  const applyMeta = (host: string, h: TarHeader): void => {
+    lchownSync(host, h.uid, h.gid);
+    if (h.type !== 'symlink') chmodSync(host, h.mode); // after chown, which clears setuid
+    for (const [name, value] of Object.entries(h.xattrs ?? {})) {
+      if (!allowedXattr(name) || h.type === 'symlink') {
+        stats.skippedXattrs++;
+        continue;
+      }
+      try {
+        setAttributeSync(host, name, value);
+      } catch {
+        stats.skippedXattrs++;
+      }
+    }
+    if (h.type !== 'dir') lutimesSync(host, h.mtime, h.mtime);
+  };
+
+  for await (const { header: h, body } of readTar(tar)) {
+    stats.entries++;
+    const parts = checkPath(h.path);
+    const base = parts[parts.length - 1] ?? '';
+    if (base.startsWith('.wh.')) {
+      body.resume();
+      ensureParents(parts, h.path);
+      const parentRel = parts.slice(0, -1).join('/');
+      if (base === '.wh..wh..opq') {
+        opaque.add(parentRel);
+      } else if (!base.startsWith('.wh..wh.')) {
+        const name = base.slice(4);
+        const rel = parentRel === '' ? name : `${parentRel}/${name}`;
+        const host = join(dir, rel);
+        clear(rel, host, false);
+        nodes.set(rel, { host, kind: 'c', major: 0, minor: 0 });
+        others.add(rel);
+        stats.whiteouts++;
+      }
+      continue;
+    }
+    if (parts.length === 0) {
+      // the layer root ("./"): only its metadata matters
+      body.resume();
+      if (h.type === 'dir') dirMeta.push({ host: dir, header: h });
+      continue;
+    }
+    ensureParents(parts, h.path);
+    const rel = parts.join('/');
+    const host = join(dir, rel);
+    clear(rel, host, h.type === 'dir');
+    switch (h.type) {
+      case 'dir':
+        body.resume();
+        if (!dirs.has(rel)) mkdirSync(host, { mode: 0o700 });
+        dirs.add(rel);
+        dirMeta.push({ host, header: h });
+        break;
+      case 'file':
+        await writeFileBody(body, host, h.size);
+        others.add(rel);
+        applyMeta(host, h);
+        break;
+      case 'symlink':
+        body.resume();
+        symlinkSync(h.linkname ?? '', host);
+        others.add(rel);
+        applyMeta(host, h);
+        break;
+      case 'hardlink': {
+        body.resume();
+        const targetRel = checkPath(h.linkname ?? '').join('/');
+        // only a regular entry this layer made: never through a symlink, never outside
+        if (targetRel === '' || !others.has(targetRel) || nodes.has(targetRel) || !lstatSync(join(dir, targetRel)).isFile()) {
+          throw new UnsafePathError(h.path, `hardlink target ${JSON.stringify(h.linkname)} is not a file of this layer`);
+        }
+        linkSync(join(dir, targetRel), host);
+        others.add(rel);
+        break;
+      }
+      case 'char':
+      case 'block':
+      case 'fifo':
+        body.resume();
+        nodes.set(rel, {
+          host,
+          kind: h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p',
+          major: h.devmajor ?? 0,
+          minor: h.devminor ?? 0,
+          header: h,
+        });
+        others.add(rel);
+        break;
+    }
+  }
+
+  await makeNodes([...nodes.values()]);
+  for (const n of nodes.values()) if (n.header) applyMeta(n.host, n.header);
+  for (const rel of opaque) if (dirs.has(rel)) setAttributeSync(join(dir, rel), OPAQUE_XATTR, 'y');
+  // directories last: creating their entries moved their mtimes
+  for (const { host, header } of dirMeta.reverse()) {
+    applyMeta(host, header);
+    utimesSync(host, header.mtime, header.mtime);
+  }
+  return stats;
+}
+
+/** Owner, mode and mtime of a device node or fifo made by makeNodes. */
+export function applyNodeMeta(host: string, h: TarHeader): void {
+  lchownSync(host, h.uid, h.gid);
+  chmodSync(host, h.mode);
+  lutimesSync(host, h.mtime, h.mtime);
+}
+
+/** Node cannot mknod: one bash reads NUL-separated records and calls mknod(1) for each. */
+export async function makeNodes(nodes: PendingNode[]): Promise<void> {
+  if (nodes.length === 0) return;
+  const script =
+    'set -e; while IFS= read -r -d "" t && IFS= read -r -d "" ma && IFS= read -r -d "" mi && IFS= read -r -d "" p; do ' +
+    'if [ "$t" = p ]; then mknod -m 0600 -- "$p" p; else mknod -m 0600 -- "$p" "$t" "$ma" "$mi"; fi; done';
+  const input = Buffer.from(nodes.map((n) => `${n.kind}\0${n.major}\0${n.minor}\0${n.host}\0`).join(''));
+  const r = await exec('bash', ['-c', script], { input });
+  if (r.code === 127 && /ENOENT|not found/.test(r.stderr)) {
+    for (const n of nodes) {
+      const args = n.kind === 'p' ? ['-m', '0600', '--', n.host, 'p'] : ['-m', '0600', '--', n.host, n.kind, String(n.major), String(n.minor)];
+      await execOk('mknod', args);
+    }
+    return;
+  }
+  if (r.code !== 0) throw new RuntimeSetupError(`mknod failed: ${r.stderr.trim()}`, { stderr: r.stderr });
+}
