@@ -8,8 +8,13 @@ export interface ProgressWriter {
   close(): void;
 }
 
-/** Progress goes to stderr (stdout stays free for `--output -` and `-q` image ids), like docker. */
-export function createProgress(mode: ProgressMode, out: NodeJS.WriteStream = process.stderr): ProgressWriter {
+/** Where progress goes: stderr by default (stdout stays free for `--output -` and `-q` image ids), like docker. */
+export interface ProgressOut {
+  write(s: string): void;
+  isTTY?: boolean;
+}
+
+export function createProgress(mode: ProgressMode, out: ProgressOut = process.stderr): ProgressWriter {
   const resolved = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
   switch (resolved) {
     case 'quiet':
@@ -21,7 +26,7 @@ export function createProgress(mode: ProgressMode, out: NodeJS.WriteStream = pro
   }
 }
 
-function plainProgress(out: NodeJS.WriteStream, color: boolean): ProgressWriter {
+function plainProgress(out: ProgressOut, color: boolean): ProgressWriter {
   const t0 = new Map<string, number>();
   const c = (code: string, s: string): string => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   return {

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { build, type CacheSpec, type SecretSpec } from '../../builder/build.js';
 import { parseOutput, type OutputSpec } from '../../builder/exporters/index.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
-import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
 import { createProgress, type ProgressMode } from '../progress.js';
 
 export const BUILD_FLAGS: FlagSpec[] = [
@@ -73,7 +73,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const epochEnv = process.env.SOURCE_DATE_EPOCH;
   if (epochEnv !== undefined && !/^\d+$/.test(epochEnv)) throw new UsageError(`invalid SOURCE_DATE_EPOCH: ${epochEnv}`);
   const store = await openStore(p);
-  const progress = createProgress(mode);
+  const progress = createProgress(mode, { write: io.err, isTTY: io === stdio && process.stderr.isTTY === true });
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
   process.once('SIGINT', onSignal);

@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { cli, execFileP, makeTree, removeAll, requireTool, tempDir } from './helpers.js';
+import { startRegistry, type TestRegistry } from './registry-server.js';
+
+/** RUN steps in real containers, the build cache and cleanup, driven through the CLI. */
+describe('RUN and the build cache: end to end', function () {
+  this.timeout(300_000);
+  let root: string;
+  let work: string;
+
+  before(async function () {
+    if (process.getuid?.() !== 0) {
+      if (process.env.CI === 'true') throw new Error('RUN tests need root under CI');
+      this.skip();
+    }
+    await requireTool(this, 'runc');
+    await requireTool(this, 'umoci');
+    root = await tempDir('tsb-root-');
+    work = await tempDir('tsb-run-');
+    await execFileP('bash', ['testdata/busybox/build.sh', join(work, 'bb')]);
+    const r = await cli(['load', '--root', root, '-i', join(work, 'bb'), '-t', 'busybox:latest']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(() => removeAll(root, work));
+
+  const build = (args: string[], env: Record<string, string> = {}) => cli(['build', '--root', root, ...args], env);
+
+  it('builds the README example and the image runs under runc', async () => {
+    const tar = join(work, 'example.tar');
+    const r = await build(['--progress=quiet', '-t', 'example:1', '--output', `type=oci,dest=${tar}`, 'testdata/example']);
+    assert.equal(r.code, 0, r.stderr);
+    const layout = join(work, 'example-oci');
+    await mkdir(layout);
+    await execFileP('tar', ['-xf', tar, '-C', layout]);
+    const bundle = join(work, 'example-bundle');
+    await execFileP('umoci', ['unpack', '--image', `${layout}:1`, bundle]);
+    const cfgPath = join(bundle, 'config.json');
+    await writeFile(cfgPath, (await readFile(cfgPath, 'utf8')).replace('"terminal": true', '"terminal": false'));
+    const { stdout } = await execFileP('runc', ['--root', join(work, 'runc-state'), 'run', '--bundle', bundle, `tsb-example-${process.pid}`]);
+    assert.match(stdout, /^hello from a tsbuild-built image \(built in Linux by uid 0\)$/m);
+    assert.match(stdout, /^running as app in \/home\/app$/m);
+  });
+
+  it('reuses every step on an unchanged rebuild and re-runs only what a one-file change reaches', async () => {
+    const ctx = await makeTree({
+      'Dockerfile': 'FROM busybox:latest\nCOPY a.txt /a.txt\nRUN cat /a.txt > /a.copy\nCOPY --chmod=644 b.txt /b.txt\nRUN wc -c /b.txt > /b.count\n',
+      'a.txt': 'a\n',
+      'b.txt': 'b\n',
+    });
+    try {
+      const first = await build(['--progress=plain', '--explain-cache', ctx]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /cache: 0 step\(s\) reused, 4 executed/);
+      const again = await build(['--progress=plain', '--explain-cache', ctx]);
+      assert.match(again.stderr, /cache: 4 step\(s\) reused, 0 executed/);
+      // A mode change under --chmod does not matter (buildkit#3821); content does.
+      await execFileP('chmod', ['600', join(ctx, 'b.txt')]);
+      const modeOnly = await build(['--progress=plain', '--explain-cache', ctx]);
+      assert.match(modeOnly.stderr, /cache: 4 step\(s\) reused, 0 executed/);
+      await writeFile(join(ctx, 'b.txt'), 'bb\n');
+      const changed = await build(['--progress=plain', '--explain-cache', ctx]);
+      assert.match(changed.stderr, /cache: 2 step\(s\) reused, 2 executed/);
+      assert.match(changed.stderr, /COPY --chmod=644 b\.txt \/b\.txt \(.*Dockerfile:4\):\n {2}- b\.txt changed/);
+      assert.match(changed.stderr, /RUN wc -c \/b\.txt > \/b\.count \(.*Dockerfile:5\):\n {2}- parent step changed/);
+      const noCache = await build(['--progress=plain', '--explain-cache', '--no-cache', ctx]);
+      assert.match(noCache.stderr, /cache: 0 step\(s\) reused, 4 executed/);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  it('explains a miss caused by a build arg', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nARG VERSION=1\nRUN echo $VERSION > /v\n' });
+    try {
+      assert.equal((await build(['--progress=quiet', '--build-arg', 'VERSION=1.2', ctx])).code, 0);
+      const r = await build(['--progress=rawjson', '--build-arg', 'VERSION=1.3', ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /"reason":"[^"]*build arg VERSION 1\.2 → 1\.3/);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  it('keeps secrets out of layers, config, history and logs', async () => {
+    const secret = `s3cr3t-${process.pid}-${Date.now()}`;
+    const ctx = await makeTree({
+      'Dockerfile':
+        'FROM busybox:latest\n' +
+        'RUN --mount=type=secret,id=tok wc -c /run/secrets/tok > /len\n' +
+        'RUN --mount=type=secret,id=tok,env=TOKEN echo ${#TOKEN} > /envlen\n',
+    });
+    const secretFile = join(work, 'secret.txt');
+    await writeFile(secretFile, secret);
+    const tar = join(work, 'secret.tar');
+    try {
+      const r = await build(['--progress=rawjson', '-t', 'secret:1', '--secret', `id=tok,src=${secretFile}`, '--output', `type=oci,dest=${tar}`, ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(!r.stderr.includes(secret), 'secret in the logs');
+      const layout = join(work, 'secret-oci');
+      await mkdir(layout, { recursive: true });
+      await execFileP('tar', ['-xf', tar, '-C', layout]);
+      const blobs = join(layout, 'blobs/sha256');
+      let scanned = 0;
+      for (const b of await readdir(blobs)) {
+        const raw = await readFile(join(blobs, b));
+        const text = raw[0] === 0x1f && raw[1] === 0x8b ? await gunzipText(join(blobs, b)) : raw.toString('latin1');
+        assert.ok(!text.includes(secret), `secret found in blob ${b} (layer, config or manifest)`);
+        if (raw[0] === 0x1f) {
+          const { stdout: names } = await execFileP('tar', ['-tzf', join(blobs, b)]);
+          assert.ok(!/(^|\/)run\/secrets/m.test(names), `secret mount stub left in layer ${b}: ${names}`);
+        }
+        scanned++;
+      }
+      assert.ok(scanned >= 5, `only ${scanned} blobs`);
+      const bundle = join(work, 'secret-bundle');
+      await execFileP('umoci', ['unpack', '--image', `${layout}:1`, bundle]);
+      assert.match(await readFile(join(bundle, 'rootfs/len'), 'utf8'), new RegExp(`^${secret.length} /run/secrets/tok`));
+      assert.equal((await readFile(join(bundle, 'rootfs/envlen'), 'utf8')).trim(), String(secret.length));
+      await assert.rejects(readFile(join(bundle, 'rootfs/run/secrets/tok')), /ENOENT/);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  it('keeps cache mounts across builds, outside the layers', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /runs\n' });
+    try {
+      for (const expected of ['1', '2']) {
+        const dest = join(work, `cache-out-${expected}`);
+        const r = await build(['--progress=quiet', '--no-cache', '--output', `type=local,dest=${dest}`, ctx]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal((await readFile(join(dest, 'runs'), 'utf8')).trim(), expected);
+        assert.deepEqual(await readdir(join(dest, 'var/cache')).catch(() => []), [], 'the cache mount target leaked into the layer');
+      }
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  it('reports a failed RUN with its line, exit code and last output lines', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN for i in $(seq 1 30); do echo line$i; done; exit 7\n' });
+    try {
+      const r = await build(['--progress=quiet', ctx]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Dockerfile:2:1: process "\/bin\/sh -c for i in .*" did not complete successfully: exit code: 7/);
+      assert.match(r.stderr, /--- last 20 lines of output ---\nline11\n[\s\S]*line30\n/);
+      assert.doesNotMatch(r.stderr, /^line10$/m);
+      const log = /\(full log: (.*)\)/.exec(r.stderr)?.[1];
+      assert.ok(log, r.stderr);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  it('leaves no mounts and no containers when the build is interrupted mid-RUN', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN echo started && sleep 60\n' });
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'build', '--root', root, '--progress=plain', '--no-cache', ctx], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`step never started: ${err}`)), 60_000);
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes('started\n')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : null))));
+      assert.notEqual(code, 0);
+      const mounts = await readFile('/proc/mounts', 'utf8');
+      assert.ok(!mounts.includes(join(root, 'runtime')), `mounts left:\n${mounts.split('\n').filter((l) => l.includes(root)).join('\n')}`);
+      for (const rt of ['runc', 'crun']) {
+        const state = join(root, 'runtime', rt);
+        const { stdout } = await execFileP(rt, ['--root', state, 'list', '-q']).catch(() => ({ stdout: '' }));
+        assert.equal(stdout.trim(), '', `${rt} containers left: ${stdout}`);
+      }
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  describe('shared cache through a registry', () => {
+    let reg: TestRegistry;
+    before(async function () {
+      await requireTool(this, 'docker-registry');
+      reg = await startRegistry({ mode: 'plain' });
+    });
+    after(async () => reg?.stop());
+
+    it('a second store builds the same Dockerfile with zero steps executed', async () => {
+      const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nCOPY app.sh /app.sh\nRUN sh /app.sh > /out\nRUN wc -c /out > /size\n', 'app.sh': 'echo shared cache\n' });
+      const root2 = await tempDir('tsb-root2-');
+      try {
+        const ref = `${reg.host}/cache/app:buildcache`;
+        const a = await build(['--progress=quiet', '--explain-cache', '--cache-to', `type=registry,ref=${ref},mode=max`, ctx]);
+        assert.equal(a.code, 0, a.stderr);
+        const { stdout } = await execFileP('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]);
+        assert.match(stdout, /"mediaType":\s*"application\/vnd\.oci\.image\.manifest\.v1\+json"/);
+        assert.equal((await cli(['load', '--root', root2, '-i', join(work, 'bb'), '-t', 'busybox:latest'])).code, 0);
+        const b = await cli(['build', '--root', root2, '--progress=quiet', '--explain-cache', '--cache-from', `type=registry,ref=${ref}`, ctx]);
+        assert.equal(b.code, 0, b.stderr);
+        assert.match(b.stderr, /cache: 3 step\(s\) reused, 0 executed/);
+      } finally {
+        await removeAll(ctx, root2);
+      }
+    });
+  });
+});
+
+async function gunzipText(file: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of createReadStream(file).pipe(createGunzip())) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('latin1');
+}
