@@ -7,6 +7,7 @@ import { resolveImage, loadFromStore, scratchConfig, type ResolvedBase } from '.
 import { parseChmod } from './chmod.js';
 import { BuildUsageError, BuildError, type SourceLocation } from './errors.js';
 import { planCopy, type CopyRoot } from './ops/copy.js';
+import { downloadSource, isUrlSource } from './ops/add-url.js';
 import { runStep } from './ops/run.js';
 import { resolveOwner } from './passwd.js';
 import type { SourceRef } from './plan.js';
@@ -344,9 +345,15 @@ async function copy(
   const sources = ins.sources.map((src) => (heredocs.has(src) ? src : ex(src)));
   const dest = ex(ins.dest);
   const lower = ins.link ? undefined : await s.views.fsView(state.layers);
-  const checksum = ins.kind === 'add' ? ins.checksum : undefined;
-  if (checksum !== undefined) {
-    throw new BuildUsageError('ADD --checksum is only valid for URL sources, and URL sources are not supported yet', loc);
+  const checksum = ins.kind === 'add' && ins.checksum !== undefined ? ex(ins.checksum) : undefined;
+  const downloads = new Map<string, Awaited<ReturnType<typeof downloadSource>>>();
+  for (const src of sources) {
+    if (!isUrlSource(src)) continue;
+    if (ins.kind !== 'add') throw new BuildUsageError(`source can't be a URL for COPY: ${src}`, loc);
+    downloads.set(src, await downloadSource(src, s.views.tmpDir, { checksum, loc, epoch: s.epoch, signal: s.signal }));
+  }
+  if (checksum !== undefined && downloads.size === 0) {
+    throw new BuildUsageError('ADD --checksum is only valid for URL sources (git sources are not supported yet)', loc);
   }
   const plan = await planCopy({
     kind: ins.kind,
@@ -364,6 +371,7 @@ async function copy(
     lower,
     createdTime: s.epoch ?? 0,
     loc,
+    downloads,
   });
   const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
   const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
@@ -373,6 +381,8 @@ async function copy(
   const inputs = await copyInputs(plan.entries, async (e) => {
     if (Buffer.isBuffer(e.body)) return sha256(e.body);
     const o = plan.origins.get(e.header.path);
+    const dl = o ? downloads.get(o.path) : undefined;
+    if (dl) return dl.contentDigest;
     if (!o || !hasher) return undefined;
     return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode });
   }, (e) => plan.origins.get(e.header.path)?.path);

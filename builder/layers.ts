@@ -21,7 +21,7 @@ export class LayerViews {
 
   constructor(
     private readonly store: ContentStore,
-    private readonly tmpDir: string,
+    readonly tmpDir: string,
   ) {}
 
   async uncompressed(l: LayerRef): Promise<Readable> {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, lstat, readlink, stat, writeFile, symlink, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 import { cli, execFileP, makeTree, removeAll, requireTool, tempDir } from './helpers.js';
 
 /**
@@ -243,4 +245,133 @@ describe('tsbuild build: errors', function () {
       await removeAll(ctx, dest);
     }
   });
+});
+
+describe('ADD of a URL', function () {
+  this.timeout(60_000);
+  let root: string;
+  let server: import('node:http').Server;
+  let base: string;
+  const body = 'remote file body\n';
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+
+  before(async () => {
+    root = await tempDir('tsb-root-');
+    server = createServer((req, res) => {
+      if (req.url === '/files/tool.txt') {
+        res.writeHead(200, { 'last-modified': 'Tue, 14 Nov 2023 22:13:20 GMT', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      } else if (req.url === '/moved') {
+        res.writeHead(302, { location: '/files/tool.txt' });
+        res.end();
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  });
+  after(async () => {
+    server.close();
+    await removeAll(root);
+  });
+
+  it('downloads, verifies --checksum, names the file after the URL, mode 0600, Last-Modified mtime', async () => {
+    const ctx = await makeTree({ 'Dockerfile': `FROM scratch\nADD --checksum=${digest} ${base}/files/tool.txt /opt/\nADD ${base}/moved /opt/renamed.txt\n` });
+    const dest = await tempDir();
+    try {
+      const r = await cli(['build', '--root', root, '--progress=quiet', '-o', `type=local,dest=${dest}`, ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await readFile(join(dest, 'opt/tool.txt'), 'utf8'), body);
+      assert.equal(await readFile(join(dest, 'opt/renamed.txt'), 'utf8'), body);
+      const st = await stat(join(dest, 'opt/tool.txt'));
+      assert.equal(st.mode & 0o7777, 0o600);
+      assert.equal(st.mtimeMs, 1700000000000);
+    } finally {
+      await removeAll(ctx, dest);
+    }
+  });
+
+  const failures: Array<[string, string, RegExp]> = [
+    ['a wrong checksum', `ADD --checksum=sha256:${'0'.repeat(64)} URL/files/tool.txt /x`, /digest mismatch.*--checksum wants sha256:0{64}, got sha256:[a-f0-9]{64}/],
+    ['a 404', 'ADD URL/nope /x', /failed to download .*HTTP 404/],
+    ['a URL source for COPY', 'COPY URL/files/tool.txt /x', /source can't be a URL for COPY/],
+  ];
+  for (const [name, line, re] of failures) {
+    it(`fails clearly on ${name}`, async () => {
+      const ctx = await makeTree({ 'Dockerfile': `FROM scratch\n${line.replace('URL', base)}\n` });
+      try {
+        const r = await cli(['build', '--root', root, '--progress=quiet', ctx]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, re);
+        assert.match(r.stderr, /Dockerfile:2:1/);
+      } finally {
+        await removeAll(ctx);
+      }
+    });
+  }
+});
+
+describe('COPY flags and named contexts', function () {
+  this.timeout(60_000);
+  let root: string;
+  before(async () => {
+    root = await tempDir('tsb-root-');
+  });
+  after(() => removeAll(root));
+
+  const listTree = async (dir: string, prefix = ''): Promise<string[]> => {
+    const out: string[] = [];
+    for (const e of (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = prefix ? `${prefix}/${e.name}` : e.name;
+      out.push(e.isDirectory() ? `${p}/` : p);
+      if (e.isDirectory()) out.push(...(await listTree(dir, p)));
+    }
+    return out;
+  };
+
+  const cases: Array<{ name: string; dockerfile: string; args?: string[]; want: string[] }> = [
+    {
+      name: '--parents keeps the source structure (and /./ pivots it)',
+      dockerfile: 'FROM scratch\nCOPY --parents a/b/*.txt /out/\nCOPY --parents ./a/./b/c.md /piv/\n',
+      want: ['out/', 'out/a/', 'out/a/b/', 'out/a/b/one.txt', 'out/a/b/two.txt', 'piv/', 'piv/b/', 'piv/b/c.md'],
+    },
+    {
+      name: '--exclude drops matching files from a directory copy',
+      dockerfile: 'FROM scratch\nCOPY --exclude=**/*.md --exclude=b/two.txt a/ /out/\n',
+      want: ['out/', 'out/b/', 'out/b/one.txt'],
+    },
+    {
+      name: 'wildcards match per segment and copy into a directory',
+      dockerfile: 'FROM scratch\nCOPY a/b/*.txt /w/\n',
+      want: ['w/', 'w/one.txt', 'w/two.txt'],
+    },
+    {
+      name: 'a single file onto a name without a slash becomes that file',
+      dockerfile: 'FROM scratch\nCOPY a/b/one.txt /renamed\n',
+      want: ['renamed'],
+    },
+    {
+      name: 'a named context replaces a directory for COPY --from',
+      dockerfile: 'FROM scratch\nCOPY --from=extra x.txt /from-extra.txt\n',
+      args: ['--build-context', 'extra=NAMED'],
+      want: ['from-extra.txt'],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const ctx = await makeTree({ 'Dockerfile': c.dockerfile, 'a/b/one.txt': '1', 'a/b/two.txt': '2', 'a/b/c.md': 'c', 'a/readme.md': 'r' });
+      const named = await makeTree({ 'x.txt': 'x' });
+      const dest = await tempDir();
+      try {
+        const args = (c.args ?? []).map((a) => a.replace('NAMED', named));
+        const r = await cli(['build', '--root', root, '--progress=quiet', ...args, '-o', `type=local,dest=${dest}`, ctx]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(await listTree(dest), c.want);
+      } finally {
+        await removeAll(ctx, named, dest);
+      }
+    });
+  }
 });

@@ -38,6 +38,8 @@ export interface CopyRequest {
   link: boolean;
   exclude: string[];
   unpack: boolean;
+  /** ADD's downloaded URL sources, by the URL as written. */
+  downloads?: Map<string, ContextEntry & { name: string }>;
   /** Lower filesystem (undefined with --link: BuildKit copies into an empty tree). */
   lower: FsView | undefined;
   /** mtime of directories the copy creates (SOURCE_DATE_EPOCH or 0): deterministic layers. */
@@ -137,7 +139,7 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     if (req.parents) target = posix.join(realDest, m.parentsRel);
     else if (destIsDirSyntax || destExistsAsDir || multiple) target = posix.join(realDest, posix.basename(m.relPath));
     else target = realDest;
-    if (req.kind === 'add' && req.unpack && req.root.isContext && (await isTarArchive(m.entry!.absPath))) {
+    if (req.kind === 'add' && req.unpack && req.root.isContext && !req.downloads?.has(m.entry!.path) && (await isTarArchive(m.entry!.absPath))) {
       await addArchive(m.entry!.absPath, destIsDirSyntax || destExistsAsDir ? realDest : realDest, req, put);
       continue;
     }
@@ -167,6 +169,11 @@ async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
     const heredoc = req.heredocs.get(raw);
     if (heredoc !== undefined) {
       out.push({ name: raw, relPath: '', parentsRel: '', isDir: false, wildcard: false, absRoot: req.root.dir, excludes: [], heredoc });
+      continue;
+    }
+    const dl = req.downloads?.get(raw);
+    if (dl) {
+      out.push({ name: dl.name, relPath: dl.name, parentsRel: dl.name, isDir: false, wildcard: false, entry: dl, absRoot: req.root.dir, excludes: [] });
       continue;
     }
     if (/^(https?|git):\/\//.test(raw) || raw.startsWith('git@')) {
