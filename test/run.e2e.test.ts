@@ -187,6 +187,45 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('runs independent stages in parallel', async () => {
+    const ctx = await makeTree({
+      'Dockerfile':
+        'FROM busybox:latest AS a\nRUN sleep 1 && echo a > /a\n' +
+        'FROM busybox:latest AS b\nRUN sleep 1 && echo b > /b\n' +
+        'FROM busybox:latest\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n',
+    });
+    try {
+      const r = await build(['--progress=rawjson', '--no-cache', ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; name?: string; status?: string; stage?: string });
+      const runs = events.filter((e) => e.type === 'step' && e.name?.startsWith('RUN sleep'));
+      const order = runs.map((e) => `${e.stage}:${e.status}`);
+      // both RUNs start before either finishes: the scheduler did not serialise them
+      assert.deepEqual(order.slice(0, 2).map((x) => x.split(':')[1]), ['started', 'started'], order.join(' '));
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  it('needs --allow for RUN --security=insecure and applies RUN --network=none', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN --security=insecure grep CapEff /proc/self/status > /caps\n' });
+    const net = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN --network=none ls /sys/class/net > /ifaces\n' });
+    const dest = await tempDir();
+    try {
+      const denied = await build(['--progress=quiet', ctx]);
+      assert.equal(denied.code, 2);
+      assert.match(denied.stderr, /needs --allow security\.insecure/);
+      const ok = await build(['--progress=quiet', '--allow', 'security.insecure', '-o', `type=local,dest=${dest}`, ctx]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.doesNotMatch(await readFile(join(dest, 'caps'), 'utf8'), /CapEff:\s*00000000a80425fb/);
+      const n = await build(['--progress=quiet', '-o', `type=local,dest=${dest}`, net]);
+      assert.equal(n.code, 0, n.stderr);
+      assert.equal((await readFile(join(dest, 'ifaces'), 'utf8')).trim(), 'lo');
+    } finally {
+      await removeAll(ctx, net, dest);
+    }
+  });
+
   describe('shared cache through a registry', () => {
     let reg: TestRegistry;
     before(async function () {
