@@ -15,7 +15,9 @@ import type { BuildSession } from './session.js';
 import { addHistory, envMap, setEnv, withLayer, type StageState } from './stage-state.js';
 import { expand, expandList, lookupFrom, PREDEFINED_ARGS } from './vars.js';
 import { baseKey, chainMeta, copyInputs, describeStep, lookupStep, recordStep } from './step-cache.js';
-import { sha256 } from '../image/digest.js';
+import { sha256, type Digest } from '../image/digest.js';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { formatPlatform } from '../image/platform.js';
 
 const CREATED_BY_SUFFIX = ' # buildkit';
@@ -372,6 +374,7 @@ async function copy(
     createdTime: s.epoch ?? 0,
     loc,
     downloads,
+    scratchDir: s.views.tmpDir,
   });
   const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
   const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
@@ -384,6 +387,8 @@ async function copy(
     const dl = o ? downloads.get(o.path) : undefined;
     if (dl) return dl.contentDigest;
     if (!o || !hasher) return undefined;
+    // Files of an unpacked ADD archive live outside the root: hash them directly.
+    if (!o.absPath.startsWith(root.dir + '/')) return hashFileContent(o.absPath);
     return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode });
   }, (e) => plan.origins.get(e.header.path)?.path);
   const step = describeStep(s, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
@@ -404,6 +409,12 @@ async function copy(
     s.views.setFsView(next.layers, view);
   }
   return next;
+}
+
+async function hashFileContent(abs: string): Promise<Digest> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(abs)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
 }
 
 /** COPY --from / RUN --mount from=: a named context, a stage, or an image. */

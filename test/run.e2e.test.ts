@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { cli, execFileP, makeTree, removeAll, requireTool, tempDir } from './helpers.js';
@@ -184,6 +184,32 @@ describe('RUN and the build cache: end to end', function () {
       }
     } finally {
       await removeAll(ctx);
+    }
+  });
+
+  it('resolves --chown names from the image\'s /etc/passwd and /etc/group, and USER for RUN', async () => {
+    const ctx = await makeTree({
+      'Dockerfile': 'FROM busybox:latest\nCOPY --chown=www-data:users f /f1\nCOPY --chown=nobody f /f2\nUSER www-data\nRUN id -u > /tmp/uid && id -g >> /tmp/uid\n',
+      f: 'x',
+    });
+    const dest = await tempDir();
+    try {
+      const r = await build(['--progress=quiet', '-o', `type=local,dest=${dest}`, ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      const f1 = await stat(join(dest, 'f1'));
+      const f2 = await stat(join(dest, 'f2'));
+      assert.deepEqual([f1.uid, f1.gid, f2.uid, f2.gid], [33, 100, 65534, 65534]);
+      assert.equal(await readFile(join(dest, 'tmp/uid'), 'utf8'), '33\n33\n');
+      const bad = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nCOPY --chown=nosuchuser f /f\n', f: 'x' });
+      try {
+        const b = await build(['--progress=quiet', bad]);
+        assert.notEqual(b.code, 0);
+        assert.match(b.stderr, /Dockerfile:2:1: unable to find user nosuchuser/);
+      } finally {
+        await removeAll(bad);
+      }
+    } finally {
+      await removeAll(ctx, dest);
     }
   });
 

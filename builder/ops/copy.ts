@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readlink } from 'node:fs/promises';
+import { applyLayer } from '../../image/extract.js';
 import { posix, join as joinFs } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { TarHeader } from '../../image/tar/header.js';
 import type { TarSource } from '../../image/tar/writer.js';
-import { readTar } from '../../image/tar/reader.js';
 import { PatternMatcher } from '../../parser/dockerignore.js';
 import { walkContext, type ContextEntry } from '../context.js';
 import { CopySourceError, BuildUsageError, type SourceLocation } from '../errors.js';
@@ -38,6 +38,8 @@ export interface CopyRequest {
   link: boolean;
   exclude: string[];
   unpack: boolean;
+  /** Where ADD may unpack archives (per build, removed with the build's temp files). */
+  scratchDir?: string;
   /** ADD's downloaded URL sources, by the URL as written. */
   downloads?: Map<string, ContextEntry & { name: string }>;
   /** Lower filesystem (undefined with --link: BuildKit copies into an empty tree). */
@@ -319,37 +321,25 @@ function fileHeader(path: string, mode: number, owner: { uid: number; gid: numbe
   return { path, type: 'file', mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, size, mtime };
 }
 
-/** ADD of a local tar (plain or gzip): its entries land under dest, ownership kept unless --chown. */
+/**
+ * ADD of a local tar (plain or gzip): unpacked once into a scratch directory
+ * (with image/'s extractor, which never writes outside it), then copied like a
+ * directory — streamed, nothing held in memory — keeping the archive's owners
+ * unless --chown says otherwise.
+ */
 async function addArchive(
   abs: string,
   dest: string,
   req: CopyRequest,
-  put: (destPath: string, src: TarSource) => void,
+  put: (destPath: string, src: TarSource, origin?: ContextEntry) => void,
 ): Promise<void> {
-  // Bodies are re-read from the archive on demand: the layer is written from a
-  // second pass, so nothing is buffered whole. Small files are kept in memory.
-  const src = Readable.from(await openMaybeGzip(abs));
-  for await (const { header, body } of readTar(src)) {
-    const rel = cleanRel(header.path);
-    if (rel === '') {
-      body.resume();
-      continue;
-    }
-    const h: TarHeader = {
-      ...header,
-      uid: req.owner?.uid ?? header.uid,
-      gid: req.owner?.gid ?? header.gid,
-      mode: req.chmod ? req.chmod(header.mode, header.type === 'dir') : header.mode,
-      linkname: header.type === 'hardlink' && header.linkname ? posix.join(dest, cleanRel(header.linkname)).slice(1) : header.linkname,
-    };
-    if (header.type === 'file') {
-      const chunks: Buffer[] = [];
-      for await (const c of body) chunks.push(c as Buffer);
-      put(posix.join(dest, rel), { header: h, body: Buffer.concat(chunks) });
-    } else {
-      body.resume();
-      put(posix.join(dest, rel), { header: h });
-    }
+  if (!req.scratchDir) throw new CopySourceError('ADD of an archive needs a scratch directory', req.loc);
+  await mkdir(req.scratchDir, { recursive: true });
+  const dir = await mkdtemp(joinFs(req.scratchDir, 'archive-'));
+  await applyLayer(Readable.from(await openMaybeGzip(abs)), dir, { sameOwner: true });
+  for await (const e of walkContext(dir, {})) {
+    const src = sourceOf(e, req);
+    put(posix.join(dest, e.path), { ...src, header: { ...src.header, uid: req.owner?.uid ?? e.uid, gid: req.owner?.gid ?? e.gid } }, e);
   }
 }
 
