@@ -20,7 +20,10 @@ import { LayerViews } from './layers.js';
 import { planBuild, type BuildPlan } from './plan.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
-import { exportCache, importCache } from '../cache/remote-cache.js';
+import { exportCache, importCache, type CacheMountExport } from '../cache/remote-cache.js';
+import { cacheMountSize, exportCacheMount, importCacheMount } from '../runtime/cache-mount-io.js';
+import { createTarStream } from '../image/tar/writer.js';
+import { createGunzip } from '../image/compress.js';
 import type { StepCache } from './step-cache.js';
 import type { BuildSession, NamedContext } from './session.js';
 import type { StageState } from './stage-state.js';
@@ -33,9 +36,12 @@ export interface SecretSpec {
   env?: string;
 }
 
-export type CacheSpec =
-  | { type: 'registry'; ref: string; mode?: 'min' | 'max' }
-  | { type: 'local'; dir: string; mode?: 'min' | 'max' };
+/** `cacheMounts`: also carry RUN cache-mount contents, each up to `cacheMountsMax` bytes (default 512 MiB). */
+export type CacheSpec = ({ type: 'registry'; ref: string } | { type: 'local'; dir: string }) & {
+  mode?: 'min' | 'max';
+  cacheMounts?: boolean;
+  cacheMountsMax?: number;
+};
 
 export interface BuildOptions {
   store: ContentStore;
@@ -125,8 +131,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const tmp = await mkdtemp(join(tmpdir(), 'tsbuild-'));
   const views = new LayerViews(o.store, tmp);
   let runtime: Promise<Runtime> | undefined;
-  const getRuntime = (): Promise<Runtime> =>
-    (runtime ??= Runtime.create({ root: join(o.store.root, 'runtime'), ...(o.runtime ?? {}) }));
+  const runtimeRoot = join(o.store.root, 'runtime');
+  const getRuntime = (): Promise<Runtime> => (runtime ??= Runtime.create({ root: runtimeRoot, ...(o.runtime ?? {}) }));
   const buildCache = new BuildCache(o.store);
   const hashers = new Map<string, Promise<ContextHasher>>();
   const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
@@ -151,7 +157,12 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   for (const spec of o.cacheFrom ?? []) {
     try {
       const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: getRegistry() });
-      emit({ type: 'message', level: 'info', text: `importing cache from ${describeCache(spec)}: ${r.records} records` });
+      let mounts = 0;
+      for (const m of r.mounts) {
+        const tar = (await o.store.open(m.layer.desc.digest)).pipe(createGunzip());
+        if (await importCacheMount(runtimeRoot, m.id, tar)) mounts++;
+      }
+      emit({ type: 'message', level: 'info', text: `importing cache from ${describeCache(spec)}: ${r.records} records${r.mounts.length ? `, ${mounts}/${r.mounts.length} cache mounts` : ''}` });
     } catch (e) {
       // docker/buildx: a missing cache source is a warning, not a failed build
       emit({ type: 'message', level: 'warn', text: `cache import from ${describeCache(spec)} failed: ${(e as Error).message}` });
@@ -174,6 +185,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     globalArgs,
     buildArgs,
     usedBuildArgs: new Set(),
+    cacheMountIds: new Set(),
     platform,
     epoch: o.sourceDateEpoch,
     secrets: await loadSecrets(o.secrets ?? []),
@@ -223,7 +235,21 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       const mode = spec.mode ?? 'min';
       // min: the target stage's steps (and the stages it starts FROM); max: every stage's.
       const keys = mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df);
-      await exportCache(o.store, buildCache, keys, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: getRegistry() }, mode);
+      const mounts: CacheMountExport[] = [];
+      if (spec.cacheMounts) {
+        const max = spec.cacheMountsMax ?? 512 * 1024 * 1024;
+        for (const id of session.cacheMountIds) {
+          const size = await cacheMountSize(runtimeRoot, id);
+          if (size === undefined) continue;
+          if (size > max) {
+            emit({ type: 'message', level: 'warn', text: `cache mount ${id} (${size} bytes) is over the ${max}-byte cap: not exported` });
+            continue;
+          }
+          const l = await o.store.ingestLayer(createTarStream(exportCacheMount(runtimeRoot, id)!));
+          mounts.push({ id, layer: { desc: l.desc, diffID: l.diffID } });
+        }
+      }
+      await exportCache(o.store, buildCache, keys, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: getRegistry() }, mode, { mounts });
       emit({ type: 'message', level: 'info', text: `exported cache to ${describeCache(spec)} (${keys.length} steps, mode=${mode})` });
     }
     const pushed: BuildResult['pushed'] = [];

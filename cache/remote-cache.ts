@@ -51,6 +51,8 @@ interface CacheConfig {
   tsbuildCache: 1;
   records: ConfigRecord[];
   rootfs: { type: 'layers'; diff_ids: Digest[] };
+  /** Cache-mount contents (opt-in), each one layer of the artifact. */
+  mounts?: Array<{ id: string; layer: number }>;
 }
 
 /**
@@ -82,6 +84,7 @@ export async function exportCache(
   keys: Digest[],
   dest: CacheLocation,
   mode: 'min' | 'max',
+  extras: { mounts?: CacheMountExport[] } = {},
 ): Promise<{ records: number; layers: number }> {
   const layers: Descriptor[] = [];
   const diffIDs: Digest[] = [];
@@ -105,7 +108,14 @@ export async function exportCache(
     }
     records.push(r);
   }
-  const config: CacheConfig = { tsbuildCache: 1, records, rootfs: { type: 'layers', diff_ids: diffIDs } };
+  // Cache-mount contents ride along as extra layers, named by mount id.
+  const mounts: Array<{ id: string; layer: number }> = [];
+  for (const m of extras.mounts ?? []) {
+    mounts.push({ id: m.id, layer: layers.length });
+    layers.push({ mediaType: m.layer.desc.mediaType, digest: m.layer.desc.digest, size: m.layer.desc.size });
+    diffIDs.push(m.layer.diffID);
+  }
+  const config: CacheConfig = { tsbuildCache: 1, records, rootfs: { type: 'layers', diff_ids: diffIDs }, ...(mounts.length ? { mounts } : {}) };
   const rawConfig = Buffer.from(JSON.stringify(config));
   const manifest: Manifest = {
     schemaVersion: 2,
@@ -123,6 +133,24 @@ export async function exportCache(
   if (dest.type === 'local') await writeOciLayout({ dir: dest.dir }, [{ image: img, refName: LOCAL_CACHE_REF }]);
   else await dest.client.push(img, [parseReference(dest.ref)]);
   return { records: records.length, layers: layers.length };
+}
+
+/** A `RUN --mount=type=cache` directory exported with the cache (opt-in). */
+export interface CacheMountExport {
+  id: string;
+  layer: { desc: Descriptor; diffID: Digest };
+}
+
+function parseMounts(raw: Buffer, layerCount: number): Array<{ id: string; layer: number }> {
+  const c = JSON.parse(raw.toString('utf8')) as { mounts?: unknown };
+  if (c.mounts === undefined) return [];
+  if (!Array.isArray(c.mounts)) throw new RemoteCacheFormatError('cache config mounts is not a list');
+  return c.mounts.map((m: { id?: unknown; layer?: unknown }) => {
+    if (typeof m.id !== 'string' || typeof m.layer !== 'number' || !Number.isInteger(m.layer) || m.layer < 0 || m.layer >= layerCount) {
+      throw new RemoteCacheFormatError('cache config has a malformed cache-mount entry');
+    }
+    return { id: m.id, layer: m.layer };
+  });
 }
 
 function checkDigest(v: unknown, what: string): Digest {
@@ -176,7 +204,7 @@ export async function importCache(
   store: ContentStore,
   cache: BuildCache,
   src: CacheLocation,
-): Promise<{ records: number; added: number }> {
+): Promise<{ records: number; added: number; mounts: CacheMountExport[] }> {
   const img = await openSource(src);
   const manifest = await img.manifest();
   if (manifest.config?.mediaType !== CACHE_CONFIG_MEDIA_TYPE) {
@@ -214,5 +242,12 @@ export async function importCache(
     }
     if (await cache.importEntry(e)) added++;
   }
-  return { records: records.length, added };
+  const mounts: CacheMountExport[] = [];
+  for (const m of parseMounts(await img.rawConfig(), manifest.layers.length)) {
+    const d = manifest.layers[m.layer]!;
+    const st = await store.stat(d.digest);
+    if (st?.size !== d.size) await store.ingest(await layers[m.layer]!.compressed(), { digest: d.digest, size: d.size });
+    mounts.push({ id: m.id, layer: { desc: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffID: diffIDs[m.layer]! } });
+  }
+  return { records: records.length, added, mounts };
 }

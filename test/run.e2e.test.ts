@@ -213,6 +213,25 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('carries cache-mount contents with --cache-to ...,cache-mounts=true to another store', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN --mount=type=cache,id=travel,target=/c echo x >> /c/log && wc -l < /c/log > /n\n' });
+    const cacheDir = join(work, 'travel-cache');
+    const root2 = await tempDir('tsb-root2-');
+    const dest = await tempDir();
+    try {
+      const a = await build(['--progress=quiet', '--no-cache', '--cache-to', `type=local,dest=${cacheDir},cache-mounts=true`, ctx]);
+      assert.equal(a.code, 0, a.stderr);
+      assert.equal((await cli(['load', '--root', root2, '-i', join(work, 'bb'), '-t', 'busybox:latest'])).code, 0);
+      const b = await cli(['build', '--root', root2, '--progress=plain', '--no-cache', '--cache-from', `type=local,src=${cacheDir}`, '-o', `type=local,dest=${dest}`, ctx]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.match(b.stderr, /1\/1 cache mounts/);
+      // the second store's RUN saw the first store's line: the mount travelled
+      assert.equal((await readFile(join(dest, 'n'), 'utf8')).trim(), '2');
+    } finally {
+      await removeAll(ctx, root2, dest);
+    }
+  });
+
   it('runs independent stages in parallel', async () => {
     const ctx = await makeTree({
       'Dockerfile':

@@ -245,6 +245,7 @@ async function parseMount(
       if (sharing !== 'shared' && sharing !== 'private' && sharing !== 'locked') {
         throw new BuildUsageError(`invalid cache sharing mode ${sharing}`, loc);
       }
+      s.cacheMountIds.add(kv.get('id') ?? abs(target));
       return {
         type: 'cache',
         target: abs(target),

@@ -3,6 +3,7 @@ import { build, type CacheSpec, type SecretSpec } from '../../builder/build.js';
 import { parseOutput, type OutputSpec } from '../../builder/exporters/index.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
+import { parseSize } from '../../report/index.js';
 import { createProgress, type ProgressMode } from '../progress.js';
 
 export const BUILD_FLAGS: FlagSpec[] = [
@@ -17,7 +18,7 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'no-cache', type: 'bool', description: 'do not use cache when building' },
   { name: 'no-cache-filter', type: 'list', valueName: 'STAGE', description: 'do not use the cache for this stage' },
   { name: 'cache-from', type: 'list', valueName: 'SPEC', description: 'type=registry,ref=REPO:TAG or type=local,src=DIR' },
-  { name: 'cache-to', type: 'list', valueName: 'SPEC', description: 'type=registry,ref=REPO:TAG[,mode=min|max] or type=local,dest=DIR' },
+  { name: 'cache-to', type: 'list', valueName: 'SPEC', description: 'type=registry,ref=REPO:TAG[,mode=min|max][,cache-mounts=true[,cache-mounts-max=SIZE]] or type=local,dest=DIR' },
   { name: 'explain-cache', type: 'bool', description: 'say in full why each step missed the cache' },
   { name: 'pull', type: 'bool', description: 'always pull base images' },
   { name: 'platform', type: 'string', valueName: 'OS/ARCH', description: 'target platform (the host platform only, for now)' },
@@ -162,15 +163,22 @@ export function parseCacheSpec(spec: string, dir: 'from' | 'to'): CacheSpec {
   const mode = kv.get('mode');
   if (mode !== undefined && mode !== 'min' && mode !== 'max') throw new UsageError(`--cache-${dir}: mode must be min or max`);
   const type = kv.get('type') ?? 'registry';
+  const mounts = kv.get('cache-mounts');
+  const max = kv.get('cache-mounts-max');
+  const extra = {
+    ...(mode ? { mode: mode as 'min' | 'max' } : {}),
+    ...(mounts !== undefined ? { cacheMounts: mounts === '' || mounts === 'true' } : {}),
+    ...(max !== undefined ? { cacheMountsMax: parseSize(max) } : {}),
+  };
   if (type === 'registry') {
     const ref = kv.get('ref');
     if (!ref) throw new UsageError(`--cache-${dir} type=registry needs ref=`);
-    return { type, ref, ...(mode ? { mode } : {}) };
+    return { type, ref, ...extra };
   }
   if (type === 'local') {
     const d = dir === 'from' ? kv.get('src') : kv.get('dest');
     if (!d) throw new UsageError(`--cache-${dir} type=local needs ${dir === 'from' ? 'src' : 'dest'}=`);
-    return { type, dir: d, ...(mode ? { mode } : {}) };
+    return { type, dir: d, ...extra };
   }
   if (type === 'inline') throw new UsageError('--cache-to type=inline is not supported yet (use type=registry)');
   throw new UsageError(`unsupported cache type ${type} (registry, local)`);
