@@ -6,6 +6,7 @@ import { createTarStream } from '../image/tar/writer.js';
 import { resolveImage, loadFromStore, scratchConfig, type ResolvedBase } from './base.js';
 import { parseChmod } from './chmod.js';
 import { BuildUsageError, BuildError, type SourceLocation } from './errors.js';
+import { TsbuildError } from '../image/errors.js';
 import { planCopy, type CopyRoot } from './ops/copy.js';
 import { downloadSource, isUrlSource } from './ops/add-url.js';
 import { runStep } from './ops/run.js';
@@ -128,12 +129,20 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
     return next;
   } catch (e) {
     s.emit({ type: 'step', id, stage: state.label, name: display, status: 'error', loc, error: (e as Error).message });
-    if (e instanceof BuildError || (e as { [k: symbol]: unknown })[Symbol.for('tsbuild.error')]) {
-      if (e instanceof BuildError && !e.loc) throw new BuildError(e.code, e.message, loc, e.data);
-      throw e;
-    }
-    throw new BuildError('TSB_STEP_FAILED', (e as Error).message, loc);
+    throw locate(e, loc);
   }
+}
+
+/**
+ * Every failure of a step names its Dockerfile line: errors of other modules
+ * (registry, cache, runtime) keep their code and data and gain the location.
+ * Parser errors already carry theirs (an ONBUILD trigger's own text).
+ */
+function locate(e: unknown, loc: SourceLocation): Error {
+  if (e instanceof BuildError) return e.loc ? e : new BuildError(e.code, e.message, loc, e.data);
+  if (e instanceof TsbuildError) return new BuildError(e.code, e.message, loc, e.data);
+  if (e instanceof Error && 'format' in e) return e;
+  return new BuildError('TSB_STEP_FAILED', (e as Error).message ?? String(e), loc);
 }
 
 /** Records which Dockerfile line made each new history entry (for reports). */

@@ -1,4 +1,4 @@
-import { ERROR_BRAND } from '../image/errors.js';
+import { TsbuildError } from '../image/errors.js';
 
 export interface SourceLocation {
   file: string;
@@ -8,16 +8,14 @@ export interface SourceLocation {
 }
 
 /** Errors of builder/: each knows which Dockerfile instruction it belongs to, when it does. */
-export class BuildError extends Error {
-  readonly [ERROR_BRAND] = true;
+export class BuildError extends TsbuildError {
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
     readonly loc?: SourceLocation,
-    readonly data: Readonly<Record<string, unknown>> = {},
+    data: Readonly<Record<string, unknown>> = {},
   ) {
-    super(loc ? `${loc.file}:${loc.line}:${loc.column}: ${message}` : message);
-    this.name = new.target.name;
+    super(code, loc ? `${loc.file}:${loc.line}:${loc.column}: ${message}` : message, data);
   }
 }
 

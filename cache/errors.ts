@@ -2,20 +2,9 @@
  * Errors of cache/. Same shape as every tsbuild error: the `tsbuild.error`
  * brand, a stable `code` and structured `data`.
  */
-import { ERROR_BRAND } from '../image/errors.js';
+import { TsbuildError } from '../image/errors.js';
 
-export class CacheError extends Error {
-  readonly [ERROR_BRAND] = true;
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly data: Readonly<Record<string, unknown>> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class CacheError extends TsbuildError {}
 
 /** The store has no blob with this digest. */
 export class BlobNotFoundError extends CacheError {

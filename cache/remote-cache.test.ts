@@ -71,14 +71,14 @@ describe('cache/remote-cache', () => {
     assert.equal(manifest.artifactType, CACHE_ARTIFACT_TYPE);
     assert.equal(manifest.layers.length, 4);
 
-    assert.deepEqual(await importCache(b, cb, { type: 'local', dir: out }), { records: 5, added: 5 });
+    assert.deepEqual(await importCache(b, cb, { type: 'local', dir: out }), { records: 5, added: 5, mounts: [] });
     assert.deepEqual(await entriesOf(cb), await entriesOf(ca));
     for (const k of all) assert.deepEqual(await cb.lookup(k), await ca.lookup(k), `record ${k} hits in the second store`);
     // The layer bytes came along, verified.
     const rec = (await cb.lookup(all[1]!))!;
     assert.deepEqual(await b.readBytes(rec.layer!.desc.digest), await a.readBytes(rec.layer!.desc.digest));
     // Importing again adds nothing.
-    assert.deepEqual(await importCache(b, cb, { type: 'local', dir: out }), { records: 5, added: 0 });
+    assert.deepEqual(await importCache(b, cb, { type: 'local', dir: out }), { records: 5, added: 0, mounts: [] });
   });
 
   it('min exports only the final chain; max adds the stages it copies from', async () => {
@@ -128,7 +128,7 @@ describe('cache/remote-cache', () => {
           assert.equal(m.layers.length, 4);
         }
 
-        assert.deepEqual(await importCache(b, cb, { type: 'registry', ref, client }), { records: 5, added: 5 });
+        assert.deepEqual(await importCache(b, cb, { type: 'registry', ref, client }), { records: 5, added: 5, mounts: [] });
         assert.deepEqual(await entriesOf(cb), await entriesOf(ca));
         for (const k of all) assert.deepEqual(await cb.lookup(k), await ca.lookup(k));
       } finally {

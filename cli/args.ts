@@ -2,11 +2,12 @@
  * A small docker-style flag parser: `-t a -t b`, `--tag=a`, `--build-arg K=V`,
  * boolean flags, `--` ending flags. Unknown flags are usage errors.
  */
-import { ERROR_BRAND } from '../image/errors.js';
+import { TsbuildError } from '../image/errors.js';
 
-export class UsageError extends Error {
-  readonly [ERROR_BRAND] = true;
-  readonly code = 'TSB_USAGE';
+export class UsageError extends TsbuildError {
+  constructor(message: string) {
+    super('TSB_USAGE', message);
+  }
 }
 
 export interface FlagSpec {

@@ -5,17 +5,24 @@
  */
 export const ERROR_BRAND: unique symbol = Symbol.for('tsbuild.error') as never;
 
-export class ImageError extends Error {
+/**
+ * The base of every tsbuild error outside parser/ (which imports nothing of
+ * ours and restates it): brand, stable code, structured data, optional cause.
+ */
+export class TsbuildError extends Error {
   readonly [ERROR_BRAND] = true;
   constructor(
     readonly code: string,
     message: string,
     readonly data: Readonly<Record<string, unknown>> = {},
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }
+
+export class ImageError extends TsbuildError {}
 
 export class DigestMismatchError extends ImageError {
   constructor(expected: string, got: string | undefined, detail?: string) {

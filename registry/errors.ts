@@ -3,20 +3,9 @@
  * No credential ever goes into a message or into `data`: callers pass only
  * registry hosts, repositories, digests, HTTP statuses and the registry's own codes.
  */
-import { ERROR_BRAND } from '../image/errors.js';
+import { TsbuildError } from '../image/errors.js';
 
-export class RegistryBaseError extends Error {
-  readonly [ERROR_BRAND] = true;
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly data: Readonly<Record<string, unknown>> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class RegistryBaseError extends TsbuildError {}
 
 /** One entry of a registry's `{"errors":[...]}` body. */
 export interface RegistryErrorEntry {

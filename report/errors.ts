@@ -3,20 +3,9 @@
  * brand, a stable `code` and structured `data`, so cli/ maps them to exit
  * codes and messages without importing this module's classes.
  */
-import { ERROR_BRAND } from '../image/errors.js';
+import { TsbuildError } from '../image/errors.js';
 
-export class ReportError extends Error {
-  readonly [ERROR_BRAND] = true;
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly data: Readonly<Record<string, unknown>> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class ReportError extends TsbuildError {}
 
 /** A size such as `10MB` or `1.5GiB` that cannot be read. */
 export class InvalidSizeError extends ReportError {

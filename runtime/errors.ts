@@ -2,19 +2,9 @@
  * Errors of runtime/. Same shape as every tsbuild error: the `tsbuild.error` brand, a stable
  * `code` and structured `data`, so cli/ can map them without importing these classes.
  */
-import { ERROR_BRAND } from '../image/errors.js';
+import { TsbuildError } from '../image/errors.js';
 
-export class RuntimeError extends Error {
-  readonly [ERROR_BRAND] = true;
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly data: Readonly<Record<string, unknown>> = {},
-  ) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export class RuntimeError extends TsbuildError {}
 
 /** The machine cannot run containers as asked: no runtime binary, mount failed, bad state dir... */
 export class RuntimeSetupError extends RuntimeError {

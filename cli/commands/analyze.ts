@@ -18,7 +18,7 @@ import {
   type Gates,
   type SizeReport,
 } from '../../report/index.js';
-import { ERROR_BRAND } from '../../image/errors.js';
+import { TsbuildError } from '../../image/errors.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
 import { findImage } from './images.js';
@@ -38,9 +38,10 @@ export const REPORT_FLAGS: FlagSpec[] = [
 ];
 
 /** A gate failure: exit code 3, naming the gates. */
-export class GateFailedError extends Error {
-  readonly [ERROR_BRAND] = true;
-  readonly code = 'TSB_GATE_FAILED';
+export class GateFailedError extends TsbuildError {
+  constructor(message: string) {
+    super('TSB_GATE_FAILED', message);
+  }
 }
 
 /**
