@@ -162,6 +162,28 @@ describe('tsbuild build (no RUN): end to end', function () {
     assert.doesNotMatch((await cli(['images', '--root', root])).stdout, /demo\s+store/);
   });
 
+  it('writes the filesystem as a tar with type=tar, and `tsbuild -t NAME CONTEXT` means build', async () => {
+    const tar = join(out, 'fs.tar');
+    const r = await cli(['--root', root, '-q', '-t', 'short:1', '--output', `type=tar,dest=${tar}`, ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    const { stdout } = await execFileP('tar', ['-tvf', tar]);
+    assert.match(stdout, /-rwxr-xr-x 0\/0 .* usr\/local\/bin\/tool$/m);
+    assert.match(stdout, /-rw-r--r-- 1000\/1000 .* app\/notes\/data\.txt$/m);
+    assert.match(stdout, /lrwxrwxrwx .* app\/src\/link\.sh -> main\.sh$/m);
+    assert.match((await cli(['images', '--root', root])).stdout, /short\s+1/);
+  });
+
+  it('analyze renders an HTML report of a stored image to a file', async () => {
+    assert.equal((await cli(['build', '--root', root, '-q', '-t', 'demo:report', ctx])).code, 0);
+    const html = join(out, 'report.html');
+    const r = await cli(['analyze', '--root', root, '--format', 'html', '-o', html, 'demo:report']);
+    assert.equal(r.code, 0, r.stderr);
+    const page = await readFile(html, 'utf8');
+    assert.match(page, /^<!doctype html>/i);
+    assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href="http/i, 'the report must be self-contained');
+    assert.match(page, /COPY src\/ \.\/src\//);
+  });
+
   it('runs ONBUILD triggers of a base image in a later build', async () => {
     assert.equal((await cli(['build', '--root', root, '-q', '-t', 'onbuild-base:1', ctx])).code, 0);
     const child = await makeTree({ 'Dockerfile': 'FROM onbuild-base:1\n', 'marker.txt': 'child context\n' });
