@@ -66,7 +66,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
       s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
-      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey };
+      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated };
     } else if (base.kind === 'context') {
       const nc = s.namedContexts.get(base.name)!;
       if (nc.kind !== 'image') throw new BuildUsageError(`named context ${base.name} is a directory, not an image`, loc);
@@ -83,6 +83,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       args: new Map(),
       baseDigest: resolved.digest,
       cacheKey: baseKey(resolved.digest, formatPlatform(s.platform)),
+      ...(resolved.config.created ? { lastCreated: resolved.config.created } : {}),
       ...(resolved.digest !== 'scratch' && !resolved.name.startsWith('oci-layout://') ? { baseName: resolved.name.replace(/^docker-image:\/\//, '') } : {}),
     };
   } catch (e) {
@@ -121,6 +122,7 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
   try {
     const { cacheHit, missReason, ...out } = await dispatch(s, state, ins, id, index, display);
     let next = attribute(state, out, loc);
+    next = { ...next, lastCreated: next.config.history?.at(-1)?.created ?? state.lastCreated };
     if (ins.kind !== 'copy' && ins.kind !== 'add' && ins.kind !== 'run') {
       // Metadata steps are not looked up, but every later key must see their effect.
       next = { ...next, cacheKey: chainMeta(state, { kind: ins.kind, config: next.config.config, args: Object.fromEntries(next.args), author: next.config.author ?? null, layers: next.layers.map((l) => l.diffID) }) };
@@ -169,8 +171,12 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
   const lookup = lookupFrom(env, state.args);
   const esc = s.df.escapeToken;
   const ex = (w: string): string => expand(w, lookup, esc);
+  // Times: a step that runs now is dated now; a cached one keeps its first date;
+  // metadata steps take the date of the step before them. So a fully cached
+  // rebuild yields the same config, hence the same image ID (as BuildKit).
   const created = s.epoch !== undefined ? new Date(s.epoch * 1000).toISOString() : new Date().toISOString();
-  const meta = (edit: Parameters<typeof setConfig>[1], by: string): StageState => setConfig(state, edit, by, created);
+  const metaCreated = s.epoch !== undefined ? created : state.lastCreated;
+  const meta = (edit: Parameters<typeof setConfig>[1], by: string): StageState => setConfig(state, edit, by, metaCreated);
 
   switch (ins.kind) {
     case 'from':
@@ -188,7 +194,7 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
         args.set(a.key, value);
       }
       const next = { ...state, args };
-      return { ...next, config: addHistory(state.config, { created, created_by: `ARG ${ins.args.map((a) => (a.value !== undefined ? `${a.key}=${a.value}` : a.key)).join(' ')}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
+      return { ...next, config: addHistory(state.config, { ...(metaCreated ? { created: metaCreated } : {}), created_by: `ARG ${ins.args.map((a) => (a.value !== undefined ? `${a.key}=${a.value}` : a.key)).join(' ')}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
     }
     case 'env': {
       // Every value of one ENV sees the environment as it was before it (docker's rule).
@@ -208,7 +214,7 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
       }, `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
     }
     case 'maintainer':
-      return { ...meta((c) => c, `MAINTAINER ${ins.name}`), config: { ...addHistory(state.config, { created, created_by: `MAINTAINER ${ins.name}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }), author: ins.name } };
+      return { ...meta((c) => c, `MAINTAINER ${ins.name}`), config: { ...addHistory(state.config, { ...(metaCreated ? { created: metaCreated } : {}), created_by: `MAINTAINER ${ins.name}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }), author: ins.name } };
     case 'expose': {
       const ports = ins.ports.flatMap((p) => expandList(p, lookup, esc)).flatMap(expandPortRange);
       return meta((c) => {
@@ -262,7 +268,7 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
     case 'onbuild':
       return meta((c) => ({ ...c, OnBuild: [...(c.OnBuild ?? []), ins.trigger] }), `ONBUILD ${ins.trigger}`);
     case 'workdir':
-      return workdir(s, state, ex(ins.path), created);
+      return workdir(s, state, ex(ins.path), metaCreated);
     case 'copy':
     case 'add':
       return copy(s, state, ins, ex, created, index, display);
@@ -295,14 +301,14 @@ function expandPortRange(p: string): string[] {
 }
 
 /** WORKDIR: sets the config and creates the directory (a layer) when it does not exist yet. */
-async function workdir(s: BuildSession, state: StageState, path: string, created: string): Promise<StageState> {
+async function workdir(s: BuildSession, state: StageState, path: string, created: string | undefined): Promise<StageState> {
   const cur = state.config.config.WorkingDir || '/';
   const wd = posix.resolve(cur, path);
   const view = await s.views.fsView(state.layers);
   const exists = view.get(wd)?.type === 'dir';
   let next: StageState = { ...state, config: { ...state.config, config: { ...state.config.config, WorkingDir: wd } } };
   if (exists || wd === '/') {
-    return { ...next, config: addHistory(next.config, { created, created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
+    return { ...next, config: addHistory(next.config, { ...(created ? { created } : {}), created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
   }
   let owner = { uid: 0, gid: 0 };
   const user = state.config.config.User;
@@ -317,7 +323,7 @@ async function workdir(s: BuildSession, state: StageState, path: string, created
   }
   const layer = await s.store.ingestLayer(createTarStream(entries));
   const ref = { desc: layer.desc, diffID: layer.diffID };
-  next = withLayer(next, ref, { created, created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0' });
+  next = withLayer(next, ref, { ...(created ? { created } : {}), created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0' });
   const nextView = view.clone();
   nextView.applyEntries(entries.map((e) => e.header), next.layers.length - 1);
   s.views.setFsView(next.layers, nextView);
@@ -410,7 +416,7 @@ async function copy(
   if (hit.state) return { ...hit.state, cacheHit: true };
   const layer = await s.store.ingestLayer(createTarStream(plan.entries));
   const ref = { desc: layer.desc, diffID: layer.diffID };
-  await recordStep(s, state, step, ref);
+  await recordStep(s, state, step, ref, created);
   const next: Dispatched = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
   if (lower) {
     const view = lower.clone();

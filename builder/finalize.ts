@@ -18,8 +18,10 @@ export async function finalizeImage(
   state: StageState,
   o: { labels: Record<string, string>; epoch: number | undefined },
 ): Promise<FinalImage> {
-  const created = o.epoch !== undefined ? new Date(o.epoch * 1000).toISOString() : new Date().toISOString();
   const c = state.config;
+  // The newest step's date: a fully cached rebuild gives the same config and image ID.
+  const newest = (c.history ?? []).map((h) => h.created ?? '').reduce((a, b) => (b > a ? b : a), '');
+  const created = o.epoch !== undefined ? new Date(o.epoch * 1000).toISOString() : newest || new Date().toISOString();
   const labels = { ...(c.config.Labels ?? {}), ...o.labels };
   const history = (c.history ?? []).map((h) => (o.epoch !== undefined ? { ...h, created } : h));
   const configFile: ImageConfigFile = {

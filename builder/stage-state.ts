@@ -32,6 +32,8 @@ export interface StageState {
   historySources?: Array<{ file: string; line: number } | undefined>;
   /** Build-cache chain key: the base's, then each step's (every earlier change reaches later keys). */
   cacheKey?: Digest;
+  /** Date of the newest history entry (metadata steps reuse it, keeping rebuilds identical). */
+  lastCreated?: string;
   /** CMD was set in this stage (then ENTRYPOINT keeps it; otherwise ENTRYPOINT clears an inherited CMD). */
   cmdSet?: boolean;
 }

@@ -75,15 +75,18 @@ export async function lookupStep(
   s: BuildSession,
   state: StageState,
   step: CachedStep,
-  history: HistoryEntry,
+  historyIn: HistoryEntry,
   display: string,
   loc: { file: string; line: number },
 ): Promise<{ state?: StageState; reasons: string[] }> {
   const sc = s.stepCache;
+  let history = historyIn;
   if (!sc || sc.disabled(state.label)) return { reasons: ['cache disabled (--no-cache)'] };
   const rec = await sc.cache.lookup(step.key);
   if (rec) {
     remember(sc, state.label, step.key);
+    // A reused step keeps the date it was first built (unless SOURCE_DATE_EPOCH fixes all dates).
+    if (s.epoch === undefined) history = { ...history, created: rec.createdAt };
     const next = rec.layer
       ? withLayer(state, rec.layer, history)
       : { ...state, config: addHistory(state.config, { ...history, empty_layer: true }) };
@@ -94,10 +97,10 @@ export async function lookupStep(
   return { reasons };
 }
 
-export async function recordStep(s: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined): Promise<void> {
+export async function recordStep(s: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined, createdAt: string): Promise<void> {
   const sc = s.stepCache;
   if (!sc) return;
-  await sc.cache.record(step.key, step.preimage, { layer, emptyLayer: layer === undefined, createdAt: new Date().toISOString() }, step.stepId);
+  await sc.cache.record(step.key, step.preimage, { layer, emptyLayer: layer === undefined, createdAt }, step.stepId);
   remember(sc, state.label, step.key);
 }
 

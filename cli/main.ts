@@ -1,28 +1,28 @@
 #!/usr/bin/env node
-import { buildCommand } from './commands/build.js';
-import { imagesCommand, inspectCommand, loadCommand, rmiCommand, saveCommand, tagCommand } from './commands/images.js';
-import { registryCommands } from './commands/registry.js';
-import { storeCommands } from './commands/store.js';
-import { analyzeCommand } from './commands/analyze.js';
-import { checkCommands } from './commands/check.js';
 import { UsageError } from './args.js';
 import { stdio, type Io } from './common.js';
 import { formatError, exitCodeOf } from './errors.js';
 
 type Command = (argv: string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  build: { run: buildCommand, summary: 'Build an image from a Dockerfile' },
-  images: { run: imagesCommand, summary: 'List images in the local store' },
-  tag: { run: tagCommand, summary: 'Give an image another name' },
-  rmi: { run: rmiCommand, summary: 'Remove image names from the store' },
-  save: { run: saveCommand, summary: 'Write images to a docker-archive or OCI tar' },
-  load: { run: loadCommand, summary: 'Read images from a docker-archive or OCI tar' },
-  inspect: { run: inspectCommand, summary: 'Show an image\'s manifest and config' },
-  analyze: { run: analyzeCommand, summary: 'Image-size analysis: where the bytes go, what is wasted' },
-  ...registryCommands,
-  ...checkCommands,
-  ...storeCommands,
+/** Each command's module loads only when it runs: `tsbuild --version` should not load undici. */
+const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }> = {
+  build: { load: async () => (await import('./commands/build.js')).buildCommand, summary: 'Build an image from a Dockerfile' },
+  images: { load: async () => (await import('./commands/images.js')).imagesCommand, summary: 'List images in the local store' },
+  tag: { load: async () => (await import('./commands/images.js')).tagCommand, summary: 'Give an image another name' },
+  rmi: { load: async () => (await import('./commands/images.js')).rmiCommand, summary: 'Remove image names from the store' },
+  save: { load: async () => (await import('./commands/images.js')).saveCommand, summary: 'Write images to a docker-archive or OCI tar' },
+  load: { load: async () => (await import('./commands/images.js')).loadCommand, summary: 'Read images from a docker-archive or OCI tar' },
+  inspect: { load: async () => (await import('./commands/images.js')).inspectCommand, summary: "Show an image's manifest and config" },
+  analyze: { load: async () => (await import('./commands/analyze.js')).analyzeCommand, summary: 'Image-size analysis: where the bytes go, what is wasted' },
+  pull: { load: async () => (await import('./commands/registry.js')).registryCommands.pull.run, summary: 'Pull an image from a registry into the store' },
+  push: { load: async () => (await import('./commands/registry.js')).registryCommands.push.run, summary: 'Push an image to a registry' },
+  login: { load: async () => (await import('./commands/registry.js')).registryCommands.login.run, summary: 'Log in to a registry' },
+  logout: { load: async () => (await import('./commands/registry.js')).registryCommands.logout.run, summary: 'Log out from a registry' },
+  lint: { load: async () => (await import('./commands/check.js')).checkCommands.lint.run, summary: "Check a Dockerfile with BuildKit's lint rules" },
+  context: { load: async () => (await import('./commands/check.js')).checkCommands.context.run, summary: 'Show the build context after .dockerignore (--explain PATH)' },
+  du: { load: async () => (await import('./commands/store.js')).storeCommands.du.run, summary: 'Show what uses space in the store' },
+  prune: { load: async () => (await import('./commands/store.js')).storeCommands.prune.run, summary: 'Remove build cache and unreferenced blobs from the store' },
 };
 
 export function usage(): string {
@@ -53,10 +53,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     const cmd = COMMANDS[first];
     // `tsbuild -t app .` builds, as the brief promises docker users.
     if (!cmd) {
-      if (first.startsWith('-') || argv.length === 1) return await buildCommand(argv, io);
+      if (first.startsWith('-') || argv.length === 1) return await (await COMMANDS.build!.load())(argv, io);
       throw new UsageError(`unknown command: ${first}\n\n${usage()}`);
     }
-    return await cmd.run(rest, io);
+    return await (await cmd.load())(rest, io);
   } catch (e) {
     io.err(formatError(e));
     return exitCodeOf(e);

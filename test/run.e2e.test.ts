@@ -58,6 +58,10 @@ describe('RUN and the build cache: end to end', function () {
       assert.match(first.stderr, /cache: 0 step\(s\) reused, 4 executed/);
       const again = await build(['--progress=plain', '--explain-cache', ctx]);
       assert.match(again.stderr, /cache: 4 step\(s\) reused, 0 executed/);
+      // a fully cached rebuild is the same image (reused steps keep their dates)
+      const id = (out: string): string | undefined => /built (sha256:[a-f0-9]{64})/.exec(out)?.[1];
+      assert.ok(id(first.stderr));
+      assert.equal(id(again.stderr), id(first.stderr));
       // A mode change under --chmod does not matter (buildkit#3821); content does.
       await execFileP('chmod', ['600', join(ctx, 'b.txt')]);
       const modeOnly = await build(['--progress=plain', '--explain-cache', ctx]);

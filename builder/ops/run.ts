@@ -116,12 +116,12 @@ export async function runStep(
   }
   const missReason = hit.reasons.join('; ');
   if (entries === 0) {
-    await recordStep(s, state, step, undefined);
+    await recordStep(s, state, step, undefined, created);
     return { ...state, config: addHistory(state.config, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
   }
   const c = result.committed;
   const ref = { desc: c.desc, diffID: c.diffID };
-  await recordStep(s, state, step, ref);
+  await recordStep(s, state, step, ref, created);
   return { ...withLayer(state, ref, history), cacheKey: step.key, missReason };
 }
 
