@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readlink } from 'node:fs/promises';
 import { applyLayer } from '../../image/extract.js';
 import { posix, join as joinFs } from 'node:path';
@@ -287,11 +287,14 @@ function notFound(rel: string, loc?: SourceLocation): CopySourceError {
   return new CopySourceError(`failed to compute cache key: "/${rel}": not found`, loc, { path: rel });
 }
 
+/** Files up to this size are read synchronously into the tar: cheaper than a stream's round trips. */
+const SMALL_FILE = 64 * 1024;
+
 function sourceOf(e: ContextEntry, req: CopyRequest): TarSource {
   const header = fromEntryHeader(e, '', req);
   if (e.type === 'file') {
     const abs = e.absPath;
-    return { header, body: () => createReadStream(abs) };
+    return { header, body: () => (e.size < SMALL_FILE ? Readable.from([readFileSync(abs)]) : createReadStream(abs)) };
   }
   return { header };
 }
