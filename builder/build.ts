@@ -186,6 +186,10 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     buildArgs,
     usedBuildArgs: new Set(),
     cacheMountIds: new Set(),
+    runFollows: (label, index) => {
+      const st = df.stages.find((x, i) => (x.name ?? String(i)) === label);
+      return st !== undefined && st.instructions.slice(index + 1).some((ins) => ins.kind === 'run');
+    },
     platform,
     epoch: o.sourceDateEpoch,
     secrets: await loadSecrets(o.secrets ?? []),

@@ -19,6 +19,7 @@ import { baseKey, chainMeta, copyInputs, describeStep, lookupStep, recordStep } 
 import { sha256, type Digest } from '../image/digest.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
 import { formatPlatform } from '../image/platform.js';
 
 const CREATED_BY_SUFFIX = ' # buildkit';
@@ -123,10 +124,6 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
     const { cacheHit, missReason, ...out } = await dispatch(s, state, ins, id, index, display);
     let next = attribute(state, out, loc);
     next = { ...next, lastCreated: next.config.history?.at(-1)?.created ?? state.lastCreated };
-    if (ins.kind !== 'copy' && ins.kind !== 'add' && ins.kind !== 'run') {
-      // Metadata steps are not looked up, but every later key must see their effect.
-      next = { ...next, cacheKey: chainMeta(state, { kind: ins.kind, config: next.config.config, args: Object.fromEntries(next.args), author: next.config.author ?? null, layers: next.layers.map((l) => l.diffID) }) };
-    }
     s.emit({ type: 'step', id, stage: state.label, name: display, status: cacheHit === true ? 'cached' : 'done', loc, durationMs: Date.now() - t0, ...(missReason ? { reason: missReason } : {}) });
     return next;
   } catch (e) {
@@ -324,6 +321,8 @@ async function workdir(s: BuildSession, state: StageState, path: string, created
   const layer = await s.store.ingestLayer(createTarStream(entries));
   const ref = { desc: layer.desc, diffID: layer.diffID };
   next = withLayer(next, ref, { ...(created ? { created } : {}), created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0' });
+  // The directory layer is part of the filesystem later steps build on.
+  next = { ...next, cacheKey: chainMeta(state, { kind: 'workdir', diffID: ref.diffID }) };
   const nextView = view.clone();
   nextView.applyEntries(entries.map((e) => e.header), next.layers.length - 1);
   s.views.setFsView(next.layers, nextView);
@@ -414,7 +413,7 @@ async function copy(
   });
   const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
   if (hit.state) return { ...hit.state, cacheHit: true };
-  const layer = await s.store.ingestLayer(createTarStream(plan.entries));
+  const layer = await writeLayer(s, createTarStream(plan.entries), s.runFollows(state.label, Number(index)));
   const ref = { desc: layer.desc, diffID: layer.diffID };
   await recordStep(s, state, step, ref, created);
   const next: Dispatched = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
@@ -424,6 +423,32 @@ async function copy(
     s.views.setFsView(next.layers, view);
   }
   return next;
+}
+
+/**
+ * Writes a layer to the store; when a RUN comes next, the same tar also feeds
+ * the runtime's snapshot of it, so that RUN need not gunzip and unpack it again.
+ * A failed snapshot only costs that later unpack.
+ */
+async function writeLayer(s: BuildSession, tar: Readable, seed: boolean): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
+  if (!seed) return s.store.ingestLayer(tar);
+  const rt = await s.runtime();
+  const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+  const toSnapshot = new PassThrough({ highWaterMark: 1 << 20 });
+  tar.on('error', (e) => {
+    toStore.destroy(e);
+    toSnapshot.destroy(e);
+  });
+  tar.pipe(toStore);
+  tar.pipe(toSnapshot);
+  const ingest = s.store.ingestLayer(toStore);
+  const snapshot = rt.seedLayer(toSnapshot, ingest.then((l) => l.diffID)).catch((e: Error) => {
+    tar.unpipe(toSnapshot);
+    toSnapshot.resume();
+    s.emit({ type: 'message', level: 'warn', text: `could not pre-build a snapshot (the next RUN unpacks the layer): ${e.message}` });
+  });
+  const [layer] = await Promise.all([ingest, snapshot]);
+  return layer;
 }
 
 async function hashFileContent(abs: string): Promise<Digest> {

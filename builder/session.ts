@@ -35,6 +35,8 @@ export interface BuildSession {
   allow: Set<string>;
   stageResult: (index: number) => Promise<StageState>;
   stepTimeoutMs?: number;
+  /** Whether a RUN follows instruction `index` of the stage labelled `stage` (COPY then pre-builds its snapshot). */
+  runFollows: (stage: string, index: number) => boolean;
   /** Ids of the cache mounts RUN steps used (for --cache-to ...,cache-mounts=true). */
   cacheMountIds: Set<string>;
   /** Undefined only when a caller builds without any cache at all. */

@@ -29,7 +29,13 @@ export function baseKey(baseDigest: string, platform: string): Digest {
   return keyOf({ type: 'base', parent: null, op: { digest: baseDigest, platform } });
 }
 
-/** A metadata step (ENV, LABEL, USER, …): no lookup, but later keys must see it. */
+/**
+ * The chain links only steps that change the filesystem (COPY, ADD, RUN, a
+ * WORKDIR that creates its directory). Config-only steps (ENV, LABEL, USER, …)
+ * do not: what of them matters to a later step is in that step's own op
+ * (RUN's env, user and cwd; COPY's resolved destination and owner), so a new
+ * LABEL early in a Dockerfile does not rebuild everything after it.
+ */
 export function chainMeta(state: StageState, op: Record<string, unknown>): Digest {
   return keyOf({ type: 'meta', parent: state.cacheKey ?? null, op });
 }
@@ -66,7 +72,9 @@ export interface CachedStep {
 }
 
 export function describeStep(s: BuildSession, state: StageState, index: number, preimage: Omit<KeyPreimage, 'parent'>): CachedStep {
-  const full: KeyPreimage = { ...preimage, parent: state.cacheKey ?? null };
+  // The base image digest is named as an input too, so a miss it causes reads "base image digest changed".
+  const base = state.baseDigest.startsWith('sha256:') ? [{ name: 'base', digest: state.baseDigest as Digest }] : [];
+  const full: KeyPreimage = { ...preimage, inputs: [...base, ...(preimage.inputs ?? [])], parent: state.cacheKey ?? null };
   return { preimage: full, key: keyOf(full), stepId: `${s.df.file ?? 'Dockerfile'}#${state.label}#${index}` };
 }
 

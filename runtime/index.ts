@@ -18,6 +18,8 @@ import { isAbsolute, join, posix, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import type { TarSource } from '../image/tar/writer.js';
+import type { Readable } from 'node:stream';
+import type { Digest } from '../image/digest.js';
 import {
   BUILD_PREFIX,
   cleanupStale,
@@ -415,6 +417,19 @@ export class Runtime {
   }
 
   /** Tears down every live step of this instance, its cgroup parent and its build record. */
+  /**
+   * Makes the overlay snapshot of a layer from its uncompressed tar as it is
+   * written (copy snapshotter: nothing to do, the stream is drained).
+   */
+  async seedLayer(tar: Readable, diffID: Promise<Digest>): Promise<void> {
+    if (!this.#overlay) {
+      tar.resume();
+      await diffID;
+      return;
+    }
+    await this.#layers.seed(tar, diffID);
+  }
+
   close(): Promise<void> {
     this.#closed ??= (async () => {
       const steps = [...this.#steps];

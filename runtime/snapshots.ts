@@ -64,6 +64,33 @@ export class LayerSnapshots {
     });
   }
 
+  /**
+   * Builds the snapshot of a layer while the layer itself is being written
+   * (the builder tees its tar here), so the next RUN does not gunzip and
+   * unpack it again. The diffID is known only once the tar has ended.
+   */
+  seed(tar: Readable, diffID: Promise<Digest>): Promise<void> {
+    const p = (async (): Promise<LayerSnapshot> => {
+      const tmp = join(this.root, 'tmp', `${this.tmpPrefix}-${randomBytes(6).toString('hex')}`);
+      await fsp.mkdir(tmp, { recursive: true });
+      try {
+        await unpackOverlayLayer(tar, tmp);
+        const hex = digestHex(await diffID);
+        const dir = join(this.root, 'snapshots', hex);
+        await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
+        if (existsSync(dir)) await fsp.rm(tmp, { recursive: true, force: true });
+        else await renameInto(tmp, dir);
+        const snap = { dir, short: await this.#shortLink(hex) };
+        if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snap));
+        return snap;
+      } catch (e) {
+        await fsp.rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+    })();
+    return p.then(() => undefined);
+  }
+
   async #make(hex: string, layer: Layer): Promise<LayerSnapshot> {
     const dir = join(this.root, 'snapshots', hex);
     if (!existsSync(dir)) {

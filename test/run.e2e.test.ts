@@ -78,6 +78,53 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  describe('which changes invalidate which steps', () => {
+    // Steps that touch the filesystem: COPY a (3), RUN (6), COPY b (8). Config-only
+    // steps never run; a change must re-run exactly the steps it can affect.
+    const dockerfile = (o: { v?: string; e?: string; label?: string; wd?: string; user?: string; run?: string; chmod?: string } = {}): string =>
+      [
+        'FROM busybox:latest',
+        `ARG V=${o.v ?? '1'}`,
+        `COPY --chmod=${o.chmod ?? '644'} a.txt /srv/a.txt`,
+        `ENV E=${o.e ?? '1'}`,
+        `LABEL l=${o.label ?? '1'}`,
+        `RUN ${o.run ?? 'echo $V $E'} > /srv/out`,
+        `WORKDIR ${o.wd ?? '/srv'}`,
+        'COPY b.txt ./b.txt',
+        `USER ${o.user ?? 'root'}`,
+        '',
+      ].join('\n');
+    const cases: Array<{ change: string; edit: (ctx: string) => Promise<void>; executed: number }> = [
+      { change: 'nothing', edit: async () => {}, executed: 0 },
+      { change: 'a LABEL', edit: (c) => writeFile(join(c, 'Dockerfile'), dockerfile({ label: '2' })), executed: 0 },
+      { change: 'USER after the last layer', edit: (c) => writeFile(join(c, 'Dockerfile'), dockerfile({ user: 'nobody' })), executed: 0 },
+      { change: 'ARG default (only RUN uses it)', edit: (c) => writeFile(join(c, 'Dockerfile'), dockerfile({ v: '2' })), executed: 2 },
+      { change: 'ENV (RUN sees it)', edit: (c) => writeFile(join(c, 'Dockerfile'), dockerfile({ e: '2' })), executed: 2 },
+      { change: 'the RUN command', edit: (c) => writeFile(join(c, 'Dockerfile'), dockerfile({ run: 'echo $E $V' })), executed: 2 },
+      { change: 'WORKDIR (the last COPY lands elsewhere)', edit: (c) => writeFile(join(c, 'Dockerfile'), dockerfile({ wd: '/opt' })), executed: 1 },
+      { change: 'b.txt content', edit: (c) => writeFile(join(c, 'b.txt'), 'b2\n'), executed: 1 },
+      { change: 'a.txt content', edit: (c) => writeFile(join(c, 'a.txt'), 'a2\n'), executed: 3 },
+      { change: '--chmod of the first COPY', edit: (c) => writeFile(join(c, 'Dockerfile'), dockerfile({ chmod: '600' })), executed: 3 },
+      { change: 'a.txt mode only (--chmod fixes it)', edit: (c) => execFileP('chmod', ['755', join(c, 'a.txt')]).then(() => {}), executed: 0 },
+      { change: 'a.txt mtime only', edit: (c) => execFileP('touch', ['-d', '2001-01-01', join(c, 'a.txt')]).then(() => {}), executed: 0 },
+    ];
+    for (const c of cases) {
+      it(`${c.change} → ${c.executed} step(s) run`, async () => {
+        const ctx = await makeTree({ 'Dockerfile': dockerfile(), 'a.txt': 'a\n', 'b.txt': 'b\n' });
+        try {
+          const first = await build(['--progress=plain', '--explain-cache', ctx]);
+          assert.equal(first.code, 0, first.stderr);
+          await c.edit(ctx);
+          const r = await build(['--progress=plain', '--explain-cache', ctx]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stderr, new RegExp(`cache: ${3 - c.executed} step\\(s\\) reused, ${c.executed} executed`), r.stderr);
+        } finally {
+          await removeAll(ctx);
+        }
+      });
+    }
+  });
+
   it('explains a miss caused by a build arg', async () => {
     const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nARG VERSION=1\nRUN echo $VERSION > /v\n' });
     try {
