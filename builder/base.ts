@@ -6,7 +6,8 @@ import { isIndexMediaType } from '../image/mediatypes.js';
 import { readOciLayout } from '../image/oci-layout.js';
 import { formatPlatform, hostPlatform, matchPlatform } from '../image/platform.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
-import { parseReference, type RegistryClient } from '../registry/index.js';
+import { parseReference } from '../registry/reference.js';
+import type { RegistryClient } from '../registry/client.js';
 import { BaseImageError, type SourceLocation } from './errors.js';
 import type { LayerRef } from './stage-state.js';
 
@@ -67,7 +68,7 @@ export function storeRefName(name: string): string {
 export interface BaseResolver {
   store: ContentStore;
   platform: Platform;
-  registry: () => RegistryClient;
+  registry: () => Promise<RegistryClient>;
   pull: boolean;
 }
 
@@ -104,7 +105,7 @@ export async function resolveImage(r: BaseResolver, name: string, loc?: SourceLo
   }
   let img: Image;
   try {
-    img = await r.registry().getImage(ref);
+    img = await (await r.registry()).getImage(ref);
   } catch (e) {
     throw new BaseImageError(`failed to resolve source metadata for ${refName}: ${(e as Error).message}`, loc, {
       cause: (e as { code?: string }).code,

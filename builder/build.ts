@@ -8,8 +8,8 @@ import { hostPlatform } from '../image/platform.js';
 import type { Platform, ImageConfigFile } from '../image/types.js';
 import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
-import { RegistryClient } from '../registry/index.js';
-import { Runtime } from '../runtime/index.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { Runtime } from '../runtime/index.js';
 import { readDockerignore } from './context.js';
 import { buildStage, checkPlatform } from './dispatch.js';
 import { BuildUsageError } from './errors.js';
@@ -120,7 +120,10 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 
   const platform = hostPlatform();
   let registry: RegistryClient | undefined = o.registry;
-  const getRegistry = (): RegistryClient => (registry ??= new RegistryClient({ insecureRegistries: o.insecureRegistries }));
+  // registry/ (and undici) load only when a build talks to a registry.
+  let registryP: Promise<RegistryClient> | undefined;
+  const getRegistry = (): Promise<RegistryClient> =>
+    (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: o.insecureRegistries }))));
   const warnings: string[] = [];
   const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
   const globalArgs = resolveGlobalArgs(df, buildArgs, platform);
@@ -132,7 +135,9 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const views = new LayerViews(o.store, tmp);
   let runtime: Promise<Runtime> | undefined;
   const runtimeRoot = join(o.store.root, 'runtime');
-  const getRuntime = (): Promise<Runtime> => (runtime ??= Runtime.create({ root: runtimeRoot, ...(o.runtime ?? {}) }));
+  // runtime/ loads only when a RUN step actually runs (a cached rebuild never needs it).
+  const getRuntime = (): Promise<Runtime> =>
+    (runtime ??= import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeRoot, ...(o.runtime ?? {}) })));
   const buildCache = new BuildCache(o.store);
   const hashers = new Map<string, Promise<ContextHasher>>();
   const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
@@ -156,7 +161,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   };
   for (const spec of o.cacheFrom ?? []) {
     try {
-      const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: getRegistry() });
+      const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() });
       let mounts = 0;
       for (const m of r.mounts) {
         const tar = (await o.store.open(m.layer.desc.digest)).pipe(createGunzip());
@@ -253,7 +258,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
           mounts.push({ id, layer: { desc: l.desc, diffID: l.diffID } });
         }
       }
-      await exportCache(o.store, buildCache, keys, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: getRegistry() }, mode, { mounts });
+      await exportCache(o.store, buildCache, keys, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() }, mode, { mounts });
       emit({ type: 'message', level: 'info', text: `exported cache to ${describeCache(spec)} (${keys.length} steps, mode=${mode})` });
     }
     const pushed: BuildResult['pushed'] = [];

@@ -1,7 +1,7 @@
 import type { ContentStore } from '../cache/store.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { Platform } from '../image/types.js';
-import type { RegistryClient } from '../registry/index.js';
+import type { RegistryClient } from '../registry/client.js';
 import type { Runtime } from '../runtime/index.js';
 import type { BaseResolver } from './base.js';
 import type { EventSink } from './events.js';
@@ -17,7 +17,7 @@ export interface BuildSession {
   emit: EventSink;
   views: LayerViews;
   resolver: BaseResolver;
-  registry: () => RegistryClient;
+  registry: () => Promise<RegistryClient>;
   runtime: () => Promise<Runtime>;
   context: CopyRoot;
   namedContexts: Map<string, NamedContext>;

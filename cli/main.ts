@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import { stdio, type Io } from './common.js';
 import { formatError, exitCodeOf } from './errors.js';
@@ -63,8 +65,17 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
 }
 
-const isMain = process.argv[1] !== undefined && /cli[\\/]main\.(js|ts)$/.test(process.argv[1]);
-if (isMain) {
+/** Run when executed (directly, through an npm bin symlink, or as a bundle), not when imported by tests. */
+function isMain(): boolean {
+  const arg = process.argv[1];
+  if (arg === undefined) return false;
+  try {
+    return realpathSync(arg) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+if (isMain()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

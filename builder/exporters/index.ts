@@ -8,7 +8,8 @@ import type { Digest } from '../../image/digest.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import { writeOciLayout } from '../../image/oci-layout.js';
 import { createTarStream, type TarSource } from '../../image/tar/writer.js';
-import { parseReference, type RegistryClient } from '../../registry/index.js';
+import { parseReference } from '../../registry/reference.js';
+import type { RegistryClient } from '../../registry/client.js';
 import { walkContext } from '../context.js';
 import { BuildUsageError } from '../errors.js';
 import type { LayerViews } from '../layers.js';
@@ -62,7 +63,7 @@ export interface ExportContext {
   views: LayerViews;
   layers: LayerRef[];
   manifest: Descriptor;
-  registry: () => RegistryClient;
+  registry: () => Promise<RegistryClient>;
   /** Repository the base image came from, for cross-repo blob mounts on push. */
   baseName?: string;
 }
@@ -81,7 +82,7 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
         if (o.names.length === 0) throw new BuildUsageError('push needs at least one image name (-t NAME)');
         const refs = o.names.map((n) => parseReference(n));
         const mountFrom = x.baseName ? [parseReference(x.baseName)] : [];
-        const r = await x.registry().push(image, refs, { mountFrom });
+        const r = await (await x.registry()).push(image, refs, { mountFrom });
         for (const n of o.names) pushed.push({ name: n, digest: r.digest });
       }
       break;

@@ -2,15 +2,18 @@ import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { HashingStream, type Digest } from '../../image/digest.js';
 import type { ContextEntry } from '../context.js';
 import { CopySourceError, type SourceLocation } from '../errors.js';
 
-let shared: Dispatcher | undefined;
-/** One pooled client that follows redirects and honours HTTP(S)_PROXY / NO_PROXY. */
-function dispatcher(): Dispatcher {
-  return (shared ??= new EnvHttpProxyAgent().compose(interceptors.redirect({ maxRedirections: 10 })));
+let shared: Promise<{ dispatcher: Dispatcher; request: typeof import('undici').request }> | undefined;
+/** One pooled client (loaded on first use) that follows redirects and honours HTTP(S)_PROXY / NO_PROXY. */
+function client(): Promise<{ dispatcher: Dispatcher; request: typeof import('undici').request }> {
+  return (shared ??= import('undici').then((u) => ({
+    dispatcher: new u.EnvHttpProxyAgent().compose(u.interceptors.redirect({ maxRedirections: 10 })),
+    request: u.request,
+  })));
 }
 
 export function isUrlSource(s: string): boolean {
@@ -37,7 +40,8 @@ export async function downloadSource(
   const file = join(dir, name);
   let res;
   try {
-    res = await request(url, { method: 'GET', dispatcher: dispatcher(), signal: o.signal, headers: { 'user-agent': 'tsbuild' } });
+    const { dispatcher, request } = await client();
+    res = await request(url, { method: 'GET', dispatcher, signal: o.signal, headers: { 'user-agent': 'tsbuild' } });
   } catch (e) {
     throw new CopySourceError(`failed to download ${redact(url)}: ${(e as Error).message}`, o.loc);
   }
