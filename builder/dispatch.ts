@@ -415,6 +415,7 @@ async function copy(
   if (hit.state) return { ...hit.state, cacheHit: true };
   const layer = await writeLayer(s, createTarStream(plan.entries), s.runFollows(state.label, Number(index)));
   const ref = { desc: layer.desc, diffID: layer.diffID };
+  await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
   await recordStep(s, state, step, ref, created);
   const next: Dispatched = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
   if (lower) {

@@ -15,6 +15,9 @@ export interface FsNode {
   layer: number;
 }
 
+/** One tar header as a layer index keeps it: [path, type, mode, uid, gid, size, linkname]. */
+export type LayerIndexEntry = [string, TarEntryType, number, number, number, number, string | null];
+
 const WH_PREFIX = '.wh.';
 const WH_OPAQUE = '.wh..wh..opq';
 
@@ -38,13 +41,25 @@ export class FsView {
     return this.nodes.size;
   }
 
-  /** Applies one layer's tar (headers only; bodies are drained). Returns this. */
-  async applyLayer(tar: Readable, layerIndex: number): Promise<FsView> {
-    const opaque = new Set<string>();
-    const seen = new Set<string>();
+  /** Applies one layer's tar (headers only; bodies are drained). Returns the headers it saw, for an index. */
+  async applyLayer(tar: Readable, layerIndex: number): Promise<LayerIndexEntry[]> {
+    const seen: LayerIndexEntry[] = [];
     for await (const { header, body } of readTar(tar)) {
       body.resume();
-      const path = clean(header.path);
+      seen.push([header.path, header.type, header.mode, header.uid, header.gid, header.size, header.linkname ?? null]);
+    }
+    this.applyIndex(seen, layerIndex);
+    return seen;
+  }
+
+  /**
+   * Applies a layer from its header index (what applyLayer returned, kept in
+   * the store), with the layer semantics of whiteouts and opaque directories.
+   */
+  applyIndex(headers: readonly LayerIndexEntry[], layerIndex: number): this {
+    const seen = new Set<string>();
+    for (const [rawPath, type, mode, uid, gid, size, linkname] of headers) {
+      const path = clean(rawPath);
       const base = posix.basename(path);
       const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
       if (base === WH_OPAQUE) {
@@ -52,7 +67,6 @@ export class FsView {
         for (const p of [...this.nodes.keys()]) {
           if (isUnder(p, dir) && !seen.has(p)) this.nodes.delete(p);
         }
-        opaque.add(dir);
         continue;
       }
       if (base.startsWith(WH_PREFIX)) {
@@ -60,16 +74,8 @@ export class FsView {
         continue;
       }
       const prev = this.nodes.get(path);
-      if (prev && prev.type === 'dir' && header.type !== 'dir') this.removeTree(path);
-      this.nodes.set(path, {
-        type: header.type,
-        mode: header.mode,
-        uid: header.uid,
-        gid: header.gid,
-        size: header.size,
-        linkname: header.linkname,
-        layer: layerIndex,
-      });
+      if (prev && prev.type === 'dir' && type !== 'dir') this.removeTree(path);
+      this.nodes.set(path, { type, mode, uid, gid, size, ...(linkname !== null ? { linkname } : {}), layer: layerIndex });
       seen.add(path);
     }
     return this;
