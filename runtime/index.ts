@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import { isAbsolute, join, posix, resolve } from 'node:path';
+import { release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import type { TarSource } from '../image/tar/writer.js';
@@ -165,6 +166,39 @@ function track(r: Runtime, on: boolean): void {
 
 // ---------------------------------------------------------------- Runtime
 
+interface ProbeRecord {
+  fingerprint: string;
+  runtime: { name: 'runc' | 'crun'; binary: string; wrap: boolean };
+  overlay: boolean;
+}
+
+async function probeFingerprint(want: string, snap: string): Promise<string> {
+  const bins: string[] = [];
+  for (const name of ['crun', 'runc']) {
+    const bin = await which(name);
+    const st = bin ? await fsp.stat(bin).catch(() => undefined) : undefined;
+    bins.push(`${name}=${bin ?? '-'}:${st?.size ?? 0}:${st?.mtimeMs ?? 0}`);
+  }
+  return [release(), want, snap, isHybridCgroups() ? 'hybrid' : 'single', ...bins].join('|');
+}
+
+async function readProbe(root: string, fingerprint: string): Promise<{ oci: OciRuntime; overlay: boolean } | undefined> {
+  try {
+    const r = JSON.parse(await fsp.readFile(join(root, 'probe.json'), 'utf8')) as ProbeRecord;
+    if (r.fingerprint !== fingerprint || !existsSync(r.runtime.binary)) return undefined;
+    return { oci: new OciRuntime(r.runtime.name, r.runtime.binary, join(root, r.runtime.name), r.runtime.wrap), overlay: r.overlay };
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeProbe(root: string, fingerprint: string, r: { oci: OciRuntime; overlay: boolean }): Promise<void> {
+  const rec: ProbeRecord = { fingerprint, runtime: { name: r.oci.name, binary: r.oci.binary, wrap: r.oci.wrap }, overlay: r.overlay };
+  const tmp = join(root, `probe.json.${randomBytes(4).toString('hex')}`);
+  await fsp.writeFile(tmp, JSON.stringify(rec));
+  await fsp.rename(tmp, join(root, 'probe.json'));
+}
+
 export class Runtime {
   readonly info: RuntimeInfo;
   readonly buildId: string;
@@ -220,6 +254,11 @@ export class Runtime {
     let p = probed.get(key);
     if (!p) {
       p = (async () => {
+        // A probe runs a container and mounts an overlay (~0.1 s); its verdict is kept on disk
+        // for as long as the kernel, the runtime binaries and the choices stay the same.
+        const fingerprint = await probeFingerprint(want, snap);
+        const remembered = await readProbe(root, fingerprint);
+        if (remembered) return remembered;
         const oci = await probeRuntime(want, root, join(root, 'tmp', `${buildId}-000000000000`), buildId);
         let overlay = false;
         if (snap !== 'copy') {
@@ -227,6 +266,7 @@ export class Runtime {
           if (why && snap === 'overlay') throw new RuntimeSetupError(`overlay snapshotter unavailable: ${why}`, { reason: why });
           overlay = why === undefined;
         }
+        await writeProbe(root, fingerprint, { oci, overlay });
         return { oci, overlay };
       })();
       probed.set(key, p);
