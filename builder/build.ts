@@ -20,7 +20,8 @@ import { LayerViews } from './layers.js';
 import { planBuild, type BuildPlan } from './plan.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
-import { exportCache, importCache, type CacheMountExport } from '../cache/remote-cache.js';
+import { exportCache, importCache, importInlineCache, inlineCacheRecords, INLINE_CACHE_KEY, type CacheMountExport } from '../cache/remote-cache.js';
+import { parseReference } from '../registry/reference.js';
 import { cacheMountSize, exportCacheMount, importCacheMount } from '../runtime/cache-mount-io.js';
 import { createTarStream } from '../image/tar/writer.js';
 import { createGunzip } from '../image/compress.js';
@@ -37,7 +38,7 @@ export interface SecretSpec {
 }
 
 /** `cacheMounts`: also carry RUN cache-mount contents, each up to `cacheMountsMax` bytes (default 512 MiB). */
-export type CacheSpec = ({ type: 'registry'; ref: string } | { type: 'local'; dir: string }) & {
+export type CacheSpec = ({ type: 'registry'; ref: string } | { type: 'local'; dir: string } | { type: 'inline' }) & {
   mode?: 'min' | 'max';
   cacheMounts?: boolean;
   cacheMountsMax?: number;
@@ -161,7 +162,13 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   };
   for (const spec of o.cacheFrom ?? []) {
     try {
-      const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() });
+      if (spec.type === 'inline') throw new BuildUsageError('--cache-from takes a registry ref or a local dir (an image with an inline cache is a registry ref)');
+      const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() }).catch(async (e: unknown) => {
+        // Not a cache artifact: maybe an image that carries an inline cache.
+        if (spec.type !== 'registry' || (e as { code?: string }).code !== 'TSB_CACHE_REMOTE_FORMAT') throw e;
+        const img = await (await getRegistry()).getImage(parseReference(spec.ref));
+        return { ...(await importInlineCache(o.store, buildCache, img)), mounts: [] };
+      });
       let mounts = 0;
       for (const m of r.mounts) {
         const tar = (await o.store.open(m.layer.desc.digest)).pipe(createGunzip());
@@ -232,7 +239,10 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
         emit({ type: 'message', level: 'warn', text: w });
       }
     }
-    const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch });
+    const inline = (o.cacheTo ?? []).some((c) => c.type === 'inline')
+      ? { [INLINE_CACHE_KEY]: await inlineCacheRecords(buildCache, stageLineageKeys(plan, final.label, stepCache.keys, df), final.layers.map((l) => l.desc)) }
+      : {};
+    const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, extraConfig: inline });
     // What report/ needs to attribute layers: kept beside the image, not inside it.
     await o.store.writeMeta('images', img.manifest.digest, {
       baseLayerCount: final.baseLayerCount,
@@ -241,6 +251,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     const tags = o.tags ?? [];
     const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
     for (const spec of o.cacheTo ?? []) {
+      if (spec.type === 'inline') continue;
       const mode = spec.mode ?? 'min';
       // min: the target stage's steps (and the stages it starts FROM); max: every stage's.
       const keys = mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df);
@@ -298,7 +309,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 }
 
 function describeCache(spec: CacheSpec): string {
-  return spec.type === 'local' ? `local:${spec.dir}` : `registry:${spec.ref}`;
+  return spec.type === 'local' ? `local:${spec.dir}` : spec.type === 'registry' ? `registry:${spec.ref}` : 'inline';
 }
 
 /** Keys of the target stage and of every stage it builds FROM (not COPY --from): mode=min. */

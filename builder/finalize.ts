@@ -16,7 +16,7 @@ export interface FinalImage {
 export async function finalizeImage(
   store: ContentStore,
   state: StageState,
-  o: { labels: Record<string, string>; epoch: number | undefined },
+  o: { labels: Record<string, string>; epoch: number | undefined; extraConfig?: Record<string, unknown> },
 ): Promise<FinalImage> {
   const c = state.config;
   // The newest step's date: a fully cached rebuild gives the same config and image ID.
@@ -33,6 +33,8 @@ export async function finalizeImage(
     config: compact({ ...c.config, Labels: Object.keys(labels).length ? labels : undefined }),
     rootfs: { type: 'layers', diff_ids: [...c.rootfs.diff_ids] },
     history,
+    // e.g. an inline build cache: extra top-level keys, as BuildKit's moby.buildkit.cache.v0
+    ...(o.extraConfig ?? {}),
   };
   const config = await store.putJSON(configFile, MediaType.OciConfig);
   const manifest: Manifest = {

@@ -29,6 +29,7 @@ import { parseReference } from '../registry/reference.js';
 import type { BuildCache, CacheEntry } from './build-cache.js';
 import { RemoteCacheFormatError } from './errors.js';
 import type { ContentStore } from './store.js';
+import { writeImage } from './store-image.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.tsbuild.cache.config.v1+json';
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.tsbuild.cache.v1';
@@ -250,4 +251,48 @@ export async function importCache(
     mounts.push({ id: m.id, layer: { desc: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffID: diffIDs[m.layer]! } });
   }
   return { records: records.length, added, mounts };
+}
+
+/** The image-config key that carries an inline cache (`--cache-to type=inline`). */
+export const INLINE_CACHE_KEY = 'tsbuild.cache.v1';
+
+/**
+ * Inline cache: the records of the steps that made an image, written into that
+ * image's own config (as BuildKit's inline cache does), each layer named by its
+ * index in the image. Only records whose layer is one of the image's layers (or
+ * that made no layer) can travel this way: mode=min by nature.
+ */
+export async function inlineCacheRecords(cache: BuildCache, keys: Digest[], imageLayers: readonly Descriptor[]): Promise<unknown[]> {
+  const index = new Map(imageLayers.map((d, i) => [d.digest, i]));
+  const out: ConfigRecord[] = [];
+  for (const e of await collect(cache, keys, 'min')) {
+    const r: ConfigRecord = { key: e.key, emptyLayer: e.rec.emptyLayer, createdAt: e.rec.createdAt, parent: e.parent, inputs: e.inputs };
+    if (e.rec.layer) {
+      const i = index.get(e.rec.layer.desc.digest);
+      if (i === undefined) continue;
+      r.layer = i;
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+/** Reads an inline cache from an image (pulled or local): its layers go to the store, its records to the cache. */
+export async function importInlineCache(store: ContentStore, cache: BuildCache, img: Image): Promise<{ records: number; added: number }> {
+  const manifest = await img.manifest();
+  const config = JSON.parse((await img.rawConfig()).toString('utf8')) as Record<string, unknown> & { rootfs?: { diff_ids?: Digest[] } };
+  const raw = config[INLINE_CACHE_KEY];
+  if (raw === undefined) throw new RemoteCacheFormatError('the image carries no inline cache', {});
+  const records = parseConfig(Buffer.from(JSON.stringify({ tsbuildCache: 1, records: raw, rootfs: config.rootfs })), manifest.layers.length);
+  await writeImage(store, img);
+  let added = 0;
+  for (const r of records) {
+    const e: CacheEntry = { key: r.key, rec: { emptyLayer: r.emptyLayer, createdAt: r.createdAt }, parent: r.parent, inputs: r.inputs };
+    if (r.layer !== undefined) {
+      const d = manifest.layers[r.layer]!;
+      e.rec.layer = { desc: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffID: config.rootfs!.diff_ids![r.layer]! };
+    }
+    if (await cache.importEntry(e)) added++;
+  }
+  return { records: records.length, added };
 }

@@ -347,6 +347,24 @@ describe('RUN and the build cache: end to end', function () {
         await removeAll(ctx, root2);
       }
     });
+
+    it('an inline cache travels inside the pushed image (--cache-to type=inline)', async () => {
+      const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nCOPY app.sh /app.sh\nRUN sh /app.sh > /out\n', 'app.sh': 'echo inline cache\n' });
+      const root2 = await tempDir('tsb-root2-');
+      try {
+        const ref = `${reg.host}/inline/app:1`;
+        const a = await build(['--progress=quiet', '--push', '-t', ref, '--cache-to', 'type=inline', ctx]);
+        assert.equal(a.code, 0, a.stderr);
+        const { stdout } = await execFileP('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', `docker://${ref}`]);
+        assert.match(stdout, /"tsbuild\.cache\.v1"/);
+        assert.equal((await cli(['load', '--root', root2, '-i', join(work, 'bb'), '-t', 'busybox:latest'])).code, 0);
+        const b = await cli(['build', '--root', root2, '--progress=quiet', '--explain-cache', '--cache-from', `type=registry,ref=${ref}`, ctx]);
+        assert.equal(b.code, 0, b.stderr);
+        assert.match(b.stderr, /cache: 2 step\(s\) reused, 0 executed/);
+      } finally {
+        await removeAll(ctx, root2);
+      }
+    });
   });
 });
 

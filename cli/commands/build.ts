@@ -180,7 +180,10 @@ export function parseCacheSpec(spec: string, dir: 'from' | 'to'): CacheSpec {
     if (!d) throw new UsageError(`--cache-${dir} type=local needs ${dir === 'from' ? 'src' : 'dest'}=`);
     return { type, dir: d, ...extra };
   }
-  if (type === 'inline') throw new UsageError('--cache-to type=inline is not supported yet (use type=registry)');
+  if (type === 'inline') {
+    if (dir === 'from') throw new UsageError('--cache-from type=inline does not exist: name the image with type=registry,ref=IMAGE');
+    return { type: 'inline' };
+  }
   throw new UsageError(`unsupported cache type ${type} (registry, local)`);
 }
 
