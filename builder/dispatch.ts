@@ -1,28 +1,19 @@
-import { posix } from 'node:path';
-import type { Instruction, Stage, Command } from '../parser/instructions.js';
+import type { Command, Instruction, Stage } from '../parser/instructions.js';
 import { parseDockerfile } from '../parser/index.js';
-import type { HealthConfig } from '../image/types.js';
-import { createTarStream } from '../image/tar/writer.js';
-import { resolveImage, loadFromStore, scratchConfig, type ResolvedBase } from './base.js';
-import { parseChmod } from './chmod.js';
-import { BuildUsageError, BuildError, type SourceLocation } from './errors.js';
 import { TsbuildError } from '../image/errors.js';
-import { planCopy, type CopyRoot } from './ops/copy.js';
-import { downloadSource, isUrlSource } from './ops/add-url.js';
+import { formatPlatform } from '../image/platform.js';
+import type { HealthConfig } from '../image/types.js';
+import { resolveImage, scratchConfig, type ResolvedBase } from './base.js';
+import { BuildError, BuildUsageError, type SourceLocation } from './errors.js';
+import { copyStep } from './ops/copy-step.js';
 import { runStep } from './ops/run.js';
-import { resolveOwner } from './passwd.js';
+import { workdir } from './ops/workdir.js';
 import type { SourceRef } from './plan.js';
 import type { BuildSession } from './session.js';
-import { addHistory, envMap, setEnv, withLayer, type StageState } from './stage-state.js';
-import { expand, expandList, lookupFrom, PREDEFINED_ARGS } from './vars.js';
-import { baseKey, chainMeta, copyInputs, describeStep, lookupStep, recordStep } from './step-cache.js';
-import { sha256, type Digest } from '../image/digest.js';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
-import { formatPlatform } from '../image/platform.js';
+import { addHistory, CREATED_BY_SUFFIX, envMap, setEnv, shellOf, type StageState, type StepOutcome } from './stage-state.js';
+import { baseKey } from './step-cache.js';
+import { expand, expandList, lookupFrom } from './vars.js';
 
-const CREATED_BY_SUFFIX = ' # buildkit';
 
 /** Builds one stage: resolve its base, run ONBUILD triggers, then each instruction in order. */
 export async function buildStage(s: BuildSession, stage: Stage, base: SourceRef): Promise<StageState> {
@@ -160,10 +151,8 @@ function setConfig(state: StageState, edit: (c: StageState['config']['config']) 
   };
 }
 
-/** A step's result, plus what progress should say about the cache. */
-type Dispatched = StageState & { cacheHit?: boolean; missReason?: string };
 
-async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id: string, index: string, display: string): Promise<Dispatched> {
+async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id: string, index: string, display: string): Promise<StepOutcome> {
   const env = envMap(state.config);
   const lookup = lookupFrom(env, state.args);
   const esc = s.df.escapeToken;
@@ -268,7 +257,7 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
       return workdir(s, state, ex(ins.path), metaCreated);
     case 'copy':
     case 'add':
-      return copy(s, state, ins, ex, created, index, display);
+      return copyStep(s, state, ins, ex, created, index, display);
     case 'run':
       return runStep(s, state, ins, id, lookup, created, index, display);
     default:
@@ -280,9 +269,6 @@ function assertNever(x: never): never {
   throw new Error(`unhandled instruction ${JSON.stringify(x)}`);
 }
 
-export function shellOf(state: StageState): string[] {
-  return state.config.config.Shell && state.config.config.Shell.length > 0 ? state.config.config.Shell : ['/bin/sh', '-c'];
-}
 
 function commandArgs(cmd: Command, shell: string[]): string[] {
   return cmd.form === 'exec' ? [...cmd.args] : [...shell, cmd.script];
@@ -297,182 +283,4 @@ function expandPortRange(p: string): string[] {
   return out;
 }
 
-/** WORKDIR: sets the config and creates the directory (a layer) when it does not exist yet. */
-async function workdir(s: BuildSession, state: StageState, path: string, created: string | undefined): Promise<StageState> {
-  const cur = state.config.config.WorkingDir || '/';
-  const wd = posix.resolve(cur, path);
-  const view = await s.views.fsView(state.layers);
-  const exists = view.get(wd)?.type === 'dir';
-  let next: StageState = { ...state, config: { ...state.config, config: { ...state.config.config, WorkingDir: wd } } };
-  if (exists || wd === '/') {
-    return { ...next, config: addHistory(next.config, { ...(created ? { created } : {}), created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
-  }
-  let owner = { uid: 0, gid: 0 };
-  const user = state.config.config.User;
-  if (user) owner = await ownerOf(s, state, user);
-  const entries = [];
-  const real = view.resolvePath(wd, true) ?? wd.slice(1);
-  let acc = '';
-  for (const part of real.split('/').filter(Boolean)) {
-    acc = acc ? `${acc}/${part}` : part;
-    if (view.get('/' + acc)?.type === 'dir') continue;
-    entries.push({ header: { path: acc, type: 'dir' as const, mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtime: s.epoch ?? 0 } });
-  }
-  const layer = await s.store.ingestLayer(createTarStream(entries));
-  const ref = { desc: layer.desc, diffID: layer.diffID };
-  next = withLayer(next, ref, { ...(created ? { created } : {}), created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0' });
-  // The directory layer is part of the filesystem later steps build on.
-  next = { ...next, cacheKey: chainMeta(state, { kind: 'workdir', diffID: ref.diffID }) };
-  const nextView = view.clone();
-  nextView.applyEntries(entries.map((e) => e.header), next.layers.length - 1);
-  s.views.setFsView(next.layers, nextView);
-  return next;
-}
 
-async function ownerOf(s: BuildSession, state: StageState, spec: string): Promise<{ uid: number; gid: number }> {
-  const [u = '', g] = spec.split(':', 2);
-  const numeric = /^\d+$/.test(u) && (g === undefined || /^\d+$/.test(g));
-  if (numeric) return resolveOwner(spec, undefined, undefined);
-  const passwd = (await s.views.readFile(state.layers, '/etc/passwd'))?.toString('utf8');
-  const group = (await s.views.readFile(state.layers, '/etc/group'))?.toString('utf8');
-  return resolveOwner(spec, passwd, group);
-}
-
-async function copy(
-  s: BuildSession,
-  state: StageState,
-  ins: Extract<Instruction, { kind: 'copy' | 'add' }>,
-  ex: (w: string) => string,
-  created: string,
-  index: string,
-  display: string,
-): Promise<Dispatched> {
-  const loc = locOf(ins);
-  let root: CopyRoot = s.context;
-  let fromLabel = '';
-  if (ins.from !== undefined) {
-    const from = ex(ins.from);
-    fromLabel = ` --from=${from}`;
-    root = await copyRootFor(s, from, loc);
-  }
-  const owner = ins.chown !== undefined && ins.chown !== '' ? await ownerOf(s, state, ex(ins.chown)) : undefined;
-  const chmod = ins.chmod !== undefined && ins.chmod !== '' ? parseChmod(ex(ins.chmod)) : undefined;
-  const heredocs = new Map(ins.heredocs.map((h) => [h.name, h.expand ? ex(h.content) : h.content]));
-  const sources = ins.sources.map((src) => (heredocs.has(src) ? src : ex(src)));
-  const dest = ex(ins.dest);
-  const lower = ins.link ? undefined : await s.views.fsView(state.layers);
-  const checksum = ins.kind === 'add' && ins.checksum !== undefined ? ex(ins.checksum) : undefined;
-  const downloads = new Map<string, Awaited<ReturnType<typeof downloadSource>>>();
-  for (const src of sources) {
-    if (!isUrlSource(src)) continue;
-    if (ins.kind !== 'add') throw new BuildUsageError(`source can't be a URL for COPY: ${src}`, loc);
-    downloads.set(src, await downloadSource(src, s.views.tmpDir, { checksum, loc, epoch: s.epoch, signal: s.signal }));
-  }
-  if (checksum !== undefined && downloads.size === 0) {
-    throw new BuildUsageError('ADD --checksum is only valid for URL sources (git sources are not supported yet)', loc);
-  }
-  const plan = await planCopy({
-    kind: ins.kind,
-    root,
-    sources,
-    heredocs,
-    dest,
-    workdir: state.config.config.WorkingDir || '/',
-    owner,
-    chmod,
-    parents: ins.parents,
-    link: ins.link,
-    exclude: ins.exclude.map(ex),
-    unpack: ins.kind === 'add' ? ins.unpack !== false : false,
-    lower,
-    createdTime: s.epoch ?? 0,
-    loc,
-    downloads,
-    scratchDir: s.views.tmpDir,
-  });
-  const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
-  const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
-  // The key sees every copied entry's content and metadata (never mtime), under
-  // --chmod/--chown only the resulting mode/owner: a source's own mode can't cause a miss.
-  const hasher = s.stepCache ? await s.stepCache.hasher(root.dir) : undefined;
-  const inputs = await copyInputs(plan.entries, async (e) => {
-    if (Buffer.isBuffer(e.body)) return sha256(e.body);
-    const o = plan.origins.get(e.header.path);
-    const dl = o ? downloads.get(o.path) : undefined;
-    if (dl) return dl.contentDigest;
-    if (!o || !hasher) return undefined;
-    // Files of an unpacked ADD archive live outside the root: hash them directly.
-    if (!o.absPath.startsWith(root.dir + '/')) return hashFileContent(o.absPath);
-    return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode });
-  }, (e) => plan.origins.get(e.header.path)?.path);
-  const step = describeStep(s, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
-    type: 'copy',
-    op: { kind: ins.kind, dest, workdir: state.config.config.WorkingDir || '/', link: ins.link, parents: ins.parents, exclude: ins.exclude.map(ex), from: fromLabel, created_by: by, epoch: s.epoch ?? null },
-    inputs: [{ name: 'sources', digest: inputs.tree }],
-    files: inputs.files,
-  });
-  const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
-  if (hit.state) return { ...hit.state, cacheHit: true };
-  const layer = await writeLayer(s, createTarStream(plan.entries), s.runFollows(state.label, Number(index)));
-  const ref = { desc: layer.desc, diffID: layer.diffID };
-  await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
-  await recordStep(s, state, step, ref, created);
-  const next: Dispatched = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
-  if (lower) {
-    const view = lower.clone();
-    view.applyEntries(plan.entries.map((e) => e.header), next.layers.length - 1);
-    s.views.setFsView(next.layers, view);
-  }
-  return next;
-}
-
-/**
- * Writes a layer to the store; when a RUN comes next, the same tar also feeds
- * the runtime's snapshot of it, so that RUN need not gunzip and unpack it again.
- * A failed snapshot only costs that later unpack.
- */
-async function writeLayer(s: BuildSession, tar: Readable, seed: boolean): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
-  if (!seed) return s.store.ingestLayer(tar);
-  const rt = await s.runtime();
-  const toStore = new PassThrough({ highWaterMark: 1 << 20 });
-  const toSnapshot = new PassThrough({ highWaterMark: 1 << 20 });
-  tar.on('error', (e) => {
-    toStore.destroy(e);
-    toSnapshot.destroy(e);
-  });
-  tar.pipe(toStore);
-  tar.pipe(toSnapshot);
-  const ingest = s.store.ingestLayer(toStore);
-  const snapshot = rt.seedLayer(toSnapshot, ingest.then((l) => l.diffID)).catch((e: Error) => {
-    tar.unpipe(toSnapshot);
-    toSnapshot.resume();
-    s.emit({ type: 'message', level: 'warn', text: `could not pre-build a snapshot (the next RUN unpacks the layer): ${e.message}` });
-  });
-  const [layer] = await Promise.all([ingest, snapshot]);
-  return layer;
-}
-
-async function hashFileContent(abs: string): Promise<Digest> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(abs)) h.update(c as Buffer);
-  return `sha256:${h.digest('hex')}`;
-}
-
-/** COPY --from / RUN --mount from=: a named context, a stage, or an image. */
-export async function copyRootFor(s: BuildSession, from: string, loc?: SourceLocation): Promise<CopyRoot> {
-  const nc = s.namedContexts.get(from);
-  if (nc?.kind === 'dir') return nc.root;
-  const layers = await layersFor(s, from, loc);
-  return { dir: await s.views.unpacked(layers), excludes: [], isContext: false };
-}
-
-export async function layersFor(s: BuildSession, from: string, loc?: SourceLocation): Promise<StageState['layers']> {
-  const nc = s.namedContexts.get(from);
-  if (nc?.kind === 'image') return (await resolveImage(s.resolver, nc.ref, loc)).layers;
-  const idx = s.df.stages.findIndex((st) => st.name === from.toLowerCase());
-  if (idx >= 0) return (await s.stageResult(idx)).layers;
-  if (/^\d+$/.test(from) && Number(from) < s.df.stages.length) return (await s.stageResult(Number(from))).layers;
-  return (await resolveImage(s.resolver, from, loc)).layers;
-}
-
-export { loadFromStore, PREDEFINED_ARGS, ownerOf };

@@ -38,6 +38,17 @@ export interface StageState {
   cmdSet?: boolean;
 }
 
+/** BuildKit's marker at the end of every created_by it writes; kept so tools that look for it find it. */
+export const CREATED_BY_SUFFIX = ' # buildkit';
+
+/** A step's result, plus what progress should say about the cache. */
+export type StepOutcome = StageState & { cacheHit?: boolean; missReason?: string };
+
+/** SHELL of the stage, or docker's default. */
+export function shellOf(state: StageState): string[] {
+  return state.config.config.Shell && state.config.config.Shell.length > 0 ? state.config.config.Shell : ['/bin/sh', '-c'];
+}
+
 export function envMap(config: ImageConfigFile): Map<string, string> {
   const m = new Map<string, string>();
   for (const kv of config.config.Env ?? []) {

@@ -15,7 +15,7 @@ import { RegistryError } from './errors.js';
 import type { EventSink, RegistryEvent } from './events.js';
 import { backoffMs, drain, errorFromResponse, header, isTemporary, type HttpResponse, type RetryPolicy } from './http.js';
 import { remoteSourceOf } from './pull.js';
-import { repositoryScope, type Reference } from './reference.js';
+import { repositoryScope } from './reference.js';
 import type { RegistrySession } from './session.js';
 
 export interface PushTuning {

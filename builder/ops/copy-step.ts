@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
+import type { Instruction } from '../../parser/instructions.js';
+import { sha256, type Digest } from '../../image/digest.js';
+import { createTarStream } from '../../image/tar/writer.js';
+import { parseChmod } from '../chmod.js';
+import { BuildUsageError } from '../errors.js';
+import type { BuildSession } from '../session.js';
+import { copyRootFor } from '../stage-sources.js';
+import { CREATED_BY_SUFFIX, withLayer, type StageState, type StepOutcome } from '../stage-state.js';
+import { copyInputs, describeStep, lookupStep, recordStep } from '../step-cache.js';
+import { downloadSource, isUrlSource } from './add-url.js';
+import { planCopy, type CopyRoot } from './copy.js';
+import { ownerOf } from './workdir.js';
+
+function locOf(ins: { loc: { file: string; line: number; column: number } }): { file: string; line: number; column: number } {
+  return { file: ins.loc.file, line: ins.loc.line, column: ins.loc.column };
+}
+
+/** COPY and ADD: plan the entries, key them by content, reuse a cached layer or write one. */
+export async function copyStep(
+  s: BuildSession,
+  state: StageState,
+  ins: Extract<Instruction, { kind: 'copy' | 'add' }>,
+  ex: (w: string) => string,
+  created: string,
+  index: string,
+  display: string,
+): Promise<StepOutcome> {
+  const loc = locOf(ins);
+  let root: CopyRoot = s.context;
+  let fromLabel = '';
+  if (ins.from !== undefined) {
+    const from = ex(ins.from);
+    fromLabel = ` --from=${from}`;
+    root = await copyRootFor(s, from, loc);
+  }
+  const owner = ins.chown !== undefined && ins.chown !== '' ? await ownerOf(s, state, ex(ins.chown)) : undefined;
+  const chmod = ins.chmod !== undefined && ins.chmod !== '' ? parseChmod(ex(ins.chmod)) : undefined;
+  const heredocs = new Map(ins.heredocs.map((h) => [h.name, h.expand ? ex(h.content) : h.content]));
+  const sources = ins.sources.map((src) => (heredocs.has(src) ? src : ex(src)));
+  const dest = ex(ins.dest);
+  const lower = ins.link ? undefined : await s.views.fsView(state.layers);
+  const checksum = ins.kind === 'add' && ins.checksum !== undefined ? ex(ins.checksum) : undefined;
+  const downloads = new Map<string, Awaited<ReturnType<typeof downloadSource>>>();
+  for (const src of sources) {
+    if (!isUrlSource(src)) continue;
+    if (ins.kind !== 'add') throw new BuildUsageError(`source can't be a URL for COPY: ${src}`, loc);
+    downloads.set(src, await downloadSource(src, s.views.tmpDir, { checksum, loc, epoch: s.epoch, signal: s.signal }));
+  }
+  if (checksum !== undefined && downloads.size === 0) {
+    throw new BuildUsageError('ADD --checksum is only valid for URL sources (git sources are not supported yet)', loc);
+  }
+  const plan = await planCopy({
+    kind: ins.kind,
+    root,
+    sources,
+    heredocs,
+    dest,
+    workdir: state.config.config.WorkingDir || '/',
+    owner,
+    chmod,
+    parents: ins.parents,
+    link: ins.link,
+    exclude: ins.exclude.map(ex),
+    unpack: ins.kind === 'add' ? ins.unpack !== false : false,
+    lower,
+    createdTime: s.epoch ?? 0,
+    loc,
+    downloads,
+    scratchDir: s.views.tmpDir,
+  });
+  const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
+  const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
+  // The key sees every copied entry's content and metadata (never mtime), under
+  // --chmod/--chown only the resulting mode/owner: a source's own mode can't cause a miss.
+  const hasher = s.stepCache ? await s.stepCache.hasher(root.dir) : undefined;
+  const inputs = await copyInputs(plan.entries, async (e) => {
+    if (Buffer.isBuffer(e.body)) return sha256(e.body);
+    const o = plan.origins.get(e.header.path);
+    const dl = o ? downloads.get(o.path) : undefined;
+    if (dl) return dl.contentDigest;
+    if (!o || !hasher) return undefined;
+    // Files of an unpacked ADD archive live outside the root: hash them directly.
+    if (!o.absPath.startsWith(root.dir + '/')) return hashFileContent(o.absPath);
+    return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode });
+  }, (e) => plan.origins.get(e.header.path)?.path);
+  const step = describeStep(s, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
+    type: 'copy',
+    op: { kind: ins.kind, dest, workdir: state.config.config.WorkingDir || '/', link: ins.link, parents: ins.parents, exclude: ins.exclude.map(ex), from: fromLabel, created_by: by, epoch: s.epoch ?? null },
+    inputs: [{ name: 'sources', digest: inputs.tree }],
+    files: inputs.files,
+  });
+  const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
+  if (hit.state) return { ...hit.state, cacheHit: true };
+  const layer = await writeLayer(s, createTarStream(plan.entries), s.runFollows(state.label, Number(index)));
+  const ref = { desc: layer.desc, diffID: layer.diffID };
+  await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
+  await recordStep(s, state, step, ref, created);
+  const next: StepOutcome = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
+  if (lower) {
+    const view = lower.clone();
+    view.applyEntries(plan.entries.map((e) => e.header), next.layers.length - 1);
+    s.views.setFsView(next.layers, view);
+  }
+  return next;
+}
+
+/**
+ * Writes a layer to the store; when a RUN comes next, the same tar also feeds
+ * the runtime's snapshot of it, so that RUN need not gunzip and unpack it again.
+ * A failed snapshot only costs that later unpack.
+ */
+async function writeLayer(s: BuildSession, tar: Readable, seed: boolean): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
+  if (!seed) return s.store.ingestLayer(tar);
+  const rt = await s.runtime();
+  const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+  const toSnapshot = new PassThrough({ highWaterMark: 1 << 20 });
+  tar.on('error', (e) => {
+    toStore.destroy(e);
+    toSnapshot.destroy(e);
+  });
+  tar.pipe(toStore);
+  tar.pipe(toSnapshot);
+  const ingest = s.store.ingestLayer(toStore);
+  const snapshot = rt.seedLayer(toSnapshot, ingest.then((l) => l.diffID)).catch((e: Error) => {
+    tar.unpipe(toSnapshot);
+    toSnapshot.resume();
+    s.emit({ type: 'message', level: 'warn', text: `could not pre-build a snapshot (the next RUN unpacks the layer): ${e.message}` });
+  });
+  const [layer] = await Promise.all([ingest, snapshot]);
+  return layer;
+}
+
+async function hashFileContent(abs: string): Promise<Digest> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(abs)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
