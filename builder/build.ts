@@ -180,6 +180,9 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       emit({ type: 'message', level: 'warn', text: `cache import from ${describeCache(spec)} failed: ${(e as Error).message}` });
     }
   }
+  const stop = new AbortController();
+  if (o.signal?.aborted) stop.abort();
+  else o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   let step = 0;
   const results = new Map<number, Promise<StageState>>();
   const limit = pLimit(Math.max(1, availableParallelism()));
@@ -210,7 +213,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     allow: new Set([...(o.allow ?? []), ...(o.network === 'host' ? ['network.host'] : [])]),
     stageResult: (i) => stageResult(i),
     stepTimeoutMs: o.stepTimeoutMs,
-    signal: o.signal,
+    signal: stop.signal,
     nextStep: () => ++step,
     totalSteps: plan.order.reduce((n, i) => n + 1 + (plan.stages[i]?.stage.instructions.length ?? 0), 0),
   };
@@ -223,7 +226,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
         limit(() => buildStage(session, planned.stage, planned.base)),
       );
       results.set(i, p);
-      p.catch(() => {});
+      // One failed stage stops the others (their running steps are killed), as BuildKit does.
+      p.catch(() => stop.abort());
     }
     return p;
   };

@@ -303,6 +303,24 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('stops the other stages when one fails, and reports the failing one', async () => {
+    const ctx = await makeTree({
+      'Dockerfile':
+        'FROM busybox:latest AS slow\nRUN sleep 30\n' +
+        'FROM busybox:latest AS broken\nRUN sleep 1; echo broken >&2; exit 5\n' +
+        'FROM busybox:latest\nCOPY --from=slow /etc/passwd /a\nCOPY --from=broken /etc/passwd /b\n',
+    });
+    try {
+      const t0 = Date.now();
+      const r = await build(['--progress=quiet', '--no-cache', ctx]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Dockerfile:4:1: process .* exit code: 5/);
+      assert.ok(Date.now() - t0 < 20_000, `the slow stage was not stopped (${Date.now() - t0} ms)`);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('needs --allow for RUN --security=insecure and applies RUN --network=none', async () => {
     const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN --security=insecure grep CapEff /proc/self/status > /caps\n' });
     const net = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN --network=none ls /sys/class/net > /ifaces\n' });
