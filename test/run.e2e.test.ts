@@ -283,6 +283,25 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('prune removes layer snapshots nothing needs, and keeps those of tagged images', async () => {
+    const root3 = await tempDir('tsb-root3-');
+    const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nCOPY f /f\nRUN cat /f > /g\n', f: 'prune me\n' });
+    try {
+      assert.equal((await cli(['load', '--root', root3, '-i', join(work, 'bb'), '-t', 'busybox:latest'])).code, 0);
+      assert.equal((await cli(['build', '--root', root3, '-q', '-t', 'gone:1', ctx])).code, 0);
+      const snaps = join(root3, 'runtime', 'snapshots');
+      assert.equal((await readdir(snaps)).length, 2, 'the base and the COPY layer were unpacked for the RUN');
+      assert.equal((await cli(['rmi', '--root', root3, 'gone:1'])).code, 0);
+      const r = await cli(['prune', '--root', root3, '--all']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Removed 1 layer snapshots/);
+      const insp = JSON.parse((await cli(['inspect', '--root', root3, '-f', 'config', 'busybox:latest'])).stdout) as Array<{ rootfs: { diff_ids: string[] } }>;
+      assert.deepEqual(await readdir(snaps), insp[0]!.rootfs.diff_ids.map((d) => d.slice('sha256:'.length)));
+    } finally {
+      await removeAll(root3, ctx);
+    }
+  });
+
   it('runs independent stages in parallel', async () => {
     const ctx = await makeTree({
       'Dockerfile':

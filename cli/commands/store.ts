@@ -1,6 +1,12 @@
 import { diskUsage, gc } from '../../cache/gc.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { BuildCache } from '../../cache/build-cache.js';
+import type { ContentStore } from '../../cache/store.js';
+import type { Digest } from '../../image/digest.js';
+import { isIndexMediaType } from '../../image/mediatypes.js';
+import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
+import { pruneSnapshots } from '../../runtime/snapshot-gc.js';
+import { join } from 'node:path';
 import { parseSize } from '../../report/index.js';
 import { HELP_FLAG, humanSize, openStore, ROOT_FLAG, type Io } from '../common.js';
 
@@ -41,8 +47,31 @@ async function pruneCommand(argv: string[], io: Io): Promise<number> {
   // Tagged images and what the build cache still names are roots; --all drops the grace period too.
   const r = await gc(store, { dryRun: dry, extraRoots: await cache.roots(), ...(bool(p, 'all') ? { minAgeMs: 0 } : {}) });
   if (removedRecords) io.out(`Removed ${removedRecords} build cache records\n`);
+  // Unpacked layer snapshots of RUN steps: keep those of tagged images and cache records.
+  const snaps = await pruneSnapshots(join(store.root, 'runtime'), await neededDiffIDs(store, cache), { dryRun: dry });
+  if (snaps.skipped) io.out(`Snapshots kept: ${snaps.skipped}\n`);
+  else if (snaps.removed) io.out(`${dry ? 'Would remove' : 'Removed'} ${snaps.removed} layer snapshots\n`);
   io.out(`${bool(p, 'dry-run') ? 'Would reclaim' : 'Total reclaimed space'}: ${humanSize(r.bytes)} (${r.removed} blobs)\n`);
   return 0;
+}
+
+/** diffIDs of every tagged image (indexes followed) and of every cached step's layer. */
+async function neededDiffIDs(store: ContentStore, cache: BuildCache): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  const visit = async (desc: Descriptor): Promise<void> => {
+    if (!(await store.has(desc.digest))) return;
+    if (isIndexMediaType(desc.mediaType)) {
+      for (const m of (await store.readJSON<Index>(desc.digest)).manifests) await visit(m);
+      return;
+    }
+    const manifest = await store.readJSON<Manifest>(desc.digest);
+    if (!(await store.has(manifest.config.digest))) return;
+    const config = await store.readJSON<ImageConfigFile>(manifest.config.digest);
+    for (const d of config.rootfs?.diff_ids ?? []) out.add(d);
+  };
+  for (const r of await store.listRefs()) await visit(r.desc);
+  for await (const e of cache.entries()) if (e.rec.layer) out.add(e.rec.layer.diffID);
+  return out;
 }
 
 export const storeCommands = {
