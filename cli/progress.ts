@@ -1,4 +1,5 @@
 import type { BuildEvent } from '../builder/events.js';
+import { ttyProgress } from './progress-tty.js';
 
 export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
 
@@ -21,8 +22,10 @@ export function createProgress(mode: ProgressMode, out: ProgressOut = process.st
       return { onEvent: () => {}, close: () => {} };
     case 'rawjson':
       return { onEvent: (e) => out.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n'), close: () => {} };
+    case 'tty':
+      return ttyProgress(out, (out as { columns?: number }).columns ?? process.stderr.columns ?? 100);
     default:
-      return plainProgress(out, resolved === 'tty');
+      return plainProgress(out, false);
   }
 }
 
