@@ -229,6 +229,17 @@ describe('tsbuild build: errors', function () {
     });
   }
 
+  it('says which .dockerignore pattern hid a missing COPY source', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY build/app.js /app.js\n', 'build/app.js': 'x', '.dockerignore': 'node_modules\nbuild\n' });
+    try {
+      const r = await cli(['build', '--root', root, '--progress=quiet', ctx]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Dockerfile:2:1: .*"\/build\/app\.js": not found: excluded by \.dockerignore pattern "build"/);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('reads Dockerfile.dockerignore next to a named Dockerfile', async () => {
     const ctx = await makeTree({
       'Dockerfile': 'FROM scratch\nCOPY . /\n',

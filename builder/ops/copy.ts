@@ -234,7 +234,15 @@ async function findEntry(root: CopyRoot, rel: string, loc?: SourceLocation): Pro
       if (e.path === rel) return e.type === 'symlink' ? followInRoot(root, rel, loc) : e;
       if (e.path.startsWith(rel + '/')) any = e;
     }
-    if (!any) throw notFound(rel, loc);
+    if (!any) {
+      // The most common COPY surprise (moby#27144): say which pattern hid the file.
+      const why = new PatternMatcher(root.excludes).explain(rel);
+      throw new CopySourceError(
+        `failed to compute cache key: "/${rel}": not found: excluded by .dockerignore pattern ${JSON.stringify(why.pattern ?? '?')}`,
+        loc,
+        { path: rel, pattern: why.pattern },
+      );
+    }
   }
   return followInRoot(root, rel, loc);
 }
