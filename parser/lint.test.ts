@@ -49,6 +49,14 @@ describe('lint: rules', () => {
     ],
     ['RedundantTargetPlatform', 'FROM --platform=$TARGETPLATFORM a\n', [['RedundantTargetPlatform', 1, 'Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior']]],
     ['ExposeProtoCasing', 'FROM a\nEXPOSE 80/TCP 81/udp\n', [['ExposeProtoCasing', 2, "Defined protocol '80/TCP' in EXPOSE instruction should be lowercase"]]],
+    [
+      'SecretsUsedInArgOrEnv',
+      'FROM a\nARG GITHUB_TOKEN\nENV DB_PASSWORD=x PUBLIC_KEY=y KEYBOARD=z\nARG MONKEY=1\n',
+      [
+        ['SecretsUsedInArgOrEnv', 2, 'Do not use ARG or ENV instructions for sensitive data (ARG "GITHUB_TOKEN") (use RUN --mount=type=secret)'],
+        ['SecretsUsedInArgOrEnv', 3, 'Do not use ARG or ENV instructions for sensitive data (ENV "DB_PASSWORD") (use RUN --mount=type=secret)'],
+      ],
+    ],
   ];
   for (const [name, src, want] of table) it(name, () => assert.deepEqual(lint(src), want));
 

@@ -78,6 +78,11 @@ export const RULES = {
     'Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior',
   ),
   ExposeProtoCasing: rule('ExposeProtoCasing', 'expose-proto-casing', 'Protocol in EXPOSE instruction should be lowercase'),
+  SecretsUsedInArgOrEnv: rule(
+    'SecretsUsedInArgOrEnv',
+    'secrets-used-in-arg-or-env',
+    'Sensitive data should not be used in the ARG or ENV commands',
+  ),
 } as const satisfies Record<string, LintRule>;
 
 export type RuleName = keyof typeof RULES;
@@ -298,7 +303,19 @@ function perStageRules(stage: Stage, stages: Stage[], workdirAbs: Map<number, bo
   }
 }
 
+/** BuildKit's test for names that look like secrets (whole `_`-separated words), unless marked public. */
+const SECRET_WORD = /(?:^|_)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
+const PUBLIC_WORD = /(?:^|_)public(?:_|$)/i;
+
+function looksSecret(name: string): boolean {
+  return SECRET_WORD.test(name) && !PUBLIC_WORD.test(name);
+}
+
 function perInstructionRules(ins: Instruction, report: Report): void {
+  const secretNames = ins.kind === 'arg' ? ins.args.map((a) => a.key) : ins.kind === 'env' ? ins.pairs.map((p) => p.key) : [];
+  for (const name of secretNames.filter(looksSecret)) {
+    report(RULES.SecretsUsedInArgOrEnv, ins.loc, `Do not use ARG or ENV instructions for sensitive data (${ins.kind.toUpperCase()} "${name}") (use RUN --mount=type=secret)`);
+  }
   switch (ins.kind) {
     case 'maintainer':
       report(RULES.MaintainerDeprecated, ins.loc, 'Maintainer instruction is deprecated in favor of using label');
