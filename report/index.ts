@@ -7,6 +7,7 @@ export type { GateResult, Gates } from './gates.js';
 export { renderHtml } from './render-html.js';
 export { renderJson } from './render-json.js';
 export { renderText } from './render-text.js';
+export { renderDiffText } from './render-diff.js';
 export type { TextOptions } from './render-text.js';
 export { formatDelta, formatPercent, formatSize, parseSize } from './units.js';
 export { GateConfigError, InvalidSizeError, LayerReadError, ReportError } from './errors.js';

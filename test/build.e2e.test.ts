@@ -184,6 +184,22 @@ describe('tsbuild build (no RUN): end to end', function () {
     assert.match(page, /COPY src\/ \.\/src\//);
   });
 
+  it('analyze --diff says what grew, per layer and per path', async () => {
+    const a = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY data/ /data/\n', 'data/big.bin': 'x'.repeat(1000), 'data/same.txt': 's' });
+    const b = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY data/ /data/\n', 'data/big.bin': 'x'.repeat(5000), 'data/same.txt': 's' });
+    try {
+      assert.equal((await cli(['build', '--root', root, '-q', '-t', 'diff:a', a])).code, 0);
+      assert.equal((await cli(['build', '--root', root, '-q', '-t', 'diff:b', b])).code, 0);
+      const r = await cli(['analyze', '--root', root, '--diff', 'diff:a', 'diff:b']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Layers \(1 of 1 differ\)\n +0 changed +\+3\.9 KiB +COPY data\/ \/data\//);
+      assert.match(r.stdout, /\+3\.9 KiB +1000 B → 4\.9 KiB +\/data\/big\.bin/);
+      assert.doesNotMatch(r.stdout, /same\.txt/);
+    } finally {
+      await removeAll(a, b);
+    }
+  });
+
   it('runs ONBUILD triggers of a base image in a later build', async () => {
     assert.equal((await cli(['build', '--root', root, '-q', '-t', 'onbuild-base:1', ctx])).code, 0);
     const child = await makeTree({ 'Dockerfile': 'FROM onbuild-base:1\n', 'marker.txt': 'child context\n' });

@@ -15,6 +15,7 @@ import {
   renderHtml,
   renderJson,
   renderText,
+  renderDiffText,
   type Gates,
   type SizeReport,
 } from '../../report/index.js';
@@ -125,7 +126,7 @@ export async function analyzeCommand(argv: string[], io: Io): Promise<number> {
     if (bool(p, 'diff')) {
       if (p.positionals.length !== 2) throw new UsageError('tsbuild analyze --diff needs two images');
       const d = diffReports(await analyze(p.positionals[0]!), await analyze(p.positionals[1]!));
-      io.out(JSON.stringify(d, null, 2) + '\n');
+      io.out(str(p, 'format') === 'json' ? JSON.stringify(d, null, 2) + '\n' : renderDiffText(d, { width: process.stdout.columns }));
       return 0;
     }
     const ci = str(p, 'ci-config');
