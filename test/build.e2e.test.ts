@@ -245,6 +245,21 @@ describe('tsbuild build: errors', function () {
     });
   }
 
+  it('COPY --from is reused while the source stage\'s layers are the same, and re-run when they change', async () => {
+    const ctx = await makeTree({ 'Dockerfile': 'FROM scratch AS a\nCOPY a.txt /a.txt\nFROM scratch\nCOPY --from=a /a.txt /x\n', 'a.txt': '1' });
+    try {
+      const run = () => cli(['build', '--root', root, '--progress=plain', '--explain-cache', ctx]);
+      assert.equal((await run()).code, 0);
+      assert.match((await run()).stderr, /cache: 2 step\(s\) reused, 0 executed/);
+      await writeFile(join(ctx, 'a.txt'), '2');
+      const changed = await run();
+      assert.match(changed.stderr, /cache: 0 step\(s\) reused, 2 executed/);
+      assert.match(changed.stderr, /COPY --from=a \/a\.txt \/x \(.*Dockerfile:4\):\n {2}- input from-layers changed/);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('says which .dockerignore pattern hid a missing COPY source', async () => {
     const ctx = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY build/app.js /app.js\n', 'build/app.js': 'x', '.dockerignore': 'node_modules\nbuild\n' });
     try {

@@ -7,7 +7,7 @@ import { createTarStream } from '../../image/tar/writer.js';
 import { parseChmod } from '../chmod.js';
 import { BuildUsageError } from '../errors.js';
 import type { BuildSession } from '../session.js';
-import { copyRootFor } from '../stage-sources.js';
+import { layersFor } from '../stage-sources.js';
 import { CREATED_BY_SUFFIX, withLayer, type StageState, type StepOutcome } from '../stage-state.js';
 import { copyInputs, describeStep, lookupStep, recordStep } from '../step-cache.js';
 import { downloadSource, isUrlSource } from './add-url.js';
@@ -31,10 +31,15 @@ export async function copyStep(
   const loc = locOf(ins);
   let root: CopyRoot = s.context;
   let fromLabel = '';
+  // COPY --from a stage or image: its result depends only on that layer stack (by diffID), the
+  // paths and the flags — so it is looked up by those before anything is unpacked.
+  let fromLayers: StageState['layers'] | undefined;
   if (ins.from !== undefined) {
     const from = ex(ins.from);
     fromLabel = ` --from=${from}`;
-    root = await copyRootFor(s, from, loc);
+    const nc = s.namedContexts.get(from);
+    if (nc?.kind === 'dir') root = nc.root;
+    else fromLayers = await layersFor(s, from, loc);
   }
   const owner = ins.chown !== undefined && ins.chown !== '' ? await ownerOf(s, state, ex(ins.chown)) : undefined;
   const chmod = ins.chmod !== undefined && ins.chmod !== '' ? parseChmod(ex(ins.chmod)) : undefined;
@@ -51,6 +56,23 @@ export async function copyStep(
   }
   if (checksum !== undefined && downloads.size === 0) {
     throw new BuildUsageError('ADD --checksum is only valid for URL sources (git sources are not supported yet)', loc);
+  }
+  const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
+  const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
+  const op = { kind: ins.kind, dest, workdir: state.config.config.WorkingDir || '/', link: ins.link, parents: ins.parents, exclude: ins.exclude.map(ex), from: fromLabel, created_by: by, epoch: s.epoch ?? null, owner: owner ?? null };
+  const stepIndex = Number.isNaN(Number(index)) ? 0 : Number(index);
+  let fromStep: ReturnType<typeof describeStep> | undefined;
+  let fromReasons: string[] = [];
+  if (fromLayers) {
+    fromStep = describeStep(s, state, stepIndex, {
+      type: 'copy-from',
+      op: { ...op, chmod: ins.chmod !== undefined ? ex(ins.chmod) : null },
+      inputs: [{ name: 'from-layers', digest: sha256(fromLayers.map((l) => l.diffID).join('\n')) }],
+    });
+    const hit = await lookupStep(s, state, fromStep, history, display, { file: loc.file, line: loc.line });
+    if (hit.state) return { ...hit.state, cacheHit: true };
+    fromReasons = hit.reasons;
+    root = { dir: await s.views.unpacked(fromLayers), excludes: [], isContext: false };
   }
   const plan = await planCopy({
     kind: ins.kind,
@@ -71,8 +93,6 @@ export async function copyStep(
     downloads,
     scratchDir: s.views.tmpDir,
   });
-  const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
-  const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
   // The key sees every copied entry's content and metadata (never mtime), under
   // --chmod/--chown only the resulting mode/owner: a source's own mode can't cause a miss.
   const hasher = s.stepCache ? await s.stepCache.hasher(root.dir) : undefined;
@@ -86,19 +106,19 @@ export async function copyStep(
     if (!o.absPath.startsWith(root.dir + '/')) return hashFileContent(o.absPath);
     return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode });
   }, (e) => plan.origins.get(e.header.path)?.path);
-  const step = describeStep(s, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
+  const step = describeStep(s, state, stepIndex, {
     type: 'copy',
-    op: { kind: ins.kind, dest, workdir: state.config.config.WorkingDir || '/', link: ins.link, parents: ins.parents, exclude: ins.exclude.map(ex), from: fromLabel, created_by: by, epoch: s.epoch ?? null },
+    op,
     inputs: [{ name: 'sources', digest: inputs.tree }],
     files: inputs.files,
   });
-  const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
-  if (hit.state) return { ...hit.state, cacheHit: true };
+  const hit = fromStep ? { reasons: fromReasons } : await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
+  if ('state' in hit && hit.state) return { ...hit.state, cacheHit: true };
   const layer = await writeLayer(s, createTarStream(plan.entries), s.runFollows(state.label, Number(index)));
   const ref = { desc: layer.desc, diffID: layer.diffID };
   await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
-  await recordStep(s, state, step, ref, created);
-  const next: StepOutcome = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
+  await recordStep(s, state, fromStep ?? step, ref, created);
+  const next: StepOutcome = { ...withLayer(state, ref, history), cacheKey: (fromStep ?? step).key, missReason: hit.reasons.join('; ') };
   if (lower) {
     const view = lower.clone();
     view.applyEntries(plan.entries.map((e) => e.header), next.layers.length - 1);
