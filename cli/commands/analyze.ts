@@ -22,16 +22,14 @@ import {
 import { TsbuildError } from '../../image/errors.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { GATE_FLAGS } from '../gate-flags.js';
 import { findImage } from './images.js';
 
 export const REPORT_FLAGS: FlagSpec[] = [
   { name: 'format', type: 'string', valueName: 'FMT', description: 'text, json or html', default: 'text' },
   { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'write the report to FILE instead of stdout' },
   { name: 'diff', type: 'bool', description: 'compare two images: tsbuild analyze --diff A B' },
-  { name: 'max-size', type: 'string', valueName: 'SIZE', description: 'gate: fail (exit 3) when the image is larger (e.g. 200MB)' },
-  { name: 'min-efficiency', type: 'string', valueName: 'RATIO', description: 'gate: dive\'s efficiency score at least RATIO (0..1)' },
-  { name: 'max-wasted', type: 'string', valueName: 'SIZE', description: 'gate: reclaimable bytes at most SIZE' },
-  { name: 'max-wasted-percent', type: 'string', valueName: 'RATIO', description: 'gate: reclaimable/total at most RATIO (0..1)' },
+  ...GATE_FLAGS,
   { name: 'ci-config', type: 'string', valueName: 'FILE', description: 'read gates from a .dive-ci file' },
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'plain HTTP to this registry (docker:// sources)' },
   ROOT_FLAG,

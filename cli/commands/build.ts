@@ -3,7 +3,8 @@ import { build, type CacheSpec, type SecretSpec } from '../../builder/build.js';
 import { parseOutput, type OutputSpec } from '../../builder/exporters/index.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
-import { parseSize } from '../../report/index.js';
+import { parseSize } from '../../report/units.js';
+import { GATE_FLAGS } from '../gate-flags.js';
 import { createProgress, type ProgressMode } from '../progress.js';
 
 export const BUILD_FLAGS: FlagSpec[] = [
@@ -36,10 +37,7 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'timeout', type: 'string', valueName: 'SECONDS', description: 'time limit for each RUN step' },
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
   { name: 'report', type: 'optional', valueName: 'FILE', description: 'size report of the result (stderr, or FILE; .html/.json pick the format)' },
-  { name: 'max-size', type: 'string', valueName: 'SIZE', description: 'with --report: fail (exit 3) above SIZE' },
-  { name: 'min-efficiency', type: 'string', valueName: 'RATIO', description: 'with --report: dive efficiency at least RATIO' },
-  { name: 'max-wasted', type: 'string', valueName: 'SIZE', description: 'with --report: reclaimable bytes at most SIZE' },
-  { name: 'max-wasted-percent', type: 'string', valueName: 'RATIO', description: 'with --report: reclaimable share at most RATIO' },
+  ...GATE_FLAGS,
   ROOT_FLAG,
   HELP_FLAG,
 ];

@@ -7,7 +7,7 @@ import { isIndexMediaType } from '../../image/mediatypes.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
 import { pruneSnapshots } from '../../runtime/snapshot-gc.js';
 import { join } from 'node:path';
-import { parseSize } from '../../report/index.js';
+import { parseSize } from '../../report/units.js';
 import { HELP_FLAG, humanSize, openStore, ROOT_FLAG, type Io } from '../common.js';
 
 async function duCommand(argv: string[], io: Io): Promise<number> {
