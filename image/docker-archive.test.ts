@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,16 +17,12 @@ import { CONTAINERD_IMAGE_NAME, readOciLayout, REF_NAME, writeOciLayout } from '
 import { randomImage } from './random.js';
 import type { Index } from './types.js';
 import { validateImage } from './validate.js';
+import { requireTools } from '../test/tools.js';
 
 const run = promisify(execFile);
 
-/** Tools the interop tests need: missing locally → skip with a reason; missing in CI → fail. */
 function needTool(ctx: Mocha.Context, tool: string): void {
-  const found = (process.env['PATH'] ?? '').split(':').some((d) => d && existsSync(join(d, tool)));
-  if (found) return;
-  if (process.env['CI'] === 'true') throw new Error(`${tool} is required in CI but not installed`);
-  console.log(`      (skipped: ${tool} not installed)`);
-  ctx.skip();
+  requireTools(ctx, [tool]);
 }
 
 async function collect(s: Readable): Promise<Buffer> {

@@ -17,16 +17,12 @@ import { randomImage } from './random.js';
 import { readTar } from './tar/reader.js';
 import type { Index } from './types.js';
 import { validateImage } from './validate.js';
+import { requireTools } from '../test/tools.js';
 
 const run = promisify(execFile);
 
-/** Tools the interop tests need: missing locally → skip with a reason; missing in CI → fail. */
 function needTool(ctx: Mocha.Context, tool: string): void {
-  const found = (process.env['PATH'] ?? '').split(':').some((d) => d && existsSync(join(d, tool)));
-  if (found) return;
-  if (process.env['CI'] === 'true') throw new Error(`${tool} is required in CI but not installed`);
-  console.log(`      (skipped: ${tool} not installed)`);
-  ctx.skip();
+  requireTools(ctx, [tool]);
 }
 
 async function collect(s: Readable): Promise<Buffer> {

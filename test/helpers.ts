@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { main } from '../cli/main.js';
+import { requireTools } from './tools.js';
 
 export const execFileP = promisify(execFile);
 
@@ -52,18 +53,7 @@ export async function removeAll(...dirs: string[]): Promise<void> {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 }
 
-/** True when a command is on PATH. Under CI a missing tool is a failure, not a skip. */
-export async function have(cmd: string): Promise<boolean> {
-  try {
-    await execFileP('sh', ['-c', `command -v ${cmd}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
+/** Skip locally, fail under CI, when `cmd` is missing (see test/tools.ts). */
 export async function requireTool(ctx: Mocha.Context, cmd: string): Promise<void> {
-  if (await have(cmd)) return;
-  if (process.env.CI === 'true') throw new Error(`${cmd} is required under CI but is not installed`);
-  ctx.skip();
+  requireTools(ctx, [cmd]);
 }

@@ -29,22 +29,7 @@ export interface TestRegistry {
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-export function missingTools(tools: string[]): string[] {
-  return tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status !== 0);
-}
-
-/**
- * For a mocha `before`: skip the suite locally when a tool is missing, but FAIL
- * under CI=true (a missing tool there is a broken CI image, not a reason to pass).
- */
-export function requireTools(ctx: Mocha.Context, tools: string[]): void {
-  const missing = missingTools(tools);
-  if (missing.length === 0) return;
-  const msg = `missing ${missing.join(', ')} (apt-get install docker-registry apache2-utils skopeo)`;
-  if (process.env['CI'] === 'true') throw new Error(msg);
-  console.log(`    skipped: ${msg}`);
-  ctx.skip();
-}
+export { missingTools, requireTools } from './tools.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
