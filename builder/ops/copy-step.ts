@@ -46,7 +46,6 @@ export async function copyStep(
   const heredocs = new Map(ins.heredocs.map((h) => [h.name, h.expand ? ex(h.content) : h.content]));
   const sources = ins.sources.map((src) => (heredocs.has(src) ? src : ex(src)));
   const dest = ex(ins.dest);
-  const lower = ins.link ? undefined : await s.views.fsView(state.layers);
   const checksum = ins.kind === 'add' && ins.checksum !== undefined ? ex(ins.checksum) : undefined;
   const downloads = new Map<string, Awaited<ReturnType<typeof downloadSource>>>();
   for (const src of sources) {
@@ -74,6 +73,8 @@ export async function copyStep(
     fromReasons = hit.reasons;
     root = { dir: await s.views.unpacked(fromLayers), excludes: [], isContext: false };
   }
+  // The lower filesystem is needed only to plan a copy that is not reused.
+  const lower = ins.link ? undefined : await s.views.fsView(state.layers);
   const plan = await planCopy({
     kind: ins.kind,
     root,
