@@ -12,9 +12,9 @@
  * flat/ (copy snapshotter), steps/<container id>/ (bundle, upper, mounts), cache-mounts/, logs/,
  * tmp/, seccomp.json.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
-import { isAbsolute, join, posix, resolve } from 'node:path';
+import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
@@ -172,31 +172,56 @@ interface ProbeRecord {
   overlay: boolean;
 }
 
-async function probeFingerprint(want: string, snap: string): Promise<string> {
+async function probeFingerprint(root: string, want: string, snap: string): Promise<string> {
   const bins: string[] = [];
   for (const name of ['crun', 'runc']) {
     const bin = await which(name);
     const st = bin ? await fsp.stat(bin).catch(() => undefined) : undefined;
     bins.push(`${name}=${bin ?? '-'}:${st?.size ?? 0}:${st?.mtimeMs ?? 0}`);
   }
-  return [release(), want, snap, isHybridCgroups() ? 'hybrid' : 'single', ...bins].join('|');
+  // overlay support depends on the file system the state dir is on, not only on the kernel
+  const dev = (await fsp.stat(root)).dev;
+  return [release(), want, snap, isHybridCgroups() ? 'hybrid' : 'single', `dev=${dev}`, ...bins].join('|');
+}
+
+/**
+ * Where else a verdict is remembered: per machine, in /run (a tmpfs, emptied at boot), so a new
+ * or wiped store does not pay ~0.1 s for a probe this machine already ran. The file name carries
+ * the fingerprint's hash; TSBUILD_PROBE_DIR overrides the directory (tests), '' turns it off.
+ */
+function machineProbeFile(fingerprint: string): string | undefined {
+  const dir = process.env.TSBUILD_PROBE_DIR ?? '/run/tsbuild';
+  if (dir === '') return undefined;
+  return join(dir, `probe-${createHash('sha256').update(fingerprint).digest('hex').slice(0, 32)}.json`);
 }
 
 async function readProbe(root: string, fingerprint: string): Promise<{ oci: OciRuntime; overlay: boolean } | undefined> {
-  try {
-    const r = JSON.parse(await fsp.readFile(join(root, 'probe.json'), 'utf8')) as ProbeRecord;
-    if (r.fingerprint !== fingerprint || !existsSync(r.runtime.binary)) return undefined;
-    return { oci: new OciRuntime(r.runtime.name, r.runtime.binary, join(root, r.runtime.name), r.runtime.wrap), overlay: r.overlay };
-  } catch {
-    return undefined;
+  const machine = machineProbeFile(fingerprint);
+  for (const file of [join(root, 'probe.json'), ...(machine ? [machine] : [])]) {
+    try {
+      const r = JSON.parse(await fsp.readFile(file, 'utf8')) as ProbeRecord;
+      if (r.fingerprint !== fingerprint || !existsSync(r.runtime.binary)) continue;
+      return { oci: new OciRuntime(r.runtime.name, r.runtime.binary, join(root, r.runtime.name), r.runtime.wrap), overlay: r.overlay };
+    } catch {
+      continue;
+    }
   }
+  return undefined;
 }
 
 async function writeProbe(root: string, fingerprint: string, r: { oci: OciRuntime; overlay: boolean }): Promise<void> {
   const rec: ProbeRecord = { fingerprint, runtime: { name: r.oci.name, binary: r.oci.binary, wrap: r.oci.wrap }, overlay: r.overlay };
-  const tmp = join(root, `probe.json.${randomBytes(4).toString('hex')}`);
-  await fsp.writeFile(tmp, JSON.stringify(rec));
-  await fsp.rename(tmp, join(root, 'probe.json'));
+  const machine = machineProbeFile(fingerprint);
+  for (const file of [join(root, 'probe.json'), ...(machine ? [machine] : [])]) {
+    try {
+      await fsp.mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      const tmp = `${file}.${randomBytes(4).toString('hex')}`;
+      await fsp.writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
+      await fsp.rename(tmp, file);
+    } catch (e) {
+      if (file === join(root, 'probe.json')) throw e; // the machine copy is only a shortcut
+    }
+  }
 }
 
 export class Runtime {
@@ -256,7 +281,7 @@ export class Runtime {
       p = (async () => {
         // A probe runs a container and mounts an overlay (~0.1 s); its verdict is kept on disk
         // for as long as the kernel, the runtime binaries and the choices stay the same.
-        const fingerprint = await probeFingerprint(want, snap);
+        const fingerprint = await probeFingerprint(root, want, snap);
         const remembered = await readProbe(root, fingerprint);
         if (remembered) return remembered;
         const oci = await probeRuntime(want, root, join(root, 'tmp', `${buildId}-000000000000`), buildId);

@@ -484,6 +484,40 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
   });
 });
 
+describe('runtime: the probe verdict', function () {
+  this.timeout(60_000);
+  it('is remembered per machine: a new state dir on the same file system does not probe again; another fingerprint does', async function () {
+    requireRuntime(this);
+    const memo = join(work, 'probe-memo');
+    const saved = process.env.TSBUILD_PROBE_DIR;
+    process.env.TSBUILD_PROBE_DIR = memo;
+    try {
+      const a = join(work, 'memo-a');
+      const first = await Runtime.create({ root: a });
+      await first.close();
+      assert.ok(existsSync(join(a, 'probe.json')), 'the first state dir probed');
+      const files = readdirSync(memo);
+      assert.equal(files.length, 1);
+
+      const b = join(work, 'memo-b');
+      const second = await Runtime.create({ root: b });
+      await second.close();
+      assert.deepEqual(second.info, first.info);
+      assert.equal(existsSync(join(b, 'probe.json')), false, 'the second state dir used the machine verdict');
+
+      // a verdict for another machine (kernel, binaries, file system) is not used
+      const file = join(memo, files[0]!);
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), fingerprint: 'another machine' }));
+      const c = join(work, 'memo-c');
+      await (await Runtime.create({ root: c })).close();
+      assert.ok(existsSync(join(c, 'probe.json')), 'a fingerprint mismatch probes again');
+    } finally {
+      if (saved === undefined) delete process.env.TSBUILD_PROBE_DIR;
+      else process.env.TSBUILD_PROBE_DIR = saved;
+    }
+  });
+});
+
 describe('runtime: crash recovery', function () {
   this.timeout(60_000);
   for (const runtime of availableRuntimes()) {
