@@ -417,8 +417,9 @@ export class Runtime {
       if (step.aborted) throw new RunAbortedError(data);
       if (step.timedOut) throw new RunTimeoutError(req.timeoutMs ?? 0, data);
 
-      // the container must be gone before its upper dir is read
-      await this.#oci.delete(id);
+      // the container must be gone before its upper dir is read ('run' deletes it on a normal
+      // exit; only a container whose state is still there needs one more runtime process)
+      if (this.#oci.hasState(id)) await this.#oci.delete(id);
       step.created = false;
       await stubs.clean();
       const result: RunResult<T> = { exitCode, durationMs: 0, lastLines, logFile };

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { exec, type ExecResult } from './exec.js';
 import { readMountInfo } from './mounts.js';
+import { join } from 'node:path';
 
 export type RuntimeName = 'runc' | 'crun';
 
@@ -58,6 +59,11 @@ export class OciRuntime {
   }
 
   /** `delete -f`: kills what is left and removes the state; fine when the container is gone. */
+  /** Whether the runtime still keeps state for container `id` (runc and crun: a directory named after it). */
+  hasState(id: string): boolean {
+    return existsSync(join(this.stateDir, id));
+  }
+
   async delete(id: string): Promise<void> {
     await this.command(['delete', '-f', id]);
   }

@@ -5,7 +5,7 @@
  * afterwards if it is still empty, and put back the parent's mtime when the step did not change
  * the parent's entries itself (so the parent drops out of the diff too).
  */
-import { lstatSync, readdirSync, rmdirSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { lstatSync, lutimesSync, readdirSync, rmdirSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { exec } from './exec.js';
 import { resolveInRoot } from './inroot.js';
@@ -88,5 +88,14 @@ function stamp(ns: bigint): string {
 
 /** Nanosecond-exact mtime (fs.utimes takes a double and would round it); atime is not in layers. */
 async function setMtime(host: string, mtimeNs: bigint): Promise<void> {
+  // lutimes takes seconds as a double: exact for the whole-second and microsecond stamps layers
+  // usually carry, not for every nanosecond value. Check, and let touch(1) set what it missed.
+  try {
+    const st = lstatSync(host, { bigint: true });
+    lutimesSync(host, Number(st.atimeNs) / 1e9, Number(mtimeNs) / 1e9);
+    if (lstatSync(host, { bigint: true }).mtimeNs === mtimeNs) return;
+  } catch {
+    /* fall through to touch */
+  }
   await exec('touch', ['-h', '-m', '-d', stamp(mtimeNs), '--', host]);
 }
