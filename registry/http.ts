@@ -6,7 +6,7 @@
  * Uploads use `plain`: their stream bodies cannot be replayed, so push.ts runs
  * its own retry loop that reopens the source.
  */
-import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, interceptors, request, type Dispatcher, type EnvHttpProxyAgentOptions } from './undici-lean.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { RegistryError, TransportError, redactUrl, type RegistryErrorEntry } from './errors.js';
@@ -69,7 +69,7 @@ export function createHttpClient(o: {
   env?: NodeJS.ProcessEnv;
 }): HttpClient {
   const env = o.env ?? process.env;
-  const proxyOpts: EnvHttpProxyAgent.Options = { connections: o.connections ?? 8 };
+  const proxyOpts: EnvHttpProxyAgentOptions = { connections: o.connections ?? 8 };
   // Tests and callers may pass their own env; EnvHttpProxyAgent reads process.env otherwise.
   const httpProxy = env.http_proxy ?? env.HTTP_PROXY;
   const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY;
@@ -139,7 +139,7 @@ export async function send(http: HttpClient, req: HttpRequest): Promise<HttpResp
       headers,
       body: req.body ?? null,
       ...(req.noRedirect ? { maxRedirections: 0 } : {}),
-    } as Parameters<typeof request>[1]);
+    });
   } catch (e) {
     throw toTransportError(e, req.method, req.url);
   }

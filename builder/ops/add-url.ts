@@ -2,15 +2,15 @@ import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, request as leanRequest } from '../../registry/undici-lean.js';
 import { HashingStream, type Digest } from '../../image/digest.js';
 import type { ContextEntry } from '../context.js';
 import { CopySourceError, type SourceLocation } from '../errors.js';
 
-let shared: Promise<{ dispatcher: Dispatcher; request: typeof import('undici').request }> | undefined;
+let shared: Promise<{ dispatcher: Dispatcher; request: typeof leanRequest }> | undefined;
 /** One pooled client (loaded on first use) that follows redirects and honours HTTP(S)_PROXY / NO_PROXY. */
-function client(): Promise<{ dispatcher: Dispatcher; request: typeof import('undici').request }> {
-  return (shared ??= import('undici').then((u) => ({
+function client(): Promise<{ dispatcher: Dispatcher; request: typeof leanRequest }> {
+  return (shared ??= import('../../registry/undici-lean.js').then((u) => ({
     dispatcher: new u.EnvHttpProxyAgent().compose(u.interceptors.redirect({ maxRedirections: 10 })),
     request: u.request,
   })));
