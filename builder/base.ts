@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ContentStore } from '../cache/store.js';
 import { writeImage } from '../cache/store-image.js';
 import type { Digest } from '../image/digest.js';
@@ -70,6 +71,8 @@ export interface BaseResolver {
   platform: Platform;
   registry: () => Promise<RegistryClient>;
   pull: boolean;
+  /** Gets each layer blob a pull downloads, as it arrives (see pulled-layer.ts). */
+  tee?: (compressed: Readable) => Promise<void>;
 }
 
 /**
@@ -111,7 +114,8 @@ export async function resolveImage(r: BaseResolver, name: string, loc?: SourceLo
       cause: (e as { code?: string }).code,
     });
   }
-  const desc = await writeImage(r.store, img);
+  const tee = r.tee;
+  const desc = await writeImage(r.store, img, tee ? { tee: (_i, compressed) => tee(compressed) } : {});
   if (!ref.digest) await r.store.setRef(refName, desc);
   return loadFromStore(r.store, desc, r.platform, imageName);
 }

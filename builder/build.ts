@@ -18,6 +18,7 @@ import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
 import { LayerViews } from './layers.js';
 import { planBuild, type BuildPlan } from './plan.js';
+import { takePulledLayer } from './pulled-layer.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
 import { exportCache, importCache, importInlineCache, inlineCacheRecords, INLINE_CACHE_KEY, type CacheMountExport } from '../cache/remote-cache.js';
@@ -180,6 +181,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       emit({ type: 'message', level: 'warn', text: `cache import from ${describeCache(spec)} failed: ${(e as Error).message}` });
     }
   }
+  // Pulled base layers go straight into runtime snapshots only when some RUN will use them.
+  const hasRun = df.stages.some((st) => st.instructions.some((ins) => ins.kind === 'run'));
   const stop = new AbortController();
   if (o.signal?.aborted) stop.abort();
   else o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
@@ -192,7 +195,13 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     emit: countingEmit,
     views,
     stepCache,
-    resolver: { store: o.store, platform, registry: getRegistry, pull: o.pull ?? false },
+    resolver: {
+      store: o.store,
+      platform,
+      registry: getRegistry,
+      pull: o.pull ?? false,
+      tee: (compressed) => takePulledLayer(compressed, { store: o.store, ...(hasRun ? { runtime: getRuntime } : {}) }),
+    },
     registry: getRegistry,
     runtime: getRuntime,
     context: { dir: contextDir, excludes: ignore.patterns, isContext: true },

@@ -3,6 +3,7 @@
  * (write side). Both go through image/partial.ts so a store image behaves
  * exactly like a registry or layout image.
  */
+import { PassThrough, type Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { Image, ImageIndex } from '../image/image.js';
@@ -39,6 +40,12 @@ export interface WriteImageOptions {
   /** Layers copied at once; default 3. */
   concurrency?: number;
   signal?: AbortSignal;
+  /**
+   * Also handed every layer blob that is actually downloaded (compressed bytes, as they arrive),
+   * so a caller can index or unpack it in the same pass. It must consume the stream; if it
+   * throws, the copy into the store still completes.
+   */
+  tee?: (layer: number, compressed: Readable) => Promise<void>;
 }
 
 /**
@@ -70,7 +77,25 @@ export async function writeImage(store: ContentStore, img: Image, opts: WriteIma
           await store.touch(desc.digest); // in use again: keep it out of gc's reach
           return;
         }
-        await store.ingest(await layers[i]!.compressed(), { digest: desc.digest, size: desc.size }, ingestOpts);
+        const src = await layers[i]!.compressed();
+        if (!opts.tee) {
+          await store.ingest(src, { digest: desc.digest, size: desc.size }, ingestOpts);
+          return;
+        }
+        const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+        const toTee = new PassThrough({ highWaterMark: 1 << 20 });
+        src.on('error', (e) => {
+          toStore.destroy(e);
+          toTee.destroy(e);
+        });
+        src.pipe(toStore);
+        src.pipe(toTee);
+        const teed = opts.tee(i, toTee).catch(() => {
+          // a failed side copy must not stall the store's: stop feeding it
+          src.unpipe(toTee);
+          toTee.resume();
+        });
+        await Promise.all([store.ingest(toStore, { digest: desc.digest, size: desc.size }, ingestOpts), teed]);
       }),
     ),
   );

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContentStore } from '../cache/store.js';
+import { digestHex } from '../image/digest.js';
+import { hostPlatform } from '../image/platform.js';
+import { RegistryClient } from '../registry/client.js';
+import { Runtime } from '../runtime/index.js';
+import { busyboxLayout } from '../runtime/testing.js';
+import { execFileP, removeAll, tempDir } from '../test/helpers.js';
+import { requireTools, startRegistry, type TestRegistry } from '../test/registry-server.js';
+import { resolveImage } from './base.js';
+import type { LayerIndexEntry } from './fsview.js';
+import { takePulledLayer } from './pulled-layer.js';
+
+/** A base image pulled from a real docker-registry is indexed (and unpacked for RUN) in the same pass. */
+describe('builder/pulled-layer: a pull feeds the layer index and the RUN snapshot', function () {
+  this.timeout(120_000);
+  let reg: TestRegistry;
+  let client: RegistryClient;
+  let work: string;
+  let name: string;
+
+  before(async function () {
+    requireTools(this, ['docker-registry', 'skopeo', 'umoci', 'busybox']);
+    reg = await startRegistry({ mode: 'plain' });
+    work = await tempDir('tsb-pulled-');
+    name = `${reg.host}/library/busybox:pulled`;
+    await execFileP('skopeo', ['copy', '--dest-tls-verify=false', `oci:${busyboxLayout()}:latest`, `docker://${name}`]);
+    client = new RegistryClient({ insecureRegistries: [reg.host] });
+  });
+  after(async () => {
+    await client?.close();
+    await reg?.stop();
+    if (work) await removeAll(work);
+  });
+
+  const cases: Array<{ name: string; withRuntime: boolean }> = [
+    { name: 'no RUN in the build: only the index', withRuntime: false },
+    { name: 'a RUN follows: the index and the overlay snapshot', withRuntime: true },
+  ];
+  for (const c of cases) {
+    it(c.name, async function () {
+      if (c.withRuntime && process.getuid?.() !== 0) {
+        if (process.env.CI === 'true') throw new Error('needs root under CI');
+        this.skip();
+      }
+      const root = join(work, c.withRuntime ? 'run' : 'norun');
+      const store = await ContentStore.open(root);
+      const rt = c.withRuntime ? await Runtime.create({ root: join(root, 'runtime') }) : undefined;
+      try {
+        const base = await resolveImage(
+          { store, platform: hostPlatform(), registry: async () => client, pull: true, tee: (s) => takePulledLayer(s, { store, ...(rt ? { runtime: async () => rt } : {}) }) },
+          name,
+        );
+        assert.equal(base.layers.length, 1);
+        const diffID = base.layers[0]!.diffID;
+        const index = await store.readMeta<LayerIndexEntry[]>('layer-index', diffID);
+        assert.ok(Array.isArray(index), 'the layer index was written during the pull');
+        assert.ok(index.some(([path, type]) => path.replace(/^\.?\//, '') === 'bin/busybox' && type === 'file'), 'bin/busybox is in the index');
+        const snapshot = join(root, 'runtime', 'snapshots', digestHex(diffID));
+        if (rt) {
+          assert.ok(rt.info.snapshotter === 'copy' || existsSync(join(snapshot, 'bin', 'busybox')), 'the overlay snapshot was unpacked during the pull');
+        } else {
+          assert.equal(existsSync(snapshot), false, 'nothing is unpacked when no RUN needs it');
+        }
+      } finally {
+        await rt?.close();
+      }
+    });
+  }
+});
