@@ -5,7 +5,7 @@
  * stopped at the end, and only those.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,33 +83,18 @@ export function stopStartedServices(): void {
   started.clear();
 }
 
-const SOURCE_DIRS = ['parser', 'builder', 'cache', 'image', 'registry', 'runtime', 'report', 'cli'];
-
 /**
- * Path of tsbuild's compiled cli/main.js. TSBUILD_MAIN overrides; otherwise compile the
- * tree into bench/out/dist (not dist/: other work may be using it) and copy the JSON
- * assets the code loads at run time (runtime/seccomp-default.json) next to the output.
+ * Path of tsbuild's CLI as it ships: TSBUILD_MAIN overrides; otherwise the tree is bundled
+ * (scripts/bundle.mjs, as `npm run build` does) into bench/out/bin, not dist/ (other work
+ * may be using it).
  */
 export function compileTsbuild(): string {
   if (process.env.TSBUILD_MAIN) return resolve(process.env.TSBUILD_MAIN);
-  const out = join(BENCH_OUT, 'dist');
-  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
-  const main = join(out, 'cli', 'main.js');
-  rmSync(main, { force: true });
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out], { cwd: REPO, encoding: 'utf8' });
-  // tsc still emits on type errors (another module mid-work); only a missing output is fatal
-  if (!existsSync(main)) throw new CommandFailedError('tsc -p tsconfig.build.json', r.status, r.stdout + r.stderr);
-  if (r.status !== 0) process.stderr.write(`warning: tsc reported errors (output emitted anyway):\n${r.stdout.split('\n').slice(0, 5).join('\n')}\n`);
-  for (const d of SOURCE_DIRS) copyJsonAssets(join(REPO, d), join(out, d));
+  const out = join(BENCH_OUT, 'bin');
+  const main = join(out, 'main.js');
+  const r = spawnSync(process.execPath, [join(REPO, 'scripts', 'bundle.mjs'), out], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(main)) throw new CommandFailedError('node scripts/bundle.mjs', r.status, r.stdout + r.stderr);
   return main;
-}
-
-function copyJsonAssets(src: string, dst: string): void {
-  if (!existsSync(src)) return;
-  for (const e of readdirSync(src, { withFileTypes: true })) {
-    if (e.isDirectory() && e.name !== 'testdata' && e.name !== 'node_modules') copyJsonAssets(join(src, e.name), join(dst, e.name));
-    else if (e.isFile() && e.name.endsWith('.json')) cpSync(join(src, e.name), join(dst, e.name));
-  }
 }
 
 export interface MachineState {

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   log(`machine: ${before.cpus} cpus, ${before.memGiB} GiB, load ${before.loadavg.join(' ')}, kernel ${before.kernel}, node ${before.node}, tsbuild ${before.gitRev}`);
   if (!hasGnuTime()) log('note: GNU time (/usr/bin/time) missing: peak RSS not measured (apt-get install -y time)');
 
-  log('compiling tsbuild into bench/out/dist ...');
+  log('bundling tsbuild into bench/out/bin ...');
   const mainJs = compileTsbuild();
   ensureRegistryAndBase();
   const cases = benches.map((n) => CASES.find((c) => c.name === n)!);

@@ -2,7 +2,7 @@
  * The builders under comparison, behind one small interface: make the cache cold,
  * build a case (timed), and say why a failed build failed.
  *
- *   tsbuild   node bench/out/dist/cli/main.js build -t bench-B:tsbuild --root bench/out/stores/B --progress=plain CTX
+ *   tsbuild   node bench/out/bin/main.js build -t bench-B:tsbuild --root bench/out/stores/B --progress=plain CTX
  *   buildkit  DOCKER_BUILDKIT=1 /usr/bin/docker build --network=host -q -t bench-B:buildkit CTX   (dockerd 20.10)
  *   buildah   shared/tools/buildah.sh bud --layers --isolation=oci --runtime=runc --network=host --tls-verify=false -q -t bench-B:buildah CTX
  *

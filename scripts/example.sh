@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export TSBUILD_ROOT=${TSBUILD_ROOT:-/var/lib/tsbuild-example}
-tsb() { node dist/cli/main.js "$@"; }
+tsb() { node dist/bin/main.js "$@"; }
 work=$(mktemp -d /tmp/tsbuild-example.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 bash testdata/busybox/build.sh "$work/busybox" >/dev/null
