@@ -12,6 +12,8 @@ import { CREATED_BY_SUFFIX, withLayer, type StageState, type StepOutcome } from 
 import { copyInputs, describeStep, lookupStep, recordStep } from '../step-cache.js';
 import { downloadSource, isUrlSource } from './add-url.js';
 import { planCopy, type CopyRoot } from './copy.js';
+import { walkContext, type ContextEntry } from '../context.js';
+import type { FsView } from '../fsview.js';
 import { ownerOf } from './workdir.js';
 
 function locOf(ins: { loc: { file: string; line: number; column: number } }): { file: string; line: number; column: number } {
@@ -73,9 +75,7 @@ export async function copyStep(
     fromReasons = hit.reasons;
     root = { dir: await s.views.unpacked(fromLayers), excludes: [], isContext: false };
   }
-  // The lower filesystem is needed only to plan a copy that is not reused.
-  const lower = ins.link ? undefined : await s.views.fsView(state.layers);
-  const plan = await planCopy({
+  const planReq = {
     kind: ins.kind,
     root,
     sources,
@@ -88,12 +88,21 @@ export async function copyStep(
     link: ins.link,
     exclude: ins.exclude.map(ex),
     unpack: ins.kind === 'add' ? ins.unpack !== false : false,
-    lower,
     createdTime: s.epoch ?? 0,
     loc,
     downloads,
     scratchDir: s.views.tmpDir,
-  });
+  };
+  // A COPY is keyed by a plan made without the lower filesystem: the parent key already fixes
+  // that filesystem, so it adds nothing to the key, and loading its view (say a 100,000-entry
+  // node_modules layer below the COPY) is what a cached rebuild must not pay. A miss plans again
+  // against the real lower, from the same directory listings. ADD (archives unpack while
+  // planning) plans once, against the lower.
+  const keyedWithoutLower = ins.kind === 'copy' && !ins.link && !fromLayers;
+  const walk = keyedWithoutLower ? memoWalk() : undefined;
+  const lowerView = (): Promise<FsView | undefined> => (ins.link ? Promise.resolve(undefined) : s.views.fsView(state.layers));
+  let lower = keyedWithoutLower ? undefined : await lowerView();
+  let plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
   // The key sees every copied entry's content and metadata (never mtime), under
   // --chmod/--chown only the resulting mode/owner: a source's own mode can't cause a miss.
   const hasher = s.stepCache ? await s.stepCache.hasher(root.dir) : undefined;
@@ -115,6 +124,10 @@ export async function copyStep(
   });
   const hit = fromStep ? { reasons: fromReasons } : await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
   if ('state' in hit && hit.state) return { ...hit.state, cacheHit: true };
+  if (keyedWithoutLower) {
+    lower = await lowerView();
+    plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
+  }
   const layer = await writeLayer(s, createTarStream(plan.entries), s.runFollows(state.label, Number(index)));
   const ref = { desc: layer.desc, diffID: layer.diffID };
   await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
@@ -160,3 +173,18 @@ async function hashFileContent(abs: string): Promise<Digest> {
   return `sha256:${h.digest('hex')}`;
 }
 
+
+/** walkContext, with each listing kept for a second plan of the same step (same files, same order). */
+function memoWalk(): typeof walkContext {
+  const seen = new Map<string, ContextEntry[]>();
+  return async function* (root, opts = {}) {
+    const key = JSON.stringify([root, opts.excludes ?? [], opts.includes ?? []]);
+    let entries = seen.get(key);
+    if (!entries) {
+      entries = [];
+      for await (const e of walkContext(root, opts)) entries.push(e);
+      seen.set(key, entries);
+    }
+    yield* entries;
+  };
+}

@@ -44,6 +44,8 @@ export interface CopyRequest {
   downloads?: Map<string, ContextEntry & { name: string }>;
   /** Lower filesystem (undefined with --link: BuildKit copies into an empty tree). */
   lower: FsView | undefined;
+  /** Lists a source directory (default walkContext); a caller planning twice passes a memo. */
+  walk?: typeof walkContext;
   /** mtime of directories the copy creates (SOURCE_DATE_EPOCH or 0): deterministic layers. */
   createdTime: number;
   loc?: SourceLocation;
@@ -126,7 +128,7 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
       }
       const dirRel = m.entry!.path;
       const narrowed = dirRel === '' ? {} : { includes: [dirRel] };
-      for await (const e of walkContext(m.absRoot, { excludes: m.excludes, ...narrowed })) {
+      for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...narrowed })) {
         const relInDir = relUnder(e.path, dirRel);
         if (relInDir === undefined || relInDir === '') continue;
         if (excluder && excluder.matches(relInDir)) continue;
@@ -196,7 +198,7 @@ async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
       const depth = cleaned.split('/').length;
       const literalPrefix = cleaned.split('/').slice(0, cleaned.split('/').findIndex(hasWildcard)).join('/');
       let n = 0;
-      for await (const e of walkContext(req.root.dir, { excludes: req.root.excludes })) {
+      for await (const e of (req.walk ?? walkContext)(req.root.dir, { excludes: req.root.excludes })) {
         if (literalPrefix && e.path !== literalPrefix && !e.path.startsWith(literalPrefix + '/')) continue;
         if (e.path.split('/').length !== depth || !re.test(e.path)) continue;
         n++;
