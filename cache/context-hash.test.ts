@@ -38,6 +38,27 @@ describe('cache/context-hash', () => {
     assert.deepEqual(h2.stats(), { hashed: 0, reused: 1 });
   });
 
+  it('a session that only reused hashes writes nothing (the table and its generation stay as they were)', async () => {
+    const f = join(ctx, 'a.txt');
+    await writeFile(f, 'hello\n');
+    const h = await ContextHasher.open(store, ctx, settled);
+    await h.hashFile(f, await lstat(f));
+    await h.save();
+    const key = (await store.listMeta('context-hash'))[0]!;
+    const before = JSON.stringify(await store.readMeta('context-hash', key));
+    const h2 = await ContextHasher.open(store, ctx, settled);
+    await h2.hashFile(f, await lstat(f));
+    await h2.save();
+    assert.equal(JSON.stringify(await store.readMeta('context-hash', key)), before);
+    await writeFile(join(ctx, 'b.txt'), 'new\n');
+    const h3 = await ContextHasher.open(store, ctx, settled);
+    await h3.hashFile(join(ctx, 'b.txt'), await lstat(join(ctx, 'b.txt')));
+    await h3.save();
+    const after = await store.readMeta<{ generation: number; entries: Record<string, unknown> }>('context-hash', key);
+    assert.equal(after!.generation, (JSON.parse(before) as { generation: number }).generation + 1);
+    assert.deepEqual(Object.keys(after!.entries).sort(), ['a.txt', 'b.txt']);
+  });
+
   it('re-hashes a file modified with the same size and mtime restored by utimes (ctime changed)', async () => {
     const f = join(ctx, 'same-size.txt');
     await writeFile(f, 'aaaa');

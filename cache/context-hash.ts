@@ -194,8 +194,12 @@ export class ContextHasher {
    * Persist the table atomically. Merges with what another build on the same
    * context may have saved meanwhile (under a store lock), so neither loses
    * the other's work; entries unused for MAX_IDLE_SAVES saves are dropped.
+   * A session that hashed nothing new writes nothing.
    */
   async save(): Promise<void> {
+    // Nothing learned (a no-op rebuild): the table on disk is already right. Skipping the write
+    // also leaves the generation alone, so idle entries age by saves, not by builds.
+    if (this.#hashed === 0 && this.#dropped.size === 0) return;
     const lock = `context-hash-${this.#metaKey.slice(0, 32)}`;
     await this.#store.withLock(lock, async () => {
       const disk = await readTable(this.#store, this.#metaKey, this.contextDir);
