@@ -93,6 +93,20 @@ describe('cache/keys', () => {
       it(`changes when ${what} changes`, () => assert.notEqual(d, golden[0]!.digest));
     }
 
+    // fileDigest writes the JSON of records without xattrs directly: it must equal canonicalJson's
+    const records: Array<[string, Parameters<typeof fileDigest>[0], Digest | undefined, Record<string, unknown>]> = [
+      ['file', { type: 'file', mode: 0o4755, uid: 7, gid: 8, size: 6 }, HELLO, { v: 1, type: 'file', mode: 0o4755, uid: 7, gid: 8, size: 6, content: HELLO }],
+      ['hardlink', { type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 9, linkname: 'a "quoted"\\path' }, undefined, { v: 1, type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, linkname: 'a "quoted"\\path' }],
+      ['symlink, unicode target', { type: 'symlink', mode: 0o777, uid: 1, gid: 2, size: 0, linkname: 'ünï\u2028cödé' }, undefined, { v: 1, type: 'symlink', mode: 0o777, uid: 1, gid: 2, size: 0, linkname: 'ünï\u2028cödé' }],
+      ['char device', { type: 'char', mode: 0o666, uid: 0, gid: 0, size: 0, devmajor: 1, devminor: 3 }, undefined, { v: 1, type: 'char', mode: 0o666, uid: 0, gid: 0, size: 0, devmajor: 1, devminor: 3 }],
+      ['fifo', { type: 'fifo', mode: 0o600, uid: 0, gid: 0, size: 0 }, undefined, { v: 1, type: 'fifo', mode: 0o600, uid: 0, gid: 0, size: 0 }],
+    ];
+    for (const [name, h, content, record] of records) {
+      it(`${name}: the digest is sha256 of canonicalJson of the documented record`, () => {
+        assert.equal(fileDigest(h, content), sha256(canonicalJson(record)));
+      });
+    }
+
     it('requires content for files and refuses it for others', () => {
       assert.throws(() => fileDigest({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 6 }), CacheKeyError);
       assert.throws(() => fileDigest({ type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 }, HELLO), CacheKeyError);
@@ -105,6 +119,11 @@ describe('cache/keys', () => {
       const b = treeDigest([{ path: 'b/c', digest: HELLO }, { path: 'a', digest: HELLO }]);
       assert.equal(a, b);
       assert.equal(a, 'sha256:28a69d80385ee7843ea9d244d2bdac9f66cf6632b6d216229dc522e12b78b602');
+    });
+    it('is sha256 of canonicalJson({ v, tree: [[path, digest]...] }) sorted by path, for any path text', () => {
+      const files = [{ path: 'z"q', digest: HELLO }, { path: 'ä/\u2028/b', digest: OTHER }, { path: 'a\\b', digest: HELLO }];
+      const pairs = [...files].sort((x, y) => (x.path < y.path ? -1 : 1)).map((f) => [f.path, f.digest]);
+      assert.equal(treeDigest(files), sha256(canonicalJson({ v: 1, tree: pairs })));
     });
     it('sees renames and content changes; refuses duplicate paths', () => {
       const a = treeDigest([{ path: 'a', digest: HELLO }]);
