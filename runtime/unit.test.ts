@@ -120,7 +120,7 @@ describe('runtime/seccomp', () => {
     const p: MobySeccompProfile = {
       defaultAction: 'SCMP_ACT_ERRNO',
       defaultErrnoRet: 38,
-      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86'] }, { architecture: 'SCMP_ARCH_AARCH64' }],
+      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] }, { architecture: 'SCMP_ARCH_AARCH64' }],
       syscalls: [
         { names: ['read'], action: 'SCMP_ACT_ALLOW' },
         { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64'] } },
@@ -132,7 +132,7 @@ describe('runtime/seccomp', () => {
       ],
     };
     const out = convertSeccomp(p, ['CAP_SYS_CHROOT'], 'x64');
-    assert.deepEqual(out.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    assert.deepEqual(out.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'], 'x32 is left out (fail-closed, ~5 ms per container)');
     assert.deepEqual(
       out.syscalls.map((s) => `${s.names.join(',')}:${s.action}`),
       ['read:SCMP_ACT_ALLOW', 'arch_prctl:SCMP_ACT_ALLOW', 'chroot:SCMP_ACT_ALLOW', 'socket:SCMP_ACT_ALLOW'],
