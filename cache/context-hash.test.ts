@@ -109,9 +109,21 @@ describe('cache/context-hash', () => {
   it('refuses paths outside the context', async () => {
     const h = await ContextHasher.open(store, ctx);
     const st = await lstat(root);
-    for (const p of [join(root, 'x'), ctx, join(ctx, '..', 'store', 'version')]) {
+    for (const p of [join(root, 'x'), ctx, `${ctx}/`, `${ctx}/..`, `${ctx}/../store/version`, `${ctx}/sub/../../x`, `${ctx}x/a`]) {
       await assert.rejects(h.hashFile(p, st), CacheKeyError, p);
     }
+  });
+
+  it('names a file the same however its path is spelled (./, //, sub/..), so the remembered hash is found', async () => {
+    await mkdir(join(ctx, 'sub'));
+    const f = join(ctx, 'sub', 'a.txt');
+    await writeFile(f, 'same\n');
+    const h = await ContextHasher.open(store, ctx, settled);
+    await h.hashFile(f, await lstat(f));
+    for (const spelled of [`${ctx}/./sub/a.txt`, `${ctx}//sub/a.txt`, `${ctx}/sub/../sub/a.txt`, `${ctx}/sub/./a.txt`]) {
+      assert.equal(await h.hashFile(spelled, await lstat(f)), sha256('same\n'), spelled);
+    }
+    assert.deepEqual(h.stats(), { hashed: 1, reused: 4 });
   });
 
   it('a damaged table costs a re-hash, never a wrong answer', async () => {

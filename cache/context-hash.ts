@@ -71,6 +71,8 @@ export class ContextHasher {
   readonly contextDir: string;
   readonly #store: ContentStore;
   readonly #metaKey: string;
+  /** contextDir + '/' */
+  readonly #prefix: string;
   readonly #now: () => number;
   readonly #margin: number;
   /** Entries as loaded plus what this session learned. */
@@ -86,6 +88,7 @@ export class ContextHasher {
   private constructor(store: ContentStore, contextDir: string, table: Table | undefined, o: ContextHasherOptions) {
     this.#store = store;
     this.contextDir = contextDir;
+    this.#prefix = contextDir.endsWith('/') ? contextDir : `${contextDir}/`;
     this.#metaKey = digestHex(sha256(contextDir));
     this.#now = o.now ?? Date.now;
     this.#margin = o.racyMarginMs ?? RACY_MARGIN_MS;
@@ -101,6 +104,11 @@ export class ContextHasher {
   }
 
   #rel(absPath: string): string {
+    // The walker hands over clean absolute paths: take the fast way when there is nothing to
+    // normalize (no `.`/`..` segment, no `//`), the general one otherwise.
+    if (sep === '/' && absPath.startsWith(this.#prefix) && absPath.length > this.#prefix.length && !/\/\.{0,2}(\/|$)|\/\//.test(absPath)) {
+      return absPath.slice(this.#prefix.length);
+    }
     const rel = relative(this.contextDir, resolve(absPath));
     if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
       throw new CacheKeyError(`${absPath} is not inside the build context ${this.contextDir}`, { path: absPath });
