@@ -28,7 +28,7 @@ import {
   removeBuildRecord,
   writeBuildRecord,
 } from './builds.js';
-import { overlayDiff, takeManifest, walkDiff } from './diff.js';
+import { overlayDiffEntries, takeManifest, walkDiff } from './diff.js';
 import { RunAbortedError, RunRequestError, RunTimeoutError, RuntimeSetupError } from './errors.js';
 import { resolveInRoot } from './inroot.js';
 import { mountOverlay, unmountAllUnder } from './mounts.js';
@@ -311,7 +311,15 @@ export class Runtime {
     return r;
   }
 
-  async runStep<T>(req: RunRequest, commit: (diff: AsyncIterable<TarSource>) => Promise<T>): Promise<RunResult<T>> {
+  /**
+   * Runs one step and hands its filesystem diff to `commit`. With `committedDiffID` (the diffID of
+   * the layer `commit` made), the overlay upper dir becomes that layer's snapshot.
+   */
+  async runStep<T>(
+    req: RunRequest,
+    commit: (diff: AsyncIterable<TarSource>) => Promise<T>,
+    committedDiffID?: (committed: T) => Digest | undefined,
+  ): Promise<RunResult<T>> {
     if (this.#closed) throw new RuntimeSetupError('runtime is closed', {});
     if (req.signal?.aborted) throw new RunAbortedError({});
     const t0 = performance.now();
@@ -424,14 +432,16 @@ export class Runtime {
       await stubs.clean();
       const result: RunResult<T> = { exitCode, durationMs: 0, lastLines, logFile };
       if (exitCode === 0) {
-        let diff: AsyncIterable<TarSource>;
         if (this.#overlay) {
           await unmountAllUnder(rootfs);
-          diff = overlayDiff(upper, lowerDirs);
+          const entries = overlayDiffEntries(upper, lowerDirs);
+          result.committed = await commit(iterate(entries));
+          const diffID = committedDiffID?.(result.committed);
+          // a snapshot that cannot be adopted is unpacked by the next RUN that needs it
+          if (diffID) await this.#layers.adopt(upper, entries, diffID).catch(() => {});
         } else {
-          diff = walkDiff(rootfs, manifest!);
+          result.committed = await commit(walkDiff(rootfs, manifest!));
         }
-        result.committed = await commit(diff);
       }
       result.durationMs = Math.round(performance.now() - t0);
       return result;
@@ -507,6 +517,10 @@ export class Runtime {
     })();
     return this.#closed;
   }
+}
+
+async function* iterate<E>(entries: readonly E[]): AsyncGenerator<E> {
+  yield* entries;
 }
 
 function hostResolvConf(network: RunRequest['network']): string {

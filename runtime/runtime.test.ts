@@ -4,16 +4,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { listAttributesSync } from '@napi-rs/xattr';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { digestHex, sha256 } from '../image/digest.js';
 import type { Layer } from '../image/image.js';
 import { createTarStream, type TarSource } from '../image/tar/writer.js';
 import { Runtime, type RunRequest, type RuntimeOptions } from './index.js';
 import { busyboxLayout, layoutLayers, REPO_ROOT, runtimeTestSkipReason, tarFileLayer } from './testing.js';
+import { unpackOverlayLayer } from './unpack.js';
 
 const skipReason = runtimeTestSkipReason();
 function requireRuntime(ctx: Mocha.Context): void {
@@ -42,6 +45,24 @@ after(() => {
 
 function sh(script: string, extra: Partial<RunRequest> = {}): RunRequest {
   return { lowers: base, args: ['/bin/sh', '-c', script], env: [], cwd: '/', network: 'none', mounts: [], ...extra };
+}
+
+/** An overlay-format directory, entry by entry (a whiteout is any 0:0 char device: no mode or time). */
+function snapshotListing(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(join(dir, r));
+      const whiteout = st.isCharacterDevice() && st.rdev === 0;
+      const link = st.isSymbolicLink() ? readlinkSync(join(dir, r)) : '';
+      const xattr = st.isDirectory() && listAttributesSync(join(dir, r)).includes('trusted.overlay.opaque') ? 'opaque' : '';
+      out.push([r, whiteout ? 'whiteout' : st.mode.toString(8), `${st.uid}:${st.gid}`, st.isFile() ? st.size : '-', whiteout ? '-' : Math.floor(st.mtimeMs / 1000), link, st.isFile() ? st.nlink : '-', xattr].join('|'));
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
 }
 
 async function collect(diff: AsyncIterable<TarSource>): Promise<TarSource[]> {
@@ -155,11 +176,25 @@ describe('runtime: a RUN step comes out as the right layer', function () {
           assert.deepEqual(rt.info, { runtime, snapshotter });
           const lines: string[] = [];
           const tar = join(work, `diff-${runtime}-${snapshotter}.tar`);
-          const r = await rt.runStep(sh(CHANGES), (diff) => writeTar(diff, tar));
+          // the commit names its layer: with overlay the step's upper dir becomes that layer's snapshot
+          const r = await rt.runStep(
+            sh(CHANGES),
+            async (diff) => ({ paths: await writeTar(diff, tar), diffID: sha256(readFileSync(tar)) }),
+            (c) => c.diffID,
+          );
           assert.equal(r.exitCode, 0, r.lastLines.join('\n'));
           const raw = readFileSync(r.logFile, 'utf8').split('\n');
           lines.push(...raw.slice(raw.indexOf('---LIST---') + 1).filter((l) => l !== ''));
-          const paths = r.committed!;
+          const paths = r.committed!.paths;
+          const adopted = join(work, 'state', 'snapshots', digestHex(r.committed!.diffID));
+          if (snapshotter === 'overlay') {
+            assert.ok(existsSync(adopted), 'the upper dir was adopted as the snapshot');
+            // what unpacking the layer would have made, entry by entry
+            const unpackedHere = join(work, `unpack-${runtime}`);
+            mkdirSync(unpackedHere);
+            await unpackOverlayLayer(createReadStream(tar), unpackedHere);
+            assert.deepEqual(snapshotListing(adopted), snapshotListing(unpackedHere));
+          }
           // whiteouts for deleted lower entries; stubs and mounts never in the diff
           for (const p of ['bin/.wh.vi', 'home', 'var/.wh.spool', 'newfile', 'newlink', 'fifo', 'shadowlink']) {
             if (p === 'home') assert.ok(paths.includes('.wh.home'), 'whiteout for /home');
@@ -215,6 +250,20 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
       assert.equal(r.committed, code === 0 ? true : undefined);
     });
   }
+
+  it('a step that changed nothing is adopted as an empty snapshot (stub parents copied up are dropped)', async function () {
+    const own = await createOrSkip(this, { root: join(work, `adopt-empty-${runtime}`), runtime });
+    try {
+      const tar = join(work, `empty-${runtime}.tar`);
+      // /etc/hosts and /etc/resolv.conf are mount stubs: /etc is copied up, then restored
+      const r = await own.runStep(sh('true'), async (diff) => ({ paths: await writeTar(diff, tar), diffID: sha256(readFileSync(tar)) }), (c) => c.diffID);
+      assert.deepEqual(r.committed!.paths, []);
+      if (own.info.snapshotter !== 'overlay') return;
+      assert.deepEqual(readdirSync(join(work, `adopt-empty-${runtime}`, 'snapshots', digestHex(r.committed!.diffID))), []);
+    } finally {
+      await own.close();
+    }
+  });
 
   it('a missing binary fails the step with the runtime error in its last lines', async () => {
     const r = await rt.runStep({ ...sh(''), args: ['/nonexistent'] }, noCommit);

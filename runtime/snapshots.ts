@@ -18,6 +18,8 @@ import { applyLayer } from '../image/extract.js';
 import type { Layer } from '../image/image.js';
 import type { TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
+import type { TarSource } from '../image/tar/writer.js';
+import { normalizeUpper } from './adopt.js';
 import { resolveInRoot } from './inroot.js';
 import { execOk } from './exec.js';
 import { applyNodeMeta, makeNodes, unpackOverlayLayer, type PendingNode } from './unpack.js';
@@ -89,6 +91,23 @@ export class LayerSnapshots {
       }
     })();
     return p.then(() => undefined);
+  }
+
+  /**
+   * Takes a finished step's upper dir as the snapshot of the layer committed from it (see
+   * adopt.ts). The directory is moved, not copied; an existing snapshot wins and `upper` is left
+   * for the step's teardown.
+   */
+  async adopt(upper: string, entries: readonly TarSource[], diffID: Digest): Promise<void> {
+    const hex = digestHex(diffID);
+    const dir = join(this.root, 'snapshots', hex);
+    if (this.#pending.has(hex) || existsSync(dir)) return;
+    normalizeUpper(upper, entries);
+    await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
+    await renameInto(upper, dir);
+    if (!existsSync(dir)) return;
+    const snap = { dir, short: await this.#shortLink(hex) };
+    if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snap));
   }
 
   async #make(hex: string, layer: Layer): Promise<LayerSnapshot> {

@@ -290,11 +290,11 @@ describe('RUN and the build cache: end to end', function () {
       assert.equal((await cli(['load', '--root', root3, '-i', join(work, 'bb'), '-t', 'busybox:latest'])).code, 0);
       assert.equal((await cli(['build', '--root', root3, '-q', '-t', 'gone:1', ctx])).code, 0);
       const snaps = join(root3, 'runtime', 'snapshots');
-      assert.equal((await readdir(snaps)).length, 2, 'the base and the COPY layer were unpacked for the RUN');
+      assert.equal((await readdir(snaps)).length, 3, 'the base and the COPY layer were unpacked for the RUN, whose upper dir became the third');
       assert.equal((await cli(['rmi', '--root', root3, 'gone:1'])).code, 0);
       const r = await cli(['prune', '--root', root3, '--all']);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /Removed 1 layer snapshots/);
+      assert.match(r.stdout, /Removed 2 layer snapshots/);
       const insp = JSON.parse((await cli(['inspect', '--root', root3, '-f', 'config', 'busybox:latest'])).stdout) as Array<{ rootfs: { diff_ids: string[] } }>;
       assert.deepEqual(await readdir(snaps), insp[0]!.rootfs.diff_ids.map((d) => d.slice('sha256:'.length)));
     } finally {

@@ -110,6 +110,8 @@ export async function runStep(
       const counted = countEntries(diff, () => entries++);
       return s.store.ingestLayer(createTarStream(counted));
     },
+    // the step's upper dir becomes the layer's snapshot: a RUN on top of it unpacks nothing
+    (layer) => (entries > 0 ? layer.diffID : undefined),
   );
   if (result.exitCode !== 0 || !result.committed) {
     throw new RunStepFailedError(args.join(' '), result.exitCode, result.lastLines, result.logFile, loc);
