@@ -73,6 +73,8 @@ export interface BaseResolver {
   pull: boolean;
   /** Gets each layer blob a pull downloads, as it arrives (see pulled-layer.ts). */
   tee?: (compressed: Readable) => Promise<void>;
+  /** Resolutions of this build by name: stages FROM the same image pull it once. */
+  memo?: Map<string, Promise<ResolvedBase>>;
 }
 
 /**
@@ -80,7 +82,15 @@ export interface BaseResolver {
  * local store, else a registry pull (kept in the store and tagged, so the next
  * build needs no network — docker's behaviour without --pull).
  */
-export async function resolveImage(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
+export function resolveImage(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
+  if (!r.memo) return resolveUncached(r, name, loc);
+  let p = r.memo.get(name);
+  if (!p) r.memo.set(name, (p = resolveUncached(r, name, loc)));
+  // each stage gets its own copy: nothing one stage does to its config can reach another
+  return p.then((b) => structuredClone(b));
+}
+
+async function resolveUncached(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
   if (name.startsWith('oci-layout://')) {
     const spec = name.slice('oci-layout://'.length);
     const m = /^(.*?)(?::([\w][\w.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/.exec(spec);

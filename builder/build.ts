@@ -200,6 +200,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       platform,
       registry: getRegistry,
       pull: o.pull ?? false,
+      memo: new Map(),
       tee: (compressed) => takePulledLayer(compressed, { store: o.store, ...(hasRun ? { runtime: getRuntime } : {}) }),
     },
     registry: getRegistry,
