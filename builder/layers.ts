@@ -1,5 +1,6 @@
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstatSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../cache/store.js';
 import { createGunzip } from '../image/compress.js';
@@ -85,6 +86,53 @@ export class LayerViews {
     return undefined;
   }
 
+  /**
+   * The layer stack unpacked into a directory for COPY --from `sources`: only the entries on the
+   * way to them and below them, which for `COPY --from=builder /app/dist` is a small part of a
+   * builder stage (making inodes is what unpacking costs). The result is checked against the
+   * stack's metadata view, path by path under each source; anything missing or different (a
+   * hardlink to a file outside, a path reached through symlinks the filter did not foresee)
+   * falls back to unpacking everything.
+   */
+  unpackedFor(layers: readonly LayerRef[], sources: readonly string[]): Promise<string> {
+    const literals = sources.map(literalPrefix);
+    if (literals.some((l) => l === '')) return this.unpacked(layers);
+    const key = `${chainKey(layers)}\0${[...new Set(literals)].sort().join('\0')}`;
+    let d = this.#dirs.get(key);
+    if (!d) {
+      d = (async () => {
+        const view = await this.fsView(layers);
+        const real = literals.map((l) => view.resolvePath('/' + l, true));
+        if (real.some((r) => r === undefined || r === '' || view.lget('/' + r) === undefined)) return this.unpacked(layers);
+        const wanted = [...new Set([...literals, ...(real as string[])])];
+        const include = (path: string): boolean => {
+          const base = posix.basename(path);
+          const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+          const p = base === '.wh..wh..opq' ? dir : base.startsWith('.wh.') ? (dir ? `${dir}/${base.slice(4)}` : base.slice(4)) : path;
+          if (related(p, wanted)) return true;
+          const parent = view.resolvePath('/' + posix.dirname(p), true);
+          return parent !== undefined && related(parent === '' ? posix.basename(p) : `${parent}/${posix.basename(p)}`, wanted);
+        };
+        await mkdir(this.tmpDir, { recursive: true });
+        const dir = await mkdtemp(join(this.tmpDir, 'rootfs-'));
+        try {
+          await applyLayers(
+            layers.map((l) => () => this.uncompressed(l)),
+            dir,
+            { include },
+          );
+          if ((real as string[]).every((r) => sameSubtree(view, r, dir))) return dir;
+        } catch {
+          /* a hardlink whose target was filtered out, say: unpack everything */
+        }
+        await rm(dir, { recursive: true, force: true });
+        return this.unpacked(layers);
+      })();
+      this.#dirs.set(key, d);
+    }
+    return d;
+  }
+
   /** The layer stack unpacked into a directory (for COPY --from), made once per build. */
   unpacked(layers: readonly LayerRef[]): Promise<string> {
     const key = chainKey(layers);
@@ -105,6 +153,44 @@ export class LayerViews {
   }
 }
 
+/** A COPY --from source: the part before its first wildcard segment ('' when there is none left). */
+function literalPrefix(source: string): string {
+  const parts = posix.normalize('/' + source).split('/').filter(Boolean);
+  const i = parts.findIndex((p) => /[*?[\\]/.test(p));
+  return (i < 0 ? parts : parts.slice(0, i)).join('/');
+}
+
+function related(path: string, wanted: readonly string[]): boolean {
+  return wanted.some((w) => path === w || w.startsWith(path + '/') || path.startsWith(w + '/'));
+}
+
 export function chainKey(layers: readonly LayerRef[]): string {
   return layers.length === 0 ? 'empty' : sha256(layers.map((l) => l.diffID).join('\n'));
+}
+
+/** Whether `dir` holds exactly what `view` says is at and below `rel` (paths, types, file sizes). */
+function sameSubtree(view: FsView, rel: string, dir: string): boolean {
+  const expected = new Map<string, string>();
+  for (const [p, n] of view.entries()) {
+    if (p === rel || p.startsWith(rel + '/')) expected.set(p, n.type === 'file' || n.type === 'hardlink' ? `file:${n.type === 'file' ? n.size : '?'}` : n.type);
+  }
+  let seen = 0;
+  const check = (p: string): boolean => {
+    let st;
+    try {
+      st = lstatSync(join(dir, p));
+    } catch {
+      return false;
+    }
+    const want = expected.get(p);
+    if (want === undefined) return false;
+    seen++;
+    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
+    if (type === 'file') {
+      if (!want.startsWith('file:') || (want !== 'file:?' && want !== `file:${st.size}`)) return false;
+    } else if (type !== want && !(type === 'other' && ['char', 'block', 'fifo'].includes(want))) return false;
+    if (type === 'dir') for (const name of readdirSync(join(dir, p))) if (!check(`${p}/${name}`)) return false;
+    return true;
+  };
+  return check(rel) && seen === expected.size;
 }

@@ -23,6 +23,11 @@ export interface ExtractOptions {
   sameOwner?: boolean;
   /** Called for entries (or parts of them) that could not be applied: device nodes, fifos, refused xattrs. */
   onSkipped?: (path: string, reason: string) => void;
+  /**
+   * Applies only the entries this accepts (their path as in the tar, cleaned; a whiteout by its
+   * own `.wh.` name). A caller that unpacks part of an image checks the result itself.
+   */
+  include?: (path: string) => boolean;
 }
 
 const WH_PREFIX = '.wh.';
@@ -65,7 +70,10 @@ class LayerApplier {
     this.#root = root;
     this.#sameOwner = opts.sameOwner ?? process.getuid?.() === 0;
     this.#onSkipped = opts.onSkipped ?? (() => undefined);
+    this.#include = opts.include;
   }
+
+  readonly #include: ((path: string) => boolean) | undefined;
 
   /**
    * Real path of a logical directory (components), every symlink resolved inside the root,
@@ -116,6 +124,10 @@ class LayerApplier {
   async apply(tar: Readable): Promise<void> {
     for await (const { header: h, body } of readTar(tar)) {
       const parts = splitEntryPath(h.path, h.path);
+      if (this.#include && !this.#include(parts.join('/'))) {
+        body.resume();
+        continue;
+      }
       if (parts.length === 0) {
         this.#applyRoot(h);
         continue;

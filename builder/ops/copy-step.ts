@@ -73,7 +73,7 @@ export async function copyStep(
     const hit = await lookupStep(s, state, fromStep, history, display, { file: loc.file, line: loc.line });
     if (hit.state) return { ...hit.state, cacheHit: true };
     fromReasons = hit.reasons;
-    root = { dir: await s.views.unpacked(fromLayers), excludes: [], isContext: false };
+    root = { dir: await s.views.unpackedFor(fromLayers, sources), excludes: [], isContext: false };
   }
   const planReq = {
     kind: ins.kind,

@@ -107,8 +107,15 @@ export async function runStep(
       onOutput: (stream, line) => s.emit({ type: 'log', id, stream, line }),
     },
     async (diff) => {
-      const counted = countEntries(diff, () => entries++);
-      return s.store.ingestLayer(createTarStream(counted));
+      const headers: TarSource['header'][] = [];
+      const counted = countEntries(diff, (e) => {
+        entries++;
+        headers.push(e.header);
+      });
+      const layer = await s.store.ingestLayer(createTarStream(counted));
+      // its header index, for a later COPY --from or WORKDIR on top (no gunzip to learn it)
+      if (entries > 0) await s.views.rememberIndex(layer.diffID, headers);
+      return layer;
     },
     // the step's upper dir becomes the layer's snapshot: a RUN on top of it unpacks nothing
     (layer) => (entries > 0 ? layer.diffID : undefined),
@@ -127,9 +134,9 @@ export async function runStep(
   return { ...withLayer(state, ref, history), cacheKey: step.key, missReason };
 }
 
-async function* countEntries(src: AsyncIterable<TarSource>, inc: () => void): AsyncGenerator<TarSource> {
+async function* countEntries(src: AsyncIterable<TarSource>, seen: (e: TarSource) => void): AsyncGenerator<TarSource> {
   for await (const e of src) {
-    inc();
+    seen(e);
     yield e;
   }
 }
