@@ -42,6 +42,13 @@ async function gz(input: Buffer, opts?: GzipOptions): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Pseudo-random bytes (deterministic): what deflate cannot shrink. */
+function randomish(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let off = 0, i = 0; off < n; off += 64, i++) createHash('sha512').update(String(i)).digest().copy(out, off);
+  return out;
+}
+
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('image/compress', () => {
@@ -77,6 +84,21 @@ describe('image/compress', () => {
       await pipeline(Readable.from([out]), createGunzip(), new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
       assert.ok(Buffer.concat(chunks).equals(input));
       assert.ok(out.equals(await expectedMembers(input, opts)), 'one gzip member per memberSize slice, in order');
+    });
+  }
+
+  const kinds: Array<[string, (n: number) => Buffer, boolean]> = [
+    ['random bytes (already compressed data)', randomish, true],
+    ['text', (n) => Buffer.alloc(n, 'lorem ipsum dolor sit amet '), false],
+    ['zeros', (n) => Buffer.alloc(n), false],
+  ];
+  for (const [name, make, stored] of kinds) {
+    it(`${name}: members are ${stored ? 'stored (level 0), not deflated' : 'deflated at the asked level'}`, async () => {
+      const input = make(2 * 1024 * 1024);
+      const out = await gz(input);
+      if (stored) assert.ok(out.length > input.length, `stored: ${out.length} > ${input.length}`);
+      else assert.ok(out.length < input.length / 10, `deflated: ${out.length}`);
+      assert.ok(zlib.gunzipSync(out).equals(input));
     });
   }
 
@@ -190,7 +212,18 @@ async function expectedMembers(input: Buffer, opts: GzipOptions = {}): Promise<B
   // zlib.gzip, not gzipSync: at level 0 the stored-block layout depends on how zlib is driven.
   const gzip = promisify(zlib.gzip) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>;
   for (let off = 0; off < input.length || parts.length === 0; off += size) {
-    parts.push(await gzip(input.subarray(off, off + size), { level: opts.level ?? 6, chunkSize: 1024 * 1024 }));
+    const member = input.subarray(off, off + size);
+    parts.push(await gzip(member, { level: incompressible(member) ? 0 : opts.level ?? 6, chunkSize: 1024 * 1024 }));
   }
   return Buffer.concat(parts);
+}
+
+/** The documented rule: 4 samples of 16 KiB, evenly spread, that level-1 deflate leaves above 98%. */
+function incompressible(member: Buffer): boolean {
+  const S = 16 * 1024;
+  if (member.length < 4 * S) return false;
+  const step = Math.floor((member.length - S) / 3);
+  let packed = 0;
+  for (let i = 0; i < 4; i++) packed += zlib.deflateRawSync(member.subarray(i * step, i * step + S), { level: 1 }).length;
+  return packed > 4 * S * 0.98;
 }
