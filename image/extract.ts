@@ -13,9 +13,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { setAttributeSync } from '@napi-rs/xattr';
 import { readTar } from './tar/reader.js';
 import type { TarHeader } from './tar/header.js';
+import { xattr } from './xattr.js';
 import { UnsafePathError } from './errors.js';
 
 export interface ExtractOptions {
@@ -261,7 +261,7 @@ class LayerApplier {
         continue;
       }
       try {
-        setAttributeSync(real, name, value);
+        xattr().setAttributeSync(real, name, value);
       } catch (e) {
         this.#onSkipped(h.path, `xattr ${name}: ${(e as Error).message}`);
       }
