@@ -29,6 +29,7 @@ import { createGunzip } from '../image/compress.js';
 import type { StepCache } from './step-cache.js';
 import type { BuildSession, NamedContext } from './session.js';
 import type { StageState } from './stage-state.js';
+import { IMAGES_NS } from './store-meta.js';
 import { expand, platformArgs } from './vars.js';
 
 export interface SecretSpec {
@@ -258,7 +259,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       : {};
     const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, extraConfig: inline });
     // What report/ needs to attribute layers: kept beside the image, not inside it.
-    await o.store.writeMeta('images', img.manifest.digest, {
+    await o.store.writeMeta(IMAGES_NS, img.manifest.digest, {
       baseLayerCount: final.baseLayerCount,
       sourceMap: final.historySources ?? [],
     } satisfies BuildRecord);

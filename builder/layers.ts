@@ -10,6 +10,7 @@ import type { Layer } from '../image/image.js';
 import { layerFromOpener } from '../image/partial.js';
 import { readTar } from '../image/tar/reader.js';
 import { FsView, type LayerIndexEntry } from './fsview.js';
+import { LAYER_INDEX_NS } from './store-meta.js';
 import type { LayerRef } from './stage-state.js';
 
 /**
@@ -44,10 +45,10 @@ export class LayerViews {
         const top = layers[layers.length - 1]!;
         const view = parent.clone();
         // A layer's header index is kept in the store: a rebuild need not gunzip its layers again.
-        const index = await this.store.readMeta<LayerIndexEntry[]>('layer-index', top.diffID).catch(() => undefined);
+        const index = await this.store.readMeta<LayerIndexEntry[]>(LAYER_INDEX_NS, top.diffID).catch(() => undefined);
         if (Array.isArray(index)) return view.applyIndex(index, layers.length - 1);
         const seen = await view.applyLayer(await this.uncompressed(top), layers.length - 1);
-        await this.store.writeMeta('layer-index', top.diffID, seen).catch(() => {});
+        await this.store.writeMeta(LAYER_INDEX_NS, top.diffID, seen).catch(() => {});
         return view;
       })();
       this.#views.set(key, v);
@@ -58,7 +59,7 @@ export class LayerViews {
   /** Keeps the header index of a layer the builder wrote itself (it knows the headers already). */
   async rememberIndex(diffID: string, headers: ReadonlyArray<{ path: string; type: LayerIndexEntry[1]; mode: number; uid: number; gid: number; size: number; linkname?: string }>): Promise<void> {
     const index: LayerIndexEntry[] = headers.map((h) => [h.path, h.type, h.mode, h.uid, h.gid, h.size, h.linkname ?? null]);
-    await this.store.writeMeta('layer-index', diffID, index).catch(() => {});
+    await this.store.writeMeta(LAYER_INDEX_NS, diffID, index).catch(() => {});
   }
 
   /** Remembers a view the builder computed itself (a COPY layer it just wrote). */

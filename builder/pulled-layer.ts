@@ -12,6 +12,7 @@ import type { ContentStore } from '../cache/store.js';
 import { createGunzip } from '../image/compress.js';
 import { HashingStream } from '../image/digest.js';
 import type { Runtime } from '../runtime/index.js';
+import { LAYER_INDEX_NS } from './store-meta.js';
 import { FsView } from './fsview.js';
 
 export interface PulledLayerSinks {
@@ -40,5 +41,5 @@ export async function takePulledLayer(compressed: Readable, o: PulledLayerSinks)
       : undefined,
     unpacked,
   ]);
-  await o.store.writeMeta('layer-index', await diffID, headers);
+  await o.store.writeMeta(LAYER_INDEX_NS, await diffID, headers);
 }

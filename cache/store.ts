@@ -482,6 +482,27 @@ export class ContentStore {
     return removeIfExists(this.#metaPath(ns, key));
   }
 
+  /**
+   * Removes the records of `ns` that `keep` refuses, sparing those written less than `minAgeMs`
+   * ago (a running build writes records before anything references what they describe).
+   */
+  async pruneMeta(
+    ns: string,
+    keep: (key: string) => boolean | Promise<boolean>,
+    opts: { minAgeMs: number; dryRun?: boolean },
+  ): Promise<{ removed: number; bytes: number }> {
+    const out = { removed: 0, bytes: 0 };
+    const cutoff = Date.now() - opts.minAgeMs;
+    for (const key of await this.listMeta(ns)) {
+      const st = await stat(this.#metaPath(ns, key)).catch(() => undefined);
+      if (!st || (opts.minAgeMs > 0 && st.mtimeMs > cutoff) || (await keep(key))) continue;
+      if (!opts.dryRun && !(await this.deleteMeta(ns, key))) continue;
+      out.removed++;
+      out.bytes += st.size;
+    }
+    return out;
+  }
+
   /** Keys of a namespace (unordered); empty if the namespace does not exist. */
   async listMeta(ns: string): Promise<string[]> {
     let names: string[];

@@ -271,6 +271,36 @@ describe('tsbuild build: errors', function () {
     }
   });
 
+  it('prune drops metadata of what is gone: image facts, layer indexes, context hash tables of deleted dirs', async () => {
+    const root = await tempDir('tsb-metagc-');
+    const keepCtx = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY k.txt /k.txt\n', 'k.txt': 'keep\n' });
+    const goneCtx = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY g.txt /g.txt\n', 'g.txt': 'gone\n' });
+    const metaKeys = async (ns: string) => (await readdir(join(root, 'meta', ns)).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort();
+    try {
+      assert.equal((await cli(['build', '--root', root, '-q', '-t', 'keep:1', keepCtx])).code, 0);
+      assert.equal((await cli(['build', '--root', root, '-q', '-t', 'gone:1', goneCtx])).code, 0);
+      assert.equal((await metaKeys('images')).length, 2);
+      assert.equal((await metaKeys('layer-index')).length, 2);
+      assert.equal((await metaKeys('context-hash')).length, 2);
+      const keepDiff = JSON.parse((await cli(['inspect', '--root', root, '-f', 'config', 'keep:1'])).stdout)[0].rootfs.diff_ids[0] as string;
+      const keepManifest = (await cli(['images', '--root', root, '--digests'])).stdout.match(/keep\s+1\s+(sha256:[a-f0-9]{64})/)![1]!;
+      assert.equal((await cli(['rmi', '--root', root, 'gone:1'])).code, 0);
+      await removeAll(goneCtx);
+      const r = await cli(['prune', '--root', root, '--all']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Removed 3 metadata records/);
+      assert.deepEqual(await metaKeys('images'), [`${keepManifest}.json`]);
+      assert.deepEqual(await metaKeys('layer-index'), [`${keepDiff}.json`]);
+      const tables = await metaKeys('context-hash');
+      assert.equal(tables.length, 1);
+      assert.equal(JSON.parse(await readFile(join(root, 'meta', 'context-hash', tables[0]!), 'utf8')).dir, keepCtx);
+      // and the store still builds
+      assert.equal((await cli(['build', '--root', root, '-q', '-t', 'keep:1', keepCtx])).code, 0);
+    } finally {
+      await removeAll(root, keepCtx, goneCtx);
+    }
+  });
+
   it('reads Dockerfile.dockerignore next to a named Dockerfile', async () => {
     const ctx = await makeTree({
       'Dockerfile': 'FROM scratch\nCOPY . /\n',

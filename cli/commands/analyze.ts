@@ -23,6 +23,7 @@ import { TsbuildError } from '../../image/errors.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
 import { GATE_FLAGS } from '../gate-flags.js';
+import { IMAGES_NS } from '../../builder/store-meta.js';
 import { findImage } from './images.js';
 
 export const REPORT_FLAGS: FlagSpec[] = [
@@ -61,7 +62,7 @@ async function openImage(store: ContentStore, spec: string, registry: () => Regi
       return { image: await registry().getImage(parseReference(rest!.replace(/^\/\//, ''))) };
     default: {
       const f = await findImage(store, spec);
-      const record = await store.readMeta<BuildRecord>('images', f.desc.digest);
+      const record = await store.readMeta<BuildRecord>(IMAGES_NS, f.desc.digest);
       return { image: storeImage(store, f.desc.digest), record };
     }
   }

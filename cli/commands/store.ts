@@ -1,4 +1,6 @@
-import { diskUsage, gc } from '../../cache/gc.js';
+import { DEFAULT_GC_GRACE_MS, diskUsage, gc } from '../../cache/gc.js';
+import { pruneContextTables } from '../../cache/context-hash.js';
+import { pruneBuilderMeta } from '../../builder/store-meta.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { BuildCache } from '../../cache/build-cache.js';
 import type { ContentStore } from '../../cache/store.js';
@@ -48,7 +50,15 @@ async function pruneCommand(argv: string[], io: Io): Promise<number> {
   const r = await gc(store, { dryRun: dry, extraRoots: await cache.roots(), ...(bool(p, 'all') ? { minAgeMs: 0 } : {}) });
   if (removedRecords) io.out(`Removed ${removedRecords} build cache records\n`);
   // Unpacked layer snapshots of RUN steps: keep those of tagged images and cache records.
-  const snaps = await pruneSnapshots(join(store.root, 'runtime'), await neededDiffIDs(store, cache), { dryRun: dry });
+  const needed = await neededDiffIDs(store, cache);
+  const snaps = await pruneSnapshots(join(store.root, 'runtime'), needed, { dryRun: dry });
+  // Records that describe blobs and directories that are gone (layer indexes, image facts,
+  // remembered context hashes).
+  const metaOpts = { dryRun: dry, minAgeMs: bool(p, 'all') ? 0 : DEFAULT_GC_GRACE_MS };
+  const meta = await pruneBuilderMeta(store, needed, metaOpts);
+  const tables = await pruneContextTables(store, metaOpts);
+  if (meta.removed + tables.removed) io.out(`${dry ? 'Would remove' : 'Removed'} ${meta.removed + tables.removed} metadata records\n`);
+  r.bytes += meta.bytes + tables.bytes;
   if (snaps.skipped) io.out(`Snapshots kept: ${snaps.skipped}\n`);
   else if (snaps.removed) io.out(`${dry ? 'Would remove' : 'Removed'} ${snaps.removed} layer snapshots\n`);
   io.out(`${bool(p, 'dry-run') ? 'Would reclaim' : 'Total reclaimed space'}: ${humanSize(r.bytes)} (${r.removed} blobs)\n`);
