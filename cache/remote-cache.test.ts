@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256, type Digest } from '../image/digest.js';
@@ -79,6 +79,21 @@ describe('cache/remote-cache', () => {
     assert.deepEqual(await b.readBytes(rec.layer!.desc.digest), await a.readBytes(rec.layer!.desc.digest));
     // Importing again adds nothing.
     assert.deepEqual(await importCache(b, cb, { type: 'local', dir: out }), { records: 5, added: 0, mounts: [] });
+  });
+
+  it('local: exporting again drops the blobs only the old export named (past the grace period)', async () => {
+    const { a, b, ca, cb, out } = await twoStores();
+    const { finalKeys } = await populate(a, ca);
+    await exportCache(a, ca, finalKeys, { type: 'local', dir: out }, 'max');
+    const blobsDir = join(out, 'blobs', 'sha256');
+    const first = await readdir(blobsDir);
+    const old = new Date(Date.now() - 3_600_000);
+    for (const f of first) await utimes(join(blobsDir, f), old, old);
+    // a smaller export (min) into the same directory: the build stage's layers are no longer named
+    await exportCache(a, ca, finalKeys, { type: 'local', dir: out }, 'min');
+    const second = await readdir(blobsDir);
+    assert.ok(second.length < first.length, `${second.length} < ${first.length}`);
+    assert.deepEqual(await importCache(b, cb, { type: 'local', dir: out }), { records: 3, added: 3, mounts: [] });
   });
 
   it('min exports only the final chain; max adds the stages it copies from', async () => {

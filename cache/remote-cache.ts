@@ -21,7 +21,8 @@ import pLimit from 'p-limit';
 import { isDigest, sha256, type Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import { MediaType } from '../image/mediatypes.js';
-import { readOciLayout, writeOciLayout } from '../image/oci-layout.js';
+import { pruneOciLayout, readOciLayout, writeOciLayout } from '../image/oci-layout.js';
+import { DEFAULT_GC_GRACE_MS } from './gc.js';
 import { imageFromCore, layerFromOpener } from '../image/partial.js';
 import type { Descriptor, Manifest } from '../image/types.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -131,7 +132,11 @@ export async function exportCache(
     rawConfig: async () => rawConfig,
     layerByDigest: async (desc, diffID) => layerFromOpener({ desc, diffID, open: () => store.open(desc.digest) }),
   });
-  if (dest.type === 'local') await writeOciLayout({ dir: dest.dir }, [{ image: img, refName: LOCAL_CACHE_REF }]);
+  if (dest.type === 'local') {
+    await writeOciLayout({ dir: dest.dir }, [{ image: img, refName: LOCAL_CACHE_REF }]);
+    // what earlier exports left there and this one no longer names
+    await pruneOciLayout(dest.dir, { minAgeMs: DEFAULT_GC_GRACE_MS });
+  }
   else await dest.client.push(img, [parseReference(dest.ref)]);
   return { records: records.length, layers: layers.length };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -11,7 +11,7 @@ import { DigestMismatchError, FormatError } from './errors.js';
 import type { Image } from './image.js';
 import { MediaType } from './mediatypes.js';
 import { withConfig } from './mutate.js';
-import { indexTarFile, openTarRange, readOciLayout, REF_NAME, writeOciLayout } from './oci-layout.js';
+import { indexTarFile, openTarRange, pruneOciLayout, readOciLayout, REF_NAME, writeOciLayout } from './oci-layout.js';
 import { hostPlatform } from './platform.js';
 import { randomImage } from './random.js';
 import { readTar } from './tar/reader.js';
@@ -123,6 +123,33 @@ describe('image/oci-layout', function () {
       assert.equal(await (await readOciLayout(dir, 'a')).digest(), await newer.digest());
       await assert.rejects(readOciLayout(dir), (e: unknown) => e instanceof FormatError && /holds 2 images.*\bb\b.*\ba\b/.test(e.message));
       await assert.rejects(readOciLayout(dir, 'c'), (e: unknown) => e instanceof FormatError && /no image "c".*has: b, a/.test(e.message));
+    });
+
+    it('pruneOciLayout: blobs the index no longer reaches go, once older than the grace period; reached ones stay', async () => {
+      const dir = join(tmp, 'l');
+      const other = await randomImage(100, 1, 12);
+      await writeOciLayout({ dir }, [{ image: img, refName: 'a' }]);
+      const blobsDir = join(dir, 'blobs', 'sha256');
+      const before = new Set(await readdir(blobsDir));
+      const old = new Date(Date.now() - 3_600_000);
+      for (const b of before) await utimes(join(blobsDir, b), old, old);
+      await writeOciLayout({ dir }, [{ image: other, refName: 'a' }]); // replaces ref a: img's blobs are unreferenced now
+      const wanted = new Set([digestHex((await other.digest()) as never), digestHex((await other.manifest()).config.digest as never), ...(await layerDigests(other)).map((d) => digestHex(d as never))]);
+      assert.deepEqual(await pruneOciLayout(dir, { minAgeMs: 7_200_000 }).then((r) => r.removed), 0, 'all younger than two hours');
+      const r = await pruneOciLayout(dir, { minAgeMs: 60_000 });
+      assert.equal(r.removed, [...before].filter((b) => !wanted.has(b)).length);
+      assert.deepEqual(new Set(await readdir(blobsDir)), wanted);
+      assert.equal(await (await readOciLayout(dir, 'a')).digest(), await other.digest());
+      await validateImage(await readOciLayout(dir, 'a'));
+    });
+
+    it('pruneOciLayout deletes nothing when a manifest it must follow is unreadable', async () => {
+      const dir = join(tmp, 'l');
+      await writeOciLayout({ dir }, [{ image: img, refName: 'a' }]);
+      await writeFile(join(dir, 'blobs', 'sha256', digestHex((await img.digest()) as never)), 'not json');
+      const count = (await readdir(join(dir, 'blobs', 'sha256'))).length;
+      await assert.rejects(pruneOciLayout(dir, { minAgeMs: 0 }), FormatError);
+      assert.equal((await readdir(join(dir, 'blobs', 'sha256'))).length, count);
     });
 
     it('skips a blob present with the right size, rewrites one with the wrong size', async () => {

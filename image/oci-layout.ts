@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -435,7 +435,12 @@ async function writeFileAtomic(path: string, data: Buffer): Promise<void> {
 async function writeBlob(dir: string, desc: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>): Promise<void> {
   const final = join(dir, blobPath(desc.digest));
   try {
-    if ((await stat(final)).size === desc.size) return;
+    if ((await stat(final)).size === desc.size) {
+      // in use again: a concurrent pruneOciLayout must see it as young
+      const now = new Date();
+      await utimes(final, now, now).catch(noopCatch);
+      return;
+    }
   } catch {
     // absent: write it
   }
@@ -534,4 +539,49 @@ export async function writeOciLayout(
     manifests.push(e);
   }
   await writeFileAtomic(join(dir, 'index.json'), indexJson(manifests));
+}
+
+/**
+ * Deletes the blobs of a layout directory that its index.json no longer reaches (through
+ * indexes and manifests to configs, layers and subjects). A directory written again and again,
+ * like a `--cache-to type=local` cache, otherwise keeps every blob it ever held (buildkit#1896).
+ * Blobs modified less than `minAgeMs` ago are spared: another writer may be between writing its
+ * blobs and its index.json (writeOciLayout refreshes the mtime of blobs it reuses).
+ */
+export async function pruneOciLayout(dir: string, opts: { minAgeMs: number }): Promise<{ removed: number; bytes: number }> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  const live = new Set<string>();
+  const queue: Array<{ digest: string; mediaType?: string }> = parseIndex(await readFile(join(dir, 'index.json'))).manifests.map((m) => ({ digest: m.digest, mediaType: m.mediaType }));
+  for (let next = queue.pop(); next; next = queue.pop()) {
+    if (!isDigest(next.digest) || live.has(next.digest)) continue;
+    live.add(next.digest);
+    const mt = next.mediaType;
+    // configs and layers are leaves; a child without a media type may be a manifest: sniff it
+    if (mt !== undefined && !isIndexMediaType(mt) && !/manifest/.test(mt)) continue;
+    const path = join(dir, blobPath(next.digest));
+    if (((await stat(path).catch(() => undefined))?.size ?? Infinity) > 4 * 1024 * 1024) continue;
+    let doc: { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[]; subject?: Descriptor };
+    try {
+      doc = JSON.parse((await readFile(path)).toString('utf8')) as typeof doc;
+    } catch {
+      if (mt === undefined) continue;
+      // a manifest we cannot read would make its blobs look unused: delete nothing
+      throw new FormatError(`cannot read manifest ${next.digest} in ${dir}`);
+    }
+    if (typeof doc !== 'object' || doc === null) continue;
+    for (const d of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : []), ...(doc.layers ?? []), ...(doc.subject ? [doc.subject] : [])]) {
+      queue.push({ digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) });
+    }
+  }
+  const out = { removed: 0, bytes: 0 };
+  const cutoff = Date.now() - opts.minAgeMs;
+  for (const name of await readdir(blobs).catch(() => [] as string[])) {
+    if (!/^[a-f0-9]{64}$/.test(name) || live.has(`sha256:${name}`)) continue;
+    const st = await stat(join(blobs, name)).catch(() => undefined);
+    if (!st?.isFile() || st.mtimeMs > cutoff) continue;
+    await unlink(join(blobs, name)).catch(noopCatch);
+    out.removed++;
+    out.bytes += st.size;
+  }
+  return out;
 }
