@@ -3,12 +3,13 @@
  * (write side). Both go through image/partial.ts so a store image behaves
  * exactly like a registry or layout image.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { Image, ImageIndex } from '../image/image.js';
 import { MediaType } from '../image/mediatypes.js';
 import { imageFromCore, indexFromCore, layerFromOpener, memoize, parseManifest } from '../image/partial.js';
+import { tee } from '../image/tee.js';
 import type { Descriptor } from '../image/types.js';
 import type { ContentStore } from './store.js';
 
@@ -82,20 +83,10 @@ export async function writeImage(store: ContentStore, img: Image, opts: WriteIma
           await store.ingest(src, { digest: desc.digest, size: desc.size }, ingestOpts);
           return;
         }
-        const toStore = new PassThrough({ highWaterMark: 1 << 20 });
-        const toTee = new PassThrough({ highWaterMark: 1 << 20 });
-        src.on('error', (e) => {
-          toStore.destroy(e);
-          toTee.destroy(e);
-        });
-        src.pipe(toStore);
-        src.pipe(toTee);
-        const teed = opts.tee(i, toTee).catch(() => {
-          // a failed side copy must not stall the store's: stop feeding it
-          src.unpipe(toTee);
-          toTee.resume();
-        });
-        await Promise.all([store.ingest(toStore, { digest: desc.digest, size: desc.size }, ingestOpts), teed]);
+        const t = tee(src);
+        // a failed side copy must not stall the store's
+        const teed = opts.tee(i, t.side).catch(() => t.detachSide());
+        await Promise.all([store.ingest(t.main, { digest: desc.digest, size: desc.size }, ingestOpts), teed]);
       }),
     ),
   );

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Instruction } from '../../parser/instructions.js';
 import { sha256, type Digest } from '../../image/digest.js';
 import { createTarStream } from '../../image/tar/writer.js';
+import { tee } from '../../image/tee.js';
 import { parseChmod } from '../chmod.js';
 import { BuildUsageError } from '../errors.js';
 import type { BuildSession } from '../session.js';
@@ -149,18 +150,10 @@ export async function copyStep(
 async function writeLayer(s: BuildSession, tar: Readable, seed: boolean): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
   if (!seed) return s.store.ingestLayer(tar);
   const rt = await s.runtime();
-  const toStore = new PassThrough({ highWaterMark: 1 << 20 });
-  const toSnapshot = new PassThrough({ highWaterMark: 1 << 20 });
-  tar.on('error', (e) => {
-    toStore.destroy(e);
-    toSnapshot.destroy(e);
-  });
-  tar.pipe(toStore);
-  tar.pipe(toSnapshot);
-  const ingest = s.store.ingestLayer(toStore);
-  const snapshot = rt.seedLayer(toSnapshot, ingest.then((l) => l.diffID)).catch((e: Error) => {
-    tar.unpipe(toSnapshot);
-    toSnapshot.resume();
+  const t = tee(tar);
+  const ingest = s.store.ingestLayer(t.main);
+  const snapshot = rt.seedLayer(t.side, ingest.then((l) => l.diffID)).catch((e: Error) => {
+    t.detachSide();
     s.emit({ type: 'message', level: 'warn', text: `could not pre-build a snapshot (the next RUN unpacks the layer): ${e.message}` });
   });
   const [layer] = await Promise.all([ingest, snapshot]);
