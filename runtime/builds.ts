@@ -92,11 +92,12 @@ export async function cleanupStale(root: string, runtimes: OciRuntime[], self: s
     buildId !== undefined && buildId !== self && !isBuildAlive(root, buildId);
 
   for (const rt of runtimes) {
-    for (const c of await rt.list()) {
-      const b = buildOf(c.id);
-      if (!dead(b)) continue;
-      await rt.kill(c.id, 'KILL');
-      await rt.delete(c.id);
+    // the runtime keeps one directory per container in its state dir: reading it saves a
+    // `list` process per runtime, and only a dead build's container needs the runtime itself
+    for (const id of listDir(rt.stateDir)) {
+      if (!dead(buildOf(id))) continue;
+      await rt.kill(id, 'KILL');
+      await rt.delete(id);
     }
   }
   for (const sub of ['steps', 'tmp']) {

@@ -1,5 +1,7 @@
 /** Small wrappers around child_process for the host tools runtime/ drives (mount, runc, mknod...). */
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { RuntimeSetupError } from './errors.js';
 
 export interface ExecResult {
@@ -64,8 +66,20 @@ export function signalNumber(sig: NodeJS.Signals | null): number {
 }
 
 /** Whether an executable named `name` is on PATH (or is an existing absolute path). */
+/** The first executable file `name` on $PATH, as `command -v` finds it (without a shell: each spawn costs ~5 ms). */
 export async function which(name: string): Promise<string | undefined> {
-  const r = await exec('sh', ['-c', 'command -v "$1"', 'sh', name]);
-  const p = r.stdout.trim();
-  return r.code === 0 && p.startsWith('/') ? p : undefined;
+  if (name.includes('/')) return undefined;
+  for (const dir of (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    if (!dir.startsWith('/')) continue;
+    const p = join(dir, name);
+    try {
+      if (statSync(p).isFile()) {
+        accessSync(p, constants.X_OK);
+        return p;
+      }
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
 }

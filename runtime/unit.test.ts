@@ -8,6 +8,7 @@ import { getAttributeSync } from '@napi-rs/xattr';
 import type { TarHeader } from '../image/tar/header.js';
 import { createTarStream, type TarSource } from '../image/tar/writer.js';
 import { buildOf } from './builds.js';
+import { which } from './exec.js';
 import { checkCwd } from './index.js';
 import { resolveInRoot } from './inroot.js';
 import { convertSeccomp, type MobySeccompProfile } from './seccomp.js';
@@ -253,6 +254,36 @@ describe('runtime/unpack overlay-format snapshots', () => {
       await assert.rejects(unpackOverlayLayer(tar(entries), out), { code: 'TSB_UNSAFE_PATH' });
       assert.equal(existsSync(join(dir, 'escape')), false);
       assert.equal(existsSync('/tmp/escape'), false);
+    });
+  }
+});
+
+describe('runtime/exec which', () => {
+  let dir: string;
+  let saved: string | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tsb-which-'));
+    for (const d of ['a', 'b', 'c']) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, 'a', 'tool'), 'not executable', { mode: 0o644 });
+    mkdirSync(join(dir, 'b', 'tool')); // a directory is not a command
+    writeFileSync(join(dir, 'c', 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+    saved = process.env.PATH;
+  });
+  after(() => {
+    process.env.PATH = saved;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const cases: Array<[string, string, (d: string) => string, string | undefined]> = [
+    ['skips a non-executable file and a directory', 'tool', (d) => `${d}/a:${d}/b:${d}/c`, 'c/tool'],
+    ['takes the first match on PATH', 'tool', (d) => `${d}/c:${d}/a`, 'c/tool'],
+    ['ignores relative PATH entries', 'tool', (d) => `relative:${d}/a`, undefined],
+    ['a name with a slash is not looked up', 'c/tool', (d) => d, undefined],
+    ['a missing command', 'no-such-tool', (d) => `${d}/c`, undefined],
+  ];
+  for (const [name, cmd, path, want] of cases) {
+    it(name, async () => {
+      process.env.PATH = path(dir);
+      assert.equal(await which(cmd), want === undefined ? undefined : join(dir, want));
     });
   }
 });
