@@ -1,7 +1,7 @@
 /**
  * Turning what a RUN step changed into layer entries (the `commit` callback's input).
  *
- * - overlayDiff: walks only the overlay upper dir (milliseconds, whatever the rootfs size).
+ * - overlayDiffEntries: walks only the overlay upper dir (milliseconds, whatever the rootfs size).
  *   A char device 0:0 is a whiteout → `.wh.<name>`; an opaque dir → the dir, then
  *   `.wh..wh..opq`; copied-up directories that ended up identical to the lower one are dropped.
  * - walkDiff: the copy snapshotter's kaniko-style double walk, comparing a stat manifest taken
@@ -231,10 +231,6 @@ export function overlayDiffEntries(upper: string, lowers: readonly string[]): Ta
   };
   walk('');
   return out;
-}
-
-export async function* overlayDiff(upper: string, lowers: readonly string[]): AsyncGenerator<TarSource> {
-  yield* overlayDiffEntries(upper, lowers);
 }
 
 // ---------------------------------------------------------------- copy snapshotter

@@ -166,7 +166,6 @@ async function hashFileContent(abs: string): Promise<Digest> {
   return `sha256:${h.digest('hex')}`;
 }
 
-
 /** walkContext, with each listing kept for a second plan of the same step (same files, same order). */
 function memoWalk(): typeof walkContext {
   const seen = new Map<string, ContextEntry[]>();
