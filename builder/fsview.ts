@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { posix } from 'node:path';
 import type { TarEntryType } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
+import { WH_OPAQUE, WH_PREFIX } from '../image/whiteout.js';
 
 /** What the builder needs to know about one path of a stage's filesystem. */
 export interface FsNode {
@@ -18,8 +19,6 @@ export interface FsNode {
 /** One tar header as a layer index keeps it: [path, type, mode, uid, gid, size, linkname]. */
 export type LayerIndexEntry = [string, TarEntryType, number, number, number, number, string | null];
 
-const WH_PREFIX = '.wh.';
-const WH_OPAQUE = '.wh..wh..opq';
 
 /**
  * A metadata-only view of a stack of layers (no file contents held): enough to

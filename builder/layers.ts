@@ -9,6 +9,7 @@ import { applyLayers } from '../image/extract.js';
 import type { Layer } from '../image/image.js';
 import { layerFromOpener } from '../image/partial.js';
 import { readTar } from '../image/tar/reader.js';
+import { whiteoutOf } from '../image/whiteout.js';
 import { FsView, type LayerIndexEntry } from './fsview.js';
 import { LAYER_INDEX_NS } from './store-meta.js';
 import type { LayerRef } from './stage-state.js';
@@ -107,9 +108,7 @@ export class LayerViews {
         if (real.some((r) => r === undefined || r === '' || view.lget('/' + r) === undefined)) return this.unpacked(layers);
         const wanted = [...new Set([...literals, ...(real as string[])])];
         const include = (path: string): boolean => {
-          const base = posix.basename(path);
-          const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-          const p = base === '.wh..wh..opq' ? dir : base.startsWith('.wh.') ? (dir ? `${dir}/${base.slice(4)}` : base.slice(4)) : path;
+          const p = whiteoutOf(path)?.path ?? path;
           if (related(p, wanted)) return true;
           const parent = view.resolvePath('/' + posix.dirname(p), true);
           return parent !== undefined && related(parent === '' ? posix.basename(p) : `${parent}/${posix.basename(p)}`, wanted);

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { readTar } from './tar/reader.js';
 import type { TarHeader } from './tar/header.js';
 import { xattr } from './xattr.js';
+import { WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 import { UnsafePathError } from './errors.js';
 
 export interface ExtractOptions {
@@ -30,8 +31,6 @@ export interface ExtractOptions {
   include?: (path: string) => boolean;
 }
 
-const WH_PREFIX = '.wh.';
-const WH_OPAQUE = '.wh..wh..opq';
 /** Files up to this size are written with sync calls; larger ones with async writes. */
 const SMALL_FILE = 1024 * 1024;
 const MAX_SYMLINK_HOPS = 255;

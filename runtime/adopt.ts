@@ -12,19 +12,19 @@
  * mtime its tar header carries (microseconds, where the upper dir has nanoseconds).
  */
 import { lstatSync, lutimesSync, readdirSync, rmSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import type { TarSource } from '../image/tar/writer.js';
+import { whiteoutOf } from '../image/whiteout.js';
 
 export function normalizeUpper(upper: string, entries: readonly TarSource[]): void {
   const keep = new Set<string>();
   const times: Array<{ rel: string; mtime: number; depth: number; dir: boolean }> = [];
   for (const e of entries) {
     const path = e.header.path.replace(/\/+$/, '');
-    const base = posix.basename(path);
-    if (base === '.wh..wh..opq') continue; // an xattr on its directory, which is kept itself
-    if (base.startsWith('.wh.')) {
-      const dir = posix.dirname(path);
-      keep.add(dir === '.' ? base.slice(4) : `${dir}/${base.slice(4)}`);
+    const w = whiteoutOf(path);
+    if (w?.kind === 'opaque') continue; // an xattr on its directory, which is kept itself
+    if (w) {
+      keep.add(w.path);
       continue;
     }
     keep.add(path);

@@ -1,0 +1,15 @@
+import assert from 'node:assert/strict';
+import { whiteoutOf } from './whiteout.js';
+
+describe('image/whiteout whiteoutOf', () => {
+  const cases: Array<[string, ReturnType<typeof whiteoutOf>]> = [
+    ['etc/passwd', undefined],
+    ['etc/.wh.passwd', { kind: 'whiteout', path: 'etc/passwd' }],
+    ['.wh.home', { kind: 'whiteout', path: 'home' }],
+    ['var/lib/.wh..wh..opq', { kind: 'opaque', path: 'var/lib' }],
+    ['.wh..wh..opq', { kind: 'opaque', path: '' }],
+    ['a/.wh..wh.plnk', { kind: 'whiteout', path: 'a/.wh.plnk' }],
+    ['a/not.wh.x', undefined],
+  ];
+  for (const [path, want] of cases) it(`${path} → ${JSON.stringify(want)}`, () => assert.deepEqual(whiteoutOf(path), want));
+});
