@@ -129,10 +129,17 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
  * Parser errors already carry theirs (an ONBUILD trigger's own text).
  */
 function locate(e: unknown, loc: SourceLocation): Error {
+  if (isInstallationFault(e)) return e as Error;
   if (e instanceof BuildError) return e.loc ? e : new BuildError(e.code, e.message, loc, e.data);
   if (e instanceof TsbuildError) return new BuildError(e.code, e.message, loc, e.data);
   if (e instanceof Error && 'format' in e) return e;
   return new BuildError('TSB_STEP_FAILED', (e as Error).message ?? String(e), loc);
+}
+
+/** A module of tsbuild itself failed to load: a broken installation, not the Dockerfile's fault. */
+function isInstallationFault(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'TSB_INSTALL_BROKEN' || code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED';
 }
 
 /** Records which Dockerfile line made each new history entry (for reports). */

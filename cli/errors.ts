@@ -26,7 +26,10 @@ export function exitCodeOf(e: unknown): number {
 /** One readable message, with the Dockerfile lines around the failure when we know them. */
 export function formatError(e: unknown): string {
   if (!isTsbuildError(e)) {
-    const err = e as Error;
+    const err = e as Error & { code?: unknown };
+    if (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND' || err?.code === 'ERR_DLOPEN_FAILED') {
+      return `ERROR: tsbuild installation is incomplete (${err.message.split('\n')[0]}); reinstall it (npm ci, or npm run build for dist/bin)\n`;
+    }
     return `ERROR: ${err?.message ?? String(e)}\n${process.env.TSBUILD_DEBUG ? (err?.stack ?? '') + '\n' : ''}`;
   }
   if (typeof e.format === 'function') {

@@ -14,7 +14,7 @@
  */
 import { createReadStream, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
+import { xattr } from '../image/xattr.js';
 import type { TarHeader } from '../image/tar/header.js';
 import type { TarSource } from '../image/tar/writer.js';
 import { DiffError } from './errors.js';
@@ -41,7 +41,7 @@ function relJoin(dir: string, name: string): string {
 export function layerXattrs(host: string): Record<string, Buffer> | undefined {
   let names: string[];
   try {
-    names = listAttributesSync(host);
+    names = xattr().listAttributesSync(host);
   } catch {
     return undefined;
   }
@@ -53,7 +53,7 @@ export function layerXattrs(host: string): Record<string, Buffer> | undefined {
       }
       continue;
     }
-    const v = getAttributeSync(host, n);
+    const v = xattr().getAttributeSync(host, n);
     if (v) (out ??= {})[n] = v;
   }
   return out;
@@ -141,7 +141,7 @@ function isWhiteoutNode(st: BigIntStats): boolean {
 }
 
 function isOpaque(host: string): boolean {
-  const v = getAttributeSync(host, OPAQUE_XATTR);
+  const v = xattr().getAttributeSync(host, OPAQUE_XATTR);
   return v !== null && v.toString() === 'y';
 }
 

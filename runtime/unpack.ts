@@ -24,7 +24,7 @@ import {
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { setAttributeSync } from '@napi-rs/xattr';
+import { xattr } from '../image/xattr.js';
 import { UnsafePathError } from '../image/errors.js';
 import type { TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
@@ -122,7 +122,7 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
         continue;
       }
       try {
-        setAttributeSync(host, name, value);
+        xattr().setAttributeSync(host, name, value);
       } catch {
         stats.skippedXattrs++;
       }
@@ -208,7 +208,7 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
 
   await makeNodes([...nodes.values()]);
   for (const n of nodes.values()) if (n.header) applyMeta(n.host, n.header);
-  for (const rel of opaque) if (dirs.has(rel)) setAttributeSync(join(dir, rel), OPAQUE_XATTR, 'y');
+  for (const rel of opaque) if (dirs.has(rel)) xattr().setAttributeSync(join(dir, rel), OPAQUE_XATTR, 'y');
   // directories last: creating their entries moved their mtimes
   for (const { host, header } of dirMeta.reverse()) {
     applyMeta(host, header);

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // Bundles the CLI with esbuild into OUTDIR (default dist/bin): one entry file plus lazily loaded
 // chunks (one per command, registry/, runtime/), so start-up resolves and compiles a handful of
-// files instead of ~150 modules. @napi-rs/xattr stays external (a native addon). The chunks are ESM;
+// files instead of ~150 modules. @napi-rs/xattr stays external (a native addon): its binding for this
+// platform is copied beside the chunks as xattr.node (image/xattr.ts loads it from there), so the
+// bundle needs no node_modules. The chunks are ESM;
 // the banner gives bundled CommonJS code (undici) the `require` it expects.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,3 +31,10 @@ await build({
 });
 // runtime/seccomp.ts looks for the profile beside the code that loads it
 copyFileSync(join(repo, 'runtime', 'seccomp-default.json'), join(outdir, 'seccomp-default.json'));
+
+// the native xattr binding for this platform, as the package itself would resolve it
+const requireFromRepo = createRequire(join(repo, 'package.json'));
+const triple = `${process.platform}-${process.arch}${process.platform === 'linux' ? (process.report?.getReport()?.header?.glibcVersionRuntime ? '-gnu' : '-musl') : ''}`;
+const bindingPkg = `@napi-rs/xattr-${triple}`;
+const bindingDir = dirname(requireFromRepo.resolve(`${bindingPkg}/package.json`));
+copyFileSync(join(bindingDir, `xattr.${triple}.node`), join(outdir, 'xattr.node'));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { busyboxLayout } from '../runtime/testing.js';
 import { execFileP, makeTree, removeAll, tempDir } from './helpers.js';
@@ -23,6 +24,22 @@ describe('the bundled CLI (scripts/bundle.mjs)', function () {
     await execFileP(process.execPath, ['scripts/bundle.mjs', out]);
   });
   after(async () => removeAll(out, work));
+
+  it('needs no node_modules: every import of every chunk is a node: builtin or a sibling chunk, and the xattr binding ships beside them', async () => {
+    const files = await readdir(out);
+    assert.ok(files.includes('xattr.node'), files.join(' '));
+    const bare = new Set<string>();
+    for (const f of files.filter((name) => name.endsWith('.js'))) {
+      const text = await readFile(join(out, f), 'utf8');
+      const specifiers = /^(?:import|export)\b[^;\n]*?\bfrom\s*"([^"]+)"|\b(?:import|require)\("([^"]+)"\)/gm;
+      for (const m of text.matchAll(specifiers)) {
+        const spec = m[1] ?? m[2]!;
+        if (spec.startsWith('./')) continue;
+        if (!isBuiltin(spec)) bare.add(`${f}: ${spec}`);
+      }
+    }
+    assert.deepEqual([...bare], []);
+  });
 
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
