@@ -90,9 +90,14 @@ export function runtimeTestSkipReason(): string | undefined {
   return undefined;
 }
 
-/** For a mocha `before`/test: skip locally when runtimeTestSkipReason() says so, fail under CI=true. */
+/** What these helpers need of a mocha context (testing.ts is type-checked without mocha's types). */
+interface SkippableContext {
+  skip(): void;
+}
+
 let skipReason: string | undefined | null = null;
-export function requireRuntime(ctx: Mocha.Context): void {
+/** For a mocha `before`/test: skip locally when runtimeTestSkipReason() says so, fail under CI=true. */
+export function requireRuntime(ctx: SkippableContext): void {
   if (skipReason === null) skipReason = runtimeTestSkipReason();
   const reason = skipReason;
   if (!reason) return;
@@ -101,7 +106,7 @@ export function requireRuntime(ctx: Mocha.Context): void {
 }
 
 /** crun is tested "where it starts": a crun that cannot run containers here skips its tests. */
-export async function createOrSkip(ctx: Mocha.Context, o: RuntimeOptions): Promise<Runtime> {
+export async function createOrSkip(ctx: SkippableContext, o: RuntimeOptions): Promise<Runtime> {
   try {
     return await Runtime.create(o);
   } catch (e) {
