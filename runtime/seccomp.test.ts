@@ -224,6 +224,18 @@ describe('runtime/seccomp: RUN gets the answers of Docker\'s default profile, sy
       });
       after(async () => rt?.close());
 
+      it('`unshare -Urm` (the reported escape into a user namespace with full caps) fails; privileged it works', async () => {
+        const run = async (security: 'sandbox' | 'insecure') => {
+          const lines: string[] = [];
+          const args = ['/bin/sh', '-c', 'unshare -Urm sh -c "mount -t tmpfs none /dev && echo mounted"'];
+          const r = await rt.runStep({ lowers, args, env: [], cwd: '/', network: 'none', mounts: [], security, onOutput: (_s, l) => lines.push(l) }, async () => undefined);
+          return { exitCode: r.exitCode, lines };
+        };
+        const sandboxed = await run('sandbox');
+        assert.notEqual(sandboxed.exitCode, 0);
+        assert.match(sandboxed.lines.join('\n'), /Operation not permitted/);
+        assert.deepEqual(await run('insecure'), { exitCode: 0, lines: ['mounted'] });
+      });
       it('the probe answered every case, once', () => {
         assert.deepEqual([...sandbox.keys()], DOCKER_ANSWERS.map(([name]) => name));
       });
