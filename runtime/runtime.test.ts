@@ -14,16 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { digestHex, sha256 } from '../image/digest.js';
 import type { Layer } from '../image/image.js';
 import { createTarStream, type TarSource } from '../image/tar/writer.js';
-import { Runtime, type RunRequest, type RuntimeOptions } from './index.js';
-import { busyboxLayout, layoutLayers, REPO_ROOT, runtimeTestSkipReason, tarFileLayer } from './testing.js';
+import { Runtime, type RunRequest } from './index.js';
+import { availableRuntimes, busyboxLayout, createOrSkip, layoutLayers, REPO_ROOT, requireRuntime, tarFileLayer } from './testing.js';
 import { unpackOverlayLayer } from './unpack.js';
-
-const skipReason = runtimeTestSkipReason();
-function requireRuntime(ctx: Mocha.Context): void {
-  if (!skipReason) return;
-  if (process.env.CI === 'true') throw new Error(`runtime tests cannot run under CI: ${skipReason}`);
-  ctx.skip();
-}
 
 let work: string;
 let layout: string;
@@ -131,27 +124,6 @@ touch -d @1000000000 /oldtime
 rm -rf /home
 echo ---LIST---
 ${LIST}`;
-
-/** crun is tested "where it starts": a crun that cannot run containers here skips its tests. */
-async function createOrSkip(ctx: Mocha.Context, o: RuntimeOptions): Promise<Runtime> {
-  try {
-    return await Runtime.create(o);
-  } catch (e) {
-    if (o.runtime === 'crun' && (e as { code?: string }).code === 'TSB_RUNTIME_SETUP') ctx.skip();
-    throw e;
-  }
-}
-
-function availableRuntimes(): Array<'runc' | 'crun'> {
-  const out: Array<'runc' | 'crun'> = ['runc'];
-  try {
-    execFileSync('sh', ['-c', 'command -v crun'], { stdio: 'ignore' });
-    out.push('crun');
-  } catch {
-    /* runc only */
-  }
-  return out;
-}
 
 describe('testdata/busybox/build.sh', function () {
   this.timeout(60_000);

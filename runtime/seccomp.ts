@@ -1,35 +1,57 @@
 /**
  * The default seccomp profile. Neither runc nor crun applies one unless the spec carries it, so
- * tsbuild ships Docker's default profile already converted to OCI form for amd64 with Docker's
- * default capabilities (`seccomp-default.json`). Other architectures convert the moby-format
- * profile (`/usr/share/containers/seccomp.json`, from containers-common) at first use, with the
- * same rules as moby's `setupSeccomp`: a rule applies when the arch and all `includes.caps` match
- * and no `excludes.caps` is granted.
+ * tsbuild ships Docker's default profile (`seccomp-moby.json`, moby's default.json unchanged; see
+ * seccomp-moby.LICENSE.md) and turns it into the OCI `linux.seccomp` section with the rules of
+ * moby's `setupSeccomp` (profiles/seccomp/seccomp_linux.go):
+ *
+ * - defaultAction, defaultErrnoRet (EPERM) and every other top-level field are kept as they are;
+ * - `archMap`: the entry whose architecture is this machine's native one gives `architectures`
+ *   (itself, then its sub-architectures);
+ * - a syscall rule is dropped when `excludes.arches` holds this arch, any `excludes.caps` is in the
+ *   container's bounding set, the kernel is at least `excludes.minKernel`; or when `includes.arches`
+ *   lacks this arch, any `includes.caps` is missing, the kernel is older than `includes.minKernel`;
+ * - what stays is the rule's names, action, errnoRet and args, unchanged.
+ *
+ * The conversion runs once per process (well under a millisecond); the container start is
+ * dominated by libseccomp compiling the filter, which the conversion does not change.
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { RuntimeSetupError } from './errors.js';
 
+export interface SeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+interface MobyFilter {
+  arches?: string[];
+  caps?: string[];
+  minKernel?: string;
+}
 export interface MobySeccompRule {
   names?: string[];
   name?: string;
+  comment?: string;
   action: string;
-  args?: Array<{ index: number; value: number; valueTwo?: number; op: string }> | null;
-  includes?: { arches?: string[]; caps?: string[]; minKernel?: string };
-  excludes?: { arches?: string[]; caps?: string[]; minKernel?: string };
   errnoRet?: number;
+  args?: SeccompArg[] | null;
+  includes?: MobyFilter;
+  excludes?: MobyFilter;
 }
 export interface MobySeccompProfile {
   defaultAction: string;
   defaultErrnoRet?: number;
-  archMap?: Array<{ architecture: string; subArchitectures?: string[] }>;
+  architectures?: string[];
+  archMap?: Array<{ architecture: string; subArchitectures?: string[] | null }>;
   syscalls: MobySeccompRule[];
 }
 export interface OciSeccompRule {
   names: string[];
   action: string;
   errnoRet?: number;
-  args?: Array<{ index: number; value: number; valueTwo: number; op: string }>;
+  args?: SeccompArg[];
 }
 export interface OciSeccomp {
   defaultAction: string;
@@ -38,99 +60,121 @@ export interface OciSeccomp {
   syscalls: OciSeccompRule[];
 }
 
-/** Node's process.arch → [Go arch name used in moby profiles, native SCMP arch]. */
+/** Node's process.arch → [moby's name for it in `arches`, its native SCMP arch]. */
 const ARCHES: Record<string, [string, string]> = {
   x64: ['amd64', 'SCMP_ARCH_X86_64'],
   arm64: ['arm64', 'SCMP_ARCH_AARCH64'],
   arm: ['arm', 'SCMP_ARCH_ARM'],
+  ia32: ['x86', 'SCMP_ARCH_X86'],
   s390x: ['s390x', 'SCMP_ARCH_S390X'],
   ppc64: ['ppc64le', 'SCMP_ARCH_PPC64LE'],
   riscv64: ['riscv64', 'SCMP_ARCH_RISCV64'],
 };
 
-export const MOBY_PROFILE_PATH = '/usr/share/containers/seccomp.json';
-
-function kernelAtLeast(min: string, running = release()): boolean {
-  const parse = (v: string) => v.split(/[.-]/).slice(0, 2).map((x) => Number.parseInt(x, 10) || 0);
-  const [a1 = 0, a2 = 0] = parse(running);
-  const [b1 = 0, b2 = 0] = parse(min);
-  return a1 > b1 || (a1 === b1 && a2 >= b2);
-}
-
 /**
- * x32 (the ILP32 ABI of x86_64) is left out of the filter that Docker's profile would also
- * build for it. libseccomp compiles the rules once per architecture at every container start,
- * and x32 cost ~5 ms of each RUN step here (X86_64 alone 14 ms, + X86 22 ms, + X32 26 ms,
- * crun 1.8). Leaving an architecture out is fail-closed: its syscalls hit the filter's
- * bad-arch action and are refused. x32 binaries are all but extinct, and Debian's kernels
- * disable the ABI unless booted with syscall.x32=y. i386 (X86) stays: 32-bit tools do run in builds.
+ * The one difference from moby: x32 (the ILP32 ABI of x86_64) is left out of `architectures`.
+ * libseccomp compiles the rules once per architecture at every container start, and x32 cost
+ * ~5 ms of each RUN step (crun 1.8: X86_64 alone 14 ms, + X86 22 ms, + X32 26 ms). It changes no
+ * answer for x86_64 or i386 processes: their syscalls are matched against their own
+ * architecture's rules, and x32 calls (numbers with bit 30 set) are the only ones that now hit the
+ * filter's bad-architecture action instead of the x32 copy of the rules. That is fail-closed; x32
+ * binaries are all but extinct, and Debian's kernels disable the ABI unless booted with syscall.x32=y.
  */
 const DROPPED_ARCHES = new Set(['SCMP_ARCH_X32']);
 
-export function convertSeccomp(p: MobySeccompProfile, caps: readonly string[], arch = process.arch): OciSeccomp {
-  const a = ARCHES[arch];
-  if (!a) throw new RuntimeSetupError(`no seccomp architecture mapping for ${arch}`, { arch });
-  const [goArch, scmpArch] = a;
-  const architectures: string[] = [];
-  for (const m of p.archMap ?? []) {
-    if (m.architecture === scmpArch) architectures.push(m.architecture, ...(m.subArchitectures ?? []).filter((x) => !DROPPED_ARCHES.has(x)));
+/** "major.minor" of a kernel release, as moby's parseRelease reads it ("6.1.0-18-amd64" → [6, 1]). */
+function kernelVersion(text: string): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(text);
+  if (!m) throw new RuntimeSetupError(`cannot read kernel version ${JSON.stringify(text)}`, { release: text });
+  return [Number(m[1]), Number(m[2])];
+}
+
+function kernelAtLeast(min: string, running: string): boolean {
+  const [k, major] = kernelVersion(running);
+  const [minK, minMajor] = kernelVersion(min);
+  return k > minK || (k === minK && major >= minMajor);
+}
+
+/** Whether moby's setupSeccomp keeps `rule` for a container on `arch` with bounding set `caps`. */
+function ruleApplies(rule: MobySeccompRule, arch: string, caps: ReadonlySet<string>, kernel: string): boolean {
+  const exc = rule.excludes;
+  if (exc) {
+    if (exc.arches?.includes(arch)) return false;
+    if (exc.caps?.some((c) => caps.has(c))) return false;
+    if (exc.minKernel && kernelAtLeast(exc.minKernel, kernel)) return false;
   }
-  const capSet = new Set(caps);
-  const syscalls: OciSeccompRule[] = [];
-  for (const r of p.syscalls) {
-    const inc = r.includes ?? {};
-    const exc = r.excludes ?? {};
-    if (inc.arches?.length && !inc.arches.includes(goArch)) continue;
-    if (exc.arches?.length && exc.arches.includes(goArch)) continue;
-    if (inc.caps?.length && !inc.caps.every((c) => capSet.has(c))) continue;
-    if (exc.caps?.length && exc.caps.some((c) => capSet.has(c))) continue;
-    if (inc.minKernel && !kernelAtLeast(inc.minKernel)) continue;
-    const names = r.names ?? (r.name ? [r.name] : []);
-    if (names.length === 0) continue;
-    const rule: OciSeccompRule = { names, action: r.action };
-    if (r.errnoRet !== undefined) rule.errnoRet = r.errnoRet;
-    if (r.args && r.args.length > 0) {
-      rule.args = r.args.map((x) => ({ index: x.index, value: x.value, valueTwo: x.valueTwo ?? 0, op: x.op }));
-    }
-    syscalls.push(rule);
+  const inc = rule.includes;
+  if (inc) {
+    if (inc.arches?.length && !inc.arches.includes(arch)) return false;
+    if (inc.caps?.some((c) => !caps.has(c))) return false;
+    if (inc.minKernel && !kernelAtLeast(inc.minKernel, kernel)) return false;
   }
-  const out: OciSeccomp = { defaultAction: p.defaultAction, architectures, syscalls };
-  if (p.defaultErrnoRet !== undefined) out.defaultErrnoRet = p.defaultErrnoRet;
+  return true;
+}
+
+function ociRule(rule: MobySeccompRule): OciSeccompRule {
+  if (rule.name && rule.names?.length) {
+    throw new RuntimeSetupError(`seccomp rule for ${rule.name} has both 'name' and 'names'`, { name: rule.name });
+  }
+  const out: OciSeccompRule = { names: rule.name ? [rule.name] : (rule.names ?? []), action: rule.action };
+  if (rule.errnoRet !== undefined) out.errnoRet = rule.errnoRet;
+  if (rule.args?.length) {
+    // as moby's Go types marshal them: valueTwo is omitted when 0
+    out.args = rule.args.map(({ index, value, valueTwo, op }) => (valueTwo ? { index, value, valueTwo, op } : { index, value, op }));
+  }
   return out;
 }
 
-let cached: OciSeccomp | undefined;
+/**
+ * The OCI seccomp section moby would generate from `profile` for a container whose bounding set
+ * is `caps`, on `arch` (Node's name) with kernel `kernelRelease`; x32 left out (see DROPPED_ARCHES).
+ */
+export function convertSeccomp(
+  profile: MobySeccompProfile,
+  caps: readonly string[],
+  arch: string = process.arch,
+  kernelRelease: string = release(),
+): OciSeccomp {
+  const known = ARCHES[arch];
+  if (!known) throw new RuntimeSetupError(`no seccomp architecture mapping for ${arch}`, { arch });
+  const [mobyArch, nativeArch] = known;
+  if (profile.architectures?.length && profile.archMap?.length) {
+    throw new RuntimeSetupError("seccomp profile has both 'architectures' and 'archMap'", {});
+  }
+  const { archMap, syscalls, ...topLevel } = profile;
+  const architectures = [...(profile.architectures ?? [])];
+  const native = archMap?.find((m) => m.architecture === nativeArch);
+  if (native) architectures.push(native.architecture, ...(native.subArchitectures ?? []));
+  const capSet = new Set(caps);
+  return {
+    ...topLevel,
+    architectures: architectures.filter((a) => !DROPPED_ARCHES.has(a)),
+    syscalls: syscalls.filter((r) => ruleApplies(r, mobyArch, capSet, kernelRelease)).map(ociRule),
+  };
+}
 
 /** tsc does not copy .json into dist/, so a compiled build also looks in the source tree beside it. */
-function readShippedProfile(): string {
-  const candidates = [new URL('./seccomp-default.json', import.meta.url), new URL('../../runtime/seccomp-default.json', import.meta.url)];
+function readShippedProfile(): MobySeccompProfile {
+  const candidates = [new URL('./seccomp-moby.json', import.meta.url), new URL('../../runtime/seccomp-moby.json', import.meta.url)];
   for (const u of candidates) {
     try {
-      return readFileSync(u, 'utf8');
+      return JSON.parse(readFileSync(u, 'utf8')) as MobySeccompProfile;
     } catch {
       /* next */
     }
   }
-  throw new RuntimeSetupError('runtime/seccomp-default.json is missing from the installation', {});
+  throw new RuntimeSetupError('runtime/seccomp-moby.json is missing from the installation', {});
 }
 
-/** The profile for the default (sandbox) capability set on this machine's architecture. */
-export function defaultSeccomp(defaultCaps: readonly string[]): OciSeccomp {
-  if (cached) return cached;
-  if (process.arch === 'x64') {
-    cached = JSON.parse(readShippedProfile()) as OciSeccomp;
-    return cached;
+const converted = new Map<string, OciSeccomp>();
+
+/** Docker's default profile for a container with bounding set `caps` on this machine (cached). */
+export function defaultSeccomp(caps: readonly string[]): OciSeccomp {
+  const key = [...caps].sort().join(',');
+  let out = converted.get(key);
+  if (!out) {
+    out = convertSeccomp(readShippedProfile(), caps);
+    converted.set(key, out);
   }
-  let text: string;
-  try {
-    text = readFileSync(MOBY_PROFILE_PATH, 'utf8');
-  } catch {
-    throw new RuntimeSetupError(
-      `no seccomp profile for ${process.arch}: tsbuild ships one for amd64 only and ${MOBY_PROFILE_PATH} ` +
-        `(package containers-common / golang-github-containers-common) is missing`,
-      { arch: process.arch, path: MOBY_PROFILE_PATH },
-    );
-  }
-  cached = convertSeccomp(JSON.parse(text) as MobySeccompProfile, defaultCaps);
-  return cached;
+  return out;
 }

@@ -186,7 +186,8 @@ export function buildSpec(i: SpecInput): OciSpec {
   if (!insecure) {
     spec.linux.maskedPaths = [...MASKED_PATHS];
     spec.linux.readonlyPaths = [...READONLY_PATHS];
-    spec.linux.seccomp = defaultSeccomp(DEFAULT_CAPS);
+    // moby filters the profile's capability-conditional rules by the bounding set
+    spec.linux.seccomp = defaultSeccomp(caps);
   }
   return spec;
 }

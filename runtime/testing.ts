@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import type { Digest } from '../image/digest.js';
 import type { Layer } from '../image/image.js';
+import { Runtime, type RuntimeOptions } from './index.js';
 
 function fileDigest(path: string): Digest {
   return `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
@@ -87,4 +88,41 @@ export function runtimeTestSkipReason(): string | undefined {
   }
   if (!existsSync('/bin/busybox')) return 'busybox-static not installed';
   return undefined;
+}
+
+/** What these helpers need of a mocha context (testing.ts is type-checked without mocha's types). */
+interface SkippableContext {
+  skip(): void;
+}
+
+let skipReason: string | undefined | null = null;
+/** For a mocha `before`/test: skip locally when runtimeTestSkipReason() says so, fail under CI=true. */
+export function requireRuntime(ctx: SkippableContext): void {
+  if (skipReason === null) skipReason = runtimeTestSkipReason();
+  const reason = skipReason;
+  if (!reason) return;
+  if (process.env['CI'] === 'true') throw new Error(`runtime tests cannot run under CI: ${reason}`);
+  ctx.skip();
+}
+
+/** crun is tested "where it starts": a crun that cannot run containers here skips its tests. */
+export async function createOrSkip(ctx: SkippableContext, o: RuntimeOptions): Promise<Runtime> {
+  try {
+    return await Runtime.create(o);
+  } catch (e) {
+    if (o.runtime === 'crun' && (e as { code?: string }).code === 'TSB_RUNTIME_SETUP') ctx.skip();
+    throw e;
+  }
+}
+
+/** runc always (the tests fail without it), crun when installed. */
+export function availableRuntimes(): Array<'runc' | 'crun'> {
+  const out: Array<'runc' | 'crun'> = ['runc'];
+  try {
+    execFileSync('sh', ['-c', 'command -v crun'], { stdio: 'ignore' });
+    out.push('crun');
+  } catch {
+    /* runc only */
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
-/** Pure parts of runtime/: path resolution, users, seccomp, caps, rlimits, ids, cwd checks, unpack. */
+/** Pure parts of runtime/: path resolution, users, caps, rlimits, ids, cwd checks, unpack. */
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,8 +11,7 @@ import { buildOf } from './builds.js';
 import { which } from './exec.js';
 import { checkCwd } from './index.js';
 import { resolveInRoot } from './inroot.js';
-import { convertSeccomp, type MobySeccompProfile } from './seccomp.js';
-import { DEFAULT_CAPS, defaultRlimits, hostCaps, hostHardLimits } from './spec.js';
+import { defaultRlimits, hostCaps, hostHardLimits } from './spec.js';
 import { unpackOverlayLayer } from './unpack.js';
 import { resolveUser } from './users.js';
 
@@ -105,41 +104,6 @@ describe('runtime/users resolveUser', () => {
     symlinkSync('/x/pw', join(r2, 'etc/passwd'));
     assert.deepEqual(resolveUser(r2, 'svc'), { uid: 77, gid: 77, additionalGids: [], home: '/srv' });
     assert.throws(() => resolveUser(r2, 'daemon'), { code: 'TSB_RUN_REQUEST' }); // the host has daemon
-  });
-});
-
-describe('runtime/seccomp', () => {
-  const moby = existsSync('/usr/share/containers/seccomp.json')
-    ? (JSON.parse(readFileSync('/usr/share/containers/seccomp.json', 'utf8')) as MobySeccompProfile)
-    : undefined;
-  it('the shipped profile equals a fresh conversion of the moby profile (amd64, default caps)', function () {
-    if (!moby) return this.skip();
-    const shipped = JSON.parse(readFileSync(new URL('./seccomp-default.json', import.meta.url), 'utf8')) as unknown;
-    assert.deepEqual(convertSeccomp(moby, DEFAULT_CAPS, 'x64'), shipped);
-  });
-  it('applies arch and capability includes/excludes', () => {
-    const p: MobySeccompProfile = {
-      defaultAction: 'SCMP_ACT_ERRNO',
-      defaultErrnoRet: 38,
-      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] }, { architecture: 'SCMP_ARCH_AARCH64' }],
-      syscalls: [
-        { names: ['read'], action: 'SCMP_ACT_ALLOW' },
-        { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64'] } },
-        { names: ['arm_only'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm64'] } },
-        { names: ['chroot'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_CHROOT'] } },
-        { names: ['chroot'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, excludes: { caps: ['CAP_SYS_CHROOT'] } },
-        { names: ['mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
-        { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 16, op: 'SCMP_CMP_NE' }] },
-      ],
-    };
-    const out = convertSeccomp(p, ['CAP_SYS_CHROOT'], 'x64');
-    assert.deepEqual(out.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'], 'x32 is left out (fail-closed, ~5 ms per container)');
-    assert.deepEqual(
-      out.syscalls.map((s) => `${s.names.join(',')}:${s.action}`),
-      ['read:SCMP_ACT_ALLOW', 'arch_prctl:SCMP_ACT_ALLOW', 'chroot:SCMP_ACT_ALLOW', 'socket:SCMP_ACT_ALLOW'],
-    );
-    assert.deepEqual(out.syscalls[3]!.args, [{ index: 0, value: 16, valueTwo: 0, op: 'SCMP_CMP_NE' }]);
-    assert.equal(out.defaultErrnoRet, 38);
   });
 });
 

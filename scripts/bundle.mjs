@@ -29,8 +29,8 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
-// runtime/seccomp.ts looks for the profile beside the code that loads it
-copyFileSync(join(repo, 'runtime', 'seccomp-default.json'), join(outdir, 'seccomp-default.json'));
+// runtime/seccomp.ts looks for Docker's profile beside the code that loads it
+for (const f of ['seccomp-moby.json', 'seccomp-moby.LICENSE.md']) copyFileSync(join(repo, 'runtime', f), join(outdir, f));
 
 // the native xattr binding for this platform, as the package itself would resolve it
 const requireFromRepo = createRequire(join(repo, 'package.json'));
