@@ -9,6 +9,7 @@ import type { Platform, ImageConfigFile } from '../image/types.js';
 import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
+import type { NetworkTimeouts } from '../registry/http.js';
 import type { Runtime } from '../runtime/index.js';
 import { readDockerignore } from './context.js';
 import { buildStage, checkPlatform } from './dispatch.js';
@@ -77,6 +78,8 @@ export interface BuildOptions {
   runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy' };
   registry?: RegistryClient;
   insecureRegistries?: string[];
+  /** Network timeouts and the deadline of each pull, push and ADD <url> (registry/'s defaults otherwise). */
+  networkTimeouts?: Partial<NetworkTimeouts>;
   stepTimeoutMs?: number;
   onEvent?: EventSink;
   signal?: AbortSignal;
@@ -126,7 +129,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   // registry/ (and undici) load only when a build talks to a registry.
   let registryP: Promise<RegistryClient> | undefined;
   const getRegistry = (): Promise<RegistryClient> =>
-    (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: o.insecureRegistries }))));
+    (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: o.insecureRegistries, ...(o.networkTimeouts ? { timeouts: o.networkTimeouts } : {}) }))));
   const warnings: string[] = [];
   const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
   const globalArgs = resolveGlobalArgs(df, buildArgs, platform);

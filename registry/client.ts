@@ -8,9 +8,9 @@ import type { Image, ImageIndex } from '../image/image.js';
 import { hostPlatform } from '../image/platform.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import { DefaultKeychain, type Keychain } from './auth/keychain.js';
-import { RegistryBaseError } from './errors.js';
+import { RegistryBaseError, TransportError, redactUrl } from './errors.js';
 import type { EventSink, RegistryEvent } from './events.js';
-import { createHttpClient, DEFAULT_RETRY, type HttpClient, type RetryPolicy } from './http.js';
+import { createHttpClient, DEFAULT_RETRY, DEFAULT_TIMEOUTS, Operation, send, type HttpClient, type HttpResponse, type NetworkTimeouts, type RetryPolicy } from './http.js';
 import { getImage, getIndex, headManifest } from './pull.js';
 import { pushImage, pushIndexTo, type PushResult, type PushTuning } from './push.js';
 import type { Reference } from './reference.js';
@@ -36,7 +36,12 @@ export interface RegistryOptions {
   chunkSize?: number;
   /** Replaces the docker-config/Google/ECR keychain (tests, embedding). */
   keychain?: Keychain;
+  /** Connect / header / body-idle timeouts and the per-operation deadline (default DEFAULT_TIMEOUTS). */
+  timeouts?: Partial<NetworkTimeouts>;
 }
+
+/** Downloads of unknown size (ADD <url>) stop here unless the caller says otherwise. */
+export const MAX_DOWNLOAD_BYTES = 8 * 1024 ** 3;
 
 export interface PushOptions {
   /** Repositories on the same registry to try cross-repo mounts from. */
@@ -52,9 +57,11 @@ export class RegistryClient {
   readonly #onEvent: EventSink;
   readonly #o: RegistryOptions;
   readonly #tuning: PushTuning;
+  readonly #timeouts: NetworkTimeouts;
 
   constructor(o: RegistryOptions = {}) {
     this.#o = o;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...o.timeouts };
     const listener = o.onEvent;
     // A listener that throws must not break a push.
     this.#onEvent = (e) => {
@@ -70,6 +77,7 @@ export class RegistryClient {
       onEvent: this.#onEvent,
       userAgent: o.userAgent ?? DEFAULT_USER_AGENT,
       connections: Math.max(4, (o.concurrency ?? 4) * 2),
+      timeouts: this.#timeouts,
       ...(o.env ? { env: o.env } : {}),
     });
     this.#keychain =
@@ -84,7 +92,16 @@ export class RegistryClient {
     };
   }
 
-  #session(registry: string): RegistrySession {
+  /** A new operation: its deadline starts now and covers everything it does, lazy layer reads included. */
+  #operation(label: string): Operation {
+    return new Operation(label, this.#timeouts.deadlineMs);
+  }
+
+  #session(registry: string, op: Operation): RegistrySession {
+    return this.#registrySession(registry).withOperation(op);
+  }
+
+  #registrySession(registry: string): RegistrySession {
     let s = this.#sessions.get(registry);
     if (!s) {
       s = new RegistrySession(registry, {
@@ -100,17 +117,17 @@ export class RegistryClient {
 
   /** The image a reference names; an index resolves to the configured platform. Layers stream lazily, verified. */
   getImage(ref: Reference): Promise<Image> {
-    return getImage(this.#session(ref.registry), ref, this.#o.platform ?? hostPlatform());
+    return getImage(this.#session(ref.registry, this.#operation(`pull of ${ref.toString()}`)), ref, this.#o.platform ?? hostPlatform());
   }
 
   /** The index a reference names, or undefined when it names a single image. */
   getIndex(ref: Reference): Promise<ImageIndex | undefined> {
-    return getIndex(this.#session(ref.registry), ref);
+    return getIndex(this.#session(ref.registry, this.#operation(`pull of ${ref.toString()}`)), ref);
   }
 
   /** The manifest descriptor (HEAD, which Docker Hub does not count against rate limits), or undefined if absent. */
   head(ref: Reference): Promise<Descriptor | undefined> {
-    return headManifest(this.#session(ref.registry), ref.repository, ref.digest ?? ref.tag ?? 'latest');
+    return headManifest(this.#session(ref.registry, this.#operation(`lookup of ${ref.toString()}`)), ref.repository, ref.digest ?? ref.tag ?? 'latest');
   }
 
   /**
@@ -139,6 +156,7 @@ export class RegistryClient {
       if (r.tag) g.tags.push(r.tag);
       groups.set(key, g);
     }
+    const op = this.#operation(`push of ${refs.map((r) => r.toString()).join(', ')}`);
     const total = { uploaded: 0, mounted: 0, skipped: 0 };
     let digest: Digest | undefined;
     const pushed: string[] = [];
@@ -148,7 +166,7 @@ export class RegistryClient {
         ...(o.mountFrom ?? []).filter((m) => m.registry === g.registry).map((m) => m.repository),
         ...pushed.filter((p) => p.startsWith(`${g.registry}/`)).map((p) => p.slice(g.registry.length + 1)),
       ];
-      const r = await one(this.#session(g.registry), g.repository, g.tags, mountFrom);
+      const r = await one(this.#session(g.registry, op), g.repository, g.tags, mountFrom);
       digest = r.digest;
       total.uploaded += r.uploaded;
       total.mounted += r.mounted;
@@ -156,6 +174,23 @@ export class RegistryClient {
       pushed.push(`${g.registry}/${g.repository}`);
     }
     return { digest: digest!, ...total };
+  }
+
+  /**
+   * GET of any http(s) URL (ADD <url>) through the same agent, proxies and
+   * timeouts, bounded by its own deadline and `signal`. The body fails past
+   * `maxBytes`; a Content-Length over it fails before reading.
+   */
+  async download(url: string, o: { signal?: AbortSignal; maxBytes?: number; headers?: Record<string, string> } = {}): Promise<HttpResponse> {
+    const maxBytes = o.maxBytes ?? MAX_DOWNLOAD_BYTES;
+    const op = new Operation(`download of ${redactUrl(url)}`, this.#timeouts.deadlineMs, o.signal);
+    const res = await send(this.#http, { method: 'GET', url, op, maxBodyBytes: maxBytes, ...(o.headers ? { headers: o.headers } : {}) });
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      res.body.destroy();
+      throw new TransportError(`${redactUrl(url)} is ${declared} bytes, more than the ${maxBytes} allowed`, { limit: maxBytes, size: declared });
+    }
+    return res;
   }
 
   async close(): Promise<void> {

@@ -81,6 +81,37 @@ export class TransportError extends RegistryBaseError {
   }
 }
 
+/** What a request was doing when it ran out of time. */
+export type TimeoutPhase = 'connect' | 'headers' | 'upload' | 'body' | 'deadline';
+
+/**
+ * The network went quiet for too long (`connect`, `headers`, `upload`, `body`:
+ * no progress for `limitMs`) or a whole operation outlived its deadline.
+ * The message names the host and what was under way; `temporary` says whether
+ * another try may help (a stall may; a spent deadline does not).
+ */
+export class NetworkTimeoutError extends RegistryBaseError {
+  readonly phase: TimeoutPhase;
+  readonly temporary: boolean;
+  constructor(o: { host: string; phase: TimeoutPhase; activity: string; limitMs: number; operation?: string }, options?: { cause?: unknown }) {
+    const limit = formatMs(o.limitMs);
+    const message =
+      o.phase === 'deadline'
+        ? `${o.operation ?? 'operation'} exceeded its ${limit} deadline (--network-timeout) while ${o.activity} (${o.host})`
+        : `${o.host}: timed out ${o.activity}: ${o.phase === 'connect' ? 'no connection' : o.phase === 'headers' ? 'no response' : 'no progress'} for ${limit}`;
+    super('TSB_REGISTRY_TIMEOUT', message, { host: o.host, phase: o.phase, activity: o.activity, limitMs: o.limitMs, operation: o.operation }, options);
+    this.phase = o.phase;
+    this.temporary = o.phase !== 'deadline';
+  }
+}
+
+/** 1500 -> "1.5s", 1_800_000 -> "30m" (for messages). */
+export function formatMs(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1000) return `${Math.round(ms / 100) / 10}s`;
+  return `${ms}ms`;
+}
+
 /** A credential helper (docker-credential-*) failed or is missing. */
 export class CredentialHelperError extends RegistryBaseError {
   constructor(helper: string, op: string, reason: string) {

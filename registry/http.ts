@@ -5,12 +5,67 @@
  * Authorization there) and, for GET/HEAD only, the retry interceptor.
  * Uploads use `plain`: their stream bodies cannot be replayed, so push.ts runs
  * its own retry loop that reopens the source.
+ *
+ * Nothing waits forever: the agent has connect, header and body-idle timeouts
+ * (progress-aware: a slow blob that keeps moving is fine, a silent one fails;
+ * undici refreshes the header timer while an upload drains, so a stalled
+ * upload fails the same way), and every request belongs to an Operation whose
+ * deadline covers all its requests, retries and body reads.
  */
 import { EnvHttpProxyAgent, interceptors, request, type Dispatcher, type EnvHttpProxyAgentOptions } from './undici-lean.js';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
-import { RegistryError, TransportError, redactUrl, type RegistryErrorEntry } from './errors.js';
+import { PassThrough, type Readable } from 'node:stream';
+import { NetworkTimeoutError, RegistryBaseError, RegistryError, TransportError, redactUrl, type RegistryErrorEntry } from './errors.js';
 import type { EventSink } from './events.js';
+
+/** How long the network may stay silent, and how long one operation may take. */
+export interface NetworkTimeouts {
+  /** TCP (and TLS) connect. */
+  connectMs: number;
+  /** Request sent (or its upload stalled) until the response headers arrive. */
+  headersMs: number;
+  /** Longest silence between two chunks of a response body. */
+  bodyIdleMs: number;
+  /** One whole pull, push, login or download, retries included. */
+  deadlineMs: number;
+}
+
+/** Generous but finite: a multi-GiB pull on a slow link fits in 30 minutes; a dead registry fails in about a minute per try. */
+export const DEFAULT_TIMEOUTS: NetworkTimeouts = { connectMs: 30_000, headersMs: 60_000, bodyIdleMs: 60_000, deadlineMs: 30 * 60_000 };
+
+const DEADLINE_CODE = 'TSB_DEADLINE';
+
+/**
+ * One pull, push, login or download. Its signal aborts every request (and body
+ * read, and retry sleep) once the deadline passes or the caller's signal fires.
+ */
+export class Operation {
+  readonly signal: AbortSignal;
+  #expired = false;
+  constructor(
+    readonly label: string,
+    readonly deadlineMs: number,
+    outer?: AbortSignal,
+  ) {
+    const ac = new AbortController();
+    // unref: a finished operation's timer must not keep the process alive.
+    setTimeout(() => {
+      this.#expired = true;
+      ac.abort(Object.assign(new Error(`${label}: deadline`), { code: DEADLINE_CODE }));
+    }, deadlineMs).unref();
+    this.signal = outer ? AbortSignal.any([ac.signal, outer]) : ac.signal;
+  }
+
+  /** True once the deadline has passed (not when the caller aborted). */
+  get expired(): boolean {
+    return this.#expired;
+  }
+
+  /** The error for "the deadline hit while doing `activity` with `host`". */
+  deadlineError(host: string, activity: string, cause?: unknown): NetworkTimeoutError {
+    return new NetworkTimeoutError({ host, phase: 'deadline', activity, limitMs: this.deadlineMs, operation: this.label }, { cause });
+  }
+}
 
 export interface RetryPolicy {
   /** Tries in all (1 = no retry). */
@@ -58,8 +113,13 @@ export interface HttpClient {
   /** Everything else: redirects followed, never retried by undici. */
   readonly plain: Dispatcher;
   readonly userAgent: string;
+  readonly timeouts: NetworkTimeouts;
+  /** Waits briefly for requests in flight, then cuts them (a failed operation may leave stalled ones). */
   close(): Promise<void>;
 }
+
+/** How long close() lets requests in flight finish before destroying their sockets. */
+const CLOSE_GRACE_MS = 1000;
 
 export function createHttpClient(o: {
   retry: RetryPolicy;
@@ -67,9 +127,16 @@ export function createHttpClient(o: {
   userAgent: string;
   connections?: number;
   env?: NodeJS.ProcessEnv;
+  timeouts?: NetworkTimeouts;
 }): HttpClient {
   const env = o.env ?? process.env;
-  const proxyOpts: EnvHttpProxyAgentOptions = { connections: o.connections ?? 8 };
+  const timeouts = o.timeouts ?? DEFAULT_TIMEOUTS;
+  const proxyOpts: EnvHttpProxyAgentOptions = {
+    connections: o.connections ?? 8,
+    connectTimeout: timeouts.connectMs,
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.bodyIdleMs,
+  };
   // Tests and callers may pass their own env; EnvHttpProxyAgent reads process.env otherwise.
   const httpProxy = env.http_proxy ?? env.HTTP_PROXY;
   const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY;
@@ -92,6 +159,8 @@ export function createHttpClient(o: {
         const method = opts.method;
         const retryable =
           (method === 'GET' || method === 'HEAD') &&
+          (opts as { signal?: AbortSignal }).signal?.aborted !== true &&
+          e.code !== DEADLINE_CODE &&
           (e.statusCode !== undefined
             ? RETRY_STATUS.includes(e.statusCode)
             : e.code === undefined || e.code === 'UND_ERR_REQ_RETRY' || RETRY_ERROR_CODES.includes(e.code));
@@ -114,7 +183,17 @@ export function createHttpClient(o: {
       },
     }),
   );
-  return { idempotent, plain, userAgent: o.userAgent, close: () => base.close() };
+  const close = async (): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)));
+    const closed = base.close().then(() => 'closed' as const);
+    try {
+      if ((await Promise.race([closed, grace])) !== 'closed') await base.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return { idempotent, plain, userAgent: o.userAgent, timeouts, close };
 }
 
 export interface HttpRequest {
@@ -124,25 +203,114 @@ export interface HttpRequest {
   body?: Readable | Buffer | string;
   /** Stream bodies must not be followed through a redirect (they cannot be resent). */
   noRedirect?: boolean;
+  /** The operation this request belongs to: its deadline (and its caller's abort) cut the request. */
+  op?: Operation;
+  /** Fail the body read past this many bytes (downloads of unknown size). */
+  maxBodyBytes?: number;
 }
 
-export type HttpResponse = Dispatcher.ResponseData<unknown>;
+/** A response whose body errors are already tsbuild errors (timeouts name host and phase). */
+export interface HttpResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+}
 
-/** Sends one request; network failures become TransportError (no retry here). */
+/** Sends one request; network failures become NetworkTimeoutError or TransportError (GET/HEAD retried by undici). */
 export async function send(http: HttpClient, req: HttpRequest): Promise<HttpResponse> {
   const dispatcher = req.method === 'GET' || req.method === 'HEAD' ? http.idempotent : http.plain;
   const headers: Record<string, string> = { 'user-agent': http.userAgent, ...req.headers };
+  const signal = req.op?.signal;
   try {
-    return await request(req.url, {
+    signal?.throwIfAborted();
+    const res = await request(req.url, {
       dispatcher,
       method: req.method,
       headers,
       body: req.body ?? null,
+      ...(signal ? { signal } : {}),
       ...(req.noRedirect ? { maxRedirections: 0 } : {}),
     });
+    return { statusCode: res.statusCode, headers: res.headers, body: guardBody(res.body, http, req) };
   } catch (e) {
-    throw toTransportError(e, req.method, req.url);
+    throw networkError(e, http, req, 'request');
   }
+}
+
+/** What a request is about, for messages: "manifest repo:tag", "blob sha256:…", else the method and URL. */
+export function describeRequest(method: string, url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `${method} ${redactUrl(url)}`;
+  }
+  const m = /^\/v2\/(.+)\/(manifests|blobs)\/(uploads\/?.*|[^/]+)$/.exec(u.pathname);
+  if (!m) return `${method} ${redactUrl(url)}`;
+  const [, repo, kind, rest] = m as unknown as [string, string, string, string];
+  if (kind === 'manifests') return `manifest ${repo}${rest.startsWith('sha256:') ? '@' : ':'}${rest}`;
+  if (rest.startsWith('uploads')) {
+    const digest = u.searchParams.get('digest') ?? u.searchParams.get('mount');
+    return `blob upload${digest ? ` of ${digest}` : ''} to ${repo}`;
+  }
+  return `blob ${rest} of ${repo}`;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(invalid url)';
+  }
+}
+
+/**
+ * Maps a failure of `req` to a tsbuild error: the deadline, undici's connect /
+ * headers / body timeouts (naming host and phase), anything else a TransportError.
+ */
+function networkError(e: unknown, http: HttpClient, req: HttpRequest, stage: 'request' | 'body'): Error {
+  if (e instanceof RegistryBaseError) return e;
+  const host = hostOf(req.url);
+  const what = describeRequest(req.method, req.url);
+  const t = http.timeouts;
+  if (req.op?.expired) return req.op.deadlineError(host, stage === 'body' ? `reading ${what}` : `waiting for ${what}`, e);
+  const err = e as Error & { code?: string; cause?: { code?: string } };
+  const code = err.code ?? err.cause?.code;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return new NetworkTimeoutError({ host, phase: 'connect', activity: `connecting (for ${what})`, limitMs: t.connectMs }, { cause: e });
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    // undici's header timer also runs while an upload's socket cannot drain.
+    const body = req.body as Readable | undefined;
+    const uploading = body !== undefined && typeof body === 'object' && 'readableEnded' in body && !body.readableEnded;
+    return uploading
+      ? new NetworkTimeoutError({ host, phase: 'upload', activity: `sending ${what}`, limitMs: t.headersMs }, { cause: e })
+      : new NetworkTimeoutError({ host, phase: 'headers', activity: `waiting for response headers (${what})`, limitMs: t.headersMs }, { cause: e });
+  }
+  if (code === 'UND_ERR_BODY_TIMEOUT') return new NetworkTimeoutError({ host, phase: 'body', activity: `reading body of ${what}`, limitMs: t.bodyIdleMs }, { cause: e });
+  return toTransportError(e, req.method, req.url);
+}
+
+/**
+ * The response body as the caller sees it: errors mapped by networkError, an
+ * optional byte limit, and destroying it early releases undici's stream.
+ */
+function guardBody(body: Readable, http: HttpClient, req: HttpRequest): Readable {
+  const out = new PassThrough();
+  let bytes = 0;
+  const limit = req.maxBodyBytes;
+  body.on('error', (e) => out.destroy(networkError(e, http, req, 'body')));
+  if (limit !== undefined) {
+    body.on('data', (c: Buffer) => {
+      bytes += c.length;
+      if (bytes > limit) {
+        out.destroy(new TransportError(`${describeRequest(req.method, req.url)} from ${hostOf(req.url)} is larger than ${limit} bytes`, { limit, url: redactUrl(req.url) }));
+      }
+    });
+  }
+  out.on('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
 }
 
 export function toTransportError(e: unknown, method: string, url: string): Error {
@@ -154,7 +322,7 @@ export function toTransportError(e: unknown, method: string, url: string): Error
 
 /** Whether an error (transport or registry) deserves another try. */
 export function isTemporary(e: unknown): boolean {
-  if (e instanceof RegistryError) return e.temporary;
+  if (e instanceof RegistryError || e instanceof NetworkTimeoutError) return e.temporary;
   if (e instanceof TransportError) {
     const c = e.data['errorCode'];
     return typeof c !== 'string' || RETRY_ERROR_CODES.includes(c) || c.startsWith('UND_ERR');
@@ -222,10 +390,20 @@ export function header(res: HttpResponse, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** Past this much, a body we do not need is cut (the socket is closed, not reused). */
+const MAX_DRAIN = 128 * 1024;
+
 /** Drains a body we do not need, so the socket goes back to the pool. */
 export async function drain(res: HttpResponse): Promise<void> {
+  let n = 0;
   try {
-    await res.body.dump();
+    for await (const c of res.body) {
+      n += (c as Buffer).length;
+      if (n > MAX_DRAIN) {
+        res.body.destroy();
+        return;
+      }
+    }
   } catch {
     // a broken socket is the pool's problem
   }

@@ -1,5 +1,5 @@
 /** registry/: references, auth, pull and push over the distribution API. */
-export { RegistryClient, DEFAULT_USER_AGENT, type RegistryOptions, type PushOptions } from './client.js';
+export { RegistryClient, DEFAULT_USER_AGENT, MAX_DOWNLOAD_BYTES, type RegistryOptions, type PushOptions } from './client.js';
 export type { PushResult } from './push.js';
 export { login, logout, type LoginOptions } from './login.js';
 export {
@@ -12,7 +12,7 @@ export {
   type Reference,
 } from './reference.js';
 export type { RegistryEvent, EventSink } from './events.js';
-export type { RetryPolicy } from './http.js';
+export { DEFAULT_TIMEOUTS, type RetryPolicy, type NetworkTimeouts, type HttpResponse } from './http.js';
 export {
   RegistryBaseError,
   RegistryError,
@@ -20,7 +20,9 @@ export {
   InvalidReferenceError,
   PlatformNotFoundError,
   TransportError,
+  NetworkTimeoutError,
   CredentialHelperError,
+  type TimeoutPhase,
   type RegistryErrorEntry,
 } from './errors.js';
 export { DefaultKeychain, staticKeychain, type Keychain, type Credential, type ResolvedCredential } from './auth/keychain.js';

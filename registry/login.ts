@@ -5,7 +5,7 @@
  * config.json. `logout` removes them from both places.
  */
 import { AuthError, RegistryError } from './errors.js';
-import { createHttpClient, DEFAULT_RETRY, drain } from './http.js';
+import { createHttpClient, DEFAULT_RETRY, DEFAULT_TIMEOUTS, drain, Operation } from './http.js';
 import { normalizeRegistry } from './reference.js';
 import { RegistrySession } from './session.js';
 import { staticKeychain } from './auth/keychain.js';
@@ -13,19 +13,20 @@ import { dockerConfigDir, findAuthEntry, helperFor, hostOfKey, readDockerConfig,
 import { helperErase, helperStore } from './auth/helper.js';
 import { DEFAULT_USER_AGENT, type RegistryOptions } from './client.js';
 
-export type LoginOptions = Pick<RegistryOptions, 'insecureRegistries' | 'dockerConfigDir' | 'env' | 'userAgent' | 'retry'>;
+export type LoginOptions = Pick<RegistryOptions, 'insecureRegistries' | 'dockerConfigDir' | 'env' | 'userAgent' | 'retry' | 'timeouts'>;
 
 export async function login(registry: string, user: string, password: string, o: LoginOptions = {}): Promise<void> {
   const reg = normalizeRegistry(registry);
   const env = o.env ?? process.env;
-  const http = createHttpClient({ retry: o.retry ?? DEFAULT_RETRY, onEvent: () => {}, userAgent: o.userAgent ?? DEFAULT_USER_AGENT, env });
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...o.timeouts };
+  const http = createHttpClient({ retry: o.retry ?? DEFAULT_RETRY, onEvent: () => {}, userAgent: o.userAgent ?? DEFAULT_USER_AGENT, env, timeouts });
   try {
     const session = new RegistrySession(reg, {
       http,
       keychain: staticKeychain({ kind: 'basic', username: user, password }),
       onEvent: () => {},
       insecure: (o.insecureRegistries ?? []).includes(reg),
-    });
+    }).withOperation(new Operation(`login to ${reg}`, timeouts.deadlineMs));
     let res;
     try {
       res = await session.request({ method: 'GET', url: session.url('/v2/') }, []);

@@ -13,7 +13,7 @@ import type { Digest } from '../image/digest.js';
 import type { Image, ImageIndex, Layer } from '../image/image.js';
 import { RegistryError } from './errors.js';
 import type { EventSink, RegistryEvent } from './events.js';
-import { backoffMs, drain, errorFromResponse, header, isTemporary, type HttpResponse, type RetryPolicy } from './http.js';
+import { backoffMs, describeRequest, drain, errorFromResponse, header, isTemporary, type HttpResponse, type RetryPolicy } from './http.js';
 import { remoteSourceOf } from './pull.js';
 import { repositoryScope } from './reference.js';
 import type { RegistrySession } from './session.js';
@@ -94,8 +94,19 @@ class Pusher {
           if (typeof code === 'string') ev.errorCode = code;
         }
         this.#emit(ev);
-        await sleep(delayMs);
+        await this.#pause(delayMs, what, e);
       }
+    }
+  }
+
+  /** Backoff that the operation's deadline cuts short (its error names what was being retried). */
+  async #pause(ms: number, what: { method: string; url: string }, last: unknown): Promise<void> {
+    const op = this.session.op;
+    try {
+      await sleep(ms, undefined, op ? { signal: op.signal } : {});
+    } catch (e) {
+      if (op?.expired) throw op.deadlineError(new URL(what.url).host, `retrying ${describeRequest(what.method, what.url)} after: ${(last as Error).message}`, last);
+      throw e;
     }
   }
 

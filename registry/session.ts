@@ -5,7 +5,7 @@
  */
 import { AuthError, RegistryError } from './errors.js';
 import type { EventSink } from './events.js';
-import { drain, errorFromResponse, header, send, type HttpClient, type HttpRequest, type HttpResponse } from './http.js';
+import { drain, errorFromResponse, header, send, type HttpClient, type HttpRequest, type HttpResponse, type Operation } from './http.js';
 import { isLoopbackRegistry, registryApiHost } from './reference.js';
 import { parseChallenges, type Challenge } from './auth/challenge.js';
 import type { Keychain, ResolvedCredential } from './auth/keychain.js';
@@ -15,17 +15,32 @@ const TOKEN_MARGIN_MS = 10_000;
 
 type AuthMode = { scheme: 'none' } | { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service?: string };
 
+/** What the sessions of one registry share: the ping result and the token cache. */
+interface AuthState {
+  mode: Promise<AuthMode> | undefined;
+  tokens: Map<string, Promise<BearerToken>>;
+}
+
 export class RegistrySession {
   readonly baseUrl: string;
-  #mode: Promise<AuthMode> | undefined;
-  readonly #tokens = new Map<string, Promise<BearerToken>>();
+  readonly #auth: AuthState;
+  /** The operation whose deadline bounds this session's requests (see withOperation). */
+  readonly op: Operation | undefined;
 
   constructor(
     readonly registry: string,
     private readonly deps: { http: HttpClient; keychain: Keychain; onEvent: EventSink; insecure: boolean },
+    shared?: { auth: AuthState; op: Operation },
   ) {
     const scheme = deps.insecure || isLoopbackRegistry(registry) ? 'http' : 'https';
     this.baseUrl = `${scheme}://${registryApiHost(registry)}`;
+    this.#auth = shared?.auth ?? { mode: undefined, tokens: new Map() };
+    this.op = shared?.op;
+  }
+
+  /** The same registry (same tokens), with every request bounded by `op`'s deadline. */
+  withOperation(op: Operation): RegistrySession {
+    return new RegistrySession(this.registry, this.deps, { auth: this.#auth, op });
   }
 
   url(path: string): string {
@@ -34,18 +49,20 @@ export class RegistrySession {
 
   /** GET /v2/ once: what auth does this registry want? */
   #ping(): Promise<AuthMode> {
-    this.#mode ??= (async (): Promise<AuthMode> => {
+    const auth = this.#auth;
+    auth.mode ??= (async (): Promise<AuthMode> => {
       const url = this.url('/v2/');
-      const res = await send(this.deps.http, { method: 'GET', url });
+      const res = await send(this.deps.http, { method: 'GET', url, ...(this.op ? { op: this.op } : {}) });
       await drain(res);
       if (res.statusCode === 200) return { scheme: 'none' };
       if (res.statusCode !== 401) throw new RegistryError({ status: res.statusCode, method: 'GET', url });
       return modeFrom(parseChallenges(res.headers['www-authenticate']), url);
     })();
-    this.#mode.catch(() => {
-      this.#mode = undefined;
+    const mode = auth.mode;
+    mode.catch(() => {
+      if (auth.mode === mode) auth.mode = undefined;
     });
-    return this.#mode;
+    return mode;
   }
 
   async #credential(): Promise<ResolvedCredential> {
@@ -54,25 +71,25 @@ export class RegistrySession {
 
   async #token(mode: Extract<AuthMode, { scheme: 'bearer' }>, scopes: readonly string[]): Promise<string> {
     const key = [...new Set(scopes)].sort().join(' ');
-    const hit = this.#tokens.get(key);
+    const hit = this.#auth.tokens.get(key);
     if (hit) {
       const t = await hit.catch(() => undefined);
       if (t && t.expiresAt - TOKEN_MARGIN_MS > Date.now()) {
         return t.token;
       }
-      if (this.#tokens.get(key) === hit) this.#tokens.delete(key);
+      if (this.#auth.tokens.get(key) === hit) this.#auth.tokens.delete(key);
     }
-    let p = this.#tokens.get(key);
+    let p = this.#auth.tokens.get(key);
     if (!p) {
       p = (async () => {
         const cred = await this.#credential();
-        const t = await fetchBearerToken(this.deps.http, mode, key === '' ? [] : key.split(' '), cred.credential);
+        const t = await fetchBearerToken(this.deps.http, mode, key === '' ? [] : key.split(' '), cred.credential, this.op);
         this.deps.onEvent({ type: 'token', registry: this.registry, scopes: key === '' ? [] : key.split(' '), cached: false });
         return t;
       })();
-      this.#tokens.set(key, p);
+      this.#auth.tokens.set(key, p);
       p.catch(() => {
-        if (this.#tokens.get(key) === p) this.#tokens.delete(key);
+        if (this.#auth.tokens.get(key) === p) this.#auth.tokens.delete(key);
       });
     }
     return (await p).token;
@@ -93,7 +110,7 @@ export class RegistrySession {
 
   /** Drop cached tokens for these scopes (after a 401): the next request fetches a new one. */
   invalidate(scopes: readonly string[]): void {
-    this.#tokens.delete([...new Set(scopes)].sort().join(' '));
+    this.#auth.tokens.delete([...new Set(scopes)].sort().join(' '));
   }
 
   /**
@@ -105,7 +122,7 @@ export class RegistrySession {
     for (let attempt = 0; ; attempt++) {
       const auth = await this.authorization(scopes);
       const headers = { ...req.headers, ...(auth ? { authorization: auth } : {}) };
-      const res = await send(this.deps.http, { ...req, headers });
+      const res = await send(this.deps.http, { ...req, headers, ...(this.op ? { op: this.op } : {}) });
       this.#reportRateLimit(res);
       if (res.statusCode !== 401) return res;
       const mode = await this.#ping();

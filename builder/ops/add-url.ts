@@ -2,19 +2,10 @@ import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Dispatcher, request as leanRequest } from '../../registry/undici-lean.js';
+import type { RegistryClient } from '../../registry/client.js';
 import { HashingStream, type Digest } from '../../image/digest.js';
 import type { ContextEntry } from '../context.js';
 import { CopySourceError, type SourceLocation } from '../errors.js';
-
-let shared: Promise<{ dispatcher: Dispatcher; request: typeof leanRequest }> | undefined;
-/** One pooled client (loaded on first use) that follows redirects and honours HTTP(S)_PROXY / NO_PROXY. */
-function client(): Promise<{ dispatcher: Dispatcher; request: typeof leanRequest }> {
-  return (shared ??= import('../../registry/undici-lean.js').then((u) => ({
-    dispatcher: new u.EnvHttpProxyAgent().compose(u.interceptors.redirect({ maxRedirections: 10 })),
-    request: u.request,
-  })));
-}
 
 export function isUrlSource(s: string): boolean {
   return /^https?:\/\//i.test(s);
@@ -24,12 +15,14 @@ export function isUrlSource(s: string): boolean {
  * ADD of an http(s) URL, as docker does it: the file is downloaded (streamed to
  * disk, hashed on the way), checked against `--checksum`, named after the URL's
  * last path segment, given mode 0600 and the server's Last-Modified time.
- * Remote archives are not extracted.
+ * Remote archives are not extracted. The HTTP goes through registry/ (its
+ * agent, proxies, timeouts, deadline and size limit), like every request.
  */
 export async function downloadSource(
+  http: Pick<RegistryClient, 'download'>,
   url: string,
   tmpDir: string,
-  o: { checksum?: string; loc?: SourceLocation; epoch?: number; signal?: AbortSignal },
+  o: { checksum?: string; loc?: SourceLocation; epoch?: number; signal?: AbortSignal; maxBytes?: number },
 ): Promise<ContextEntry & { name: string; contentDigest: Digest }> {
   if (o.checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(o.checksum)) {
     throw new CopySourceError(`invalid checksum ${JSON.stringify(o.checksum)}: want sha256:<64 hex>`, o.loc);
@@ -38,19 +31,24 @@ export async function downloadSource(
   const dir = await mkdtemp(join(tmpDir, 'add-'));
   const name = posix.basename(new URL(url).pathname) || 'download';
   const file = join(dir, name);
+  const failed = (e: unknown): CopySourceError =>
+    new CopySourceError(`failed to download ${redact(url)}: ${(e as Error).message}`, o.loc, { cause: (e as { code?: string }).code });
   let res;
   try {
-    const { dispatcher, request } = await client();
-    res = await request(url, { method: 'GET', dispatcher, signal: o.signal, headers: { 'user-agent': 'tsbuild' } });
+    res = await http.download(url, { ...(o.signal ? { signal: o.signal } : {}), ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}) });
   } catch (e) {
-    throw new CopySourceError(`failed to download ${redact(url)}: ${(e as Error).message}`, o.loc);
+    throw failed(e);
   }
   if (res.statusCode < 200 || res.statusCode >= 300) {
     res.body.resume();
     throw new CopySourceError(`failed to download ${redact(url)}: HTTP ${res.statusCode}`, o.loc, { status: res.statusCode });
   }
   const hash = new HashingStream();
-  await pipeline(res.body, hash, createWriteStream(file, { mode: 0o600 }));
+  try {
+    await pipeline(res.body, hash, createWriteStream(file, { mode: 0o600 }));
+  } catch (e) {
+    throw failed(e);
+  }
   if (o.checksum !== undefined && hash.digest() !== o.checksum) {
     throw new CopySourceError(`digest mismatch for ${redact(url)}: --checksum wants ${o.checksum}, got ${hash.digest()}`, o.loc, {
       expected: o.checksum,

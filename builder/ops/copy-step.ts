@@ -54,7 +54,7 @@ export async function copyStep(
   for (const src of sources) {
     if (!isUrlSource(src)) continue;
     if (ins.kind !== 'add') throw new BuildUsageError(`source can't be a URL for COPY: ${src}`, loc);
-    downloads.set(src, await downloadSource(src, s.views.tmpDir, { checksum, loc, epoch: s.epoch, signal: s.signal }));
+    downloads.set(src, await downloadSource(await s.registry(), src, s.views.tmpDir, { checksum, loc, epoch: s.epoch, signal: s.signal }));
   }
   if (checksum !== undefined && downloads.size === 0) {
     throw new BuildUsageError('ADD --checksum is only valid for URL sources (git sources are not supported yet)', loc);

@@ -25,6 +25,7 @@ import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
 import { GATE_FLAGS } from '../gate-flags.js';
 import { IMAGES_NS } from '../../builder/store-meta.js';
 import { findImage } from './images.js';
+import { networkTimeouts } from '../network-flags.js';
 
 export const REPORT_FLAGS: FlagSpec[] = [
   { name: 'format', type: 'string', valueName: 'FMT', description: 'text, json or html', default: 'text' },
@@ -116,7 +117,7 @@ export async function analyzeCommand(argv: string[], io: Io): Promise<number> {
   }
   const store = await openStore(p);
   let client: RegistryClient | undefined;
-  const registry = (): RegistryClient => (client ??= new RegistryClient({ insecureRegistries: list(p, 'insecure-registry') }));
+  const registry = (): RegistryClient => (client ??= new RegistryClient({ insecureRegistries: list(p, 'insecure-registry'), timeouts: networkTimeouts(p) }));
   try {
     const analyze = async (spec: string): Promise<SizeReport> => {
       const { image, record } = await openImage(store, spec, registry);

@@ -5,6 +5,7 @@ import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec
 import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
 import { parseSize } from '../../report/units.js';
 import { GATE_FLAGS } from '../gate-flags.js';
+import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 import { createProgress, type ProgressMode } from '../progress.js';
 
 export const BUILD_FLAGS: FlagSpec[] = [
@@ -36,6 +37,7 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'snapshotter', type: 'string', valueName: 'NAME', description: 'auto, overlay or copy', default: 'auto' },
   { name: 'timeout', type: 'string', valueName: 'SECONDS', description: 'time limit for each RUN step' },
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
+  NETWORK_TIMEOUT_FLAG,
   { name: 'report', type: 'optional', valueName: 'FILE', description: 'size report of the result (stderr, or FILE; .html/.json pick the format)' },
   ...GATE_FLAGS,
   ROOT_FLAG,
@@ -69,6 +71,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const snapshotter = str(p, 'snapshotter') ?? 'auto';
   if (!['auto', 'overlay', 'copy'].includes(snapshotter)) throw new UsageError(`invalid --snapshotter ${snapshotter}`);
   const timeout = str(p, 'timeout');
+  const timeouts = networkTimeouts(p);
   const epochEnv = process.env.SOURCE_DATE_EPOCH;
   if (epochEnv !== undefined && !/^\d+$/.test(epochEnv)) throw new UsageError(`invalid SOURCE_DATE_EPOCH: ${epochEnv}`);
   const store = await openStore(p);
@@ -102,6 +105,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       sourceDateEpoch: epochEnv !== undefined ? Number(epochEnv) : undefined,
       runtime: { runtime: runtime as 'auto', snapshotter: snapshotter as 'auto' },
       insecureRegistries: list(p, 'insecure-registry'),
+      networkTimeouts: timeouts,
       stepTimeoutMs: timeout !== undefined ? Number(timeout) * 1000 : undefined,
       onEvent: (e) => progress.onEvent(e),
       signal: ac.signal,

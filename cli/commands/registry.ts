@@ -5,10 +5,12 @@ import { parsePlatform, hostPlatform } from '../../image/platform.js';
 import { login, logout, parseReference, RegistryClient } from '../../registry/index.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 import { findImage } from './images.js';
 
 const NET_FLAGS: FlagSpec[] = [
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
+  NETWORK_TIMEOUT_FLAG,
   ROOT_FLAG,
   HELP_FLAG,
 ];
@@ -23,7 +25,7 @@ async function pullCommand(argv: string[], io: Io): Promise<number> {
   const ref = parseReference(p.positionals[0]!);
   const store = await openStore(p);
   const platform = str(p, 'platform');
-  const client = new RegistryClient({ insecureRegistries: list(p, 'insecure-registry'), platform: platform ? parsePlatform(platform) : hostPlatform() });
+  const client = new RegistryClient({ insecureRegistries: list(p, 'insecure-registry'), platform: platform ? parsePlatform(platform) : hostPlatform(), timeouts: networkTimeouts(p) });
   try {
     const img = await client.getImage(ref);
     const desc = await writeImage(store, img);
@@ -46,6 +48,7 @@ async function pushCommand(argv: string[], io: Io): Promise<number> {
   const dest = parseReference(p.positionals[1] ?? p.positionals[0]!);
   const client = new RegistryClient({
     insecureRegistries: list(p, 'insecure-registry'),
+    timeouts: networkTimeouts(p),
     onEvent: (e) => {
       if (e.type === 'retry') io.err(`retrying: ${JSON.stringify(e)}\n`);
     },
@@ -80,7 +83,7 @@ async function loginCommand(argv: string[], io: Io): Promise<number> {
   }
   if (!user || password === undefined) throw new UsageError('tsbuild login needs --username and --password or --password-stdin');
   const server = p.positionals[0] ?? 'docker.io';
-  await login(server, user, password, { insecureRegistries: list(p, 'insecure-registry') });
+  await login(server, user, password, { insecureRegistries: list(p, 'insecure-registry'), timeouts: networkTimeouts(p) });
   io.out('Login Succeeded\n');
   return 0;
 }

@@ -6,7 +6,7 @@
  * no OAuth2 endpoint). Docker Hub's auth.docker.io works the same way.
  */
 import { AuthError } from '../errors.js';
-import { readLimited, send, type HttpClient } from '../http.js';
+import { readLimited, send, type HttpClient, type Operation } from '../http.js';
 import type { Credential } from './keychain.js';
 
 export interface BearerToken {
@@ -65,6 +65,7 @@ export async function fetchBearerToken(
   challenge: { realm: string; service?: string },
   scopes: readonly string[],
   cred: Credential,
+  op?: Operation,
 ): Promise<BearerToken> {
   if (cred.kind === 'registry-token') return { token: cred.token, expiresAt: Date.now() + 3600_000 };
   let realm: URL;
@@ -77,7 +78,7 @@ export async function fetchBearerToken(
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: CLIENT_ID, access_type: 'offline' });
     if (challenge.service) form.set('service', challenge.service);
     if (scopes.length) form.set('scope', scopes.join(' '));
-    const res = await send(http, { method: 'POST', url: realm.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+    const res = await send(http, { method: 'POST', url: realm.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), ...(op ? { op } : {}) });
     const body = await readLimited(res.body, 1 << 20, 'token response');
     // Some token services (GCR) have no OAuth2 POST: use the refresh token as a basic password instead.
     if (res.statusCode !== 404 && res.statusCode !== 405) return parseToken(res.statusCode, body, realm.toString(), 'identity token');
@@ -89,6 +90,6 @@ export async function fetchBearerToken(
   const auth = basicAuthorization(cred);
   if (auth) headers['authorization'] = auth;
   if (cred.kind === 'basic' && cred.username) url.searchParams.set('account', cred.username);
-  const res = await send(http, { method: 'GET', url: url.toString(), headers });
+  const res = await send(http, { method: 'GET', url: url.toString(), headers, ...(op ? { op } : {}) });
   return parseToken(res.statusCode, await readLimited(res.body, 1 << 20, 'token response'), realm.toString(), 'credentials');
 }
