@@ -164,6 +164,9 @@ export function createHttpClient(o: {
           (e.statusCode !== undefined
             ? RETRY_STATUS.includes(e.statusCode)
             : e.code === undefined || e.code === 'UND_ERR_REQ_RETRY' || RETRY_ERROR_CODES.includes(e.code));
+        // Remembered so that a failed resume (UND_ERR_REQ_RETRY) reports the stall that caused it.
+        const trace = (opts as { tsbTrace?: RequestTrace }).tsbTrace;
+        if (trace && e.code !== 'UND_ERR_REQ_RETRY') trace.cause = err;
         if (!retryable || state.counter >= o.retry.attempts) {
           cb(err);
           return;
@@ -216,11 +219,17 @@ export interface HttpResponse {
   body: Readable;
 }
 
+/** The last network error the retry interceptor saw for one request. */
+interface RequestTrace {
+  cause?: unknown;
+}
+
 /** Sends one request; network failures become NetworkTimeoutError or TransportError (GET/HEAD retried by undici). */
 export async function send(http: HttpClient, req: HttpRequest): Promise<HttpResponse> {
   const dispatcher = req.method === 'GET' || req.method === 'HEAD' ? http.idempotent : http.plain;
   const headers: Record<string, string> = { 'user-agent': http.userAgent, ...req.headers };
   const signal = req.op?.signal;
+  const trace: RequestTrace = {};
   try {
     signal?.throwIfAborted();
     const res = await request(req.url, {
@@ -230,10 +239,12 @@ export async function send(http: HttpClient, req: HttpRequest): Promise<HttpResp
       body: req.body ?? null,
       ...(signal ? { signal } : {}),
       ...(req.noRedirect ? { maxRedirections: 0 } : {}),
+      // undici hands unknown options through to the retry interceptor's callback
+      ...({ tsbTrace: trace } as object),
     });
-    return { statusCode: res.statusCode, headers: res.headers, body: guardBody(res.body, http, req) };
+    return { statusCode: res.statusCode, headers: res.headers, body: guardBody(res.body, http, req, trace) };
   } catch (e) {
-    throw networkError(e, http, req, 'request');
+    throw networkError(e, http, req, 'request', trace);
   }
 }
 
@@ -268,8 +279,13 @@ function hostOf(url: string): string {
  * Maps a failure of `req` to a tsbuild error: the deadline, undici's connect /
  * headers / body timeouts (naming host and phase), anything else a TransportError.
  */
-function networkError(e: unknown, http: HttpClient, req: HttpRequest, stage: 'request' | 'body'): Error {
+function networkError(e: unknown, http: HttpClient, req: HttpRequest, stage: 'request' | 'body', trace: RequestTrace): Error {
   if (e instanceof RegistryBaseError) return e;
+  // A resume that failed (no Range support, changed ETag) is not the story: the stall before it is.
+  if ((e as { code?: string }).code === 'UND_ERR_REQ_RETRY' && trace.cause !== undefined) {
+    const first = (trace.cause as { code?: string }).code;
+    if (first === 'UND_ERR_BODY_TIMEOUT' || first === 'UND_ERR_HEADERS_TIMEOUT' || first === 'UND_ERR_CONNECT_TIMEOUT') e = trace.cause;
+  }
   const host = hostOf(req.url);
   const what = describeRequest(req.method, req.url);
   const t = http.timeouts;
@@ -293,11 +309,11 @@ function networkError(e: unknown, http: HttpClient, req: HttpRequest, stage: 're
  * The response body as the caller sees it: errors mapped by networkError, an
  * optional byte limit, and destroying it early releases undici's stream.
  */
-function guardBody(body: Readable, http: HttpClient, req: HttpRequest): Readable {
+function guardBody(body: Readable, http: HttpClient, req: HttpRequest, trace: RequestTrace): Readable {
   const out = new PassThrough();
   let bytes = 0;
   const limit = req.maxBodyBytes;
-  body.on('error', (e) => out.destroy(networkError(e, http, req, 'body')));
+  body.on('error', (e) => out.destroy(networkError(e, http, req, 'body', trace)));
   if (limit !== undefined) {
     body.on('data', (c: Buffer) => {
       bytes += c.length;
