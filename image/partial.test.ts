@@ -152,6 +152,10 @@ describe('image/partial', () => {
         Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] } })),
         /1 layers but config has 0 diff_ids/,
       ],
+      // found by test/fuzz: descriptors that are not descriptors used to surface as TypeErrors downstream
+      ['a null layer descriptor', Buffer.from(JSON.stringify({ ...JSON.parse(rawManifest.toString()), layers: [null] })), rawConfig, /manifest layer 0 is not an object/],
+      ['a layer with a string size', Buffer.from(JSON.stringify({ ...JSON.parse(rawManifest.toString()), layers: [{ ...gzDesc, size: '1' }] })), rawConfig, /manifest layer 0 has no valid size/],
+      ['a config descriptor without digest', Buffer.from(JSON.stringify({ ...JSON.parse(rawManifest.toString()), config: { mediaType: MediaType.OciConfig, size: 2 } })), rawConfig, /config descriptor has no digest/],
     ];
     for (const [what, m, c, re] of broken) {
       it(`layers() fails with FormatError: ${what}`, async () => {
@@ -180,5 +184,20 @@ describe('image/partial', () => {
       await index.image(child);
       assert.deepEqual(opened, [child.digest]);
     });
+
+    // found by test/fuzz (FUZZ_SEED=20240611): a null entry reached selectPlatform as a TypeError
+    const child = { mediaType: MediaType.OciManifest, digest: sha256('x'), size: 1 };
+    const brokenIndexes: Array<[string, unknown[], RegExp]> = [
+      ['a null entry', [child, null], /index entry 1 is not an object/],
+      ['a platform that is null', [{ ...child, platform: null }], /index entry 0 has an invalid platform/],
+      ['a platform without architecture', [{ ...child, platform: { os: 'linux' } }], /index entry 0 has an invalid platform/],
+      ['a negative size', [{ ...child, size: -1 }], /index entry 0 has no valid size/],
+    ];
+    for (const [what, manifests, re] of brokenIndexes) {
+      it(`indexManifest() fails with FormatError: ${what}`, async () => {
+        const index = indexFromCore(async () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests })), async () => assert.fail('no'));
+        await assert.rejects(index.indexManifest(), (e: unknown) => e instanceof FormatError && re.test(e.message));
+      });
+    }
   });
 });

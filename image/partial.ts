@@ -44,11 +44,35 @@ function parseJson<T>(raw: Buffer, what: string): T {
   }
 }
 
+/** Why `d` is not a descriptor (mediaType, digest, size; a platform names os and architecture), or undefined. */
+function descriptorProblem(d: unknown): string | undefined {
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return 'is not an object';
+  const x = d as Record<string, unknown>;
+  if (typeof x['mediaType'] !== 'string') return 'has no mediaType';
+  if (typeof x['digest'] !== 'string') return 'has no digest';
+  if (!Number.isSafeInteger(x['size']) || (x['size'] as number) < 0) return 'has no valid size';
+  const p = x['platform'];
+  if (p !== undefined && (typeof p !== 'object' || p === null || typeof (p as Record<string, unknown>)['os'] !== 'string' || typeof (p as Record<string, unknown>)['architecture'] !== 'string')) {
+    return 'has an invalid platform';
+  }
+  return undefined;
+}
+
+function checkDescriptors(what: string, ds: readonly unknown[]): void {
+  ds.forEach((d, i) => {
+    const problem = descriptorProblem(d);
+    if (problem) throw new FormatError(`${what} ${i} ${problem}`, { what, index: i });
+  });
+}
+
 export function parseManifest(raw: Buffer): Manifest {
   const m = parseJson<Manifest>(raw, 'manifest');
   if (typeof m !== 'object' || m === null || !m.config || !Array.isArray(m.layers)) {
     throw new FormatError('manifest has no config or layers', { mediaType: (m as Partial<Manifest> | null)?.mediaType });
   }
+  const problem = descriptorProblem(m.config);
+  if (problem) throw new FormatError(`manifest config descriptor ${problem}`);
+  checkDescriptors('manifest layer', m.layers);
   return m;
 }
 
@@ -63,6 +87,7 @@ export function parseIndex(raw: Buffer): Index {
   if (typeof ix !== 'object' || ix === null || !Array.isArray(ix.manifests)) {
     throw new FormatError('index has no manifests list');
   }
+  checkDescriptors('index entry', ix.manifests);
   return ix;
 }
 
