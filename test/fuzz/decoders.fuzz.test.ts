@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { expandWord, expandWords, parseDockerfile } from '../../parser/index.js';
 import { readTar } from '../../image/tar/reader.js';
 import { createTarStream, encodeHeader, type TarSource } from '../../image/tar/writer.js';
-import { imageFromCore, indexFromCore, layerFromOpener, parseConfig, parseIndex, parseManifest } from '../../image/partial.js';
+import { imageFromCore, indexFromCore, layerFromOpener, parseIndex } from '../../image/partial.js';
 import { randomImage } from '../../image/random.js';
 import { hostPlatform } from '../../image/platform.js';
 import type { Digest } from '../../image/digest.js';
@@ -187,10 +187,8 @@ describe(`fuzz (FUZZ_SEED=${FUZZ_SEED}, ${FUZZ_SECONDS}s per target)`, function 
           await img.configFile();
           for (const l of await img.layers()) {
             await Promise.all([l.digest(), l.diffID(), l.size(), l.mediaType()]);
-            await collect(await l.compressed()).catch((e: unknown) => {
-              // an empty blob never matches: a digest error is the expected outcome
-              throw e;
-            });
+            // the stand-in blob never matches: a digest error is the expected outcome
+            await collect(await l.compressed());
           }
         },
         show: (i) => `${i.kind} ${b64(i.raw)}`,
