@@ -325,6 +325,8 @@ function guardBody(body: Readable, http: HttpClient, req: HttpRequest, trace: Re
   out.on('close', () => {
     if (!body.destroyed) body.destroy();
   });
+  // Readers (for await, pipeline) still get the error; a body nobody reads any more must not crash the process.
+  out.on('error', () => {});
   body.pipe(out);
   return out;
 }

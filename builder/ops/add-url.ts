@@ -40,7 +40,7 @@ export async function downloadSource(
     throw failed(e);
   }
   if (res.statusCode < 200 || res.statusCode >= 300) {
-    res.body.resume();
+    res.body.destroy();
     throw new CopySourceError(`failed to download ${redact(url)}: HTTP ${res.statusCode}`, o.loc, { status: res.statusCode });
   }
   const hash = new HashingStream();
