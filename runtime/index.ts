@@ -30,7 +30,7 @@ import {
 } from './builds.js';
 import { overlayDiffEntries, takeManifest, walkDiff } from './diff.js';
 import { RunAbortedError, RunRequestError, RunTimeoutError, RuntimeSetupError } from './errors.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 import { mountOverlay, unmountAllUnder } from './mounts.js';
 import { isHybridCgroups, OciRuntime } from './oci.js';
 import { StepOutput } from './output.js';

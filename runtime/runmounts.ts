@@ -17,7 +17,7 @@ import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processStartTime } from './builds.js';
 import { RunAbortedError, RunRequestError } from './errors.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 import { mountOverlay, mountTmpfs } from './mounts.js';
 import type { FlatSnapshots, LayerSnapshots } from './snapshots.js';
 import { copyTree } from './snapshots.js';

@@ -20,7 +20,7 @@ import type { TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
 import type { TarSource } from '../image/tar/writer.js';
 import { normalizeUpper } from './adopt.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 import { execOk } from './exec.js';
 import { applyNodeMeta, makeNodes, unpackOverlayLayer, type PendingNode } from './unpack.js';
 

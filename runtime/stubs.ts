@@ -8,7 +8,7 @@
 import { lstatSync, lutimesSync, readdirSync, rmdirSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { exec } from './exec.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 
 interface StubParent {
   path: string;
