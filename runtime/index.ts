@@ -36,7 +36,7 @@ import { isHybridCgroups, OciRuntime } from './oci.js';
 import { StepOutput } from './output.js';
 import { probeOverlay, probeRuntime } from './probe.js';
 import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';
-import { copyTree, FlatSnapshots, LayerSnapshots } from './snapshots.js';
+import { copyTree, FlatSnapshots, LayerSnapshots, visibleStack } from './snapshots.js';
 import { buildSpec, DEFAULT_CAPS, standardMounts, type OciMount } from './spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import { MountStubs } from './stubs.js';
@@ -345,8 +345,9 @@ export class Runtime {
       let lowerDirs: string[] = [];
       let manifest: ReturnType<typeof takeManifest> | undefined;
       if (this.#overlay) {
-        const snaps = [];
-        for (const l of req.lowers) snaps.push(await this.#layers.ensure(l));
+        const all = [];
+        for (const l of req.lowers) all.push(await this.#layers.ensure(l));
+        const snaps = visibleStack(all);
         lowerDirs = snaps.map((s) => s.dir).reverse();
         let shorts = snaps.map((s) => s.short).reverse();
         if (shorts.length === 0) {
