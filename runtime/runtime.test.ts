@@ -291,6 +291,27 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
     assert.deepEqual(r.committed, ['made']);
   });
 
+  it('mount stub cleanup never reaches the host: a step that swaps a stub parent for a symlink to a host dir', async () => {
+    // /swap/a/b (cwd) and /swap/m/t (tmpfs target) are stubs runc creates; the step moves /swap
+    // away and points /swap at a host dir holding the same empty dirs and an empty file.
+    // Cleaning stubs by joined host paths removed them there (before this fix: a/b, m/t, m).
+    const marker = mkdtempSync(join(work, `stub-marker-${runtime}-`));
+    for (const d of ['a/b', 'm/t']) mkdirSync(join(marker, d), { recursive: true });
+    writeFileSync(join(marker, 'a', 'empty'), '');
+    const r = await rt.runStep(
+      sh(`cd / && mv /swap /swapped && ln -s ${marker} /swap`, {
+        cwd: '/swap/a/b',
+        mounts: [{ type: 'tmpfs', target: '/swap/m/t', size: 1 << 20 }],
+      }),
+      noCommit,
+    );
+    assert.equal(r.exitCode, 0);
+    const left = execFileSync('find', [marker], { encoding: 'utf8' }).trim().split('\n').map((l) => l.slice(marker.length)).sort();
+    assert.deepEqual(left, ['', '/a', '/a/b', '/a/empty', '/m', '/m/t']);
+    // the moved stubs are the step's own result now (a renamed dir is opaque: redirect_dir=off)
+    assert.deepEqual(r.committed!.sort(), ['swap', 'swapped', 'swapped/.wh..wh..opq', 'swapped/a', 'swapped/a/b', 'swapped/m', 'swapped/m/t']);
+  });
+
   it('network none shows only lo; host network shows the host interfaces', async () => {
     const run = async (network: RunRequest['network']) => {
       const lines: string[] = [];
