@@ -21,7 +21,7 @@ import { readTar } from '../image/tar/reader.js';
 import type { TarSource } from '../image/tar/writer.js';
 import { normalizeUpper } from './adopt.js';
 import { isOpaque } from './diff.js';
-import { resolveInRoot } from '../image/safe-path.js';
+import { entryParts, resolveInRoot } from '../image/safe-path.js';
 import { execOk } from './exec.js';
 import { applyNodeMeta, makeNodes, unpackOverlayLayer, type PendingNode } from './unpack.js';
 
@@ -251,7 +251,7 @@ async function applyLayerWithDevices(
   await Promise.all([
     applyLayer(forApply, root, {
       onSkipped: (path, reason) => {
-        skipped.add(path.replace(/^\.?\/+/, ''));
+        skipped.add(path);
         onSkipped?.(path, reason);
       },
     }),
@@ -259,7 +259,7 @@ async function applyLayerWithDevices(
   ]);
   const nodes: PendingNode[] = [];
   for (const h of devices) {
-    const path = h.path.replace(/^\.?\/+/, '');
+    const path = entryParts(h.path).join('/');
     if (!skipped.has(path)) continue;
     const r = resolveInRoot(root, path, { followFinal: false });
     const parent = resolveInRoot(root, dirname('/' + path));
