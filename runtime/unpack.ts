@@ -213,13 +213,14 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
 }
 
 /**
- * The mode an entry gets on the host. A device node or fifo from a layer keeps only its owner's
- * bits: a 0666 /dev/sda-like node from an image would otherwise let any local user reach the
- * device, should the store ever be readable to them (it is 0700, see cache/store.ts).
+ * The mode an entry gets on the host. A char or block device from a layer keeps only its
+ * owner's bits: a 0666 disk-like node from an image would otherwise let any local user reach
+ * the device, should the store ever be readable to them (it is 0700, see cache/store.ts). The
+ * container then sees the node 0600 (its /dev is a tmpfs of its own anyway). A fifo keeps its
+ * mode: it reaches nothing but its own pipe, and RUN steps that mkfifo must see what they made.
  */
 export function hostMode(h: TarHeader): number {
-  const node = h.type === 'char' || h.type === 'block' || h.type === 'fifo';
-  return node ? h.mode & 0o700 : h.mode;
+  return h.type === 'char' || h.type === 'block' ? h.mode & 0o700 : h.mode;
 }
 
 /** Owner, mode and mtime of a device node or fifo made by makeNodes. */
