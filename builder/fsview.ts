@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { posix } from 'node:path';
 import type { TarEntryType } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
-import { WH_OPAQUE, WH_PREFIX } from '../image/whiteout.js';
+import { parseWhiteout } from '../image/whiteout.js';
 
 /** What the builder needs to know about one path of a stage's filesystem. */
 export interface FsNode {
@@ -61,17 +61,19 @@ export class FsView {
       const path = clean(rawPath);
       const base = posix.basename(path);
       const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-      if (base === WH_OPAQUE) {
+      const whiteout = parseWhiteout(base, path);
+      if (whiteout?.kind === 'opaque') {
         // Hide what lower layers put under dir, but not what this layer wrote.
         for (const p of [...this.nodes.keys()]) {
           if (isUnder(p, dir) && !seen.has(p)) this.nodes.delete(p);
         }
         continue;
       }
-      if (base.startsWith(WH_PREFIX)) {
-        this.removeTree(join(dir, base.slice(WH_PREFIX.length)));
+      if (whiteout?.kind === 'whiteout') {
+        this.removeTree(join(dir, whiteout.name));
         continue;
       }
+      if (whiteout?.kind === 'aufs') continue;
       const prev = this.nodes.get(path);
       if (prev && prev.type === 'dir' && type !== 'dir') this.removeTree(path);
       this.nodes.set(path, { type, mode, uid, gid, size, ...(linkname !== null ? { linkname } : {}), layer: layerIndex });

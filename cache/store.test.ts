@@ -59,6 +59,15 @@ describe('cache/store', () => {
       await ContentStore.open(root); // reopening is fine
     });
 
+    it('the store root is private (0700): new, and an older 0755 one when opened again', async () => {
+      const fresh = join(root, 'sub', 'store');
+      await ContentStore.open(fresh);
+      assert.equal((await stat(fresh)).mode & 0o777, 0o700);
+      await chmod(fresh, 0o755);
+      await ContentStore.open(fresh);
+      assert.equal((await stat(fresh)).mode & 0o777, 0o700);
+    });
+
     it('refuses a store of another version', async () => {
       await writeFile(join(root, 'version'), '{"storeVersion":99}');
       await assert.rejects(ContentStore.open(root), StoreFormatError);

@@ -15,8 +15,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { chmod, mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { GzipOptions } from '../image/compress.js';
 import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
@@ -80,6 +80,19 @@ const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const META_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,254}$/;
 const HEX_RE = /^[a-f0-9]{64}$/;
 
+/**
+ * The store root is private (0700): snapshots under it hold setuid files and device nodes from
+ * images, which other local users must not reach. An older store made 0755 is tightened.
+ */
+async function privateDir(dir: string): Promise<void> {
+  await mkdir(dirname(dir), { recursive: true });
+  await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  const st = await stat(dir);
+  if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) await chmod(dir, st.mode & 0o7700);
+}
+
 export class ContentStore {
   readonly root: string;
   readonly #blobsDir: string;
@@ -100,6 +113,7 @@ export class ContentStore {
   /** Open (creating if needed) the store at `root`, and sweep temp files left by dead processes. */
   static async open(root: string): Promise<ContentStore> {
     const s = new ContentStore(resolve(root));
+    await privateDir(s.root);
     for (const d of [s.#blobsDir, s.#ingestDir, s.#metaDir, s.#locksDir]) await mkdir(d, { recursive: true });
     await s.#checkVersion();
     // Best effort: a store that cannot be tidied is still usable.

@@ -1,11 +1,10 @@
 /**
  * Apply OCI layer tars to a plain directory (COPY --from, --output type=local, the copy snapshotter).
  *
- * Safety: every entry path is resolved component by component INSIDE rootDir, following symlinks
- * the way a chroot would (an absolute target restarts at rootDir, `..` stops at rootDir), and the
- * final component is never followed: an existing entry there is removed first and files are
- * created with O_EXCL|O_NOFOLLOW. Entry paths and hardlink targets containing `..` are refused.
- * So no archive can write outside rootDir, whatever symlinks it plants.
+ * Safety: entry paths, whiteout names and hardlink targets are checked and their parents resolved
+ * inside rootDir by image/safe-path.ts (symlinks followed the way a chroot would), and the final
+ * component is never followed: an existing entry there is removed first and files are created
+ * with O_EXCL|O_NOFOLLOW. So no archive can write or delete outside rootDir, whatever it plants.
  *
  * Metadata ops use sync fs calls (a 20k-entry layer is syscall-bound; research/deps.md §2),
  * file contents are streamed.
@@ -16,8 +15,9 @@ import type { Readable } from 'node:stream';
 import { readTar } from './tar/reader.js';
 import type { TarHeader } from './tar/header.js';
 import { xattr } from './xattr.js';
-import { WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+import { parseWhiteout } from './whiteout.js';
 import { UnsafePathError } from './errors.js';
+import { entryParts, linkTargetParts, resolveInRoot } from './safe-path.js';
 
 export interface ExtractOptions {
   /** lchown entries to their uid/gid; default: process.getuid() === 0. */
@@ -33,7 +33,6 @@ export interface ExtractOptions {
 
 /** Files up to this size are written with sync calls; larger ones with async writes. */
 const SMALL_FILE = 1024 * 1024;
-const MAX_SYMLINK_HOPS = 255;
 
 function lstatOrUndefined(p: string): fs.Stats | undefined {
   try {
@@ -42,13 +41,6 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw e;
   }
-}
-
-function splitEntryPath(p: string, original: string): string[] {
-  if (p.includes('\0')) throw new UnsafePathError(original, 'NUL byte');
-  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
-  if (parts.includes('..')) throw new UnsafePathError(original, 'contains ..');
-  return parts;
 }
 
 class LayerApplier {
@@ -83,36 +75,15 @@ class LayerApplier {
     const key = parts.join('/');
     const cached = this.#dirCache.get(key);
     if (cached !== undefined) return cached;
-    // stack holds the logical components of the real location reached so far (below root).
-    const stack: string[] = [];
-    const todo = [...parts].reverse();
-    let hops = 0;
-    while (todo.length) {
-      const comp = todo.pop() as string;
-      if (comp === '' || comp === '.') continue;
-      if (comp === '..') {
-        stack.pop(); // chroot semantics: `..` of the root is the root
-        continue;
-      }
-      const real = path.join(this.#root, ...stack, comp);
-      const st = lstatOrUndefined(real);
-      if (st?.isSymbolicLink()) {
-        if (++hops > MAX_SYMLINK_HOPS) throw new UnsafePathError(key, 'too many levels of symbolic links');
-        const target = fs.readlinkSync(real);
-        if (target.startsWith('/')) stack.length = 0;
-        for (const c of target.split('/').reverse()) todo.push(c);
-        continue;
-      }
-      if (st === undefined || !st.isDirectory()) {
-        if (!create) return undefined;
-        if (st) this.#remove(real);
-        fs.mkdirSync(real, { mode: 0o755 });
-      }
-      stack.push(comp);
-    }
-    const real = path.join(this.#root, ...stack);
-    this.#dirCache.set(key, real);
-    return real;
+    const makeDir = (host: string, existing: fs.Stats | undefined): void => {
+      if (existing) this.#remove(host);
+      fs.mkdirSync(host, { mode: 0o755 });
+    };
+    const r = resolveInRoot(this.#root, key, create ? { makeDir } : {});
+    if (r.blocked && create) throw new UnsafePathError(key, 'too many levels of symbolic links');
+    if (!r.exists) return undefined;
+    this.#dirCache.set(key, r.host);
+    return r.host;
   }
 
   #remove(real: string): void {
@@ -122,19 +93,21 @@ class LayerApplier {
 
   async apply(tar: Readable): Promise<void> {
     for await (const { header: h, body } of readTar(tar)) {
-      const parts = splitEntryPath(h.path, h.path);
+      const parts = entryParts(h.path);
+      const base = parts[parts.length - 1];
+      const whiteout = base === undefined ? undefined : parseWhiteout(base, h.path);
       if (this.#include && !this.#include(parts.join('/'))) {
         body.resume();
         continue;
       }
-      if (parts.length === 0) {
+      if (base === undefined) {
         this.#applyRoot(h);
         continue;
       }
-      const base = parts[parts.length - 1] as string;
       const parentParts = parts.slice(0, -1);
-      if (base.startsWith(WH_PREFIX)) {
-        this.#whiteout(parentParts, base);
+      if (whiteout) {
+        if (whiteout.kind === 'opaque') this.#opaque(parentParts);
+        else if (whiteout.kind === 'whiteout') this.#whiteout(parentParts, whiteout.name);
         continue;
       }
       const logical = parts.join('/');
@@ -210,18 +183,18 @@ class LayerApplier {
     }
   }
 
-  #whiteout(parentParts: string[], base: string): void {
+  #opaque(dirParts: string[]): void {
+    const dir = this.#resolveDir(dirParts, false);
+    if (dir !== undefined) this.#clearLower(dir, dirParts.join('/'));
+  }
+
+  /** Removes `name` (checked by parseWhiteout: one plain entry name) from the layers below. */
+  #whiteout(parentParts: string[], name: string): void {
     const parentLogical = parentParts.join('/');
-    const parent = this.#resolveDir(parentParts, false);
-    if (parent === undefined) return; // nothing below to hide
-    if (base === WH_OPAQUE) {
-      this.#clearLower(parent, parentLogical);
-      return;
-    }
-    if (base.startsWith(`${WH_PREFIX}${WH_PREFIX}`)) return; // other AUFS metadata (.wh..wh.plnk): not content
-    const name = base.slice(WH_PREFIX.length);
     const logical = parentLogical ? `${parentLogical}/${name}` : name;
     if (this.#written.has(logical)) return; // a whiteout hides lower layers only
+    const parent = this.#resolveDir(parentParts, false);
+    if (parent === undefined) return; // nothing below to hide
     const real = path.join(parent, name);
     if (lstatOrUndefined(real)) this.#remove(real);
   }
@@ -237,8 +210,7 @@ class LayerApplier {
   }
 
   #resolveLinkTarget(h: TarHeader): string {
-    const parts = splitEntryPath(h.linkname ?? '', h.linkname ?? '');
-    if (parts.length === 0) throw new UnsafePathError(h.path, 'hardlink to the root');
+    const parts = linkTargetParts(h.linkname, h.path);
     const parent = this.#resolveDir(parts.slice(0, -1), false);
     const target = parent === undefined ? undefined : path.join(parent, parts[parts.length - 1] as string);
     const st = target === undefined ? undefined : lstatOrUndefined(target);

@@ -8,8 +8,12 @@ describe('image/whiteout whiteoutOf', () => {
     ['.wh.home', { kind: 'whiteout', path: 'home' }],
     ['var/lib/.wh..wh..opq', { kind: 'opaque', path: 'var/lib' }],
     ['.wh..wh..opq', { kind: 'opaque', path: '' }],
-    ['a/.wh..wh.plnk', { kind: 'whiteout', path: 'a/.wh.plnk' }],
+    ['a/.wh..wh.plnk', { kind: 'aufs', path: 'a/.wh..wh.plnk' }],
     ['a/not.wh.x', undefined],
   ];
   for (const [path, want] of cases) it(`${path} → ${JSON.stringify(want)}`, () => assert.deepEqual(whiteoutOf(path), want));
+  // a name that joined to its directory would be the directory itself or its parent
+  for (const path of ['.wh.', '.wh..', '.wh...', 'a/.wh...', 'a/.wh..', 'a/.wh.', '.wh.x\0y', `.wh.${'n'.repeat(256)}`]) {
+    it(`${JSON.stringify(path)} → TSB_UNSAFE_PATH`, () => assert.throws(() => whiteoutOf(path), { code: 'TSB_UNSAFE_PATH' }));
+  }
 });

@@ -140,7 +140,8 @@ function isWhiteoutNode(st: BigIntStats): boolean {
   return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0n;
 }
 
-function isOpaque(host: string): boolean {
+/** Whether a directory of an overlay layer carries the opaque xattr. */
+export function isOpaque(host: string): boolean {
   const v = xattr().getAttributeSync(host, OPAQUE_XATTR);
   return v !== null && v.toString() === 'y';
 }

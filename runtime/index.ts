@@ -30,13 +30,13 @@ import {
 } from './builds.js';
 import { overlayDiffEntries, takeManifest, walkDiff } from './diff.js';
 import { RunAbortedError, RunRequestError, RunTimeoutError, RuntimeSetupError } from './errors.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 import { mountOverlay, unmountAllUnder } from './mounts.js';
 import { isHybridCgroups, OciRuntime } from './oci.js';
 import { StepOutput } from './output.js';
 import { probeOverlay, probeRuntime } from './probe.js';
 import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';
-import { copyTree, FlatSnapshots, LayerSnapshots } from './snapshots.js';
+import { copyTree, FlatSnapshots, LayerSnapshots, visibleStack } from './snapshots.js';
 import { buildSpec, DEFAULT_CAPS, standardMounts, type OciMount } from './spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import { MountStubs } from './stubs.js';
@@ -345,8 +345,9 @@ export class Runtime {
       let lowerDirs: string[] = [];
       let manifest: ReturnType<typeof takeManifest> | undefined;
       if (this.#overlay) {
-        const snaps = [];
-        for (const l of req.lowers) snaps.push(await this.#layers.ensure(l));
+        const all = [];
+        for (const l of req.lowers) all.push(await this.#layers.ensure(l));
+        const snaps = visibleStack(all);
         lowerDirs = snaps.map((s) => s.dir).reverse();
         let shorts = snaps.map((s) => s.short).reverse();
         if (shorts.length === 0) {

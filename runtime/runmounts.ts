@@ -17,10 +17,10 @@ import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processStartTime } from './builds.js';
 import { RunAbortedError, RunRequestError } from './errors.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 import { mountOverlay, mountTmpfs } from './mounts.js';
 import type { FlatSnapshots, LayerSnapshots } from './snapshots.js';
-import { copyTree } from './snapshots.js';
+import { copyTree, visibleStack } from './snapshots.js';
 import type { OciMount } from './spec.js';
 import type { RunMount } from './types.js';
 
@@ -168,7 +168,7 @@ async function bindMount(m: Extract<RunMount, { type: 'bind' }>, ctx: MountConte
     await fsp.mkdir(join(d, 'merged'));
     await mountOverlay({
       cwd: ctx.layers.linkDir,
-      lowers: snaps.map((s) => s.short).reverse(),
+      lowers: visibleStack(snaps).map((s) => s.short).reverse(),
       upper: join(d, 'upper'),
       work: join(d, 'work'),
       target: join(d, 'merged'),

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { listAttributesSync } from '@napi-rs/xattr';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -289,6 +289,58 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
     assert.equal(r.exitCode, 0);
     assert.deepEqual(lines, ['bar baz|/not/yet/there|h1|/root|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
     assert.deepEqual(r.committed, ['made']);
+  });
+
+  it('mount stub cleanup never reaches the host: a step that swaps a stub parent for a symlink to a host dir', async () => {
+    // /swap/a/b (cwd) and /swap/m/t (tmpfs target) are stubs runc creates; the step moves /swap
+    // away and points /swap at a host dir holding the same empty dirs and an empty file.
+    // Cleaning stubs by joined host paths removed them there (before this fix: a/b, m/t, m).
+    const marker = mkdtempSync(join(work, `stub-marker-${runtime}-`));
+    for (const d of ['a/b', 'm/t']) mkdirSync(join(marker, d), { recursive: true });
+    writeFileSync(join(marker, 'a', 'empty'), '');
+    const r = await rt.runStep(
+      sh(`cd / && mv /swap /swapped && ln -s ${marker} /swap`, {
+        cwd: '/swap/a/b',
+        mounts: [{ type: 'tmpfs', target: '/swap/m/t', size: 1 << 20 }],
+      }),
+      noCommit,
+    );
+    assert.equal(r.exitCode, 0);
+    const left = execFileSync('find', [marker], { encoding: 'utf8' }).trim().split('\n').map((l) => l.slice(marker.length)).sort();
+    assert.deepEqual(left, ['', '/a', '/a/b', '/a/empty', '/m', '/m/t']);
+    // the moved stubs are the step's own result now (a renamed dir is opaque: redirect_dir=off)
+    assert.deepEqual(r.committed!.sort(), ['swap', 'swapped', 'swapped/.wh..wh..opq', 'swapped/a', 'swapped/a/b', 'swapped/m', 'swapped/m/t']);
+  });
+
+  it('a layer with .wh..wh..opq at its root hides every lower layer from RUN (overlay and copy alike)', async function () {
+    // overlayfs ignores the opaque xattr on a lowerdir's root: before this fix the overlay
+    // step still listed the base image's /etc/passwd and /usr
+    const tar = join(work, `root-opaque-${runtime}.tar`);
+    const opaqueLayer: TarSource[] = [
+      { header: { path: '.wh..wh..opq', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1 }, body: Buffer.alloc(0) },
+      { header: { path: 'bin/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1 } },
+      { header: { path: 'bin/busybox', type: 'file', mode: 0o755, uid: 0, gid: 0, size: statSync('/bin/busybox').size, mtime: 1 }, body: readFileSync('/bin/busybox') },
+      { header: { path: 'only-here', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1 }, body: Buffer.alloc(0) },
+    ];
+    await pipeline(createTarStream(opaqueLayer), createWriteStream(tar));
+    const listings: string[][] = [];
+    for (const snapshotter of ['overlay', 'copy'] as const) {
+      const own = await createOrSkip(this, { root: join(work, `root-opaque-${runtime}-${snapshotter}`), runtime, snapshotter });
+      try {
+        const lines: string[] = [];
+        const r = await own.runStep(
+          { ...sh(''), lowers: [...base, tarFileLayer(tar)], args: ['/bin/busybox', 'find', '/', '-xdev'], onOutput: (_s, l) => lines.push(l) },
+          noCommit,
+        );
+        assert.equal(r.exitCode, 0, lines.join('\n'));
+        listings.push(lines.sort());
+      } finally {
+        await own.close();
+      }
+    }
+    assert.ok(listings[0]!.includes('/only-here') && listings[0]!.includes('/bin/busybox'), listings[0]!.join(' '));
+    assert.ok(!listings[0]!.includes('/etc/passwd') && !listings[0]!.includes('/bin/sh'), listings[0]!.join(' '));
+    assert.deepEqual(listings[0], listings[1]);
   });
 
   it('network none shows only lo; host network shows the host interfaces', async () => {

@@ -20,7 +20,8 @@ import type { TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
 import type { TarSource } from '../image/tar/writer.js';
 import { normalizeUpper } from './adopt.js';
-import { resolveInRoot } from './inroot.js';
+import { isOpaque } from './diff.js';
+import { entryParts, resolveInRoot } from '../image/safe-path.js';
 import { execOk } from './exec.js';
 import { applyNodeMeta, makeNodes, unpackOverlayLayer, type PendingNode } from './unpack.js';
 
@@ -39,6 +40,21 @@ export interface LayerSnapshot {
   dir: string;
   /** Name of its short symlink inside the `l/` dir. */
   short: string;
+  /** The layer had `.wh..wh..opq` at its root: it hides every layer below it. */
+  opaqueRoot: boolean;
+}
+
+/**
+ * The part of a layer stack (bottom first) that a mount may show. overlayfs ignores the opaque
+ * xattr on a lowerdir's root, so a layer with a root `.wh..wh..opq` would still show what the
+ * layers below it hold: the layers below the topmost such layer are left out of the mount.
+ */
+export function visibleStack(snaps: readonly LayerSnapshot[]): LayerSnapshot[] {
+  let from = 0;
+  snaps.forEach((s, i) => {
+    if (s.opaqueRoot) from = i;
+  });
+  return snaps.slice(from);
 }
 
 export class LayerSnapshots {
@@ -82,7 +98,7 @@ export class LayerSnapshots {
         await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
         if (existsSync(dir)) await fsp.rm(tmp, { recursive: true, force: true });
         else await renameInto(tmp, dir);
-        const snap = { dir, short: await this.#shortLink(hex) };
+        const snap = await this.#snapshot(dir, hex);
         if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snap));
         return snap;
       } catch (e) {
@@ -106,7 +122,7 @@ export class LayerSnapshots {
     await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
     await renameInto(upper, dir);
     if (!existsSync(dir)) return;
-    const snap = { dir, short: await this.#shortLink(hex) };
+    const snap = await this.#snapshot(dir, hex);
     if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snap));
   }
 
@@ -124,7 +140,11 @@ export class LayerSnapshots {
         throw e;
       }
     }
-    return { dir, short: await this.#shortLink(hex) };
+    return this.#snapshot(dir, hex);
+  }
+
+  async #snapshot(dir: string, hex: string): Promise<LayerSnapshot> {
+    return { dir, short: await this.#shortLink(hex), opaqueRoot: isOpaque(dir) };
   }
 
   async #shortLink(hex: string): Promise<string> {
@@ -231,7 +251,7 @@ async function applyLayerWithDevices(
   await Promise.all([
     applyLayer(forApply, root, {
       onSkipped: (path, reason) => {
-        skipped.add(path.replace(/^\.?\/+/, ''));
+        skipped.add(path);
         onSkipped?.(path, reason);
       },
     }),
@@ -239,7 +259,7 @@ async function applyLayerWithDevices(
   ]);
   const nodes: PendingNode[] = [];
   for (const h of devices) {
-    const path = h.path.replace(/^\.?\/+/, '');
+    const path = entryParts(h.path).join('/');
     if (!skipped.has(path)) continue;
     const r = resolveInRoot(root, path, { followFinal: false });
     const parent = resolveInRoot(root, dirname('/' + path));

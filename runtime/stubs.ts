@@ -4,11 +4,17 @@
  * layer. Like BuildKit's MountStubsCleaner we record what was missing before the run, remove it
  * afterwards if it is still empty, and put back the parent's mtime when the step did not change
  * the parent's entries itself (so the parent drops out of the diff too).
+ *
+ * clean() runs on a tree the step has written: a step may have renamed a stub's parent and put
+ * a symlink to any path in its place. So each stub is found with hostPathBeneath (every
+ * component a real directory, no symlink anywhere), never by joining paths, and only an empty
+ * directory or empty regular file there is removed. The container is gone by then, so nothing
+ * can change the tree between that check and the removal.
  */
 import { lstatSync, lutimesSync, readdirSync, rmdirSync, unlinkSync, type BigIntStats } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { exec } from './exec.js';
-import { resolveInRoot } from './inroot.js';
+import { hostPathBeneath, resolveInRoot } from '../image/safe-path.js';
 
 interface StubParent {
   path: string;
@@ -30,13 +36,11 @@ export class MountStubs {
     for (const m of r.missing) if (!this.#missing.includes(m)) this.#missing.push(m);
     const parent = dirname(r.missing[0]!);
     if (this.#parents.has(parent)) return;
+    const found = hostPathBeneath(this.rootfs, parent);
+    if (!found?.stat.isDirectory()) return;
     try {
-      const st: BigIntStats = lstatSync(join(this.rootfs, parent), { bigint: true });
-      this.#parents.set(parent, {
-        path: parent,
-        mtimeNs: st.mtimeNs,
-        names: readdirSync(join(this.rootfs, parent)).sort(),
-      });
+      const st: BigIntStats = lstatSync(found.host, { bigint: true });
+      this.#parents.set(parent, { path: parent, mtimeNs: st.mtimeNs, names: readdirSync(found.host).sort() });
     } catch {
       /* parent vanished; nothing to restore */
     }
@@ -51,9 +55,10 @@ export class MountStubs {
     const removed: string[] = [];
     const deepestFirst = [...this.#missing].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
     for (const p of deepestFirst) {
-      const host = join(this.rootfs, p);
+      const found = hostPathBeneath(this.rootfs, p);
+      if (!found) continue; // gone, or reached through a symlink the step planted
+      const { host, stat: st } = found;
       try {
-        const st = lstatSync(host);
         if (st.isDirectory()) {
           if (readdirSync(host).length > 0) continue;
           rmdirSync(host);
@@ -66,7 +71,9 @@ export class MountStubs {
       }
     }
     for (const parent of this.#parents.values()) {
-      const host = join(this.rootfs, parent.path);
+      const found = hostPathBeneath(this.rootfs, parent.path);
+      if (!found?.stat.isDirectory()) continue;
+      const host = found.host;
       try {
         // untouched (the stub went into a mount, e.g. /dev/pts in /dev's tmpfs): leave it alone,
         // so overlay does not copy it up

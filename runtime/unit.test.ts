@@ -10,7 +10,7 @@ import { createTarStream, type TarSource } from '../image/tar/writer.js';
 import { buildOf } from './builds.js';
 import { which } from './exec.js';
 import { checkCwd } from './index.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 import { defaultRlimits, hostCaps, hostHardLimits } from './spec.js';
 import { unpackOverlayLayer } from './unpack.js';
 import { resolveUser } from './users.js';
@@ -21,7 +21,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('runtime/inroot resolveInRoot', () => {
+describe('image/safe-path resolveInRoot (container roots)', () => {
   let root: string;
   before(() => {
     root = join(dir, 'root');

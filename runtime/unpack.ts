@@ -4,9 +4,9 @@
  * `.wh..wh..opq` sets trusted.overlay.opaque=y on its directory. Mounted as a lowerdir, the
  * layer then hides what it deleted from the layers below.
  *
- * Path safety: entries never leave the directory. `..` components are refused, a parent that is
- * a symlink or a file is refused (nothing is ever written through a symlink), and hardlink
- * targets must be regular entries of this same layer.
+ * Path safety: entry paths, whiteout names and link targets are checked by image/safe-path.ts
+ * (`..` refused), a parent that is a symlink or a file is refused (nothing is ever written
+ * through a symlink), and hardlink targets must be regular entries of this same layer.
  */
 import {
   chmodSync,
@@ -26,6 +26,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { xattr } from '../image/xattr.js';
 import { UnsafePathError } from '../image/errors.js';
+import { entryParts, linkTargetParts } from '../image/safe-path.js';
+import { parseWhiteout } from '../image/whiteout.js';
 import type { TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
 import { OPAQUE_XATTR } from './diff.js';
@@ -38,13 +40,6 @@ export interface PendingNode {
   major: number;
   minor: number;
   header?: TarHeader;
-}
-
-/** Path components of an entry (`.` and empty ones dropped, so `.` and `./` are the root). */
-function checkPath(p: string): string[] {
-  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
-  if (parts.includes('..')) throw new UnsafePathError(p, 'path component ".."');
-  return parts;
 }
 
 /** Whether xattrs from the archive may be set: overlay's own are decided by whiteouts only. */
@@ -115,7 +110,7 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
 
   const applyMeta = (host: string, h: TarHeader): void => {
     lchownSync(host, h.uid, h.gid);
-    if (h.type !== 'symlink') chmodSync(host, h.mode); // after chown, which clears setuid
+    if (h.type !== 'symlink') chmodSync(host, hostMode(h)); // after chown, which clears setuid
     for (const [name, value] of Object.entries(h.xattrs ?? {})) {
       if (!allowedXattr(name) || h.type === 'symlink') {
         stats.skippedXattrs++;
@@ -132,16 +127,16 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
 
   for await (const { header: h, body } of readTar(tar)) {
     stats.entries++;
-    const parts = checkPath(h.path);
-    const base = parts[parts.length - 1] ?? '';
-    if (base.startsWith('.wh.')) {
+    const parts = entryParts(h.path);
+    const whiteout = parseWhiteout(parts[parts.length - 1] ?? '', h.path);
+    if (whiteout) {
       body.resume();
       ensureParents(parts, h.path);
       const parentRel = parts.slice(0, -1).join('/');
-      if (base === '.wh..wh..opq') {
+      if (whiteout.kind === 'opaque') {
         opaque.add(parentRel);
-      } else if (!base.startsWith('.wh..wh.')) {
-        const name = base.slice(4);
+      } else if (whiteout.kind === 'whiteout') {
+        const name = whiteout.name;
         const rel = parentRel === '' ? name : `${parentRel}/${name}`;
         const host = join(dir, rel);
         clear(rel, host, false);
@@ -181,9 +176,9 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
         break;
       case 'hardlink': {
         body.resume();
-        const targetRel = checkPath(h.linkname ?? '').join('/');
+        const targetRel = linkTargetParts(h.linkname, h.path).join('/');
         // only a regular entry this layer made: never through a symlink, never outside
-        if (targetRel === '' || !others.has(targetRel) || nodes.has(targetRel) || !lstatSync(join(dir, targetRel)).isFile()) {
+        if (!others.has(targetRel) || nodes.has(targetRel) || !lstatSync(join(dir, targetRel)).isFile()) {
           throw new UnsafePathError(h.path, `hardlink target ${JSON.stringify(h.linkname)} is not a file of this layer`);
         }
         linkSync(join(dir, targetRel), host);
@@ -217,10 +212,21 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
   return stats;
 }
 
+/**
+ * The mode an entry gets on the host. A char or block device from a layer keeps only its
+ * owner's bits: a 0666 disk-like node from an image would otherwise let any local user reach
+ * the device, should the store ever be readable to them (it is 0700, see cache/store.ts). The
+ * container then sees the node 0600 (its /dev is a tmpfs of its own anyway). A fifo keeps its
+ * mode: it reaches nothing but its own pipe, and RUN steps that mkfifo must see what they made.
+ */
+export function hostMode(h: TarHeader): number {
+  return h.type === 'char' || h.type === 'block' ? h.mode & 0o700 : h.mode;
+}
+
 /** Owner, mode and mtime of a device node or fifo made by makeNodes. */
 export function applyNodeMeta(host: string, h: TarHeader): void {
   lchownSync(host, h.uid, h.gid);
-  chmodSync(host, h.mode);
+  chmodSync(host, hostMode(h));
   lutimesSync(host, h.mtime, h.mtime);
 }
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { RunRequestError } from './errors.js';
-import { resolveInRoot } from './inroot.js';
+import { resolveInRoot } from '../image/safe-path.js';
 
 export interface ResolvedUser {
   uid: number;
