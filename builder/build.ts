@@ -1,5 +1,5 @@
-import { readFile, rm, mkdtemp, stat } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import type { ContentStore } from '../cache/store.js';
@@ -137,7 +137,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const namedContexts = await resolveNamedContexts(o.namedContexts ?? {});
   const plan = planBuild(df, globalArgs, { target: o.target, namedContexts: new Set(namedContexts.keys()) });
 
-  const tmp = await mkdtemp(join(tmpdir(), 'tsbuild-'));
+  // under the store, named after this process: a killed build's scratch is removed by the next command
+  const tmp = await o.store.makeTempDir();
   const views = new LayerViews(o.store, tmp);
   let runtime: Promise<Runtime> | undefined;
   const runtimeRoot = join(o.store.root, 'runtime');

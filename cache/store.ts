@@ -9,13 +9,14 @@
  *   version              store format version
  *   blobs/sha256/<hex>   blobs, read-only files
  *   ingest/              temp files being written (`<pid>-<random>.tmp`)
+ *   tmp/<pid>-<start>-<random>/  scratch dirs of a process (builds), removed once it is gone
  *   refs.json            image names → descriptor (manifest or index)
  *   meta/<ns>/<key>.json other modules' small JSON records (build cache…)
  *   locks/<name>.lock    cross-process locks
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { chmod, mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { GzipOptions } from '../image/compress.js';
@@ -23,6 +24,7 @@ import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
 import { DigestMismatchError } from '../image/errors.js';
 import { encodeLayer } from '../image/layer-encode.js';
 import { MediaType } from '../image/mediatypes.js';
+import { ownerAlive, ownerTag } from '../image/owner.js';
 import type { Descriptor } from '../image/types.js';
 import { BlobCorruptError, BlobNotFoundError, InvalidNameError, StoreFormatError } from './errors.js';
 import {
@@ -97,6 +99,7 @@ export class ContentStore {
   readonly root: string;
   readonly #blobsDir: string;
   readonly #ingestDir: string;
+  readonly #tmpDir: string;
   readonly #metaDir: string;
   readonly #locksDir: string;
   readonly #refsPath: string;
@@ -105,6 +108,7 @@ export class ContentStore {
     this.root = root;
     this.#blobsDir = join(root, 'blobs', 'sha256');
     this.#ingestDir = join(root, 'ingest');
+    this.#tmpDir = join(root, 'tmp');
     this.#metaDir = join(root, 'meta');
     this.#locksDir = join(root, 'locks');
     this.#refsPath = join(root, 'refs.json');
@@ -532,12 +536,36 @@ export class ContentStore {
   // ---------------------------------------------------------------- temp files
 
   /**
+   * A new empty scratch directory for this process: `tmp/<pid>-<start time>-<random>`. The caller
+   * removes it; if the process dies first (SIGKILL), a later open() does, since the name says
+   * whose it was (the start time tells a reused pid apart).
+   */
+  async makeTempDir(): Promise<string> {
+    await mkdir(this.#tmpDir, { recursive: true });
+    const dir = join(this.#tmpDir, `${ownerTag()}-${randomBytes(6).toString('hex')}`);
+    await mkdir(dir);
+    return dir;
+  }
+
+  /** Scratch dirs whose owner process is gone (a live process's are never touched). */
+  async #sweepTempDirs(dryRun: boolean): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.#tmpDir).catch(() => [] as string[])) {
+      if (ownerAlive(name)) continue;
+      if (!dryRun) await rm(join(this.#tmpDir, name), { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
+  }
+
+  /**
    * Remove temp files whose writer is gone: `ingest/*` and the atomic-write
    * temps next to refs.json and meta records. A temp file whose pid is alive
-   * is kept unless untouched for a day.
+   * is kept unless untouched for a day. Scratch dirs of dead processes go too
+   * (counted in `removed`, not in `bytes`).
    */
   async cleanupTemp(opts: { dryRun?: boolean; includeMeta?: boolean } = {}): Promise<SweepResult> {
-    const out: SweepResult = { removed: 0, bytes: 0 };
+    const out: SweepResult = { removed: await this.#sweepTempDirs(opts.dryRun === true), bytes: 0 };
     const dirs = [this.#ingestDir, this.root];
     if (opts.includeMeta) {
       const nss = await readdir(this.#metaDir).catch(() => [] as string[]);

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { ContentStore, defaultRoot } from '../cache/store.js';
 import type { FlagSpec, Parsed } from './args.js';
 import { str } from './args.js';
@@ -5,8 +6,25 @@ import { str } from './args.js';
 export const ROOT_FLAG: FlagSpec = { name: 'root', type: 'string', valueName: 'DIR', description: 'store directory (default $TSBUILD_ROOT or ~/.local/share/tsbuild)' };
 export const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', type: 'bool', description: 'show this help' };
 
+/**
+ * Opens the store and first removes what killed builds left behind (containers, mounts, cgroups,
+ * temp dirs): every command does, so a leftover never waits for the next RUN that misses the
+ * cache. With nothing left this costs a few readdirs.
+ */
 export async function openStore(p: Parsed): Promise<ContentStore> {
-  return ContentStore.open(str(p, 'root') ?? defaultRoot());
+  const store = await ContentStore.open(str(p, 'root') ?? defaultRoot());
+  await reapDeadBuilds(store);
+  return store;
+}
+
+/** Best effort: a store whose leftovers cannot be removed (not root, a busy mount) is still usable. */
+async function reapDeadBuilds(store: ContentStore): Promise<void> {
+  try {
+    const { cleanupStale } = await import('../runtime/builds.js');
+    await cleanupStale(join(store.root, 'runtime'), undefined, { logs: false });
+  } catch {
+    /* the next command tries again */
+  }
 }
 
 export interface Io {

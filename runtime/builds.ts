@@ -2,34 +2,31 @@
  * Build records and stale cleanup. Every Runtime registers `builds/<buildId>.json` with its pid
  * and the process start time (pids get reused); anything in the state dir named after a build
  * whose process is gone (containers, step dirs and their mounts, temp dirs, cgroups, logs) is
- * left over from a crash or a SIGKILL and is removed by the next Runtime.create.
+ * left over from a crash or a SIGKILL and is removed by the next command that opens the store
+ * (cli/common.ts openStore) or the next Runtime.create.
  */
 import { existsSync, promises as fsp, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { processStartTime } from '../image/owner.js';
+import { which } from './exec.js';
 import { unmountAllUnder, readMountInfo } from './mounts.js';
-import type { OciRuntime } from './oci.js';
+import { isHybridCgroups, OciRuntime, type RuntimeName } from './oci.js';
+
 
 export const BUILD_PREFIX = 'tsb-';
-
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // field 22, counted after the parenthesised command name (which may hold spaces)
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 interface BuildRecord {
   pid: number;
   start: string;
 }
 
+/** Written by rename: a half-written record would read as a dead build and get its state reaped. */
 export async function writeBuildRecord(root: string, buildId: string): Promise<void> {
   await fsp.mkdir(join(root, 'builds'), { recursive: true });
   const rec: BuildRecord = { pid: process.pid, start: processStartTime(process.pid) ?? '' };
-  await fsp.writeFile(join(root, 'builds', `${buildId}.json`), JSON.stringify(rec));
+  const tmp = join(root, 'builds', `.${buildId}.tmp`);
+  await fsp.writeFile(tmp, JSON.stringify(rec));
+  await fsp.rename(tmp, join(root, 'builds', `${buildId}.json`));
 }
 
 export async function removeBuildRecord(root: string, buildId: string): Promise<void> {
@@ -87,42 +84,64 @@ function listDir(dir: string): string[] {
   }
 }
 
-export async function cleanupStale(root: string, runtimes: OciRuntime[], self: string): Promise<void> {
-  const dead = (buildId: string | undefined): buildId is string =>
-    buildId !== undefined && buildId !== self && !isBuildAlive(root, buildId);
+const RUNTIME_NAMES: readonly RuntimeName[] = ['runc', 'crun'];
 
-  for (const rt of runtimes) {
-    // the runtime keeps one directory per container in its state dir: reading it saves a
-    // `list` process per runtime, and only a dead build's container needs the runtime itself
-    for (const id of listDir(rt.stateDir)) {
-      if (!dead(buildOf(id))) continue;
+/**
+ * Build ids with something left in this state dir whose process is gone. Costs one readdir per
+ * subdirectory (~0.1 ms in all when nothing is left), so every command that opens the store can
+ * afford it; cgroups are only looked at for builds found here.
+ */
+export function deadBuilds(root: string, self?: string, o: { logs: boolean } = { logs: true }): Set<string> {
+  const dead = new Set<string>();
+  const consider = (buildId: string | undefined): void => {
+    if (buildId === undefined || buildId === self || dead.has(buildId)) return;
+    if (!isBuildAlive(root, buildId)) dead.add(buildId);
+  };
+  for (const f of listDir(join(root, 'builds'))) if (f.endsWith('.json')) consider(f.slice(0, -'.json'.length));
+  if (o.logs) for (const b of listDir(join(root, 'logs'))) if (b.startsWith(BUILD_PREFIX)) consider(b);
+  for (const sub of ['steps', 'tmp', ...RUNTIME_NAMES]) for (const name of listDir(join(root, sub))) consider(buildOf(name));
+  return dead;
+}
+
+/**
+ * Removes what dead builds left in state dir `root`: containers (killed and deleted), step and
+ * temp dirs (unmounted first), cgroups in every hierarchy, logs and build records. Never touches
+ * a live build's state (its record names a running process), nor `self`'s. With `logs: false`
+ * (commands other than a build) step logs stay: an error message may have just named one.
+ */
+export async function cleanupStale(root: string, self?: string, o: { logs: boolean } = { logs: true }): Promise<number> {
+  const dead = deadBuilds(root, self, o);
+  if (dead.size === 0) return 0;
+  const isDead = (name: string): boolean => {
+    const b = buildOf(name);
+    return b !== undefined && dead.has(b);
+  };
+  for (const name of RUNTIME_NAMES) {
+    const stateDir = join(root, name);
+    const ids = listDir(stateDir).filter(isDead);
+    if (ids.length === 0) continue;
+    const bin = await which(name);
+    if (!bin) continue;
+    const rt = new OciRuntime(name, bin, stateDir, name === 'crun' && isHybridCgroups());
+    for (const id of ids) {
       await rt.kill(id, 'KILL');
       await rt.delete(id);
     }
   }
   for (const sub of ['steps', 'tmp']) {
     for (const name of listDir(join(root, sub))) {
-      if (!dead(buildOf(name))) continue;
+      if (!isDead(name)) continue;
       const dir = join(root, sub, name);
       await unmountAllUnder(dir);
       await fsp.rm(dir, { recursive: true, force: true });
     }
   }
-  const deadBuilds = new Set<string>();
-  for (const f of listDir(join(root, 'builds'))) {
-    const b = f.replace(/\.json$/, '');
-    if (dead(b)) deadBuilds.add(b);
-  }
-  for (const b of listDir(join(root, 'logs'))) if (dead(b)) deadBuilds.add(b);
-  for (const mp of cgroupMounts()) {
-    for (const b of listDir(mp)) {
-      // only cgroups of builds this state dir knows to be dead: another state dir's live build
-      // may be between two steps with an empty parent
-      if (b.startsWith(BUILD_PREFIX) && deadBuilds.has(b)) removeBuildCgroups(b);
-    }
-  }
-  for (const b of deadBuilds) {
-    await fsp.rm(join(root, 'logs', b), { recursive: true, force: true });
+  // only cgroups of builds this state dir knows to be dead: another state dir's live build
+  // may be between two steps with an empty parent
+  for (const b of dead) removeBuildCgroups(b);
+  for (const b of dead) {
+    if (o.logs) await fsp.rm(join(root, 'logs', b), { recursive: true, force: true });
     await removeBuildRecord(root, b);
   }
+  return dead.size;
 }

@@ -6,7 +6,8 @@
  * build ourselves; the upper dir (or a stat-manifest walk) becomes the diff handed to `commit`,
  * while the snapshot still exists; then everything is torn down — also on error, timeout,
  * abort, close() and SIGINT/SIGTERM. A build killed with SIGKILL is cleaned up by the next
- * Runtime.create on the same state dir.
+ * command that opens the store (or Runtime.create on the same state dir); its RUN payload dies
+ * with it (OciRuntime.run's watchdog).
  *
  * State dir layout: builds/ (who is alive), runc|crun/ (runtime state), snapshots/ + l/ (layers),
  * flat/ (copy snapshotter), steps/<container id>/ (bundle, upper, mounts), cache-mounts/, logs/,
@@ -265,13 +266,8 @@ export class Runtime {
     }
     await writeBuildRecord(root, buildId);
 
-    // leftovers of dead builds: every runtime's state dir, whichever this instance will use
-    const cleaners: OciRuntime[] = [];
-    for (const name of ['runc', 'crun'] as const) {
-      const bin = existsSync(join(root, name)) ? await which(name) : undefined;
-      if (bin) cleaners.push(new OciRuntime(name, bin, join(root, name), name === 'crun' && isHybridCgroups()));
-    }
-    await cleanupStale(root, cleaners, buildId);
+    // leftovers of dead builds (every command that opens the store also does this)
+    await cleanupStale(root, buildId);
 
     const want = o.runtime ?? 'auto';
     const snap = o.snapshotter ?? 'auto';

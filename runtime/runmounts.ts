@@ -15,7 +15,7 @@ import { existsSync, lstatSync, promises as fsp } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { processStartTime } from './builds.js';
+import { processStartTime } from '../image/owner.js';
 import { RunAbortedError, RunRequestError } from './errors.js';
 import { resolveInRoot } from '../image/safe-path.js';
 import { mountOverlay, mountTmpfs } from './mounts.js';

@@ -88,10 +88,10 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
       break;
     }
     case 'oci':
-      await writeTo(o.dest, (file) => writeOciLayout({ tarFile: file }, [{ image, refName: o.names[0] ? refTag(o.names[0]) : undefined }]));
+      await writeTo(x.store, o.dest, (file) => writeOciLayout({ tarFile: file }, [{ image, refName: o.names[0] ? refTag(o.names[0]) : undefined }]));
       break;
     case 'docker':
-      await writeTo(o.dest, (file) => writeDockerArchive(file, [{ image, tags: o.names.map(familiar) }]));
+      await writeTo(x.store, o.dest, (file) => writeDockerArchive(file, [{ image, tags: o.names.map(familiar) }]));
       break;
     case 'local': {
       // Layers applied straight into dest: ownership, modes and links as in the image.
@@ -111,12 +111,12 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
 }
 
 /** `-` writes to stdout through a temp file (the formats need a seekable file first). */
-async function writeTo(dest: string, write: (file: string) => Promise<void>): Promise<void> {
+async function writeTo(store: ContentStore, dest: string, write: (file: string) => Promise<void>): Promise<void> {
   if (dest !== '-') return write(dest);
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
+  const { rm } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const d = await mkdtemp(join(tmpdir(), 'tsbuild-out-'));
+  // a store scratch dir: a killed export's is removed by the next command
+  const d = await store.makeTempDir();
   try {
     await write(join(d, 'out.tar'));
     await pipeline(createReadStream(join(d, 'out.tar')), process.stdout);
