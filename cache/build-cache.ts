@@ -217,6 +217,31 @@ export class BuildCache {
     return [...out].sort();
   }
 
+  /**
+   * Records that are unreadable or name a blob the store lacks (a layer, a stored preimage): a
+   * lookup would miss on them anyway. With `repair` they are deleted.
+   */
+  async dangling(o: { repair: boolean }): Promise<Array<{ record: string; problem: string }>> {
+    const out: Array<{ record: string; problem: string }> = [];
+    const found = async (ns: string, name: string, problem: string): Promise<void> => {
+      out.push({ record: `${ns}/${name}`, problem });
+      if (o.repair) await this.#store.deleteMeta(ns, name);
+    };
+    for (const name of await this.#store.listMeta(RECORDS_NS)) {
+      const r = await this.#store.readMeta<unknown>(RECORDS_NS, name).catch(() => undefined);
+      if (!isRecordFile(r) || digestHex(r.key) !== name) await found(RECORDS_NS, name, 'unreadable record');
+      else if (!(await this.#complete(r.rec))) await found(RECORDS_NS, name, `layer ${r.rec.layer?.desc.digest ?? '?'} is missing`);
+    }
+    for (const name of await this.#store.listMeta(STEPS_NS)) {
+      const s = await this.#store.readMeta<StepFile>(STEPS_NS, name).catch(() => undefined);
+      if (typeof s !== 'object' || s === null || !isDigest(s.key)) await found(STEPS_NS, name, 'unreadable record');
+      else if (s.preimageBlob !== undefined && !(isDigest(s.preimageBlob) && (await this.#store.has(s.preimageBlob)))) {
+        await found(STEPS_NS, name, `preimage ${String(s.preimageBlob)} is missing`);
+      }
+    }
+    return out;
+  }
+
   /** Every entry (unordered). */
   async *entries(): AsyncGenerator<CacheEntry & { lastUsedMs: number }> {
     for (const name of await this.#store.listMeta(RECORDS_NS)) {

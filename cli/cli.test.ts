@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { kvList, parseArgs, type FlagSpec } from './args.js';
-import { cli, makeTree, removeAll } from '../test/helpers.js';
+import { cli, makeTree, removeAll, tempDir } from '../test/helpers.js';
+import { writeImage } from '../cache/store-image.js';
+import { ContentStore } from '../cache/store.js';
+import { randomImage } from '../image/random.js';
 import { parseOutput } from '../builder/exporters/index.js';
 
 const SPECS: FlagSpec[] = [
@@ -85,6 +88,29 @@ describe('tsbuild CLI commands', () => {
       assert.match(all.stdout, /2 files\s+total/);
     } finally {
       await removeAll(dir);
+    }
+  });
+
+  it('check-store exits 1 on a blob a tag needs that is gone, and 0 once --repair removed the tag', async () => {
+    const root = await tempDir('tsb-check-');
+    try {
+      const store = await ContentStore.open(root);
+      const img = await randomImage(1024, 1, 3);
+      await store.setRef('app:1', await writeImage(store, img));
+      assert.deepEqual(await cli(['check-store', '--root', root]), { code: 0, stdout: 'checked 3 blobs (1.84kB) and 1 image names: store OK\n', stderr: '' });
+      const layer = (await img.manifest()).layers[0]!.digest;
+      await store.delete(layer);
+      const bad = await cli(['check-store', '--root', root]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, new RegExp(`^broken-ref app:1: application/vnd.oci.image.layer.v1.tar\\+gzip ${layer} is missing$`, 'm'));
+      assert.match(bad.stdout, /1 problems \(run with --repair/);
+      const fixed = await cli(['check-store', '--repair', '--root', root]);
+      assert.equal(fixed.code, 0);
+      assert.match(fixed.stdout, /broken-ref app:1: .* \(removed\)\n.*repaired 1 problems/);
+      assert.equal((await cli(['check-store', '--root', root])).code, 0);
+      assert.deepEqual(await store.listRefs(), []);
+    } finally {
+      await removeAll(root);
     }
   });
 });

@@ -25,10 +25,11 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   context: { load: async () => (await import('./commands/check.js')).checkCommands.context.run, summary: 'Show the build context after .dockerignore (--explain PATH)' },
   du: { load: async () => (await import('./commands/store.js')).storeCommands.du.run, summary: 'Show what uses space in the store' },
   prune: { load: async () => (await import('./commands/store.js')).storeCommands.prune.run, summary: 'Remove build cache and unreferenced blobs from the store' },
+  'check-store': { load: async () => (await import('./commands/store.js')).storeCommands['check-store'].run, summary: 'Verify every blob and what names blobs (--repair)' },
 };
 
 export function usage(): string {
-  const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(12)} ${c.summary}`);
   return `Usage: tsbuild COMMAND [OPTIONS]
        tsbuild [build options] CONTEXT     (same as tsbuild build)
 

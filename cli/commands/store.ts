@@ -1,3 +1,4 @@
+import { checkStore } from '../../cache/check.js';
 import { DEFAULT_GC_GRACE_MS, diskUsage, gc } from '../../cache/gc.js';
 import { pruneContextTables } from '../../cache/context-hash.js';
 import { pruneBuilderMeta } from '../../builder/store-meta.js';
@@ -84,7 +85,28 @@ async function neededDiffIDs(store: ContentStore, cache: BuildCache): Promise<Se
   return out;
 }
 
+async function checkStoreCommand(argv: string[], io: Io): Promise<number> {
+  const flags: FlagSpec[] = [
+    { name: 'repair', type: 'bool', description: 'remove corrupt blobs, and image names and cache records that name missing blobs' },
+    ROOT_FLAG,
+    HELP_FLAG,
+  ];
+  const p = parseArgs(argv, flags);
+  if (bool(p, 'help')) {
+    return io.out(helpText('tsbuild check-store [--repair]', 'Re-hash every blob and check what names blobs; exit 1 when something is wrong (without --repair).', flags)), 0;
+  }
+  const store = await openStore(p);
+  const r = await checkStore(store, { repair: bool(p, 'repair') });
+  for (const x of r.problems) io.out(`${x.kind} ${x.subject}: ${x.problem}${x.repaired ? ' (removed)' : ''}\n`);
+  io.out(`checked ${r.blobs} blobs (${humanSize(r.bytes)}) and ${r.refs} image names: `);
+  if (r.problems.length === 0) return io.out('store OK\n'), 0;
+  if (bool(p, 'repair')) return io.out(`repaired ${r.problems.length} problems\n`), 0;
+  io.out(`${r.problems.length} problems (run with --repair to remove what is broken)\n`);
+  return 1;
+}
+
 export const storeCommands = {
+  'check-store': { run: checkStoreCommand, summary: 'Re-hash every blob and find records naming missing blobs (--repair)' },
   du: { run: duCommand, summary: 'Show what uses space in the store' },
   prune: { run: pruneCommand, summary: 'Remove unreferenced blobs from the store' },
 };
