@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, open as fsOpen, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open as fsOpen, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { sha256, type Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
+import { processStartTime } from '../image/owner.js';
 import { BlobCorruptError, BlobNotFoundError, InvalidNameError, StoreFormatError } from './errors.js';
 import { ContentStore, defaultRoot } from './store.js';
 import { content, contentDigest } from './testdata/content.js';
@@ -327,6 +328,23 @@ describe('cache/store', () => {
       // A live writer's temp file is kept by the sweep; this one's writer is dead.
       await ContentStore.open(root);
       assert.deepEqual(await listDir(ingestDir), []);
+    });
+
+    it('scratch dirs: open() removes those of dead owners (a reused pid with another start time is not the owner) and keeps a live one\'s', async () => {
+      const mine = await store.makeTempDir();
+      await writeFile(join(mine, 'work'), 'in progress');
+      const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+      await new Promise((r) => child.on('exit', r));
+      const start = processStartTime(process.pid)!;
+      const stale = [
+        `${child.pid}-1-0123456789ab`, // the owner exited
+        `${process.pid}-${Number(start) + 1}-0123456789ab`, // our pid, someone else's start time
+        'not-an-owner-name',
+      ];
+      for (const name of stale) await mkdir(join(root, 'tmp', name, 'sub'), { recursive: true });
+      await ContentStore.open(root);
+      assert.deepEqual(await listDir(join(root, 'tmp')), [basename(mine)]);
+      assert.match(basename(mine), new RegExp(`^${process.pid}-${start}-[0-9a-f]{12}$`));
     });
 
     it('open-time cleanup keeps the temp files of live writers', async () => {
