@@ -594,7 +594,7 @@ describe('runtime: the probe verdict', function () {
 describe('runtime: crash recovery', function () {
   this.timeout(60_000);
   for (const runtime of availableRuntimes()) {
-    it(`${runtime}: a SIGKILLed builder leaves nothing after the next Runtime.create`, async function () {
+    it(`${runtime}: a SIGKILLed builder's step dies with it; its mounts and cgroups go at the next Runtime.create`, async function () {
       requireRuntime(this);
       await (await createOrSkip(this, { root: join(work, 'probe-crash'), runtime })).close();
       const state = join(work, `crash-${runtime}`);
@@ -609,12 +609,14 @@ describe('runtime: crash recovery', function () {
         child.stdout.on('data', (b: Buffer) => b.toString().includes('STARTED') && resolve());
         child.on('exit', (code) => reject(new Error(`child exited early (${code})`)));
       });
-      child.kill('SIGKILL');
-      await new Promise((r) => child.on('exit', r));
-      // the orphaned container still runs and its mounts are still there
-      assert.ok(mountsUnder(state).length > 0);
       for (let i = 0; i < 50 && sleepers(mine).length < 2; i++) await sleep(50);
       assert.equal(sleepers(mine).length, 2);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('exit', r));
+      // the watchdog kills the container (PR_SET_PDEATHSIG); its mounts wait for the next command
+      for (let i = 0; i < 60 && sleepers(mine).length > 0; i++) await sleep(50);
+      assert.deepEqual(sleepers(mine), [], 'the step outlived its builder by 3 s');
+      assert.ok(mountsUnder(state).length > 0);
 
       const deadBuilds = readdirSync(join(state, 'builds')).map((f) => f.replace(/\.json$/, ''));
       assert.equal(deadBuilds.length, 1);
