@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { ContentStore, defaultRoot } from '../cache/store.js';
+// static: a few readdirs' worth of code (the parts that act load only when something is dead)
+import { cleanupStale } from '../runtime/builds.js';
 import type { FlagSpec, Parsed } from './args.js';
 import { str } from './args.js';
 
@@ -20,7 +22,6 @@ export async function openStore(p: Parsed): Promise<ContentStore> {
 /** Best effort: a store whose leftovers cannot be removed (not root, a busy mount) is still usable. */
 async function reapDeadBuilds(store: ContentStore): Promise<void> {
   try {
-    const { cleanupStale } = await import('../runtime/builds.js');
     await cleanupStale(join(store.root, 'runtime'), undefined, { logs: false });
   } catch {
     /* the next command tries again */

@@ -5,12 +5,10 @@
  * left over from a crash or a SIGKILL and is removed by the next command that opens the store
  * (cli/common.ts openStore) or the next Runtime.create.
  */
-import { existsSync, promises as fsp, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processStartTime } from '../image/owner.js';
-import { which } from './exec.js';
-import { unmountAllUnder, readMountInfo } from './mounts.js';
-import { isHybridCgroups, OciRuntime, type RuntimeName } from './oci.js';
+import type { RuntimeName } from './oci.js';
 
 
 export const BUILD_PREFIX = 'tsb-';
@@ -49,33 +47,6 @@ export function buildOf(name: string): string | undefined {
   return m?.[1];
 }
 
-/** cgroup hierarchies mounted on this host (v1 controllers and the v2 tree). */
-export function cgroupMounts(): string[] {
-  return [...new Set(readMountInfo().filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2').map((m) => m.mountPoint))];
-}
-
-/** rmdir a build's cgroup parent in every hierarchy (children first); busy ones are left. */
-export function removeBuildCgroups(buildId: string): void {
-  for (const mp of cgroupMounts()) {
-    const dir = join(mp, buildId);
-    if (!existsSync(dir)) continue;
-    try {
-      for (const e of readdirSync(dir, { withFileTypes: true })) {
-        if (e.isDirectory()) {
-          try {
-            rmdirSync(join(dir, e.name));
-          } catch {
-            /* still has processes */
-          }
-        }
-      }
-      rmdirSync(dir);
-    } catch {
-      /* busy or already gone */
-    }
-  }
-}
-
 function listDir(dir: string): string[] {
   try {
     return readdirSync(dir);
@@ -112,6 +83,12 @@ export function deadBuilds(root: string, self?: string, o: { logs: boolean } = {
 export async function cleanupStale(root: string, self?: string, o: { logs: boolean } = { logs: true }): Promise<number> {
   const dead = deadBuilds(root, self, o);
   if (dead.size === 0) return 0;
+  // loaded only now: every command checks, hardly any finds something to remove
+  const [{ which }, { unmountAllUnder }, { isHybridCgroups, OciRuntime, removeBuildCgroups }] = await Promise.all([
+    import('./exec.js'),
+    import('./mounts.js'),
+    import('./oci.js'),
+  ]);
   const isDead = (name: string): boolean => {
     const b = buildOf(name);
     return b !== undefined && dead.has(b);

@@ -25,7 +25,6 @@ import type { Digest } from '../image/digest.js';
 import {
   BUILD_PREFIX,
   cleanupStale,
-  removeBuildCgroups,
   removeBuildRecord,
   writeBuildRecord,
 } from './builds.js';
@@ -33,7 +32,7 @@ import { overlayDiffEntries, takeManifest, walkDiff } from './diff.js';
 import { RunAbortedError, RunRequestError, RunTimeoutError, RuntimeSetupError } from './errors.js';
 import { resolveInRoot } from '../image/safe-path.js';
 import { mountOverlay, unmountAllUnder } from './mounts.js';
-import { isHybridCgroups, OciRuntime } from './oci.js';
+import { isHybridCgroups, OciRuntime, removeBuildCgroups } from './oci.js';
 import { StepOutput } from './output.js';
 import { probeOverlay, probeRuntime } from './probe.js';
 import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';

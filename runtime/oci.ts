@@ -6,7 +6,7 @@
  * crun command that way (measured: /work/shared/research/runtime.md §5).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { exec, type ExecResult } from './exec.js';
 import { readMountInfo } from './mounts.js';
 import { join } from 'node:path';
@@ -19,6 +19,33 @@ const HIDE_UNIFIED = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"'
 export function isHybridCgroups(): boolean {
   const m = readMountInfo();
   return m.some((x) => x.mountPoint === '/sys/fs/cgroup/unified' && x.fsType === 'cgroup2') && m.some((x) => x.fsType === 'cgroup');
+}
+
+/** cgroup hierarchies mounted on this host (v1 controllers and the v2 tree). */
+export function cgroupMounts(): string[] {
+  return [...new Set(readMountInfo().filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2').map((m) => m.mountPoint))];
+}
+
+/** rmdir a build's cgroup parent in every hierarchy (children first); busy ones are left. */
+export function removeBuildCgroups(buildId: string): void {
+  for (const mp of cgroupMounts()) {
+    const dir = join(mp, buildId);
+    if (!existsSync(dir)) continue;
+    try {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) {
+          try {
+            rmdirSync(join(dir, e.name));
+          } catch {
+            /* still has processes */
+          }
+        }
+      }
+      rmdirSync(dir);
+    } catch {
+      /* busy or already gone */
+    }
+  }
 }
 
 export interface ContainerState {
