@@ -85,7 +85,10 @@ export class OciRuntime {
       // wait returns early when the trap ran; the runtime exits once its container is dead
       'pid=$!; wait $pid; rc=$?; while kill -0 $pid 2>/dev/null; do wait $pid; rc=$?; done; exit $rc\n';
     // stdin is /dev/null; every other fd of ours is close-on-exec, so nothing leaks into the step
-    return spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setsid: its own process group, so a SIGKILL to ours (kill -9 -PGID, a CI job's timeout)
+    // spares the watchdog, whose death signal then fires (measured: the payload outlived such a
+    // kill when the watchdog shared our group). setsid does not fork: we are not a group leader.
+    return spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'setsid', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   async command(args: readonly string[]): Promise<ExecResult> {

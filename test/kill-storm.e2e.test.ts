@@ -192,10 +192,15 @@ describe('kill storm: builds killed at random points leave nothing behind', func
     assert.equal(last.code, 0, last.stderr);
   });
 
-  for (const runtime of ['runc', 'crun']) {
-    it(`a RUN payload dies within 3 s of a SIGKILL to tsbuild, before any other command (${runtime})`, async () => {
+  const payloadCases = ['runc', 'crun'].flatMap((runtime) => [
+    { runtime, group: false },
+    // kill -9 -PGID, as a CI job's timeout does: the runtime processes die too
+    { runtime, group: true },
+  ]);
+  for (const { runtime, group } of payloadCases) {
+    it(`a RUN payload dies within 3 s of a SIGKILL to ${group ? "tsbuild's process group" : 'tsbuild'}, before any other command (${runtime})`, async () => {
       const marker = 4000 + Math.floor(Math.random() * 1000);
-      const dir = await makeTree({ 'Dockerfile': `FROM busybox:latest\nRUN sleep ${marker}\n` }, join(work, `sleep-${runtime}`));
+      const dir = await makeTree({ 'Dockerfile': `FROM busybox:latest\nRUN sleep ${marker}\n` }, join(work, `sleep-${runtime}-${group ? 'group' : 'pid'}`));
       const child = start(['build', '--root', root, '--runtime', runtime, '--progress=plain', dir]);
       child.stdout!.resume();
       child.stderr!.resume();
@@ -205,7 +210,8 @@ describe('kill storm: builds killed at random points leave nothing behind', func
         for (let i = 0; i < 300 && payload().length === 0; i++) await sleep(50);
         assert.equal(payload().length, 1, 'the RUN step never started');
       } finally {
-        child.kill('SIGKILL');
+        if (group) process.kill(-child.pid!, 'SIGKILL');
+        else child.kill('SIGKILL');
         await closed;
       }
       const t0 = performance.now();
