@@ -7,9 +7,8 @@
  */
 import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processStartTime } from '../image/owner.js';
+import { ownerAlive, ownerTag, processStartTime } from '../image/owner.js';
 import type { RuntimeName } from './oci.js';
-
 
 export const BUILD_PREFIX = 'tsb-';
 
@@ -22,13 +21,18 @@ interface BuildRecord {
 export async function writeBuildRecord(root: string, buildId: string): Promise<void> {
   await fsp.mkdir(join(root, 'builds'), { recursive: true });
   const rec: BuildRecord = { pid: process.pid, start: processStartTime(process.pid) ?? '' };
-  const tmp = join(root, 'builds', `.${buildId}.tmp`);
+  // the temp name says whose it is, so a reaper never takes a live writer's for a dead build's
+  const tmp = join(root, 'builds', `.${buildId}.${ownerTag()}.tmp`);
   await fsp.writeFile(tmp, JSON.stringify(rec));
   await fsp.rename(tmp, join(root, 'builds', `${buildId}.json`));
 }
 
 export async function removeBuildRecord(root: string, buildId: string): Promise<void> {
   await fsp.rm(join(root, 'builds', `${buildId}.json`), { force: true });
+  // a record's temp file: left by a build killed while writing it
+  for (const f of listDir(join(root, 'builds'))) {
+    if (f.startsWith(`.${buildId}.`) && f.endsWith('.tmp')) await fsp.rm(join(root, 'builds', f), { force: true });
+  }
 }
 
 export function isBuildAlive(root: string, buildId: string): boolean {
@@ -68,7 +72,12 @@ export function deadBuilds(root: string, self?: string, o: { logs: boolean } = {
     if (buildId === undefined || buildId === self || dead.has(buildId)) return;
     if (!isBuildAlive(root, buildId)) dead.add(buildId);
   };
-  for (const f of listDir(join(root, 'builds'))) if (f.endsWith('.json')) consider(f.slice(0, -'.json'.length));
+  for (const f of listDir(join(root, 'builds'))) {
+    const writing = /^\.(tsb-.+)\.(\d+-\d+)\.tmp$/.exec(f);
+    if (writing) {
+      if (!ownerAlive(writing[2]!) && writing[1] !== self) dead.add(writing[1]!);
+    } else if (f.endsWith('.json')) consider(f.slice(0, -'.json'.length));
+  }
   if (o.logs) for (const b of listDir(join(root, 'logs'))) if (b.startsWith(BUILD_PREFIX)) consider(b);
   for (const sub of ['steps', 'tmp', ...RUNTIME_NAMES]) for (const name of listDir(join(root, sub))) consider(buildOf(name));
   return dead;

@@ -1,5 +1,6 @@
 /** Pure parts of runtime/: path resolution, users, caps, rlimits, ids, cwd checks, unpack. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,8 @@ import { Readable } from 'node:stream';
 import { getAttributeSync } from '@napi-rs/xattr';
 import type { TarHeader } from '../image/tar/header.js';
 import { createTarStream, type TarSource } from '../image/tar/writer.js';
-import { buildOf } from './builds.js';
+import { buildOf, deadBuilds } from './builds.js';
+import { processStartTime } from '../image/owner.js';
 import { which } from './exec.js';
 import { checkCwd } from './index.js';
 import { resolveInRoot } from '../image/safe-path.js';
@@ -136,6 +138,31 @@ describe('runtime ids and cwd', () => {
     ['other-1', undefined],
   ];
   for (const [name, want] of ids) it(`buildOf(${name}) = ${want}`, () => assert.equal(buildOf(name), want));
+
+  it('deadBuilds: what a gone process left, never a live build nor a record being written by a live process', () => {
+    const root = join(dir, 'dead-builds');
+    const exited = spawnSync(process.execPath, ['-e', '']).pid!; // a pid that no longer runs
+    const me = `${process.pid}-${processStartTime(process.pid)!}`;
+    const files: Record<string, string> = {
+      'builds/tsb-live.json': JSON.stringify({ pid: process.pid, start: processStartTime(process.pid) }),
+      'builds/tsb-gone.json': JSON.stringify({ pid: exited, start: '1' }),
+      'builds/tsb-reused.json': JSON.stringify({ pid: process.pid, start: '1' }), // our pid, not our start time
+      [`builds/.tsb-writing.${me}.tmp`]: '{"pid":',
+      [`builds/.tsb-killed.${exited}-1.tmp`]: '{"pid":',
+      'steps/tsb-live-1/x': '',
+      'steps/tsb-norecord-3/x': '',
+      'runc/tsb-live-2/state.json': '',
+      'runc/other-container/state.json': '',
+      'logs/tsb-old/tsb-old-1.log': '',
+    };
+    for (const [p, content] of Object.entries(files)) {
+      mkdirSync(join(root, p, '..'), { recursive: true });
+      writeFileSync(join(root, p), content);
+    }
+    assert.deepEqual([...deadBuilds(root)].sort(), ['tsb-gone', 'tsb-killed', 'tsb-norecord', 'tsb-old', 'tsb-reused']);
+    assert.deepEqual([...deadBuilds(root, undefined, { logs: false })].sort(), ['tsb-gone', 'tsb-killed', 'tsb-norecord', 'tsb-reused']);
+    assert.deepEqual([...deadBuilds(root, 'tsb-gone', { logs: false })].sort(), ['tsb-killed', 'tsb-norecord', 'tsb-reused']);
+  });
 
   const cwds: Array<[string, string | null]> = [
     ['/', '/'],

@@ -127,7 +127,7 @@ describe('kill storm: builds killed at random points leave nothing behind', func
     const buildIds = new Set<string>();
     await mkdir(join(root, 'runtime', 'builds'), { recursive: true });
     const watcher: FSWatcher = watch(join(root, 'runtime', 'builds'), (_event, name) => {
-      const m = /^\.?(tsb-[A-Za-z0-9_.-]+?)\.(?:json|tmp)$/.exec(String(name));
+      const m = /^\.?(tsb-[A-Za-z0-9_-]+?)(?:\.\d+-\d+)?\.(?:json|tmp)$/.exec(String(name));
       if (m) buildIds.add(m[1]!);
     });
     const signals: NodeJS.Signals[] = ['SIGKILL', 'SIGTERM', 'SIGINT'];
