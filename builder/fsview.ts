@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { posix } from 'node:path';
-import type { TarEntryType } from '../image/tar/header.js';
+import type { TarEntryType, TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
 import { parseWhiteout } from '../image/whiteout.js';
 
@@ -96,6 +96,18 @@ export class FsView {
   private removeTree(path: string): void {
     this.nodes.delete(path);
     for (const p of [...this.nodes.keys()]) if (isUnder(p, path)) this.nodes.delete(p);
+  }
+
+  /**
+   * The header a layer writes for an existing directory it adds entries to (`rel` as a layer path,
+   * symlinks already resolved). Layers carry each entry's parents, as BuildKit's and containerd's
+   * diffs do: an unpacker meeting a child without its parent makes the parent root:root 0755, and
+   * as an overlay layer that directory would hide the real one's owner and mode from later steps.
+   */
+  existingDirHeader(rel: string, mtime: number): TarHeader | undefined {
+    const n = this.nodes.get(rel);
+    if (n?.type !== 'dir') return undefined;
+    return { path: rel, type: 'dir', mode: n.mode, uid: n.uid, gid: n.gid, size: 0, mtime };
   }
 
   /** The node at `path` without resolving symlinks in its last component. */

@@ -12,6 +12,7 @@ import { CopySourceError, BuildUsageError, type SourceLocation } from '../errors
 import type { FsView } from '../fsview.js';
 import { globToRegExp, hasWildcard } from '../glob.js';
 import type { ModeFn } from '../chmod.js';
+import { layerXattrs } from '../../runtime/diff.js';
 
 /** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
 export interface CopyRoot {
@@ -89,8 +90,12 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     for (const p of parts) {
       cur = cur ? `${cur}/${p}` : p;
       if (out.has(cur)) continue;
-      const existing = req.lower?.get('/' + cur);
-      if (existing?.type === 'dir') continue;
+      const existing = req.lower?.existingDirHeader(cur, req.createdTime);
+      if (existing) {
+        out.set(cur, { header: existing });
+        continue;
+      }
+      if (req.lower?.get('/' + cur)?.type === 'dir') continue;
       out.set(cur, {
         header: dirHeader(cur, req.owner, req.createdTime),
       });
@@ -123,9 +128,10 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     }
     if (m.isDir) {
       const base = req.parents ? posix.join(realDest, m.parentsRel) : realDest;
-      if (!req.lower?.get(base) || req.parents) {
-        put(base, { header: fromEntryHeader(m.entry!, '', req) });
-      }
+      if (req.parents) put(base, sourceOf(m.entry!, req));
+      // BuildKit copies a directory's contents into a destination it makes like any parent
+      // (0755, the --chown owner or root); the source directory's own metadata is not copied.
+      else if (!req.lower?.get(base)) put(base, { header: dirHeader('', req.owner, req.createdTime) });
       const dirRel = m.entry!.path;
       const narrowed = dirRel === '' ? {} : { includes: [dirRel] };
       for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...narrowed })) {
@@ -302,6 +308,11 @@ const SMALL_FILE = 64 * 1024;
 
 function sourceOf(e: ContextEntry, req: CopyRequest): TarSource {
   const header = fromEntryHeader(e, '', req);
+  // A stage or image keeps its extended attributes (user.*, security.capability) through COPY --from.
+  if (!req.root.isContext && e.absPath.startsWith(req.root.dir + '/')) {
+    const xattrs = layerXattrs(e.absPath);
+    if (xattrs) header.xattrs = xattrs;
+  }
   if (e.type === 'file') {
     const abs = e.absPath;
     return { header, body: () => (e.size < SMALL_FILE ? Readable.from([readFileSync(abs)]) : createReadStream(abs)) };
@@ -318,8 +329,9 @@ function fromEntryHeader(e: ContextEntry, path: string, req: CopyRequest): TarHe
     path,
     type,
     mode: type === 'symlink' ? 0o777 : mode,
-    uid: req.owner?.uid ?? 0,
-    gid: req.owner?.gid ?? 0,
+    // files of the context belong to root; a stage's or image's keep their owners (BuildKit)
+    uid: req.owner?.uid ?? (req.root.isContext ? 0 : e.uid),
+    gid: req.owner?.gid ?? (req.root.isContext ? 0 : e.gid),
     size: type === 'file' ? e.size : 0,
     mtime: Math.floor(e.mtimeMs / 1000),
     linkname: type === 'symlink' ? e.linkTarget : undefined,
