@@ -93,6 +93,46 @@ const cases: ParityCase[] = [
     ].join('\n'),
     want: ['1000:1000 750 /data', '0:0 755 /data/w'],
   },
+  {
+    name: 'a valued ARG of a stage is in the environment of a stage built FROM it (--target the child)',
+    dockerfile: [
+      'FROM busybox:latest AS base',
+      'ARG V=1',
+      'ARG W',
+      'ENV E=$V',
+      'FROM base AS child',
+      'ENV F=$V G=$W',
+      'RUN echo "V=$V W=$W E=$E F=$F G=$G" > /probe.out',
+      'FROM base AS other',
+      'ARG V',
+      'RUN echo "o V=$V E=$E" > /probe.out',
+      '',
+    ].join('\n'),
+    args: ['--target', 'child'],
+    want: ['V=1 W= E=1 F=1 G='],
+  },
+  {
+    name: 'an ARG redeclared without a value in a child stage keeps the inherited value',
+    dockerfile: ['FROM busybox:latest AS base', 'ARG V=1', 'FROM base AS other', 'ARG V', 'RUN echo "o V=$V" > /probe.out', ''].join('\n'),
+    want: ['o V=1'],
+  },
+  {
+    name: 'the later of ENV and ARG of one name wins in RUN and in expansions',
+    dockerfile: [
+      'FROM busybox:latest',
+      'ENV X=env',
+      'ARG X=arg',
+      'ENV Y=$X',
+      'RUN echo "X=$X Y=$Y" > /probe.out',
+      'ARG Z',
+      'ENV Z=zenv',
+      'ARG Q=qarg',
+      'ENV Q=qenv',
+      'RUN echo "Z=$Z Q=$Q" >> /probe.out',
+      '',
+    ].join('\n'),
+    want: ['X=arg Y=arg', 'Z=zenv Q=qenv'],
+  },
 ];
 
 describe('BuildKit parity: end to end', function () {

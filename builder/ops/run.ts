@@ -7,7 +7,7 @@ import type { RunMount } from '../../runtime/index.js';
 import { BuildUsageError, RunStepFailedError, type SourceLocation } from '../errors.js';
 import type { BuildSession } from '../session.js';
 import { envMap, withLayer, addHistory, shellOf, type StageState } from '../stage-state.js';
-import { expand, PREDEFINED_ARGS } from '../vars.js';
+import { expand, PREDEFINED_ARGS, stepEnvironment } from '../vars.js';
 import { layersFor } from '../stage-sources.js';
 import { describeStep, lookupStep, recordStep } from '../step-cache.js';
 import { fileDigest, treeDigest } from '../../cache/keys.js';
@@ -53,18 +53,17 @@ export async function runStep(
     if (k.input) mountInputs.push(k.input);
   }
 
-  // Environment: ENV, then declared ARGs with values (ENV wins), then proxy build args.
-  const env = envMap(state.config);
+  // ENV and valued ARGs (the later declaration wins, inherited from a parent stage too).
+  const env = stepEnvironment(envMap(state.config), state.argEnv);
+  // History names every ARG this stage declared, valued from the environment (BuildKit's runCommandString).
   const argEnv: string[] = [];
-  for (const [k, v] of state.args) {
-    if (v !== undefined && !env.has(k)) argEnv.push(`${k}=${v}`);
-  }
+  for (const [k, v] of state.args) argEnv.push(`${k}=${env.get(k) ?? v ?? ''}`);
   const proxies: string[] = [];
   for (const [k, v] of s.buildArgs) {
     if (PREDEFINED_ARGS.has(k) && !state.args.has(k)) proxies.push(`${k}=${v}`);
   }
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...argEnv, ...proxies, ...secretEnv];
+  const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...proxies, ...secretEnv];
 
   // History shows build args the step saw, as docker does (`|1 VERSION=1.2 /bin/sh -c …`).
   const argPrefix = argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
