@@ -201,17 +201,19 @@ async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
       } catch {
         throw new BuildUsageError(`invalid source pattern: ${raw}`, req.loc);
       }
-      const depth = cleaned.split('/').length;
+      const matches = req.parents ? includePatternMatch(cleaned) : segmentMatch(cleaned, re);
       const literalPrefix = cleaned.split('/').slice(0, cleaned.split('/').findIndex(hasWildcard)).join('/');
-      let n = 0;
+      const matchedDirs: string[] = [];
       for await (const e of (req.walk ?? walkContext)(req.root.dir, { excludes: req.root.excludes })) {
         if (literalPrefix && e.path !== literalPrefix && !e.path.startsWith(literalPrefix + '/')) continue;
-        if (e.path.split('/').length !== depth || !re.test(e.path)) continue;
-        n++;
+        // a match inside a matched directory is already copied with it
+        if (matchedDirs.some((d) => e.path.startsWith(d + '/')) || !matches(e.path)) continue;
+        // a matched link is followed (inside the root); its target's contents are walked
         const entry = e.type === 'symlink' ? await followInRoot(req.root, e.path, req.loc) : e;
-        out.push({ name: posix.basename(e.path), relPath: e.path, parentsRel: parentsRelOf(e.path), isDir: entry.type === 'dir', wildcard: true, entry: { ...entry, path: e.path }, absRoot: req.root.dir, excludes: req.root.excludes });
+        if (entry.type === 'dir') matchedDirs.push(e.path);
+        out.push({ name: posix.basename(e.path), relPath: e.path, parentsRel: parentsRelOf(e.path), isDir: entry.type === 'dir', wildcard: true, entry, absRoot: req.root.dir, excludes: req.root.excludes });
       }
-      if (n === 0) throw new CopySourceError(`lstat ${raw}: no source files were specified (no match for pattern)`, req.loc);
+      // BuildKit: a wildcard that matches nothing copies nothing (a literal path must exist).
       continue;
     }
     const entry = await findEntry(req.root, cleaned, req.loc);
@@ -227,6 +229,21 @@ async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
     });
   }
   return out;
+}
+
+/** COPY's wildcards (Go's filepath.Match on the whole path: `*` and `**` stay in one segment). */
+function segmentMatch(pattern: string, re: RegExp): (path: string) => boolean {
+  const depth = pattern.split('/').length;
+  return (path) => path.split('/').length === depth && re.test(path);
+}
+
+/**
+ * COPY --parents' wildcards: BuildKit passes them to fsutil as include patterns, matched like
+ * .dockerignore lines, where `**` spans zero or more directories (so it matches src/a.txt too).
+ */
+function includePatternMatch(pattern: string): (path: string) => boolean {
+  const matcher = new PatternMatcher([pattern]);
+  return (path) => matcher.explain(path).matchedPath === path;
 }
 
 /** Finds one literal source, following a top-level symlink inside the root; excluded = not found. */
