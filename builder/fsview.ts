@@ -133,14 +133,16 @@ export class FsView {
 
   /**
    * Resolves symlinks of the existing prefix of `path` inside the root; missing
-   * trailing components are appended as they are. '' is the root.
+   * trailing components are appended as they are. '' is the root. `links` collects every
+   * symlink followed on the way (a chain like latest → current → v1 names all three).
    */
-  resolvePath(path: string, followLast: boolean): string | undefined {
+  resolvePath(path: string, followLast: boolean, links?: string[]): string | undefined {
     const parts = clean(path).split('/').filter(Boolean);
     let cur = '';
     let hops = 0;
     while (parts.length > 0) {
       const part = parts.shift()!;
+      if (part === '.') continue; // a link target may say ./name
       if (part === '..') {
         cur = cur.includes('/') ? cur.slice(0, cur.lastIndexOf('/')) : '';
         continue;
@@ -149,6 +151,7 @@ export class FsView {
       const node = this.nodes.get(next);
       if (node?.type === 'symlink' && (parts.length > 0 || followLast)) {
         if (++hops > 40) return undefined;
+        links?.push(next);
         const target = node.linkname ?? '';
         parts.unshift(...target.split('/').filter(Boolean));
         if (target.startsWith('/')) cur = '';

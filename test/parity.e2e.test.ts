@@ -133,6 +133,27 @@ const cases: ParityCase[] = [
     ].join('\n'),
     want: ['X=arg Y=arg', 'Z=zenv Q=qenv'],
   },
+  {
+    name: 'symlinked COPY sources: chains, ./ targets, wildcards and several links to directories',
+    files: { 'real/f': 'r\n' },
+    setup: 'ln -s real link && ln -s ./real dotlink',
+    dockerfile: [
+      'FROM busybox:latest AS s1',
+      'RUN mkdir -p /opt/v1/bin && echo v1 > /opt/v1/bin/tool && ln -s v1 /opt/current && ln -s /opt/current /opt/latest && ln -s ./v1 /opt/dot && ln -s ../opt/current/bin /opt/binlink && mkdir /other && echo o > /other/x',
+      'FROM busybox:latest',
+      'COPY --from=s1 /opt/latest /a/',
+      'COPY --from=s1 /opt/dot /b/',
+      'COPY --from=s1 /opt/latest/bin/tool /c',
+      'COPY --from=s1 /opt/binlink/ /d/',
+      'COPY --from=s1 /opt/lat* /e/',
+      'COPY lin* /f/',
+      'COPY dotlink /g/',
+      'COPY --from=s1 /opt/latest /opt/dot /h/',
+      'RUN cd / && find a b c d e f g h | sort > /probe.out',
+      '',
+    ].join('\n'),
+    want: ['a', 'a/bin', 'a/bin/tool', 'b', 'b/bin', 'b/bin/tool', 'c', 'd', 'd/tool', 'e', 'e/bin', 'e/bin/tool', 'f', 'f/f', 'g', 'g/f', 'h', 'h/bin', 'h/bin/tool'],
+  },
 ];
 
 describe('BuildKit parity: end to end', function () {

@@ -278,6 +278,7 @@ async function followInRoot(root: CopyRoot, rel: string, loc?: SourceLocation): 
   let hops = 0;
   while (parts.length > 0) {
     const p = parts.shift()!;
+    if (p === '.') continue; // a link target may say ./name
     if (p === '..') {
       cur.pop();
       continue;
