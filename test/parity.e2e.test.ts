@@ -154,6 +154,22 @@ const cases: ParityCase[] = [
     ].join('\n'),
     want: ['a', 'a/bin', 'a/bin/tool', 'b', 'b/bin', 'b/bin/tool', 'c', 'd', 'd/tool', 'e', 'e/bin', 'e/bin/tool', 'f', 'f/f', 'g', 'g/f', 'h', 'h/bin', 'h/bin/tool'],
   },
+  {
+    name: 'hardlinked files of one COPY source stay hardlinked (context and COPY --from)',
+    files: { 'd/a': 'h\n' },
+    setup: 'ln d/a d/b && ln d/a c',
+    dockerfile: [
+      'FROM busybox:latest AS s1',
+      'RUN mkdir /s && echo x > /s/one && ln /s/one /s/two',
+      'FROM busybox:latest',
+      'COPY d /ctx/',
+      'COPY d/a c /ctx2/',
+      'COPY --from=s1 /s /from/',
+      "RUN cd / && stat -c '%h %n' ctx/* ctx2/* from/* > /probe.out && ls -i ctx/a ctx/b | awk '{print $1}' | uniq | wc -l >> /probe.out",
+      '',
+    ].join('\n'),
+    want: ['2 ctx/a', '2 ctx/b', '1 ctx2/a', '1 ctx2/c', '2 from/one', '2 from/two', '1'],
+  },
 ];
 
 describe('BuildKit parity: end to end', function () {

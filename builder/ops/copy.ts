@@ -134,11 +134,20 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
       else if (!req.lower?.get(base)) put(base, { header: dirHeader('', req.owner, req.createdTime) });
       const dirRel = m.entry!.path;
       const narrowed = dirRel === '' ? {} : { includes: [dirRel] };
+      // Files of one source sharing an inode stay hardlinked, to the first name copied (fsutil).
+      const firstNameOfInode = new Map<number, string>();
       for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...narrowed })) {
         const relInDir = relUnder(e.path, dirRel);
         if (relInDir === undefined || relInDir === '') continue;
         if (excluder && excluder.matches(relInDir)) continue;
         const d = posix.join(base, relInDir);
+        const linkTo = e.type === 'file' ? firstNameOfInode.get(e.ino) : undefined;
+        if (linkTo !== undefined) {
+          const h = fromEntryHeader(e, '', req);
+          put(d, { header: { ...h, type: 'hardlink', size: 0, linkname: linkTo } });
+          continue;
+        }
+        if (e.type === 'file' && (e.nlink ?? 1) > 1) firstNameOfInode.set(e.ino, d.replace(/^\/+/, ''));
         put(d, sourceOf(e, req), e);
       }
       continue;
