@@ -306,6 +306,32 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('with SOURCE_DATE_EPOCH, a --no-cache rebuild seconds later gives the same image (every layer mtime clamped)', async () => {
+    // WORKDIR makes /app, RUN writes into it (the overlay dir gets the clock's mtime), COPY brings a
+    // context file modified just now; each would carry the build's wall-clock time unclamped.
+    const ctx = await makeTree({
+      'Dockerfile': 'FROM busybox:latest\nWORKDIR /app\nRUN echo x > /app/f && mkdir -p /var/made\nCOPY a.txt /app/\nADD a.txt /added\n',
+      'a.txt': 'a\n',
+    });
+    try {
+      const digests: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        if (i > 0) {
+          await new Promise((r) => setTimeout(r, 2100));
+          await writeFile(join(ctx, 'a.txt'), 'a\n'); // same content, new mtime
+        }
+        const meta = join(work, `epoch-meta${i}.json`);
+        const r = await build(['--progress=quiet', '--no-cache', '--metadata-file', meta, ctx], { SOURCE_DATE_EPOCH: '1700000000' });
+        assert.equal(r.code, 0, r.stderr);
+        digests.push((JSON.parse(await readFile(meta, 'utf8')) as Record<string, string>)['containerimage.digest']!);
+      }
+      assert.match(digests[0]!, /^sha256:[a-f0-9]{64}$/);
+      assert.equal(digests[1], digests[0]);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('runs independent stages in parallel', async () => {
     const ctx = await makeTree({
       'Dockerfile':

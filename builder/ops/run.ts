@@ -8,6 +8,7 @@ import { BuildUsageError, RunStepFailedError, type SourceLocation } from '../err
 import type { BuildSession } from '../session.js';
 import { envMap, withLayer, addHistory, shellOf, type StageState } from '../stage-state.js';
 import { expand, PREDEFINED_ARGS, stepEnvironment } from '../vars.js';
+import { clampToEpoch } from '../epoch.js';
 import { layersFor } from '../stage-sources.js';
 import { describeStep, lookupStep, recordStep } from '../step-cache.js';
 import { fileDigest, treeDigest } from '../../cache/keys.js';
@@ -111,7 +112,7 @@ export async function runStep(
         entries++;
         headers.push(e.header);
       });
-      const layer = await s.store.ingestLayer(createTarStream(counted));
+      const layer = await s.store.ingestLayer(createTarStream(mapEntries(counted, (e) => clampToEpoch(e, s.epoch))));
       // its header index, for a later COPY --from or WORKDIR on top (no gunzip to learn it)
       if (entries > 0) await s.views.rememberIndex(layer.diffID, headers);
       return layer;
@@ -131,6 +132,10 @@ export async function runStep(
   const ref = { desc: c.desc, diffID: c.diffID };
   await recordStep(s, state, step, ref, created);
   return { ...withLayer(state, ref, history), cacheKey: step.key, missReason };
+}
+
+async function* mapEntries(src: AsyncIterable<TarSource>, fn: (e: TarSource) => TarSource): AsyncGenerator<TarSource> {
+  for await (const e of src) yield fn(e);
 }
 
 async function* countEntries(src: AsyncIterable<TarSource>, seen: (e: TarSource) => void): AsyncGenerator<TarSource> {
