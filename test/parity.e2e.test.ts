@@ -170,6 +170,23 @@ const cases: ParityCase[] = [
     ].join('\n'),
     want: ['2 ctx/a', '2 ctx/b', '1 ctx2/a', '1 ctx2/c', '2 from/one', '2 from/two', '1'],
   },
+  {
+    name: 'unusual names (over 100 and 255 bytes, NFC and NFD, tab and newline, long link targets) survive COPY, RUN and COPY --from',
+    setup: "mkdir -p u/deep && cd u && printf x > \"$(printf \'a%.0s\' $(seq 1 120))\" && printf x > \"$(printf \'b%.0s\' $(seq 1 255))\" && printf x > \"$(printf \'caf\\303\\251\')\" && printf x > \"$(printf \'cafe\\314\\201\')\" && printf x > \"$(printf \'tab\\there\')\" && printf x > \"$(printf \'nl\\nhere\')\" && mkdir -p \"deep/$(printf \'d%.0s\' $(seq 1 90))/$(printf \'e%.0s\' $(seq 1 90))/$(printf \'f%.0s\' $(seq 1 90))\" && printf x > \"deep/$(printf \'d%.0s\' $(seq 1 90))/$(printf \'e%.0s\' $(seq 1 90))/$(printf \'f%.0s\' $(seq 1 90))/g\" && ln -s \"$(printf \'t%.0s\' $(seq 1 300))\" longlink",
+    dockerfile: [
+      "FROM busybox:latest AS s1",
+      "COPY u /u",
+      "RUN mkdir -p /r && cd /r && touch \"$(printf 'a%.0s' $(seq 1 200))\" \"$(printf 'caf\\303\\251')\" \"$(printf 'cafe\\314\\201')\" \"$(printf 'tab\\there')\" && ln -s \"$(printf 'z%.0s' $(seq 1 250))\" ll && mkdir -p \"$(printf 'q%.0s' $(seq 1 99))/$(printf 'w%.0s' $(seq 1 99))\" && touch \"$(printf 'q%.0s' $(seq 1 99))/$(printf 'w%.0s' $(seq 1 99))/f\"",
+      "FROM busybox:latest",
+      "COPY --from=s1 /u /v",
+      "COPY --from=s1 /r /r",
+      "COPY u /u",
+      "RUN cd / && find u v r | sort | od -c | md5sum > /probe.out && find u v r | wc -l >> /probe.out && readlink r/ll | wc -c >> /probe.out",
+      '',
+    ].join('\n'),
+    // from BuildKit: the md5 of the sorted `od -c` of every name
+    want: ['df3f006757fd90a1ff3eadf44bca1895  -', '37', '251'],
+  },
 ];
 
 describe('BuildKit parity: end to end', function () {
