@@ -187,6 +187,18 @@ const cases: ParityCase[] = [
     // from BuildKit: the md5 of the sorted `od -c` of every name
     want: ['df3f006757fd90a1ff3eadf44bca1895  -', '37', '251'],
   },
+  {
+    name: 'ADD of a local tar keeps its hardlinks and applies directory modes over existing directories',
+    setup: 'mkdir -p src/d src/etc && echo h > src/d/a && ln src/d/a src/d/b && chmod 700 src/d && chmod 711 src/etc && echo p > src/etc/x && tar --owner=0 --group=0 -C src -cf a.tar d etc && rm -rf src',
+    dockerfile: [
+      'FROM busybox:latest',
+      'RUN mkdir -p /t/etc && chmod 755 /t/etc',
+      'ADD a.tar /t/',
+      "RUN cd /t && stat -c '%h %a %F %n' d d/a d/b etc etc/x > /probe.out",
+      '',
+    ].join('\n'),
+    want: ['2 700 directory d', '2 644 regular file d/a', '2 644 regular file d/b', '1 711 directory etc', '1 644 regular file etc/x'],
+  },
 ];
 
 describe('BuildKit parity: end to end', function () {

@@ -134,21 +134,13 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
       else if (!req.lower?.get(base)) put(base, { header: dirHeader('', req.owner, req.createdTime) });
       const dirRel = m.entry!.path;
       const narrowed = dirRel === '' ? {} : { includes: [dirRel] };
-      // Files of one source sharing an inode stay hardlinked, to the first name copied (fsutil).
-      const firstNameOfInode = new Map<number, string>();
+      const links = new HardlinkTracker();
       for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...narrowed })) {
         const relInDir = relUnder(e.path, dirRel);
         if (relInDir === undefined || relInDir === '') continue;
         if (excluder && excluder.matches(relInDir)) continue;
         const d = posix.join(base, relInDir);
-        const linkTo = e.type === 'file' ? firstNameOfInode.get(e.ino) : undefined;
-        if (linkTo !== undefined) {
-          const h = fromEntryHeader(e, '', req);
-          put(d, { header: { ...h, type: 'hardlink', size: 0, linkname: linkTo } });
-          continue;
-        }
-        if (e.type === 'file' && (e.nlink ?? 1) > 1) firstNameOfInode.set(e.ino, d.replace(/^\/+/, ''));
-        put(d, sourceOf(e, req), e);
+        put(d, links.source(e, d, sourceOf(e, req)), e);
       }
       continue;
     }
@@ -330,6 +322,25 @@ function notFound(rel: string, loc?: SourceLocation): CopySourceError {
   return new CopySourceError(`failed to compute cache key: "/${rel}": not found`, loc, { path: rel });
 }
 
+/**
+ * Files of one copied tree sharing an inode stay hardlinked: the first name copied carries the
+ * content, later names become hardlink entries to it (fsutil's copier; BuildKit's untar).
+ */
+class HardlinkTracker {
+  readonly #firstName = new Map<number, string>();
+
+  /** The layer entry for `e` copied to `destPath`: `src`, or a hardlink to an earlier name. */
+  source(e: ContextEntry, destPath: string, src: TarSource): TarSource {
+    if (e.type !== 'file' || (e.nlink ?? 1) < 2) return src;
+    const first = this.#firstName.get(e.ino);
+    if (first === undefined) {
+      this.#firstName.set(e.ino, destPath.replace(/^\/+/, ''));
+      return src;
+    }
+    return { header: { ...src.header, type: 'hardlink', size: 0, linkname: first } };
+  }
+}
+
 /** Files up to this size are read synchronously into the tar: cheaper than a stream's round trips. */
 const SMALL_FILE = 64 * 1024;
 
@@ -389,9 +400,11 @@ async function addArchive(
   await mkdir(req.scratchDir, { recursive: true });
   const dir = await mkdtemp(joinFs(req.scratchDir, 'archive-'));
   await applyLayer(Readable.from(await openMaybeGzip(abs)), dir, { sameOwner: true });
+  const links = new HardlinkTracker();
   for await (const e of walkContext(dir, {})) {
     const src = sourceOf(e, req);
-    put(posix.join(dest, e.path), { ...src, header: { ...src.header, uid: req.owner?.uid ?? e.uid, gid: req.owner?.gid ?? e.gid } }, e);
+    const d = posix.join(dest, e.path);
+    put(d, links.source(e, d, { ...src, header: { ...src.header, uid: req.owner?.uid ?? e.uid, gid: req.owner?.gid ?? e.gid } }), e);
   }
 }
 
