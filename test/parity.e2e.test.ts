@@ -199,6 +199,18 @@ const cases: ParityCase[] = [
     ].join('\n'),
     want: ['2 700 directory d', '2 644 regular file d/a', '2 644 regular file d/b', '1 711 directory etc', '1 644 regular file etc/x'],
   },
+  {
+    name: 'ADD of a local tar over an image: a hardlink to a file the image has, a fifo, a file and a link replacing directories',
+    setup: 'mkdir s && cd s && mkdir keep && echo orig > keep/orig && ln keep/orig hl && mkfifo ff && echo file > x && ln -s target y && tar --owner=0 --group=0 -cf ../a.tar keep/orig hl ff x y && tar --delete -f ../a.tar keep/orig && cd .. && rm -rf s',
+    dockerfile: [
+      'FROM busybox:latest',
+      'RUN mkdir -p /t/x/inner /t/y /t/keep && echo orig > /t/keep/orig',
+      'ADD a.tar /t/',
+      "RUN cd /t && stat -c '%h %F %n' x y hl ff keep/orig > /probe.out && cat hl >> /probe.out",
+      '',
+    ].join('\n'),
+    want: ['1 regular file x', '1 symbolic link y', '2 regular file hl', '1 fifo ff', '2 regular file keep/orig', 'orig'],
+  },
 ];
 
 describe('BuildKit parity: end to end', function () {

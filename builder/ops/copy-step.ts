@@ -94,6 +94,7 @@ export async function copyStep(
     loc,
     downloads,
     scratchDir: s.views.tmpDir,
+    readLower: (path: string) => s.views.readFile(state.layers, path),
   };
   // A COPY is keyed by a plan made without the lower filesystem: the parent key already fixes
   // that filesystem, so it adds nothing to the key, and loading its view (say a 100,000-entry

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xattr } from '../../image/xattr.js';
@@ -63,5 +63,27 @@ describe('builder/ops/copy planCopy metadata (BuildKit parity)', () => {
       'out/sub dir 755 0:0',
       'out/sub/f file 644 123:456 user.note',
     ]);
+  });
+});
+
+describe('builder/ops/copy hardlinks in path order', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tsb-copy-hl-'));
+    mkdirSync(join(dir, 'src/a'), { recursive: true });
+    // walk order visits a/ before a-b; byte order puts a-b first: the link must not precede its target
+    writeFileSync(join(dir, 'src/a/f'), 'x');
+    linkSync(join(dir, 'src/a/f'), join(dir, 'src/a-b'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the first name in the layer carries the content; the others link to it', async () => {
+    const plan = await planCopy({
+      kind: 'copy', root: { dir, excludes: [], isContext: true }, sources: ['src'], heredocs: new Map(), dest: '/o/',
+      workdir: '/', parents: false, link: false, exclude: [], unpack: false, lower: FsView.empty(), createdTime: 0,
+    });
+    const got = plan.entries.map((e) => `${e.header.path} ${e.header.type}${e.header.linkname ? ` ${e.header.linkname}` : ''}`);
+    assert.deepEqual(got, ['o dir', 'o/a dir', 'o/a-b file', 'o/a/f hardlink o/a-b']);
+    assert.ok(plan.origins.has('o/a-b'), 'the carrier keeps its source for the cache key');
   });
 });

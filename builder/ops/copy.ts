@@ -5,6 +5,7 @@ import { posix, join as joinFs } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { TarHeader } from '../../image/tar/header.js';
+import { readTar } from '../../image/tar/reader.js';
 import type { TarSource } from '../../image/tar/writer.js';
 import { PatternMatcher } from '../../parser/dockerignore.js';
 import { walkContext, type ContextEntry } from '../context.js';
@@ -45,6 +46,8 @@ export interface CopyRequest {
   downloads?: Map<string, ContextEntry & { name: string }>;
   /** Lower filesystem (undefined with --link: BuildKit copies into an empty tree). */
   lower: FsView | undefined;
+  /** Reads a file of the lower filesystem (ADD: an archive's hardlink to a file the image has). */
+  readLower?: (path: string) => Promise<Buffer | undefined>;
   /** Lists a source directory (default walkContext); a caller planning twice passes a memo. */
   walk?: typeof walkContext;
   /** mtime of directories the copy creates (SOURCE_DATE_EPOCH or 0): deterministic layers. */
@@ -156,7 +159,7 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     }
     put(target, sourceOf(m.entry!, req), m.entry);
   }
-  const entries = [...out.values()].sort((a, b) => cmpPath(a.header.path, b.header.path));
+  const entries = firstNameCarriesContent([...out.values()].sort((a, b) => cmpPath(a.header.path, b.header.path)), origins);
   return { entries, origins };
 }
 
@@ -341,6 +344,36 @@ class HardlinkTracker {
   }
 }
 
+/**
+ * A layer's hardlink must come after the entry it names. In path order a link may sort before
+ * its target (`hl` before `keep/orig`): then the first name in the layer carries the content
+ * and every other name, the old target included, links to it.
+ */
+function firstNameCarriesContent(sorted: TarSource[], origins: Map<string, ContextEntry>): TarSource[] {
+  const index = new Map(sorted.map((e, i) => [e.header.path, i]));
+  const firstLink = new Map<string, number>();
+  sorted.forEach((e, i) => {
+    if (e.header.type !== 'hardlink' || e.header.linkname === undefined) return;
+    const t = e.header.linkname;
+    if ((index.get(t) ?? -1) > i && !firstLink.has(t)) firstLink.set(t, i);
+  });
+  if (firstLink.size === 0) return sorted;
+  const out = [...sorted];
+  for (const [target, first] of firstLink) {
+    const carrier = out[index.get(target)!]!;
+    const newName = out[first]!.header.path;
+    out[first] = { ...carrier, header: { ...carrier.header, path: newName } };
+    out[index.get(target)!] = { header: { ...carrier.header, type: 'hardlink', size: 0, linkname: newName } };
+    const origin = origins.get(target);
+    if (origin) origins.set(newName, origin);
+    origins.delete(target);
+    out.forEach((e, i) => {
+      if (i !== first && e.header.type === 'hardlink' && e.header.linkname === target) out[i] = { header: { ...e.header, linkname: newName } };
+    });
+  }
+  return out;
+}
+
 /** Files up to this size are read synchronously into the tar: cheaper than a stream's round trips. */
 const SMALL_FILE = 64 * 1024;
 
@@ -399,13 +432,55 @@ async function addArchive(
   if (!req.scratchDir) throw new CopySourceError('ADD of an archive needs a scratch directory', req.loc);
   await mkdir(req.scratchDir, { recursive: true });
   const dir = await mkdtemp(joinFs(req.scratchDir, 'archive-'));
-  await applyLayer(Readable.from(await openMaybeGzip(abs)), dir, { sameOwner: true });
+  // BuildKit untars onto the destination: a hardlink may name a file the image already has, and
+  // fifos are made. The scratch extraction can do neither, so those entries are laid in here.
+  const special = await archiveSpecialEntries(abs);
+  await applyLayer(Readable.from(await openMaybeGzip(abs)), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
   const links = new HardlinkTracker();
+  const owned = (h: TarHeader): TarHeader => ({ ...h, uid: req.owner?.uid ?? h.uid, gid: req.owner?.gid ?? h.gid });
   for await (const e of walkContext(dir, {})) {
     const src = sourceOf(e, req);
     const d = posix.join(dest, e.path);
-    put(d, links.source(e, d, { ...src, header: { ...src.header, uid: req.owner?.uid ?? e.uid, gid: req.owner?.gid ?? e.gid } }), e);
+    put(d, links.source(e, d, { ...src, header: owned({ ...src.header, uid: e.uid, gid: e.gid }) }), e);
   }
+  for (const h of special.fifos) put(posix.join(dest, h.path), { header: owned({ ...h, path: '', size: 0 }) });
+  for (const [path, h] of special.outsideLinks) {
+    const target = posix.join(dest, h.linkname ?? '').replace(/^\/+/, '');
+    const node = req.lower?.lget('/' + target);
+    const content = node?.type === 'file' ? await req.readLower?.('/' + target) : undefined;
+    if (!node || content === undefined) {
+      throw new CopySourceError(`ADD ${posix.basename(abs)}: hardlink ${path} to ${JSON.stringify(h.linkname)}, which neither the archive nor the image has`, req.loc);
+    }
+    // the layer carries the linked file too (as a diff of the untar would), then the link to it
+    put('/' + target, { header: { path: '', type: 'file', mode: node.mode, uid: node.uid, gid: node.gid, size: content.length, mtime: req.createdTime }, body: content });
+    put(posix.join(dest, path), { header: owned({ ...h, path: '', size: 0, linkname: target }) });
+  }
+}
+
+/**
+ * One pass over an archive's headers for what the scratch extraction cannot apply: fifos, and
+ * hardlinks (by entry path) to paths no earlier entry of the archive wrote. Paths are split as
+ * image/extract.ts splits them ('' and '.' dropped); `..` is refused.
+ */
+async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[]; outsideLinks: Map<string, TarHeader> }> {
+  const fifos: TarHeader[] = [];
+  const outsideLinks = new Map<string, TarHeader>();
+  const seen = new Set<string>();
+  const clean = (p: string): string => {
+    const parts = p.split('/').filter((x) => x !== '' && x !== '.');
+    if (parts.includes('..')) throw new CopySourceError(`unsafe path in archive: ${JSON.stringify(p)}`);
+    return parts.join('/');
+  };
+  for await (const { header, body } of readTar(Readable.from(await openMaybeGzip(abs)))) {
+    body.resume();
+    const path = clean(header.path);
+    if (header.type === 'fifo') fifos.push({ ...header, path });
+    else if (header.type === 'hardlink' && !seen.has(clean(header.linkname ?? ''))) {
+      outsideLinks.set(path, { ...header, path, linkname: clean(header.linkname ?? '') });
+    }
+    seen.add(path);
+  }
+  return { fifos, outsideLinks };
 }
 
 async function openMaybeGzip(abs: string): Promise<NodeJS.ReadableStream> {
