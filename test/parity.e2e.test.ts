@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cli, execFileP, makeTree, removeAll, requireTool, tempDir } from './helpers.js';
+import { cli, execFileP, makeTree, removeAll, storeWithBusybox, tempDir } from './helpers.js';
 
 /**
  * Behaviours where tsbuild once differed from BuildKit (issue 11). Each case's Dockerfile ends
@@ -219,17 +219,7 @@ describe('BuildKit parity: end to end', function () {
   let work: string;
 
   before(async function () {
-    if (process.getuid?.() !== 0) {
-      if (process.env.CI === 'true') throw new Error('RUN tests need root under CI');
-      this.skip();
-    }
-    await requireTool(this, 'runc');
-    await requireTool(this, 'umoci');
-    root = await tempDir('tsb-root-');
-    work = await tempDir('tsb-parity-');
-    await execFileP('bash', ['testdata/busybox/build.sh', join(work, 'bb')]);
-    const r = await cli(['load', '--root', root, '-i', join(work, 'bb'), '-t', 'busybox:latest']);
-    assert.equal(r.code, 0, r.stderr);
+    ({ root, work } = await storeWithBusybox(this));
   });
   after(() => removeAll(root, work));
 

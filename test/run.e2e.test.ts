@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { cli, execFileP, makeTree, removeAll, requireTool, tempDir } from './helpers.js';
+import { cli, execFileP, makeTree, removeAll, requireTool, storeWithBusybox, tempDir } from './helpers.js';
 import { startRegistry, type TestRegistry } from './registry-server.js';
 
 /** RUN steps in real containers, the build cache and cleanup, driven through the CLI. */
@@ -14,17 +14,7 @@ describe('RUN and the build cache: end to end', function () {
   let work: string;
 
   before(async function () {
-    if (process.getuid?.() !== 0) {
-      if (process.env.CI === 'true') throw new Error('RUN tests need root under CI');
-      this.skip();
-    }
-    await requireTool(this, 'runc');
-    await requireTool(this, 'umoci');
-    root = await tempDir('tsb-root-');
-    work = await tempDir('tsb-run-');
-    await execFileP('bash', ['testdata/busybox/build.sh', join(work, 'bb')]);
-    const r = await cli(['load', '--root', root, '-i', join(work, 'bb'), '-t', 'busybox:latest']);
-    assert.equal(r.code, 0, r.stderr);
+    ({ root, work } = await storeWithBusybox(this));
   });
   after(() => removeAll(root, work));
 
