@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { TarHeader } from '../../image/tar/header.js';
 import { readTar } from '../../image/tar/reader.js';
+import { entryParts, linkTargetParts } from '../../image/safe-path.js';
 import type { TarSource } from '../../image/tar/writer.js';
 import { PatternMatcher } from '../../parser/dockerignore.js';
 import { walkContext, type ContextEntry } from '../context.js';
@@ -459,24 +460,20 @@ async function addArchive(
 
 /**
  * One pass over an archive's headers for what the scratch extraction cannot apply: fifos, and
- * hardlinks (by entry path) to paths no earlier entry of the archive wrote. Paths are split as
- * image/extract.ts splits them ('' and '.' dropped); `..` is refused.
+ * hardlinks (by entry path) to paths no earlier entry of the archive wrote. Paths are checked and
+ * cleaned by image/safe-path, as the extraction checks them (`..`, NUL, over-long names refused).
  */
 async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[]; outsideLinks: Map<string, TarHeader> }> {
   const fifos: TarHeader[] = [];
   const outsideLinks = new Map<string, TarHeader>();
   const seen = new Set<string>();
-  const clean = (p: string): string => {
-    const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-    if (parts.includes('..')) throw new CopySourceError(`unsafe path in archive: ${JSON.stringify(p)}`);
-    return parts.join('/');
-  };
   for await (const { header, body } of readTar(Readable.from(await openMaybeGzip(abs)))) {
     body.resume();
-    const path = clean(header.path);
+    const path = entryParts(header.path).join('/');
     if (header.type === 'fifo') fifos.push({ ...header, path });
-    else if (header.type === 'hardlink' && !seen.has(clean(header.linkname ?? ''))) {
-      outsideLinks.set(path, { ...header, path, linkname: clean(header.linkname ?? '') });
+    else if (header.type === 'hardlink') {
+      const target = linkTargetParts(header.linkname, header.path).join('/');
+      if (!seen.has(target)) outsideLinks.set(path, { ...header, path, linkname: target });
     }
     seen.add(path);
   }
