@@ -50,6 +50,8 @@ export interface ContextEntry {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  /** Hard link count of a file with more than one name (COPY keeps such files linked). */
+  nlink?: number;
   /** For symlinks: the target as stored in the link (not resolved). */
   linkTarget?: string;
 }
@@ -273,6 +275,7 @@ async function entryFor(rel: string, abs: string): Promise<ContextEntry | undefi
     mtimeMs: st.mtimeMs,
     ctimeMs: st.ctimeMs,
     ino: st.ino,
+    ...(type === 'file' && st.nlink > 1 ? { nlink: st.nlink } : {}),
   };
   if (type === 'symlink') {
     try {

@@ -58,7 +58,8 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
       s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
-      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated };
+      // the parent's valued ARGs stay in the environment of a stage built FROM it (BuildKit)
+      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, ...(st.argEnv ? { argEnv: st.argEnv } : {}), baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated };
     } else if (base.kind === 'context') {
       const nc = s.namedContexts.get(base.name)!;
       if (nc.kind !== 'image') throw new BuildUsageError(`named context ${base.name} is a directory, not an image`, loc);
@@ -161,7 +162,7 @@ function setConfig(state: StageState, edit: (c: StageState['config']['config']) 
 
 async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id: string, index: string, display: string): Promise<StepOutcome> {
   const env = envMap(state.config);
-  const lookup = lookupFrom(env, state.args);
+  const lookup = lookupFrom(env, state.argEnv);
   const esc = s.df.escapeToken;
   const ex = (w: string): string => expand(w, lookup, esc);
   // Times: a step that runs now is dated now; a cached one keeps its first date;
@@ -176,6 +177,7 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
       throw new BuildUsageError('FROM inside a stage');
     case 'arg': {
       const args = new Map(state.args);
+      const argEnv = new Map(state.argEnv);
       for (const a of ins.args) {
         let value: string | undefined = a.value !== undefined ? ex(a.value) : undefined;
         if (s.buildArgs.has(a.key)) {
@@ -185,18 +187,24 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
           value = s.globalArgs.get(a.key);
         }
         args.set(a.key, value);
+        if (value !== undefined) argEnv.set(a.key, value);
       }
-      const next = { ...state, args };
+      const next = { ...state, args, argEnv };
       return { ...next, config: addHistory(state.config, { ...(metaCreated ? { created: metaCreated } : {}), created_by: `ARG ${ins.args.map((a) => (a.value !== undefined ? `${a.key}=${a.value}` : a.key)).join(' ')}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
     }
     case 'env': {
       // Every value of one ENV sees the environment as it was before it (docker's rule).
       const pairs = ins.pairs.map((p) => ({ key: ex(p.key), value: ex(p.value) }));
-      return meta((c) => {
+      const next = meta((c) => {
         let e = c.Env;
         for (const p of pairs) e = setEnv(e, p.key, p.value);
         return { ...c, Env: e };
       }, `ENV ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
+      if (!state.argEnv || !pairs.some((p) => state.argEnv!.has(p.key))) return next;
+      // a later ENV replaces an ARG of the same name in the environment
+      const argEnv = new Map(state.argEnv);
+      for (const p of pairs) argEnv.delete(p.key);
+      return { ...next, argEnv };
     }
     case 'label': {
       const pairs = ins.pairs.map((p) => ({ key: ex(p.key), value: ex(p.value) }));

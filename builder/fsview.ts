@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { posix } from 'node:path';
-import type { TarEntryType } from '../image/tar/header.js';
+import type { TarEntryType, TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
 import { parseWhiteout } from '../image/whiteout.js';
 
@@ -98,6 +98,18 @@ export class FsView {
     for (const p of [...this.nodes.keys()]) if (isUnder(p, path)) this.nodes.delete(p);
   }
 
+  /**
+   * The header a layer writes for an existing directory it adds entries to (`rel` as a layer path,
+   * symlinks already resolved). Layers carry each entry's parents, as BuildKit's and containerd's
+   * diffs do: an unpacker meeting a child without its parent makes the parent root:root 0755, and
+   * as an overlay layer that directory would hide the real one's owner and mode from later steps.
+   */
+  existingDirHeader(rel: string, mtime: number): TarHeader | undefined {
+    const n = this.nodes.get(rel);
+    if (n?.type !== 'dir') return undefined;
+    return { path: rel, type: 'dir', mode: n.mode, uid: n.uid, gid: n.gid, size: 0, mtime };
+  }
+
   /** The node at `path` without resolving symlinks in its last component. */
   lget(path: string): FsNode | undefined {
     const r = this.resolve(path, false);
@@ -121,14 +133,16 @@ export class FsView {
 
   /**
    * Resolves symlinks of the existing prefix of `path` inside the root; missing
-   * trailing components are appended as they are. '' is the root.
+   * trailing components are appended as they are. '' is the root. `links` collects every
+   * symlink followed on the way (a chain like latest → current → v1 names all three).
    */
-  resolvePath(path: string, followLast: boolean): string | undefined {
+  resolvePath(path: string, followLast: boolean, links?: string[]): string | undefined {
     const parts = clean(path).split('/').filter(Boolean);
     let cur = '';
     let hops = 0;
     while (parts.length > 0) {
       const part = parts.shift()!;
+      if (part === '.') continue; // a link target may say ./name
       if (part === '..') {
         cur = cur.includes('/') ? cur.slice(0, cur.lastIndexOf('/')) : '';
         continue;
@@ -137,6 +151,7 @@ export class FsView {
       const node = this.nodes.get(next);
       if (node?.type === 'symlink' && (parts.length > 0 || followLast)) {
         if (++hops > 40) return undefined;
+        links?.push(next);
         const target = node.linkname ?? '';
         parts.unshift(...target.split('/').filter(Boolean));
         if (target.startsWith('/')) cur = '';

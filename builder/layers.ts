@@ -104,9 +104,11 @@ export class LayerViews {
     if (!d) {
       d = (async () => {
         const view = await this.fsView(layers);
-        const real = literals.map((l) => view.resolvePath('/' + l, true));
+        const links: string[] = [];
+        const real = literals.map((l) => view.resolvePath('/' + l, true, links));
         if (real.some((r) => r === undefined || r === '' || view.lget('/' + r) === undefined)) return this.unpacked(layers);
-        const wanted = [...new Set([...literals, ...(real as string[])])];
+        // the links on the way are needed too: COPY follows them again in the unpacked tree
+        const wanted = [...new Set([...literals, ...links, ...(real as string[])])];
         const include = (path: string): boolean => {
           const p = whiteoutOf(path)?.path ?? path;
           if (related(p, wanted)) return true;

@@ -1,26 +1,46 @@
-import { BuildUsageError } from './errors.js';
-
-/** Resolves `user[:group]` (names or numbers) against /etc/passwd and /etc/group text. */
+/**
+ * Resolves a `--chown`/WORKDIR owner `user[:group]` (names or numbers) against /etc/passwd and
+ * /etc/group text, as BuildKit's file ops do (checked against dockerd 20.10's BuildKit):
+ * - a number is the uid and, without a group, also the gid; `root` is 0;
+ * - a user name takes its uid and primary gid from passwd; an unknown name is 0:0 (no error);
+ * - a group number or name (from /etc/group) replaces the gid; an unknown group name keeps the
+ *   user's gid; an empty group (`app:`) is gid 0.
+ */
 export function resolveOwner(
   spec: string,
   passwd: string | undefined,
   group: string | undefined,
+  onUnknown?: (what: 'user' | 'group', name: string) => void,
 ): { uid: number; gid: number } {
-  const [u = '', g] = spec.split(':', 2);
-  const users = parseDb(passwd);
-  let uid: number;
-  if (/^\d+$/.test(u)) uid = Number(u);
-  else {
-    const row = users.find((r) => r[0] === u);
-    if (!row) throw new BuildUsageError(`unable to find user ${u}: no matching entries in passwd file`);
-    uid = Number(row[2]);
+  const colon = spec.indexOf(':');
+  const userPart = colon < 0 ? spec : spec.slice(0, colon);
+  const groupPart = colon < 0 ? undefined : spec.slice(colon + 1);
+  let uid = 0;
+  let gid = 0;
+  const uidNumber = idNumber(userPart);
+  if (uidNumber !== undefined) {
+    uid = uidNumber;
+    gid = uidNumber;
+  } else {
+    const row = parseDb(passwd).find((r) => r[0] === userPart);
+    if (row) {
+      uid = Number(row[2]) || 0;
+      gid = Number(row[3]) || 0;
+    } else if (userPart !== '') onUnknown?.('user', userPart);
   }
-  // docker documents: a user without a group uses the same number as the gid.
-  if (g === undefined || g === '') return { uid, gid: uid };
-  if (/^\d+$/.test(g)) return { uid, gid: Number(g) };
-  const row = parseDb(group).find((r) => r[0] === g);
-  if (!row) throw new BuildUsageError(`unable to find group ${g}: no matching entries in group file`);
-  return { uid, gid: Number(row[2]) };
+  if (groupPart === undefined) return { uid, gid };
+  if (groupPart === '') return { uid, gid: 0 };
+  const gidNumber = idNumber(groupPart);
+  if (gidNumber !== undefined) return { uid, gid: gidNumber };
+  const row = parseDb(group).find((r) => r[0] === groupPart);
+  if (!row) onUnknown?.('group', groupPart);
+  return { uid, gid: row ? Number(row[2]) || 0 : gid };
+}
+
+/** `root` or a decimal id (BuildKit's parseUID); anything else is a name. */
+function idNumber(s: string): number | undefined {
+  if (s === 'root') return 0;
+  return /^\d+$/.test(s) ? Number(s) : undefined;
 }
 
 function parseDb(text: string | undefined): string[][] {

@@ -22,6 +22,12 @@ export interface StageState {
   config: ImageConfigFile;
   /** ARGs declared in this stage: name → value (undefined = declared, no value). */
   args: Map<string, string | undefined>;
+  /**
+   * ARG values in the build environment that no later ENV replaced. BuildKit adds a valued ARG
+   * to the step environment (not to the config's Env): it beats an earlier ENV of the same name
+   * in RUN and in expansions, and a stage built FROM this one inherits it.
+   */
+  argEnv?: ReadonlyMap<string, string>;
   /** Lazily built metadata view of `layers`; undefined until first needed. */
   fs?: FsView;
   /** Digest of the base image's manifest ('scratch' for none), for cache keys and reports. */

@@ -22,9 +22,19 @@ export function platformArgs(build: Platform, target: Platform): Map<string, str
   ]);
 }
 
-/** ENV wins over ARG of the same name, as docker documents. */
-export function lookupFrom(env: Map<string, string>, args: Map<string, string | undefined>): EnvLookup {
-  return (name) => (env.has(name) ? env.get(name) : args.get(name));
+/**
+ * A stage's build environment as BuildKit keeps it: ENV and valued ARGs, the later declaration
+ * winning (`argEnv` holds the ARGs no later ENV replaced), so `ENV X=a` then `ARG X=b` gives b.
+ */
+export function stepEnvironment(env: ReadonlyMap<string, string>, argEnv: ReadonlyMap<string, string> | undefined): Map<string, string> {
+  const out = new Map(env);
+  for (const [k, v] of argEnv ?? []) out.set(k, v);
+  return out;
+}
+
+export function lookupFrom(env: ReadonlyMap<string, string>, argEnv: ReadonlyMap<string, string> | undefined): EnvLookup {
+  const all = stepEnvironment(env, argEnv);
+  return (name) => all.get(name);
 }
 
 export function expand(word: string, lookup: EnvLookup, escapeToken: string): string {

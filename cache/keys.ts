@@ -14,8 +14,12 @@ import { isDigest, sha256, type Digest } from '../image/digest.js';
 import type { TarEntryType } from '../image/tar/header.js';
 import { CacheKeyError } from './errors.js';
 
-/** Bumped when the preimage → key rule changes, so old records simply stop matching. */
-export const KEY_VERSION = 1;
+/**
+ * Bumped when the preimage → key rule changes, or when the same preimage now makes a different
+ * layer, so old records simply stop matching (2: COPY/WORKDIR layers carry their existing parent
+ * directories, COPY --from keeps owners and xattrs).
+ */
+export const KEY_VERSION = 2;
 /** Bumped when the file-digest rule changes. */
 export const FILE_DIGEST_VERSION = 1;
 

@@ -13,17 +13,29 @@ const MAX_MOUNT_DATA = 4000;
  * forced off: with them on, renames and chmods leave xattr-only traces an upper-only diff misses.
  */
 export async function mountOverlay(o: { cwd: string; lowers: string[]; upper: string; work: string; target: string }): Promise<void> {
-  for (const p of [o.upper, o.work, ...o.lowers]) {
+  const lowers = withoutRepeatedLowers(o.lowers);
+  for (const p of [o.upper, o.work, ...lowers]) {
     if (/[,:]/.test(p)) throw new RuntimeSetupError(`overlay path contains ',' or ':': ${p}`, { path: p });
   }
   const data =
-    `lowerdir=${o.lowers.join(':')},upperdir=${o.upper},workdir=${o.work}` + ',redirect_dir=off,metacopy=off,index=off';
+    `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}` + ',redirect_dir=off,metacopy=off,index=off';
   if (data.length > MAX_MOUNT_DATA) {
-    throw new RuntimeSetupError(`too many layers for one overlay mount (${o.lowers.length}; options ${data.length} bytes)`, {
-      layers: o.lowers.length,
+    throw new RuntimeSetupError(`too many layers for one overlay mount (${lowers.length}; options ${data.length} bytes)`, {
+      layers: lowers.length,
     });
   }
   await execOk('mount', ['-t', 'overlay', 'overlay', '-o', data, o.target], { cwd: o.cwd });
+}
+
+/**
+ * The lower stack (top first) with every repeat of a layer below its topmost use dropped. The
+ * kernel refuses a lowerdir listed twice (ELOOP, "Too many levels of symbolic links"), which an
+ * ordinary Dockerfile produces (`COPY a /x/`, `RUN rm -rf /x`, `COPY a /x/` gives one layer
+ * twice). Dropping the lower copy changes nothing: every entry it has (files, directories,
+ * whiteouts, opaque markers) is found first in the upper copy, which also hides what it hides.
+ */
+export function withoutRepeatedLowers(topFirst: readonly string[]): string[] {
+  return [...new Set(topFirst)];
 }
 
 export async function mountTmpfs(target: string, options: string): Promise<void> {

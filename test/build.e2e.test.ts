@@ -447,6 +447,21 @@ describe('COPY flags and named contexts', function () {
       want: ['renamed'],
     },
     {
+      name: '--parents: ** matches zero directories too (BuildKit include-pattern rules)',
+      dockerfile: 'FROM scratch\nCOPY --parents ./a/**/*.md /dst/\n',
+      want: ['dst/', 'dst/a/', 'dst/a/b/', 'dst/a/b/c.md', 'dst/a/readme.md'],
+    },
+    {
+      name: 'without --parents, ** is one path segment like * (Go filepath.Match)',
+      dockerfile: 'FROM scratch\nCOPY a/**/*.md /dst/\n',
+      want: ['dst/', 'dst/c.md'],
+    },
+    {
+      name: 'a wildcard matching nothing copies nothing, next to one that matches',
+      dockerfile: 'FROM scratch\nCOPY nomatch*.txt /x/\nCOPY nomatch*.txt a/readme.md /y/\nCOPY a/b/*.c /z/\n',
+      want: ['y/', 'y/readme.md'],
+    },
+    {
       name: 'a named context replaces a directory for COPY --from',
       dockerfile: 'FROM scratch\nCOPY --from=extra x.txt /from-extra.txt\n',
       args: ['--build-context', 'extra=NAMED'],

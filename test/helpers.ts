@@ -57,3 +57,22 @@ export async function removeAll(...dirs: string[]): Promise<void> {
 export async function requireTool(ctx: Mocha.Context, cmd: string): Promise<void> {
   requireTools(ctx, [cmd]);
 }
+
+/**
+ * For RUN end-to-end tests: checks root, runc and umoci (failing under CI), then makes a store
+ * holding testdata's busybox as busybox:latest. Returns the store root and a work directory.
+ */
+export async function storeWithBusybox(ctx: Mocha.Context): Promise<{ root: string; work: string }> {
+  if (process.getuid?.() !== 0) {
+    if (process.env.CI === 'true') throw new Error('RUN tests need root under CI');
+    ctx.skip();
+  }
+  await requireTool(ctx, 'runc');
+  await requireTool(ctx, 'umoci');
+  const root = await tempDir('tsb-root-');
+  const work = await tempDir('tsb-run-');
+  await execFileP('bash', ['testdata/busybox/build.sh', join(work, 'bb')]);
+  const r = await cli(['load', '--root', root, '-i', join(work, 'bb'), '-t', 'busybox:latest']);
+  if (r.code !== 0) throw new Error(`loading busybox failed: ${r.stderr}`);
+  return { root, work };
+}

@@ -16,6 +16,7 @@ import { planCopy, type CopyRoot } from './copy.js';
 import { walkContext, type ContextEntry } from '../context.js';
 import type { FsView } from '../fsview.js';
 import { ownerOf } from './workdir.js';
+import { clampToEpoch } from '../epoch.js';
 
 function locOf(ins: { loc: { file: string; line: number; column: number } }): { file: string; line: number; column: number } {
   return { file: ins.loc.file, line: ins.loc.line, column: ins.loc.column };
@@ -93,6 +94,7 @@ export async function copyStep(
     loc,
     downloads,
     scratchDir: s.views.tmpDir,
+    readLower: (path: string) => s.views.readFile(state.layers, path),
   };
   // A COPY is keyed by a plan made without the lower filesystem: the parent key already fixes
   // that filesystem, so it adds nothing to the key, and loading its view (say a 100,000-entry
@@ -129,7 +131,7 @@ export async function copyStep(
     lower = await lowerView();
     plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
   }
-  const layer = await writeLayer(s, createTarStream(plan.entries), s.runFollows(state.label, Number(index)));
+  const layer = await writeLayer(s, createTarStream(plan.entries.map((e) => clampToEpoch(e, s.epoch))), s.runFollows(state.label, Number(index)));
   const ref = { desc: layer.desc, diffID: layer.diffID };
   await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
   await recordStep(s, state, fromStep ?? step, ref, created);

@@ -5,6 +5,8 @@ import { posix, join as joinFs } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { TarHeader } from '../../image/tar/header.js';
+import { readTar } from '../../image/tar/reader.js';
+import { entryParts, linkTargetParts } from '../../image/safe-path.js';
 import type { TarSource } from '../../image/tar/writer.js';
 import { PatternMatcher } from '../../parser/dockerignore.js';
 import { walkContext, type ContextEntry } from '../context.js';
@@ -12,6 +14,7 @@ import { CopySourceError, BuildUsageError, type SourceLocation } from '../errors
 import type { FsView } from '../fsview.js';
 import { globToRegExp, hasWildcard } from '../glob.js';
 import type { ModeFn } from '../chmod.js';
+import { layerXattrs } from '../../runtime/diff.js';
 
 /** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
 export interface CopyRoot {
@@ -44,6 +47,8 @@ export interface CopyRequest {
   downloads?: Map<string, ContextEntry & { name: string }>;
   /** Lower filesystem (undefined with --link: BuildKit copies into an empty tree). */
   lower: FsView | undefined;
+  /** Reads a file of the lower filesystem (ADD: an archive's hardlink to a file the image has). */
+  readLower?: (path: string) => Promise<Buffer | undefined>;
   /** Lists a source directory (default walkContext); a caller planning twice passes a memo. */
   walk?: typeof walkContext;
   /** mtime of directories the copy creates (SOURCE_DATE_EPOCH or 0): deterministic layers. */
@@ -89,8 +94,12 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     for (const p of parts) {
       cur = cur ? `${cur}/${p}` : p;
       if (out.has(cur)) continue;
-      const existing = req.lower?.get('/' + cur);
-      if (existing?.type === 'dir') continue;
+      const existing = req.lower?.existingDirHeader(cur, req.createdTime);
+      if (existing) {
+        out.set(cur, { header: existing });
+        continue;
+      }
+      if (req.lower?.get('/' + cur)?.type === 'dir') continue;
       out.set(cur, {
         header: dirHeader(cur, req.owner, req.createdTime),
       });
@@ -123,17 +132,19 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     }
     if (m.isDir) {
       const base = req.parents ? posix.join(realDest, m.parentsRel) : realDest;
-      if (!req.lower?.get(base) || req.parents) {
-        put(base, { header: fromEntryHeader(m.entry!, '', req) });
-      }
+      if (req.parents) put(base, sourceOf(m.entry!, req));
+      // BuildKit copies a directory's contents into a destination it makes like any parent
+      // (0755, the --chown owner or root); the source directory's own metadata is not copied.
+      else if (!req.lower?.get(base)) put(base, { header: dirHeader('', req.owner, req.createdTime) });
       const dirRel = m.entry!.path;
       const narrowed = dirRel === '' ? {} : { includes: [dirRel] };
+      const links = new HardlinkTracker();
       for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...narrowed })) {
         const relInDir = relUnder(e.path, dirRel);
         if (relInDir === undefined || relInDir === '') continue;
         if (excluder && excluder.matches(relInDir)) continue;
         const d = posix.join(base, relInDir);
-        put(d, sourceOf(e, req), e);
+        put(d, links.source(e, d, sourceOf(e, req)), e);
       }
       continue;
     }
@@ -149,7 +160,7 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
     }
     put(target, sourceOf(m.entry!, req), m.entry);
   }
-  const entries = [...out.values()].sort((a, b) => cmpPath(a.header.path, b.header.path));
+  const entries = firstNameCarriesContent([...out.values()].sort((a, b) => cmpPath(a.header.path, b.header.path)), origins);
   return { entries, origins };
 }
 
@@ -195,17 +206,19 @@ async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
       } catch {
         throw new BuildUsageError(`invalid source pattern: ${raw}`, req.loc);
       }
-      const depth = cleaned.split('/').length;
+      const matches = req.parents ? includePatternMatch(cleaned) : segmentMatch(cleaned, re);
       const literalPrefix = cleaned.split('/').slice(0, cleaned.split('/').findIndex(hasWildcard)).join('/');
-      let n = 0;
+      const matchedDirs: string[] = [];
       for await (const e of (req.walk ?? walkContext)(req.root.dir, { excludes: req.root.excludes })) {
         if (literalPrefix && e.path !== literalPrefix && !e.path.startsWith(literalPrefix + '/')) continue;
-        if (e.path.split('/').length !== depth || !re.test(e.path)) continue;
-        n++;
+        // a match inside a matched directory is already copied with it
+        if (matchedDirs.some((d) => e.path.startsWith(d + '/')) || !matches(e.path)) continue;
+        // a matched link is followed (inside the root); its target's contents are walked
         const entry = e.type === 'symlink' ? await followInRoot(req.root, e.path, req.loc) : e;
-        out.push({ name: posix.basename(e.path), relPath: e.path, parentsRel: parentsRelOf(e.path), isDir: entry.type === 'dir', wildcard: true, entry: { ...entry, path: e.path }, absRoot: req.root.dir, excludes: req.root.excludes });
+        if (entry.type === 'dir') matchedDirs.push(e.path);
+        out.push({ name: posix.basename(e.path), relPath: e.path, parentsRel: parentsRelOf(e.path), isDir: entry.type === 'dir', wildcard: true, entry, absRoot: req.root.dir, excludes: req.root.excludes });
       }
-      if (n === 0) throw new CopySourceError(`lstat ${raw}: no source files were specified (no match for pattern)`, req.loc);
+      // BuildKit: a wildcard that matches nothing copies nothing (a literal path must exist).
       continue;
     }
     const entry = await findEntry(req.root, cleaned, req.loc);
@@ -221,6 +234,21 @@ async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
     });
   }
   return out;
+}
+
+/** COPY's wildcards (Go's filepath.Match on the whole path: `*` and `**` stay in one segment). */
+function segmentMatch(pattern: string, re: RegExp): (path: string) => boolean {
+  const depth = pattern.split('/').length;
+  return (path) => path.split('/').length === depth && re.test(path);
+}
+
+/**
+ * COPY --parents' wildcards: BuildKit passes them to fsutil as include patterns, matched like
+ * .dockerignore lines, where `**` spans zero or more directories (so it matches src/a.txt too).
+ */
+function includePatternMatch(pattern: string): (path: string) => boolean {
+  const matcher = new PatternMatcher([pattern]);
+  return (path) => matcher.explain(path).matchedPath === path;
 }
 
 /** Finds one literal source, following a top-level symlink inside the root; excluded = not found. */
@@ -255,6 +283,7 @@ async function followInRoot(root: CopyRoot, rel: string, loc?: SourceLocation): 
   let hops = 0;
   while (parts.length > 0) {
     const p = parts.shift()!;
+    if (p === '.') continue; // a link target may say ./name
     if (p === '..') {
       cur.pop();
       continue;
@@ -297,11 +326,65 @@ function notFound(rel: string, loc?: SourceLocation): CopySourceError {
   return new CopySourceError(`failed to compute cache key: "/${rel}": not found`, loc, { path: rel });
 }
 
+/**
+ * Files of one copied tree sharing an inode stay hardlinked: the first name copied carries the
+ * content, later names become hardlink entries to it (fsutil's copier; BuildKit's untar).
+ */
+class HardlinkTracker {
+  readonly #firstName = new Map<number, string>();
+
+  /** The layer entry for `e` copied to `destPath`: `src`, or a hardlink to an earlier name. */
+  source(e: ContextEntry, destPath: string, src: TarSource): TarSource {
+    if (e.type !== 'file' || (e.nlink ?? 1) < 2) return src;
+    const first = this.#firstName.get(e.ino);
+    if (first === undefined) {
+      this.#firstName.set(e.ino, destPath.replace(/^\/+/, ''));
+      return src;
+    }
+    return { header: { ...src.header, type: 'hardlink', size: 0, linkname: first } };
+  }
+}
+
+/**
+ * A layer's hardlink must come after the entry it names. In path order a link may sort before
+ * its target (`hl` before `keep/orig`): then the first name in the layer carries the content
+ * and every other name, the old target included, links to it.
+ */
+function firstNameCarriesContent(sorted: TarSource[], origins: Map<string, ContextEntry>): TarSource[] {
+  const index = new Map(sorted.map((e, i) => [e.header.path, i]));
+  const firstLink = new Map<string, number>();
+  sorted.forEach((e, i) => {
+    if (e.header.type !== 'hardlink' || e.header.linkname === undefined) return;
+    const t = e.header.linkname;
+    if ((index.get(t) ?? -1) > i && !firstLink.has(t)) firstLink.set(t, i);
+  });
+  if (firstLink.size === 0) return sorted;
+  const out = [...sorted];
+  for (const [target, first] of firstLink) {
+    const carrier = out[index.get(target)!]!;
+    const newName = out[first]!.header.path;
+    out[first] = { ...carrier, header: { ...carrier.header, path: newName } };
+    out[index.get(target)!] = { header: { ...carrier.header, type: 'hardlink', size: 0, linkname: newName } };
+    const origin = origins.get(target);
+    if (origin) origins.set(newName, origin);
+    origins.delete(target);
+    out.forEach((e, i) => {
+      if (i !== first && e.header.type === 'hardlink' && e.header.linkname === target) out[i] = { header: { ...e.header, linkname: newName } };
+    });
+  }
+  return out;
+}
+
 /** Files up to this size are read synchronously into the tar: cheaper than a stream's round trips. */
 const SMALL_FILE = 64 * 1024;
 
 function sourceOf(e: ContextEntry, req: CopyRequest): TarSource {
   const header = fromEntryHeader(e, '', req);
+  // A stage or image keeps its extended attributes (user.*, security.capability) through COPY --from.
+  if (!req.root.isContext && e.absPath.startsWith(req.root.dir + '/')) {
+    const xattrs = layerXattrs(e.absPath);
+    if (xattrs) header.xattrs = xattrs;
+  }
   if (e.type === 'file') {
     const abs = e.absPath;
     return { header, body: () => (e.size < SMALL_FILE ? Readable.from([readFileSync(abs)]) : createReadStream(abs)) };
@@ -318,8 +401,9 @@ function fromEntryHeader(e: ContextEntry, path: string, req: CopyRequest): TarHe
     path,
     type,
     mode: type === 'symlink' ? 0o777 : mode,
-    uid: req.owner?.uid ?? 0,
-    gid: req.owner?.gid ?? 0,
+    // files of the context belong to root; a stage's or image's keep their owners (BuildKit)
+    uid: req.owner?.uid ?? (req.root.isContext ? 0 : e.uid),
+    gid: req.owner?.gid ?? (req.root.isContext ? 0 : e.gid),
     size: type === 'file' ? e.size : 0,
     mtime: Math.floor(e.mtimeMs / 1000),
     linkname: type === 'symlink' ? e.linkTarget : undefined,
@@ -349,11 +433,51 @@ async function addArchive(
   if (!req.scratchDir) throw new CopySourceError('ADD of an archive needs a scratch directory', req.loc);
   await mkdir(req.scratchDir, { recursive: true });
   const dir = await mkdtemp(joinFs(req.scratchDir, 'archive-'));
-  await applyLayer(Readable.from(await openMaybeGzip(abs)), dir, { sameOwner: true });
+  // BuildKit untars onto the destination: a hardlink may name a file the image already has, and
+  // fifos are made. The scratch extraction can do neither, so those entries are laid in here.
+  const special = await archiveSpecialEntries(abs);
+  await applyLayer(Readable.from(await openMaybeGzip(abs)), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
+  const links = new HardlinkTracker();
+  const owned = (h: TarHeader): TarHeader => ({ ...h, uid: req.owner?.uid ?? h.uid, gid: req.owner?.gid ?? h.gid });
   for await (const e of walkContext(dir, {})) {
     const src = sourceOf(e, req);
-    put(posix.join(dest, e.path), { ...src, header: { ...src.header, uid: req.owner?.uid ?? e.uid, gid: req.owner?.gid ?? e.gid } }, e);
+    const d = posix.join(dest, e.path);
+    put(d, links.source(e, d, { ...src, header: owned({ ...src.header, uid: e.uid, gid: e.gid }) }), e);
   }
+  for (const h of special.fifos) put(posix.join(dest, h.path), { header: owned({ ...h, path: '', size: 0 }) });
+  for (const [path, h] of special.outsideLinks) {
+    const target = posix.join(dest, h.linkname ?? '').replace(/^\/+/, '');
+    const node = req.lower?.lget('/' + target);
+    const content = node?.type === 'file' ? await req.readLower?.('/' + target) : undefined;
+    if (!node || content === undefined) {
+      throw new CopySourceError(`ADD ${posix.basename(abs)}: hardlink ${path} to ${JSON.stringify(h.linkname)}, which neither the archive nor the image has`, req.loc);
+    }
+    // the layer carries the linked file too (as a diff of the untar would), then the link to it
+    put('/' + target, { header: { path: '', type: 'file', mode: node.mode, uid: node.uid, gid: node.gid, size: content.length, mtime: req.createdTime }, body: content });
+    put(posix.join(dest, path), { header: owned({ ...h, path: '', size: 0, linkname: target }) });
+  }
+}
+
+/**
+ * One pass over an archive's headers for what the scratch extraction cannot apply: fifos, and
+ * hardlinks (by entry path) to paths no earlier entry of the archive wrote. Paths are checked and
+ * cleaned by image/safe-path, as the extraction checks them (`..`, NUL, over-long names refused).
+ */
+async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[]; outsideLinks: Map<string, TarHeader> }> {
+  const fifos: TarHeader[] = [];
+  const outsideLinks = new Map<string, TarHeader>();
+  const seen = new Set<string>();
+  for await (const { header, body } of readTar(Readable.from(await openMaybeGzip(abs)))) {
+    body.resume();
+    const path = entryParts(header.path).join('/');
+    if (header.type === 'fifo') fifos.push({ ...header, path });
+    else if (header.type === 'hardlink') {
+      const target = linkTargetParts(header.linkname, header.path).join('/');
+      if (!seen.has(target)) outsideLinks.set(path, { ...header, path, linkname: target });
+    }
+    seen.add(path);
+  }
+  return { fifos, outsideLinks };
 }
 
 async function openMaybeGzip(abs: string): Promise<NodeJS.ReadableStream> {

@@ -7,7 +7,8 @@ import type { RunMount } from '../../runtime/index.js';
 import { BuildUsageError, RunStepFailedError, type SourceLocation } from '../errors.js';
 import type { BuildSession } from '../session.js';
 import { envMap, withLayer, addHistory, shellOf, type StageState } from '../stage-state.js';
-import { expand, PREDEFINED_ARGS } from '../vars.js';
+import { expand, PREDEFINED_ARGS, stepEnvironment } from '../vars.js';
+import { clampToEpoch } from '../epoch.js';
 import { layersFor } from '../stage-sources.js';
 import { describeStep, lookupStep, recordStep } from '../step-cache.js';
 import { fileDigest, treeDigest } from '../../cache/keys.js';
@@ -53,18 +54,17 @@ export async function runStep(
     if (k.input) mountInputs.push(k.input);
   }
 
-  // Environment: ENV, then declared ARGs with values (ENV wins), then proxy build args.
-  const env = envMap(state.config);
+  // ENV and valued ARGs (the later declaration wins, inherited from a parent stage too).
+  const env = stepEnvironment(envMap(state.config), state.argEnv);
+  // History names every ARG this stage declared, valued from the environment (BuildKit's runCommandString).
   const argEnv: string[] = [];
-  for (const [k, v] of state.args) {
-    if (v !== undefined && !env.has(k)) argEnv.push(`${k}=${v}`);
-  }
+  for (const [k, v] of state.args) argEnv.push(`${k}=${env.get(k) ?? v ?? ''}`);
   const proxies: string[] = [];
   for (const [k, v] of s.buildArgs) {
     if (PREDEFINED_ARGS.has(k) && !state.args.has(k)) proxies.push(`${k}=${v}`);
   }
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...argEnv, ...proxies, ...secretEnv];
+  const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...proxies, ...secretEnv];
 
   // History shows build args the step saw, as docker does (`|1 VERSION=1.2 /bin/sh -c …`).
   const argPrefix = argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
@@ -112,7 +112,7 @@ export async function runStep(
         entries++;
         headers.push(e.header);
       });
-      const layer = await s.store.ingestLayer(createTarStream(counted));
+      const layer = await s.store.ingestLayer(createTarStream(mapEntries(counted, (e) => clampToEpoch(e, s.epoch))));
       // its header index, for a later COPY --from or WORKDIR on top (no gunzip to learn it)
       if (entries > 0) await s.views.rememberIndex(layer.diffID, headers);
       return layer;
@@ -132,6 +132,10 @@ export async function runStep(
   const ref = { desc: c.desc, diffID: c.diffID };
   await recordStep(s, state, step, ref, created);
   return { ...withLayer(state, ref, history), cacheKey: step.key, missReason };
+}
+
+async function* mapEntries(src: AsyncIterable<TarSource>, fn: (e: TarSource) => TarSource): AsyncGenerator<TarSource> {
+  for await (const e of src) yield fn(e);
 }
 
 async function* countEntries(src: AsyncIterable<TarSource>, seen: (e: TarSource) => void): AsyncGenerator<TarSource> {

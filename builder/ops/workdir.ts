@@ -23,7 +23,11 @@ export async function workdir(s: BuildSession, state: StageState, path: string, 
   let acc = '';
   for (const part of real.split('/').filter(Boolean)) {
     acc = acc ? `${acc}/${part}` : part;
-    if (view.get('/' + acc)?.type === 'dir') continue;
+    const existing = view.existingDirHeader(acc, s.epoch ?? 0);
+    if (existing) {
+      entries.push({ header: existing });
+      continue;
+    }
     entries.push({ header: { path: acc, type: 'dir' as const, mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtime: s.epoch ?? 0 } });
   }
   const layer = await s.store.ingestLayer(createTarStream(entries));
@@ -38,11 +42,11 @@ export async function workdir(s: BuildSession, state: StageState, path: string, 
 }
 
 export async function ownerOf(s: BuildSession, state: StageState, spec: string): Promise<{ uid: number; gid: number }> {
-  const [u = '', g] = spec.split(':', 2);
-  const numeric = /^\d+$/.test(u) && (g === undefined || /^\d+$/.test(g));
-  if (numeric) return resolveOwner(spec, undefined, undefined);
+  if (/^\d+(:\d*)?$/.test(spec)) return resolveOwner(spec, undefined, undefined);
   const passwd = (await s.views.readFile(state.layers, '/etc/passwd'))?.toString('utf8');
   const group = (await s.views.readFile(state.layers, '/etc/group'))?.toString('utf8');
-  return resolveOwner(spec, passwd, group);
+  return resolveOwner(spec, passwd, group, (what, name) =>
+    s.emit({ type: 'message', level: 'warn', text: `${what} ${name} is not in the image's /etc/${what === 'user' ? 'passwd' : 'group'}: using ${what === 'user' ? 'uid 0' : "the user's gid"}, as BuildKit does` }),
+  );
 }
 
