@@ -93,8 +93,8 @@ export function diffTrees(label: string, ours: Tree, theirs: Partial<Record<stri
   const out: string[] = [];
   const paths = new Set([...Object.keys(theirs), ...(onlyTheirs ? [] : Object.keys(ours))]);
   for (const p of [...paths].sort()) {
-    const a = ours[p];
     const b = theirs[p];
+    const a = ours[p] ?? (b?.type === 'absent' ? b : undefined); // a hand-written 'absent' is met by no entry
     if (!a) out.push(`${label}${show(p)}: missing in ours (BuildKit: ${show(b)})`);
     else if (!b) out.push(`${label}${show(p)}: only in ours ${show(a)}`);
     else
@@ -128,8 +128,14 @@ function diffHistory(ours: HistoryEntry[], theirs: HistoryEntry[]): string[] {
   return out;
 }
 
+/** WorkingDir "/" and unset mean the same to every runtime; BuildKit writes "/" for scratch stages. */
+function configValue(config: Record<string, unknown>, field: string): string {
+  const v = config[field];
+  return JSON.stringify(field === 'WorkingDir' && v === '/' ? undefined : v);
+}
+
 function diffConfig(ours: Record<string, unknown>, theirs: Record<string, unknown>, fields: readonly string[]): string[] {
-  return fields.filter((f) => JSON.stringify(ours[f]) !== JSON.stringify(theirs[f])).map((f) => `config.${f}: ours ${show(ours[f])} vs BuildKit ${show(theirs[f])}`);
+  return fields.filter((f) => configValue(ours, f) !== configValue(theirs, f)).map((f) => `config.${f}: ours ${show(ours[f])} vs BuildKit ${show(theirs[f])}`);
 }
 
 export const COMPARED_CONFIG_FIELDS = [...CONFIG_FIELDS, 'Author'] as const;
