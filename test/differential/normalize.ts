@@ -51,6 +51,8 @@ export interface Normalized {
   layers: Tree[];
   /** the final filesystem, only where it differs from the base image ('absent' = removed) */
   tree: Tree;
+  /** whether the image was built FROM the base image (its tree was subtracted) */
+  fromBase?: boolean;
 }
 
 export const CONFIG_FIELDS = [
@@ -293,27 +295,59 @@ export function normalizeConfig(config: Record<string, unknown> | undefined): Re
 }
 
 export interface NormalizeOptions {
+  /**
+   * The image config to use instead of the layout's: a docker-archive's config keeps Healthcheck,
+   * Shell and OnBuild, which skopeo's conversion to an OCI config drops.
+   */
+  configJson?: string;
   /** the base image's OCI layout; its layers/history are subtracted when the image starts with them */
   baseLayout?: string;
   keepMtime?: boolean;
+}
+
+interface BaseImage {
+  diffIds: string[];
+  history: number;
+  tree: Tree;
+}
+
+const baseCache = new Map<string, Promise<BaseImage>>();
+
+/** The base layout's merged tree (without mtimes), read once per process. */
+function loadBase(baseLayout: string): Promise<BaseImage> {
+  let cached = baseCache.get(baseLayout);
+  if (!cached) {
+    const base = loadLayout(baseLayout);
+    cached = Promise.all(base.layers.map((l) => readLayer(l, false))).then((raw) => ({
+      diffIds: base.config.rootfs.diff_ids,
+      history: base.config.history?.length ?? 0,
+      tree: mergeLayers(raw),
+    }));
+    baseCache.set(baseLayout, cached);
+  }
+  return cached;
+}
+
+/** Whether an image with these diff_ids was built FROM the base (starts with all its layers). */
+function startsWith(diffIds: string[], base: BaseImage): boolean {
+  return base.diffIds.length > 0 && base.diffIds.every((d, i) => diffIds[i] === d);
 }
 
 /** The base image's merged tree and history length, when `image` was built FROM it (else empty). */
 async function baseOf(image: LoadedImage, options: NormalizeOptions): Promise<{ layers: number; history: number; tree: Tree }> {
   const none = { layers: 0, history: 0, tree: {} };
   if (!options.baseLayout) return none;
-  const base = loadLayout(options.baseLayout);
-  const ids = base.config.rootfs.diff_ids;
-  if (ids.length === 0 || ids.some((d, i) => image.config.rootfs.diff_ids[i] !== d)) return none;
-  const raw = await Promise.all(base.layers.map((l) => readLayer(l, false)));
-  return { layers: ids.length, history: base.config.history?.length ?? 0, tree: mergeLayers(raw) };
+  const base = await loadBase(options.baseLayout);
+  if (!startsWith(image.config.rootfs.diff_ids, base)) return none;
+  return { layers: base.diffIds.length, history: base.history, tree: base.tree };
 }
 
 export async function normalizeImage(layout: string, options: NormalizeOptions = {}): Promise<Normalized> {
   const image = loadLayout(layout);
+  if (options.configJson) image.config = JSON.parse(options.configJson) as OciConfig;
   const base = await baseOf(image, options);
   const raw = await Promise.all(image.layers.map((l) => readLayer(l, options.keepMtime ?? false)));
-  const tree = diffFromBase(mergeLayers(raw), dropMtime(base.tree));
+  const tree = diffFromBase(mergeLayers(raw), base.tree);
   return {
     config: { ...normalizeConfig(image.config.config), ...(image.config.author ? { Author: image.config.author } : {}) },
     history: (image.config.history ?? []).slice(base.history).map((h) => ({
@@ -323,11 +357,8 @@ export async function normalizeImage(layout: string, options: NormalizeOptions =
     })),
     layers: raw.slice(base.layers).map((r) => sortKeys(layerTree(r))),
     tree,
+    fromBase: base.layers > 0,
   };
-}
-
-function dropMtime(tree: Tree): Tree {
-  return Object.fromEntries(Object.entries(tree).map(([p, e]) => [p, (({ mtime: _m, ...rest }) => rest)(e)]));
 }
 
 /** The root filesystem in `dir` (a type=local export), hardlinks grouped by inode. */
@@ -368,11 +399,7 @@ export function walkLocal(dir: string, keepMtime = false): Tree {
 
 /** A type=local export normalized against the base image's tree (same shape as Normalized.tree). */
 export async function normalizeLocal(dir: string, options: NormalizeOptions & { fromBase: boolean }): Promise<Tree> {
-  let base: Tree = {};
-  if (options.fromBase && options.baseLayout) {
-    const img = loadLayout(options.baseLayout);
-    base = dropMtime(mergeLayers(await Promise.all(img.layers.map((l) => readLayer(l, false)))));
-  }
+  const base = options.fromBase && options.baseLayout ? (await loadBase(options.baseLayout)).tree : {};
   const tree = walkLocal(dir, options.keepMtime ?? false);
   delete tree['']; // the export directory itself belongs to the caller
   return diffFromBase(tree, base);
