@@ -89,12 +89,13 @@ function show(v: unknown): string {
 const ENTRY_FIELDS: ReadonlyArray<keyof Entry> = ['type', 'mode', 'uid', 'gid', 'size', 'sha256', 'target', 'link', 'xattrs', 'dev', 'mtime'];
 
 /** Field-by-field differences of two trees: "path: field ours X vs BuildKit Y". */
-export function diffTrees(label: string, ours: Tree, theirs: Partial<Record<string, Partial<Entry>>>, fieldsOf: (e: Partial<Entry>) => ReadonlyArray<keyof Entry> = () => ENTRY_FIELDS, onlyTheirs = false): string[] {
+export function diffTrees(label: string, ours: Tree, theirs: Partial<Record<string, Partial<Entry>>>, fieldsOf: (e: Partial<Entry>) => ReadonlyArray<keyof Entry> = () => ENTRY_FIELDS, partial = false): string[] {
   const out: string[] = [];
-  const paths = new Set([...Object.keys(theirs), ...(onlyTheirs ? [] : Object.keys(ours))]);
+  const paths = new Set([...Object.keys(theirs), ...(partial ? [] : Object.keys(ours))]);
   for (const p of [...paths].sort()) {
     const b = theirs[p];
-    const a = ours[p] ?? (b?.type === 'absent' ? b : undefined); // a hand-written 'absent' is met by no entry
+    // in a hand-written (partial) expectation 'absent' means "no such path", which no entry meets
+    const a = ours[p] ?? (partial && b?.type === 'absent' ? b : undefined);
     if (!a) out.push(`${label}${show(p)}: missing in ours (BuildKit: ${show(b)})`);
     else if (!b) out.push(`${label}${show(p)}: only in ours ${show(a)}`);
     else
