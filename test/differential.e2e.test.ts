@@ -27,6 +27,7 @@ const KNOWN_FAILING: Readonly<Record<string, string>> = {
   'add-tar-hardlinks': 'hardlinks in ADDed archives',
   'add-tar-over-image': 'ADD local tar over an image: fifos',
   'add-tar-hardlink-to-image': 'ADD local tar over an image: hardlink to a file in the image',
+  'copy-from-xattrs': 'COPY --from keeps xattrs (and ADD of the tar before it drops them)',
   'repeated-identical-layer': 'repeated identical layer in a stack then RUN',
   'copy-parents-doublestar': '** matching zero dirs with --parents',
   'sde-workdir-mtime': 'SOURCE_DATE_EPOCH clamps every mtime (COPY and RUN files keep theirs)',
@@ -38,6 +39,7 @@ const KNOWN_FAILING: Readonly<Record<string, string>> = {
   'chmod-dir-copy-from': 'COPY --from --chmod also chmods the destination dir it creates; BuildKit leaves it 0755',
   'add-archives': 'ADD of bzip2/xz archives is not supported yet (copied, not extracted)',
   'add-tar-whiteout-names': 'ADD of a tar with .wh. entries: BuildKit deletes the named files, tsbuild drops the entries',
+  'add-tar-xattrs': 'ADD of a local tar drops its xattrs (security.capability)',
   'run-modes-special': 'type=local export leaves out fifos',
 };
 
