@@ -11,7 +11,8 @@
  *
  * Needs root, docker.io, skopeo, umoci, busybox-static, docker-registry; starts dockerd and the
  * registry with the shared anchor scripts ($ANCHOR_TOOLS, default /work/shared/tools) when they
- * are not answering. Run: npx tsx scripts/record-differential.ts --jobs 2
+ * are not answering. Run (about 6 minutes for 96 cases on 2 busy cores):
+ *   nohup npx tsx scripts/record-differential.ts --jobs 2 > /tmp/record.log 2>&1 &
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
