@@ -64,6 +64,48 @@ describe('tsbuild CLI commands', () => {
     assert.match(help.stdout, /--build-arg K=V/);
   });
 
+  describe('errors: exit code 2 for what the user got wrong, each message once', () => {
+    const cases: Array<{ name: string; dockerfile: string; args: string[]; code: number; message: RegExp }> = [
+      { name: 'an unknown instruction', dockerfile: 'FROM scratch\nRUNN x\n', args: [], code: 2, message: /Dockerfile:2:1: unknown instruction: RUNN \(did you mean RUN\?\)/ },
+      { name: 'a bad variable expansion', dockerfile: 'FROM scratch\nARG A\nENV B=${A:?needs A}\n', args: [], code: 2, message: /needs A/ },
+      { name: 'a misspelled --target', dockerfile: 'FROM scratch AS base\nFROM scratch AS final\n', args: ['--target', 'bsae'], code: 2, message: /target stage "bsae" could not be found \(did you mean base\?\)/ },
+      { name: 'a missing COPY source', dockerfile: 'FROM scratch\nCOPY nope.txt /\n', args: [], code: 1, message: /Dockerfile:2:1: failed to compute cache key: "\/nope.txt": not found/ },
+    ];
+    for (const c of cases) {
+      it(`${c.name}: exit ${c.code}, the message once (plain progress)`, async () => {
+        const dir = await makeTree({ 'Dockerfile': c.dockerfile });
+        try {
+          const r = await cli(['build', '--root', join(dir, 'root'), '--progress=plain', ...c.args, dir]);
+          assert.equal(r.code, c.code, r.stderr);
+          assert.equal(r.stderr.match(new RegExp(c.message.source, 'g'))?.length, 1, r.stderr);
+        } finally {
+          await removeAll(dir);
+        }
+      });
+    }
+    it('a misspelled command is not read as a build context', async () => {
+      for (const argv of [['imgaes'], ['imgaes', '-q']]) {
+        const r = await cli(argv);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /unknown command "imgaes" \(did you mean images\?\)/);
+      }
+      // an existing directory with such a name is still a context
+      const dir = await makeTree({ 'imgaes/Dockerfile': 'FROM scratch\n' });
+      try {
+        const saved = process.cwd();
+        process.chdir(dir);
+        try {
+          const r = await cli(['imgaes']);
+          assert.doesNotMatch(r.stderr, /unknown command/);
+        } finally {
+          process.chdir(saved);
+        }
+      } finally {
+        await removeAll(dir);
+      }
+    });
+  });
+
   it('lint reports BuildKit rules with locations; --strict fails', async () => {
     const dir = await makeTree({ 'Dockerfile': 'from scratch as Build\nMAINTAINER me\nCMD echo hi\n' });
     try {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { didYouMean } from '../parser/suggest.js';
 import { UsageError } from './args.js';
 import { stdio, type Io } from './common.js';
 import { formatError, exitCodeOf } from './errors.js';
@@ -56,8 +57,11 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     const cmd = COMMANDS[first];
     // `tsbuild -t app .` builds, as the brief promises docker users.
     if (!cmd) {
-      if (first.startsWith('-') || argv.length === 1) return await (await COMMANDS.build!.load())(argv, io);
-      throw new UsageError(`unknown command: ${first}\n\n${usage()}`);
+      // A word that is no path but close to a command name is a typo, not a build context.
+      const hint = didYouMean(first, Object.keys(COMMANDS));
+      const typo = hint !== '' && !existsSync(first);
+      if (first.startsWith('-') || (argv.length === 1 && !typo)) return await (await COMMANDS.build!.load())(argv, io);
+      throw new UsageError(`unknown command "${first}"${hint}\nRun 'tsbuild --help' for the list of commands.`);
     }
     return await (await cmd.load())(rest, io);
   } catch (e) {
