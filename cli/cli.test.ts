@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { kvList, parseArgs, type FlagSpec } from './args.js';
 import { cli, makeTree, removeAll, tempDir } from '../test/helpers.js';
@@ -104,6 +105,64 @@ describe('tsbuild CLI commands', () => {
         await removeAll(dir);
       }
     });
+  });
+
+  describe('store commands', () => {
+    it('rmi takes an image ID or unique prefix; an ID with several names needs -f, which removes them all', async () => {
+      const dir = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'a' });
+      const root = join(dir, 'root');
+      try {
+        const built = await cli(['build', '--root', root, '-q', '-t', 'one:1', '-t', 'two:1', dir]);
+        assert.equal(built.code, 0, built.stderr);
+        const id = built.stdout.trim().slice('sha256:'.length);
+        const refused = await cli(['rmi', '--root', root, id.slice(0, 12)]);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /image is referenced in multiple repositories \(one:1, two:1\)/);
+        const forced = await cli(['rmi', '--root', root, '-f', id.slice(0, 8)]);
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.deepEqual(forced.stdout.trim().split('\n').sort(), ['Untagged: one:1', 'Untagged: two:1']);
+        assert.equal((await cli(['images', '--root', root, '-q'])).stdout, '');
+        await cli(['build', '--root', root, '-q', '-t', 'three:1', dir]);
+        const single = await cli(['rmi', '--root', root, `sha256:${id}`]);
+        assert.equal(single.code, 0, single.stderr);
+        assert.equal(single.stdout, 'Untagged: three:1\n');
+        const missing = await cli(['rmi', '--root', root, 'nothere:1']);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /No such image: nothere:1/);
+      } finally {
+        await removeAll(dir);
+      }
+    });
+
+    it('read-only commands on a missing --root say so (exit 1) and create nothing; build creates the store', async () => {
+      const dir = await makeTree({ 'Dockerfile': 'FROM scratch\n' });
+      const root = join(dir, 'no-store');
+      try {
+        for (const argv of [['images'], ['inspect', 'a:1'], ['du'], ['save', '-o', join(dir, 'x.tar'), 'a:1'], ['rmi', 'a:1'], ['tag', 'a:1', 'b:1']]) {
+          const r = await cli([...argv, '--root', root]);
+          assert.equal(r.code, 1, `${argv[0]}: ${r.stderr}`);
+          assert.match(r.stderr, new RegExp(`no tsbuild store at ${root}`), argv[0]);
+          assert.equal(existsSync(root), false, `${argv[0]} created the store`);
+        }
+        assert.equal((await cli(['build', '--root', root, '-q', dir])).code, 0);
+        assert.equal((await cli(['images', '--root', root])).code, 0);
+      } finally {
+        await removeAll(dir);
+      }
+    });
+
+    const commands = ['build', 'images', 'tag', 'rmi', 'save', 'load', 'inspect', 'analyze', 'pull', 'push', 'login', 'logout', 'lint', 'context', 'du', 'prune'];
+    for (const c of commands) {
+      it(`${c} --help and help ${c}: usage, every flag, exit codes`, async () => {
+        const a = await cli([c, '--help']);
+        const b = await cli(['help', c]);
+        assert.equal(a.code, 0);
+        assert.equal(b.stdout, a.stdout);
+        assert.match(a.stdout, new RegExp(`^Usage: tsbuild ${c}`));
+        assert.match(a.stdout, /\nOptions:\n[^]*-h, --help/);
+        assert.match(a.stdout, /\nExit status: 0 /);
+      });
+    }
   });
 
   it('lint reports BuildKit rules with locations; --strict fails', async () => {

@@ -39,13 +39,19 @@ A daemonless container image builder.
 Commands:
 ${rows.join('\n')}
 
-Run 'tsbuild COMMAND --help' for a command's options.
+Run 'tsbuild COMMAND --help' (or 'tsbuild help COMMAND') for a command's options.
+Exit status: 0 ok, 1 failed, 2 usage error (a bad flag, argument or Dockerfile), 3 a report gate failed.
 `;
 }
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [first, ...rest] = argv;
   try {
+    if (first === 'help' && rest[0] !== undefined) {
+      const topic = COMMANDS[rest[0]];
+      if (!topic) throw new UsageError(`unknown command "${rest[0]}"${didYouMean(rest[0], Object.keys(COMMANDS))}\nRun 'tsbuild --help' for the list of commands.`);
+      return await (await topic.load())(['--help'], io);
+    }
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       io.out(usage());
       return first === undefined ? 2 : 0;
