@@ -26,7 +26,7 @@ import { exportCache, importCache, importInlineCache, inlineCacheRecords, INLINE
 import { parseReference } from '../registry/reference.js';
 import { cacheMountSize, exportCacheMount, importCacheMount } from '../runtime/cache-mount-io.js';
 import { createTarStream } from '../image/tar/writer.js';
-import { createGunzip } from '../image/compress.js';
+import { gunzipStream } from '../image/compress.js';
 import type { StepCache } from './step-cache.js';
 import type { BuildSession, NamedContext } from './session.js';
 import type { StageState } from './stage-state.js';
@@ -177,7 +177,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       });
       let mounts = 0;
       for (const m of r.mounts) {
-        const tar = (await o.store.open(m.layer.desc.digest)).pipe(createGunzip());
+        const tar = gunzipStream(await o.store.open(m.layer.desc.digest));
         if (await importCacheMount(runtimeRoot, m.id, tar)) mounts++;
       }
       emit({ type: 'message', level: 'info', text: `importing cache from ${describeCache(spec)}: ${r.records} records${r.mounts.length ? `, ${mounts}/${r.mounts.length} cache mounts` : ''}` });

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../cache/store.js';
-import { createGunzip } from '../image/compress.js';
+import { gunzipStream } from '../image/compress.js';
 import { sha256 } from '../image/digest.js';
 import { applyLayers } from '../image/extract.js';
 import type { Layer } from '../image/image.js';
@@ -28,8 +28,7 @@ export class LayerViews {
   ) {}
 
   async uncompressed(l: LayerRef): Promise<Readable> {
-    const s = await this.store.open(l.desc.digest);
-    return s.pipe(createGunzip());
+    return gunzipStream(await this.store.open(l.desc.digest));
   }
 
   toLayer(l: LayerRef): Layer {

@@ -1,4 +1,5 @@
 import type { Dockerfile, Stage, Instruction } from '../parser/instructions.js';
+import { didYouMean } from '../parser/suggest.js';
 import { BuildUsageError } from './errors.js';
 import { expand } from './vars.js';
 
@@ -72,7 +73,10 @@ export function planBuild(
   let target = stages.length - 1;
   if (opts.target !== undefined) {
     target = df.stages.findIndex((s) => s.name === opts.target!.toLowerCase());
-    if (target < 0) throw new BuildUsageError(`target stage "${opts.target}" could not be found`);
+    if (target < 0) {
+      const names = df.stages.map((s) => s.name).filter((n): n is string => !!n);
+      throw new BuildUsageError(`target stage "${opts.target}" could not be found${didYouMean(opts.target, names)}`);
+    }
   }
 
   const order: number[] = [];

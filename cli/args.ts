@@ -113,10 +113,13 @@ export function kvList(values: string[], flag: string, env: NodeJS.ProcessEnv = 
   return out;
 }
 
-export function helpText(usage: string, summary: string, specs: FlagSpec[]): string {
+export const EXIT_CODES = 'Exit status: 0 ok, 1 the operation failed, 2 usage error (a bad flag or argument).';
+
+/** A command's --help: usage, summary, every flag, and its exit codes. */
+export function helpText(usage: string, summary: string, specs: FlagSpec[], exitCodes = EXIT_CODES): string {
   const rows = specs.map((s) => {
     const left = `${s.short ? `-${s.short}, ` : '    '}--${s.name}${s.type === 'bool' ? '' : s.type === 'optional' ? `[=${s.valueName ?? 'string'}]` : ` ${s.valueName ?? 'string'}`}`;
     return `  ${left.padEnd(34)} ${s.description}${s.default ? ` (default ${s.default})` : ''}`;
   });
-  return `Usage: ${usage}\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n`;
+  return `Usage: ${usage}\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n\n${exitCodes}\n`;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { kvList, parseArgs, type FlagSpec } from './args.js';
 import { cli, makeTree, removeAll, tempDir } from '../test/helpers.js';
@@ -62,6 +63,106 @@ describe('tsbuild CLI commands', () => {
     const help = await cli(['build', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--build-arg K=V/);
+  });
+
+  describe('errors: exit code 2 for what the user got wrong, each message once', () => {
+    const cases: Array<{ name: string; dockerfile: string; args: string[]; code: number; message: RegExp }> = [
+      { name: 'an unknown instruction', dockerfile: 'FROM scratch\nRUNN x\n', args: [], code: 2, message: /Dockerfile:2:1: unknown instruction: RUNN \(did you mean RUN\?\)/ },
+      { name: 'a bad variable expansion', dockerfile: 'FROM scratch\nARG A\nENV B=${A:?needs A}\n', args: [], code: 2, message: /needs A/ },
+      { name: 'a misspelled --target', dockerfile: 'FROM scratch AS base\nFROM scratch AS final\n', args: ['--target', 'bsae'], code: 2, message: /target stage "bsae" could not be found \(did you mean base\?\)/ },
+      { name: 'a missing COPY source', dockerfile: 'FROM scratch\nCOPY nope.txt /\n', args: [], code: 1, message: /Dockerfile:2:1: failed to compute cache key: "\/nope.txt": not found/ },
+    ];
+    for (const c of cases) {
+      it(`${c.name}: exit ${c.code}, the message once (plain progress)`, async () => {
+        const dir = await makeTree({ 'Dockerfile': c.dockerfile });
+        try {
+          const r = await cli(['build', '--root', join(dir, 'root'), '--progress=plain', ...c.args, dir]);
+          assert.equal(r.code, c.code, r.stderr);
+          assert.equal(r.stderr.match(new RegExp(c.message.source, 'g'))?.length, 1, r.stderr);
+        } finally {
+          await removeAll(dir);
+        }
+      });
+    }
+    it('a misspelled command is not read as a build context', async () => {
+      for (const argv of [['imgaes'], ['imgaes', '-q']]) {
+        const r = await cli(argv);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /unknown command "imgaes" \(did you mean images\?\)/);
+      }
+      // an existing directory with such a name is still a context
+      const dir = await makeTree({ 'imgaes/Dockerfile': 'FROM scratch\n' });
+      try {
+        const saved = process.cwd();
+        process.chdir(dir);
+        try {
+          const r = await cli(['imgaes']);
+          assert.doesNotMatch(r.stderr, /unknown command/);
+        } finally {
+          process.chdir(saved);
+        }
+      } finally {
+        await removeAll(dir);
+      }
+    });
+  });
+
+  describe('store commands', () => {
+    it('rmi takes an image ID or unique prefix; an ID with several names needs -f, which removes them all', async () => {
+      const dir = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'a' });
+      const root = join(dir, 'root');
+      try {
+        const built = await cli(['build', '--root', root, '-q', '-t', 'one:1', '-t', 'two:1', dir]);
+        assert.equal(built.code, 0, built.stderr);
+        const id = built.stdout.trim().slice('sha256:'.length);
+        const refused = await cli(['rmi', '--root', root, id.slice(0, 12)]);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /image is referenced in multiple repositories \(one:1, two:1\)/);
+        const forced = await cli(['rmi', '--root', root, '-f', id.slice(0, 8)]);
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.deepEqual(forced.stdout.trim().split('\n').sort(), ['Untagged: one:1', 'Untagged: two:1']);
+        assert.equal((await cli(['images', '--root', root, '-q'])).stdout, '');
+        await cli(['build', '--root', root, '-q', '-t', 'three:1', dir]);
+        const single = await cli(['rmi', '--root', root, `sha256:${id}`]);
+        assert.equal(single.code, 0, single.stderr);
+        assert.equal(single.stdout, 'Untagged: three:1\n');
+        const missing = await cli(['rmi', '--root', root, 'nothere:1']);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /No such image: nothere:1/);
+      } finally {
+        await removeAll(dir);
+      }
+    });
+
+    it('read-only commands on a missing --root say so (exit 1) and create nothing; build creates the store', async () => {
+      const dir = await makeTree({ 'Dockerfile': 'FROM scratch\n' });
+      const root = join(dir, 'no-store');
+      try {
+        for (const argv of [['images'], ['inspect', 'a:1'], ['du'], ['save', '-o', join(dir, 'x.tar'), 'a:1'], ['rmi', 'a:1'], ['tag', 'a:1', 'b:1']]) {
+          const r = await cli([...argv, '--root', root]);
+          assert.equal(r.code, 1, `${argv[0]}: ${r.stderr}`);
+          assert.match(r.stderr, new RegExp(`no tsbuild store at ${root}`), argv[0]);
+          assert.equal(existsSync(root), false, `${argv[0]} created the store`);
+        }
+        assert.equal((await cli(['build', '--root', root, '-q', dir])).code, 0);
+        assert.equal((await cli(['images', '--root', root])).code, 0);
+      } finally {
+        await removeAll(dir);
+      }
+    });
+
+    const commands = ['build', 'images', 'tag', 'rmi', 'save', 'load', 'inspect', 'analyze', 'pull', 'push', 'login', 'logout', 'lint', 'context', 'du', 'prune'];
+    for (const c of commands) {
+      it(`${c} --help and help ${c}: usage, every flag, exit codes`, async () => {
+        const a = await cli([c, '--help']);
+        const b = await cli(['help', c]);
+        assert.equal(a.code, 0);
+        assert.equal(b.stdout, a.stdout);
+        assert.match(a.stdout, new RegExp(`^Usage: tsbuild ${c}`));
+        assert.match(a.stdout, /\nOptions:\n[^]*-h, --help/);
+        assert.match(a.stdout, /\nExit status: 0 /);
+      });
+    }
   });
 
   it('lint reports BuildKit rules with locations; --strict fails', async () => {

@@ -1,5 +1,7 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ContentStore, defaultRoot } from '../cache/store.js';
+import { TsbuildError } from '../image/errors.js';
 // static: a few readdirs' worth of code (the parts that act load only when something is dead)
 import { cleanupStale } from '../runtime/builds.js';
 import type { FlagSpec, Parsed } from './args.js';
@@ -12,6 +14,7 @@ export const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', type: 'bool', des
  * Opens the store and first removes what killed builds left behind (containers, mounts, cgroups,
  * temp dirs): every command does, so a leftover never waits for the next RUN that misses the
  * cache. With nothing left this costs a few readdirs.
+ * Creates the store when missing: for build, load and pull, which put things in it.
  */
 export async function openStore(p: Parsed): Promise<ContentStore> {
   const store = await ContentStore.open(str(p, 'root') ?? defaultRoot());
@@ -26,6 +29,15 @@ async function reapDeadBuilds(store: ContentStore): Promise<void> {
   } catch {
     /* the next command tries again */
   }
+}
+
+/** The store for commands that only look at (or take from) it: a wrong --root is an error, not a new empty store. */
+export async function openExistingStore(p: Parsed): Promise<ContentStore> {
+  const root = resolve(str(p, 'root') ?? defaultRoot());
+  if (!existsSync(join(root, 'version'))) {
+    throw new TsbuildError('TSB_NO_STORE', `no tsbuild store at ${root} (a build, load or pull creates one; check --root and $TSBUILD_ROOT)`);
+  }
+  return openStore(p);
 }
 
 export interface Io {

@@ -14,11 +14,14 @@ function isTsbuildError(e: unknown): e is Branded {
   return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
 }
 
-/** Exit codes: 0 ok, 1 build or operation failed, 2 usage error, 3 a report gate failed. */
+/** Errors in what the user typed or wrote: flags, the command line, the Dockerfile's syntax. */
+const USAGE_CODES = new Set(['TSB_USAGE', 'TSB_BUILD_USAGE', 'TSB_DOCKERFILE_PARSE', 'TSB_SHELL_EXPANSION']);
+
+/** Exit codes: 0 ok, 1 build or operation failed, 2 usage error (a bad flag or Dockerfile), 3 a report gate failed. */
 export function exitCodeOf(e: unknown): number {
   if (!isTsbuildError(e)) return 1;
   const code = e.code ?? '';
-  if (code === 'TSB_USAGE' || code === 'TSB_BUILD_USAGE') return 2;
+  if (USAGE_CODES.has(code)) return 2;
   if (code === 'TSB_GATE_FAILED') return 3;
   return 1;
 }

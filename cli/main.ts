@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { didYouMean } from '../parser/suggest.js';
 import { UsageError } from './args.js';
 import { stdio, type Io } from './common.js';
 import { formatError, exitCodeOf } from './errors.js';
@@ -38,13 +39,19 @@ A daemonless container image builder.
 Commands:
 ${rows.join('\n')}
 
-Run 'tsbuild COMMAND --help' for a command's options.
+Run 'tsbuild COMMAND --help' (or 'tsbuild help COMMAND') for a command's options.
+Exit status: 0 ok, 1 failed, 2 usage error (a bad flag, argument or Dockerfile), 3 a report gate failed.
 `;
 }
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [first, ...rest] = argv;
   try {
+    if (first === 'help' && rest[0] !== undefined) {
+      const topic = COMMANDS[rest[0]];
+      if (!topic) throw new UsageError(`unknown command "${rest[0]}"${didYouMean(rest[0], Object.keys(COMMANDS))}\nRun 'tsbuild --help' for the list of commands.`);
+      return await (await topic.load())(['--help'], io);
+    }
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       io.out(usage());
       return first === undefined ? 2 : 0;
@@ -56,8 +63,11 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     const cmd = COMMANDS[first];
     // `tsbuild -t app .` builds, as the brief promises docker users.
     if (!cmd) {
-      if (first.startsWith('-') || argv.length === 1) return await (await COMMANDS.build!.load())(argv, io);
-      throw new UsageError(`unknown command: ${first}\n\n${usage()}`);
+      // A word that is no path but close to a command name is a typo, not a build context.
+      const hint = didYouMean(first, Object.keys(COMMANDS));
+      const typo = hint !== '' && !existsSync(first);
+      if (first.startsWith('-') || (argv.length === 1 && !typo)) return await (await COMMANDS.build!.load())(argv, io);
+      throw new UsageError(`unknown command "${first}"${hint}\nRun 'tsbuild --help' for the list of commands.`);
     }
     return await (await cmd.load())(rest, io);
   } catch (e) {

@@ -57,7 +57,8 @@ function plainProgress(out: ProgressOut, color: boolean): ProgressWriter {
           out.write(`#${e.id} ${c('32', 'DONE')} ${((e.durationMs ?? 0) / 1000).toFixed(1)}s${e.reason ? ` (${e.reason})` : ''}\n`);
           break;
         case 'error':
-          out.write(`#${e.id} ${c('31', 'ERROR')}: ${(e.error ?? '').split('\n')[0]}\n`);
+          // The error itself is printed once, with its Dockerfile lines, when the build ends.
+          out.write(`#${e.id} ${c('31', 'ERROR')}\n`);
           break;
         case 'skipped':
           break;

@@ -4,7 +4,7 @@
  * (parsed forms, digests, the layer list) is derived here and memoised.
  */
 import { pipeline, type Readable } from 'node:stream';
-import { createGunzip } from './compress.js';
+import { gunzipStream } from './compress.js';
 import { sha256, VerifyingStream, type Digest } from './digest.js';
 import { FormatError } from './errors.js';
 import type { Image, ImageIndex, Layer } from './image.js';
@@ -150,7 +150,7 @@ export function layerFromOpener(o: { desc: Descriptor; diffID: Digest; open: () 
       }
       const c = await compressed();
       if (!isGzipLayer(desc.mediaType)) return c; // already a plain tar
-      return pipeline(c, createGunzip(), noop);
+      return gunzipStream(c);
     },
   } satisfies Layer;
   return layer;

@@ -223,7 +223,7 @@ describe('tsbuild build: errors', function () {
   after(() => removeAll(root));
 
   const cases: Array<{ name: string; dockerfile: string; files?: Record<string, string>; code: number; message: RegExp }> = [
-    { name: 'unknown instruction', dockerfile: 'FROM scratch\nFOOO bar\n', code: 1, message: /Dockerfile:2:\d+.*(unknown instruction|FOOO)/is },
+    { name: 'unknown instruction', dockerfile: 'FROM scratch\nFOOO bar\n', code: 2, message: /Dockerfile:2:\d+.*(unknown instruction|FOOO)/is },
     { name: 'missing COPY source', dockerfile: 'FROM scratch\nCOPY nope.txt /\n', code: 1, message: /Dockerfile:2:\d+.*nope\.txt.*not found/s },
     { name: 'unknown target', dockerfile: 'FROM scratch AS a\n', code: 2, message: /target stage "zzz" could not be found/ },
     { name: 'several sources need a / destination', dockerfile: 'FROM scratch\nCOPY a b /dest\n', files: { a: '1', b: '2' }, code: 1, message: /must be a directory and end with a \// },

@@ -168,6 +168,38 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('keeps secrets out of cache keys: a rebuild without --secret reuses the step and warns; required=true fails', async () => {
+    const ctx = await makeTree({
+      'Dockerfile':
+        'FROM busybox:latest\n' +
+        'RUN --mount=type=secret,id=tok --mount=type=secret,id=tok,env=TOKEN echo ran-${#TOKEN} > /ran\n',
+    });
+    const secretFile = join(work, 'cache-key-secret.txt');
+    try {
+      await writeFile(secretFile, `first-${process.pid}`);
+      const first = await build(['--progress=plain', '--explain-cache', '--secret', `id=tok,src=${secretFile}`, ctx]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /cache: 0 step\(s\) reused, 1 executed/);
+      assert.doesNotMatch(first.stderr, /secret tok was not provided/);
+      // Another value, then none at all: the step's key is the same (BuildKit keys never hold secrets).
+      await writeFile(secretFile, 'another value');
+      const other = await build(['--progress=plain', '--explain-cache', '--secret', `id=tok,src=${secretFile}`, ctx]);
+      assert.match(other.stderr, /cache: 1 step\(s\) reused, 0 executed/);
+      const none = await build(['--progress=plain', '--explain-cache', ctx]);
+      assert.equal(none.code, 0, none.stderr);
+      assert.match(none.stderr, /cache: 1 step\(s\) reused, 0 executed/);
+      assert.match(none.stderr, /secret tok was not provided: RUN runs without it/);
+      assert.match(none.stderr, /Dockerfile:2/);
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox:latest\nRUN --mount=type=secret,id=tok,required=true cat /run/secrets/tok\n');
+      const required = await build(['--progress=plain', ctx]);
+      assert.equal(required.code, 2, required.stderr); // a missing flag: a usage error
+      assert.match(required.stderr, /secret tok is required but was not provided/);
+      assert.match(required.stderr, /Dockerfile:2/);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('keeps cache mounts across builds, outside the layers', async () => {
     const ctx = await makeTree({ 'Dockerfile': 'FROM busybox:latest\nRUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /runs\n' });
     try {

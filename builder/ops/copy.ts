@@ -3,7 +3,7 @@ import { lstat, mkdir, mkdtemp, open, readlink } from 'node:fs/promises';
 import { applyLayer } from '../../image/extract.js';
 import { posix, join as joinFs } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { gunzipStream } from '../../image/compress.js';
 import type { TarHeader } from '../../image/tar/header.js';
 import { readTar } from '../../image/tar/reader.js';
 import { entryParts, linkTargetParts } from '../../image/safe-path.js';
@@ -436,7 +436,7 @@ async function addArchive(
   // BuildKit untars onto the destination: a hardlink may name a file the image already has, and
   // fifos are made. The scratch extraction can do neither, so those entries are laid in here.
   const special = await archiveSpecialEntries(abs);
-  await applyLayer(Readable.from(await openMaybeGzip(abs)), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
+  await applyLayer(await openMaybeGzip(abs), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
   const links = new HardlinkTracker();
   const owned = (h: TarHeader): TarHeader => ({ ...h, uid: req.owner?.uid ?? h.uid, gid: req.owner?.gid ?? h.gid });
   for await (const e of walkContext(dir, {})) {
@@ -467,7 +467,7 @@ async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[];
   const fifos: TarHeader[] = [];
   const outsideLinks = new Map<string, TarHeader>();
   const seen = new Set<string>();
-  for await (const { header, body } of readTar(Readable.from(await openMaybeGzip(abs)))) {
+  for await (const { header, body } of readTar(await openMaybeGzip(abs))) {
     body.resume();
     const path = entryParts(header.path).join('/');
     if (header.type === 'fifo') fifos.push({ ...header, path });
@@ -480,10 +480,10 @@ async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[];
   return { fifos, outsideLinks };
 }
 
-async function openMaybeGzip(abs: string): Promise<NodeJS.ReadableStream> {
+async function openMaybeGzip(abs: string): Promise<Readable> {
   const magic = await readMagic(abs);
   const s = createReadStream(abs);
-  return magic[0] === 0x1f && magic[1] === 0x8b ? s.pipe(createGunzip()) : s;
+  return magic[0] === 0x1f && magic[1] === 0x8b ? gunzipStream(s) : s;
 }
 
 async function readMagic(abs: string): Promise<Buffer> {
@@ -505,7 +505,7 @@ async function isTarArchive(abs: string): Promise<boolean> {
     const head = await new Promise<Buffer>((resolve) => {
       const chunks: Buffer[] = [];
       let len = 0;
-      const gz = createReadStream(abs).pipe(createGunzip());
+      const gz = gunzipStream(createReadStream(abs));
       gz.on('data', (c: Buffer) => {
         chunks.push(c);
         len += c.length;

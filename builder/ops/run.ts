@@ -41,13 +41,17 @@ export async function runStep(
     // docker requires the entitlement for RUN --network=host; the CLI's --network host grants it.
     throw new BuildUsageError('RUN --network=host needs --allow network.host', loc);
   }
-  const secretEnv: string[] = [];
+  const secretEnv: SecretEnv = { values: [], names: [] };
   const mounts: RunMount[] = [];
   const mountKeys: Array<Record<string, unknown>> = [];
   const mountInputs: Array<{ name: string; digest: Digest }> = [];
   for (const raw of ins.mounts) {
     const m = await parseMount(s, expand(raw, lookup, esc), state, loc, secretEnv);
     if (!m) continue;
+    if ('absentKey' in m) {
+      mountKeys.push(m.absentKey);
+      continue;
+    }
     mounts.push(m);
     const k = await mountKey(s, m);
     mountKeys.push(k.op);
@@ -64,7 +68,7 @@ export async function runStep(
     if (PREDEFINED_ARGS.has(k) && !state.args.has(k)) proxies.push(`${k}=${v}`);
   }
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...proxies, ...secretEnv];
+  const processEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...proxies, ...secretEnv.values];
 
   // History shows build args the step saw, as docker does (`|1 VERSION=1.2 /bin/sh -c …`).
   const argPrefix = argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
@@ -83,7 +87,7 @@ export async function runStep(
       network,
       security,
       mounts: mountKeys,
-      secretEnv: secretEnv.map((kv) => kv.split('=', 1)[0]),
+      secretEnv: secretEnv.names,
     },
     inputs: mountInputs,
   });
@@ -172,9 +176,9 @@ async function mountKey(s: BuildSession, m: RunMount): Promise<{ op: Record<stri
     case 'tmpfs':
       return { op: { type: 'tmpfs', target: m.target, size: m.size ?? null } };
     case 'secret':
-      return { op: { type: 'secret', target: m.target, mode: m.mode ?? null, uid: m.uid ?? null, gid: m.gid ?? null } };
+      return { op: secretMountKey(m) };
     case 'ssh':
-      return { op: { type: 'ssh', target: m.target } };
+      return { op: sshMountKey(m.target) };
     case 'bind': {
       const op = { type: 'bind', target: m.target, source: m.source, readwrite: m.readwrite ?? false };
       if ('layers' in m.from) {
@@ -239,13 +243,36 @@ function num(v: string | undefined, base = 10): number | undefined {
   return Number.isNaN(n) ? undefined : n;
 }
 
+/**
+ * Secret environment variables of a RUN: the values it runs with, and the names that enter its
+ * cache key whether or not the secret was given (BuildKit: secrets never reach a cache key, so a
+ * rebuild without one reuses the step).
+ */
+interface SecretEnv {
+  values: string[];
+  names: string[];
+}
+
+function secretMountKey(m: { target: string; mode?: number; uid?: number; gid?: number }): Record<string, unknown> {
+  return { type: 'secret', target: m.target, mode: m.mode ?? null, uid: m.uid ?? null, gid: m.gid ?? null };
+}
+
+function sshMountKey(target: string): Record<string, unknown> {
+  return { type: 'ssh', target };
+}
+
+/** A declared secret or ssh mount that was not provided: the step runs without it, keyed as if it had it. */
+interface AbsentMount {
+  absentKey: Record<string, unknown>;
+}
+
 async function parseMount(
   s: BuildSession,
   spec: string,
   state: StageState,
   loc: SourceLocation,
-  secretEnv: string[],
-): Promise<RunMount | undefined> {
+  secretEnv: SecretEnv,
+): Promise<RunMount | AbsentMount | undefined> {
   const kv = parseKv(spec);
   const type = kv.get('type') ?? 'bind';
   const target = kv.get('target') ?? kv.get('dst') ?? kv.get('destination');
@@ -291,33 +318,29 @@ async function parseMount(
       if (!id) throw new BuildUsageError('secret mount needs an id or a target', loc);
       const data = s.secrets.get(id);
       const required = bool(kv.get('required') ?? 'false') && kv.has('required');
-      if (!data) {
-        if (required) throw new BuildUsageError(`secret ${id} not found (pass it with --secret id=${id},src=FILE)`, loc);
-        return undefined;
-      }
       const envName = kv.get('env');
-      if (envName) {
-        secretEnv.push(`${envName}=${data.toString('utf8')}`);
-        if (!target) return undefined;
+      if (envName) secretEnv.names.push(envName);
+      const file = { target: abs(target ?? `/run/secrets/${id}`), mode: num(kv.get('mode'), 8) ?? 0o400, uid: num(kv.get('uid')), gid: num(kv.get('gid')) };
+      const mountsFile = !envName || target !== undefined;
+      if (!data) {
+        if (required) throw new BuildUsageError(`secret ${id} is required but was not provided (pass it with --secret id=${id},src=FILE or env=VAR)`, loc);
+        s.emit({ type: 'message', level: 'warn', text: `secret ${id} was not provided: RUN runs without it (pass --secret id=${id},src=FILE; required=true makes this an error)`, loc: { file: loc.file, line: loc.line } });
+        return mountsFile ? { absentKey: secretMountKey(file) } : undefined;
       }
-      return {
-        type: 'secret',
-        target: abs(target ?? `/run/secrets/${id}`),
-        data,
-        mode: num(kv.get('mode'), 8) ?? 0o400,
-        uid: num(kv.get('uid')),
-        gid: num(kv.get('gid')),
-      };
+      if (envName) secretEnv.values.push(`${envName}=${data.toString('utf8')}`);
+      return mountsFile ? { type: 'secret', data, ...file } : undefined;
     }
     case 'ssh': {
       const id = kv.get('id') ?? 'default';
       const sock = s.ssh.get(id);
+      const t = abs(target ?? '/run/buildkit/ssh_agent.0');
+      secretEnv.names.push('SSH_AUTH_SOCK');
       if (!sock) {
         if (kv.has('required') && bool(kv.get('required'))) throw new BuildUsageError(`no SSH agent for id ${id} (pass --ssh ${id})`, loc);
-        return undefined;
+        s.emit({ type: 'message', level: 'warn', text: `ssh agent ${id} was not provided: RUN runs without it (pass --ssh ${id})`, loc: { file: loc.file, line: loc.line } });
+        return { absentKey: sshMountKey(t) };
       }
-      const t = abs(target ?? '/run/buildkit/ssh_agent.0');
-      secretEnv.push(`SSH_AUTH_SOCK=${t}`);
+      secretEnv.values.push(`SSH_AUTH_SOCK=${t}`);
       return { type: 'ssh', target: t, socketPath: sock, mode: num(kv.get('mode'), 8) ?? 0o600, uid: num(kv.get('uid')), gid: num(kv.get('gid')) };
     }
     default:

@@ -47,7 +47,7 @@ export const BUILD_FLAGS: FlagSpec[] = [
 export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, BUILD_FLAGS);
   if (bool(p, 'help')) {
-    io.out(helpText('tsbuild build [OPTIONS] CONTEXT', 'Build an image from a Dockerfile.', BUILD_FLAGS));
+    io.out(helpText('tsbuild build [OPTIONS] CONTEXT', 'Build an image from a Dockerfile.', BUILD_FLAGS, 'Exit status: 0 built, 1 the build failed, 2 usage error (a bad flag or Dockerfile), 3 a --report gate failed.'));
     return 0;
   }
   if (p.positionals.length !== 1) throw new UsageError('"tsbuild build" requires exactly 1 argument (the context directory)');

@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { readTar } from '../../image/tar/reader.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
-import { HELP_FLAG, humanSize, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { HELP_FLAG, humanSize, openExistingStore, openStore, ROOT_FLAG, type Io } from '../common.js';
 
 /** The manifest (not index) descriptor an image name or digest points at in the store. */
 export async function findImage(store: ContentStore, nameOrId: string): Promise<{ name?: string; desc: Descriptor }> {
@@ -52,7 +52,7 @@ const LIST_FLAGS: FlagSpec[] = [
 export async function imagesCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, LIST_FLAGS);
   if (bool(p, 'help')) return io.out(helpText('tsbuild images [OPTIONS]', 'List images in the local store.', LIST_FLAGS)), 0;
-  const store = await openStore(p);
+  const store = await openExistingStore(p);
   const rows: string[][] = [];
   for (const r of (await store.listRefs()).sort((a, b) => a.name.localeCompare(b.name))) {
     const m = await manifestOf(store, r.desc);
@@ -80,30 +80,66 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('') + '\n').join('');
 }
 
+const TAG_FLAGS: FlagSpec[] = [ROOT_FLAG, HELP_FLAG];
+
 export async function tagCommand(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, [ROOT_FLAG, HELP_FLAG]);
-  if (bool(p, 'help')) return io.out('Usage: tsbuild tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]\n'), 0;
+  const p = parseArgs(argv, TAG_FLAGS);
+  if (bool(p, 'help')) return io.out(helpText('tsbuild tag SOURCE_IMAGE[:TAG]|IMAGE_ID TARGET_IMAGE[:TAG]', 'Give an image (by name, ID or unique ID prefix) another name.', TAG_FLAGS)), 0;
   if (p.positionals.length !== 2) throw new UsageError('"tsbuild tag" requires exactly 2 arguments');
-  const store = await openStore(p);
+  const store = await openExistingStore(p);
   const src = await findImage(store, p.positionals[0]!);
   await store.setRef(storeRefName(p.positionals[1]!), src.desc);
   return 0;
 }
 
+const RMI_FLAGS: FlagSpec[] = [
+  { name: 'force', short: 'f', type: 'bool', description: 'with an image ID: remove every name it has' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
 export async function rmiCommand(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, [ROOT_FLAG, HELP_FLAG]);
-  if (bool(p, 'help') || p.positionals.length === 0) return io.out('Usage: tsbuild rmi IMAGE [IMAGE...]\n'), p.positionals.length === 0 && !bool(p, 'help') ? 2 : 0;
-  const store = await openStore(p);
+  const p = parseArgs(argv, RMI_FLAGS);
+  if (bool(p, 'help')) return io.out(helpText('tsbuild rmi [OPTIONS] IMAGE [IMAGE...]', 'Remove image names (NAME[:TAG], an image ID or a unique ID prefix) from the store; prune frees the space.', RMI_FLAGS)), 0;
+  if (p.positionals.length === 0) throw new UsageError('"tsbuild rmi" requires at least 1 argument');
+  const store = await openExistingStore(p);
   let rc = 0;
   for (const n of p.positionals) {
-    const name = storeRefName(n);
-    if (await store.deleteRef(name)) io.out(`Untagged: ${familiar(name)}\n`);
-    else {
-      io.err(`Error: No such image: ${n}\n`);
+    try {
+      for (const name of await namesToRemove(store, n, bool(p, 'force'))) {
+        await store.deleteRef(name);
+        io.out(`Untagged: ${familiar(name)}\n`);
+      }
+    } catch (e) {
+      io.err(`Error: ${(e as Error).message}\n`);
       rc = 1;
     }
   }
   return rc;
+}
+
+/**
+ * The names `rmi ARG` removes: ARG itself when it is a name; for an image ID (or unique prefix)
+ * its only name, or with force all of them (docker: "image is referenced in multiple repositories").
+ */
+async function namesToRemove(store: ContentStore, arg: string, force: boolean): Promise<string[]> {
+  const name = storeRefName(arg);
+  if (await store.getRef(name)) return [name];
+  const hex = arg.replace(/^sha256:/, '');
+  if (!/^[a-f0-9]{1,64}$/.test(hex)) throw new UsageError(`No such image: ${arg}`);
+  const byId = new Map<string, string[]>();
+  for (const r of await store.listRefs()) {
+    const m = await manifestOf(store, r.desc);
+    const id = (await store.readJSON<Manifest>(m.digest)).config.digest.slice(7);
+    if (id.startsWith(hex)) byId.set(id, [...(byId.get(id) ?? []), r.name]);
+  }
+  if (byId.size === 0) throw new UsageError(`No such image: ${arg}`);
+  if (byId.size > 1) throw new UsageError(`image ID prefix ${arg} is ambiguous: ${[...byId.keys()].map((i) => i.slice(0, 12)).join(', ')}`);
+  const [id, names] = [...byId][0]!;
+  if (names.length > 1 && !force) {
+    throw new UsageError(`conflict: unable to delete ${id.slice(0, 12)} (must be forced) - image is referenced in multiple repositories (${names.map(familiar).join(', ')})`);
+  }
+  return names;
 }
 
 const SAVE_FLAGS: FlagSpec[] = [
@@ -120,7 +156,7 @@ export async function saveCommand(argv: string[], io: Io): Promise<number> {
   if (!file) throw new UsageError('tsbuild save needs -o FILE');
   if (p.positionals.length === 0) throw new UsageError('tsbuild save needs at least one image');
   const format = str(p, 'format') ?? 'docker';
-  const store = await openStore(p);
+  const store = await openExistingStore(p);
   const imgs = [];
   for (const n of p.positionals) {
     const f = await findImage(store, n);
@@ -193,7 +229,7 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
   const flags: FlagSpec[] = [{ name: 'format', short: 'f', type: 'string', description: 'manifest, config or all (JSON)', default: 'all' }, ROOT_FLAG, HELP_FLAG];
   const p = parseArgs(argv, flags);
   if (bool(p, 'help') || p.positionals.length === 0) return io.out(helpText('tsbuild inspect [OPTIONS] IMAGE', 'Show an image\'s manifest and config.', flags)), 0;
-  const store = await openStore(p);
+  const store = await openExistingStore(p);
   const out = [];
   for (const n of p.positionals) {
     const f = await findImage(store, n);

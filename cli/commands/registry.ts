@@ -4,7 +4,7 @@ import { familiar } from '../../builder/exporters/index.js';
 import { parsePlatform, hostPlatform } from '../../image/platform.js';
 import { login, logout, parseReference, RegistryClient } from '../../registry/index.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
-import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { HELP_FLAG, openExistingStore, openStore, ROOT_FLAG, type Io } from '../common.js';
 import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 import { findImage } from './images.js';
 
@@ -43,7 +43,7 @@ async function pushCommand(argv: string[], io: Io): Promise<number> {
     io.out(helpText('tsbuild push [OPTIONS] NAME[:TAG] [DEST]', 'Push an image from the local store to a registry (to DEST when given).', NET_FLAGS));
     return bool(p, 'help') ? 0 : 2;
   }
-  const store = await openStore(p);
+  const store = await openExistingStore(p);
   const src = await findImage(store, p.positionals[0]!);
   const dest = parseReference(p.positionals[1] ?? p.positionals[0]!);
   const client = new RegistryClient({
@@ -89,8 +89,9 @@ async function loginCommand(argv: string[], io: Io): Promise<number> {
 }
 
 async function logoutCommand(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, NET_FLAGS);
-  if (bool(p, 'help')) return io.out('Usage: tsbuild logout [SERVER]\n'), 0;
+  const flags = [ROOT_FLAG, HELP_FLAG];
+  const p = parseArgs(argv, flags);
+  if (bool(p, 'help')) return io.out(helpText('tsbuild logout [SERVER]', 'Remove the credentials for SERVER (default docker.io) from ~/.docker/config.json.', flags)), 0;
   const server = p.positionals[0] ?? 'docker.io';
   await logout(server);
   io.out(`Removing login credentials for ${server}\n`);

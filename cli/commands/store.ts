@@ -11,12 +11,13 @@ import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/t
 import { pruneSnapshots } from '../../runtime/snapshot-gc.js';
 import { join } from 'node:path';
 import { parseSize } from '../../report/units.js';
-import { HELP_FLAG, humanSize, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { HELP_FLAG, humanSize, openExistingStore, ROOT_FLAG, type Io } from '../common.js';
 
 async function duCommand(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, [ROOT_FLAG, HELP_FLAG]);
-  if (bool(p, 'help')) return io.out('Usage: tsbuild du\n\nShow what uses space in the store.\n'), 0;
-  const store = await openStore(p);
+  const flags = [ROOT_FLAG, HELP_FLAG];
+  const p = parseArgs(argv, flags);
+  if (bool(p, 'help')) return io.out(helpText('tsbuild du [OPTIONS]', 'Show what uses space in the store (JSON: blobs, bytes, reclaimable).', flags)), 0;
+  const store = await openExistingStore(p);
   const cache = new BuildCache(store);
   const u = await diskUsage(store, { extraRoots: await cache.roots() });
   io.out(`${JSON.stringify(u, null, 2)}\n`);
@@ -34,7 +35,7 @@ async function pruneCommand(argv: string[], io: Io): Promise<number> {
   ];
   const p = parseArgs(argv, flags);
   if (bool(p, 'help')) return io.out(helpText('tsbuild prune [OPTIONS]', 'Remove blobs no image name references.', flags)), 0;
-  const store = await openStore(p);
+  const store = await openExistingStore(p);
   const cache = new BuildCache(store);
   const dry = bool(p, 'dry-run');
   const keep = str(p, 'keep-storage');
@@ -95,7 +96,7 @@ async function checkStoreCommand(argv: string[], io: Io): Promise<number> {
   if (bool(p, 'help')) {
     return io.out(helpText('tsbuild check-store [--repair]', 'Re-hash every blob and check what names blobs; exit 1 when something is wrong (without --repair).', flags)), 0;
   }
-  const store = await openStore(p);
+  const store = await openExistingStore(p);
   const r = await checkStore(store, { repair: bool(p, 'repair') });
   for (const x of r.problems) io.out(`${x.kind} ${x.subject}: ${x.problem}${x.repaired ? ' (removed)' : ''}\n`);
   io.out(`checked ${r.blobs} blobs (${humanSize(r.bytes)}) and ${r.refs} image names: `);
