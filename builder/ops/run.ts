@@ -126,7 +126,7 @@ export async function runStep(
   const missReason = hit.reasons.join('; ');
   if (entries === 0) {
     await recordStep(s, state, step, undefined, created);
-    return { ...state, config: addHistory(state.config, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
+    return { ...state, config: addHistory(state, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
   }
   const c = result.committed;
   const ref = { desc: c.desc, diffID: c.diffID };
