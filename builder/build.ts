@@ -18,7 +18,7 @@ import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
 import { LayerViews } from './layers.js';
-import { planBuild, type BuildPlan } from './plan.js';
+import { addDependency, planBuild, resolveSource, type BuildPlan } from './plan.js';
 import { takePulledLayer } from './pulled-layer.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
@@ -227,6 +227,12 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     network: o.network ?? 'default',
     allow: new Set([...(o.allow ?? []), ...(o.network === 'host' ? ['network.host'] : [])]),
     stageResult: (i) => stageResult(i),
+    sourceFor: (reader, name, site) => {
+      const readerIndex = df.stages.findIndex((st, i) => (st.name ?? String(i)) === reader);
+      const src = resolveSource(df, name, { namedContexts: new Set(namedContexts.keys()), reader: readerIndex, isFrom: false }, site.loc);
+      if (src.kind === 'stage' && readerIndex >= 0) addDependency(plan, df, readerIndex, src.index, site);
+      return src;
+    },
     stepTimeoutMs: o.stepTimeoutMs,
     signal: stop.signal,
     nextStep: () => ++step,
@@ -237,7 +243,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     let p = results.get(i);
     if (!p) {
       const planned = plan.stages[i]!;
-      p = Promise.all([...planned.deps].map((d) => stageResult(d))).then(() =>
+      p = Promise.all([...planned.deps.keys()].map((d) => stageResult(d))).then(() =>
         limit(() => buildStage(session, planned.stage, planned.base)),
       );
       results.set(i, p);

@@ -43,7 +43,7 @@ export async function copyStep(
     fromLabel = ` --from=${from}`;
     const nc = s.namedContexts.get(from);
     if (nc?.kind === 'dir') root = nc.root;
-    else fromLayers = await layersFor(s, from, loc);
+    else fromLayers = await layersFor(s, state.label, from, { loc, text: ins.original.split('\n')[0] ?? '' });
   }
   const owner = ins.chown !== undefined && ins.chown !== '' ? await ownerOf(s, state, ex(ins.chown)) : undefined;
   const chmod = ins.chmod !== undefined && ins.chmod !== '' ? parseChmod(ex(ins.chmod)) : undefined;

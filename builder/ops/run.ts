@@ -280,7 +280,7 @@ async function parseMount(
       }
       const nc = s.namedContexts.get(from);
       if (nc?.kind === 'dir') return { type: 'bind', target: abs(target), source, from: { hostDir: nc.root.dir }, readwrite };
-      const layers = await layersFor(s, from, loc);
+      const layers = await layersFor(s, state.label, from, { loc, text: `RUN --mount=${spec}` });
       return { type: 'bind', target: abs(target), source, from: { layers: layers.map((l) => s.views.toLayer(l)) }, readwrite };
     }
     case 'tmpfs':
