@@ -6,12 +6,13 @@ import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
 import { hostPlatform } from '../image/platform.js';
 import type { Platform, ImageConfigFile } from '../image/types.js';
-import { parseDockerfile } from '../parser/index.js';
+import { attachSource, parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
 import type { Runtime } from '../runtime/index.js';
 import { readDockerignore } from './context.js';
+import { readDockerfile } from './dockerfile-source.js';
 import { buildStage, checkPlatform } from './dispatch.js';
 import { BuildUsageError } from './errors.js';
 import type { EventSink } from './events.js';
@@ -116,10 +117,15 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const st = await stat(contextDir).catch(() => undefined);
   if (!st?.isDirectory()) throw new BuildUsageError(`build context ${o.contextDir} is not a directory`);
   const dockerfilePath = o.dockerfile ? (isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile)) : join(contextDir, 'Dockerfile');
-  const text = o.dockerfileText ?? (await readFile(dockerfilePath, 'utf8').catch(() => {
-    throw new BuildUsageError(`failed to read dockerfile: open ${dockerfilePath}: no such file or directory`);
-  }));
   const fileLabel = o.dockerfileText !== undefined ? 'Dockerfile' : relName(dockerfilePath);
+  const text = o.dockerfileText ?? (await readDockerfile(dockerfilePath, fileLabel));
+  // Errors carry the text they point into, for the printer's excerpt.
+  return buildText(o, contextDir, dockerfilePath, text, fileLabel).catch((e: unknown) => {
+    throw attachSource(e, fileLabel, text);
+  });
+}
+
+async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: string, text: string, fileLabel: string): Promise<BuildResult> {
   const df = parseDockerfile(text, { file: fileLabel });
   const emit: EventSink = o.onEvent ?? (() => {});
   for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });

@@ -82,7 +82,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
     };
   } catch (e) {
     s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'error', loc, error: (e as Error).message });
-    throw e;
+    throw locate(e, loc);
   }
 }
 

@@ -1,18 +1,24 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from '../builder/build.js';
 import { ContentStore } from '../cache/store.js';
-import { execFileP, makeTree, removeAll, tempDir } from './helpers.js';
+import { cli, execFileP, makeTree, removeAll, tempDir } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+/** tsx by its path: a child may run in a directory where the package does not resolve. */
+const TSX = import.meta.resolve('tsx');
 
 /** The CLI as its own process (exit codes, signals, stdin), as a user runs it. */
 async function tsbuildProcess(args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: o.timeoutMs ?? 60_000 });
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: o.timeoutMs ?? 60_000 });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -102,4 +108,104 @@ describe('a build never exits 0 without its result', function () {
     assert.equal(code, 1, stdout + stderr);
     assert.match(stderr, /internal error: tsbuild stopped with its command unfinished/);
   });
+});
+
+describe('bad input gets a clear error, with file:line:column and the text', function () {
+  this.timeout(120_000);
+  let root: string;
+  let ctx: string;
+  before(async () => {
+    root = await tempDir('tsb-root-');
+    ctx = await makeTree({ 'a.txt': 'a' });
+  });
+  after(() => removeAll(root, ctx));
+
+  const doubling = ['FROM scratch', 'ENV a=0123456789abcdef', ...Array.from({ length: 24 }, () => 'ENV a=$a$a'), ''].join('\n');
+  const nested = `FROM scratch\nENV x=${'${a:-'.repeat(10_000)}x${'}'.repeat(10_000)}\n`;
+  const cases: Array<{ name: string; file?: string; dockerfile?: string; code: number; message: RegExp; excerpt?: RegExp }> = [
+    { name: '-f /dev/zero (read forever before)', file: '/dev/zero', code: 1, message: /\/dev\/zero:1:1: the Dockerfile is larger than the 4194304-byte limit/ },
+    { name: '-f a directory (said "no such file" before)', file: '/etc', code: 2, message: /failed to read dockerfile: \/etc is a directory, not a file/ },
+    { name: '-f a missing file', file: '/nonexistent/Dockerfile', code: 2, message: /open \/nonexistent\/Dockerfile: no such file or directory/ },
+    { name: 'a doubling ENV chain (4 GB and out of memory before)', dockerfile: doubling, code: 1, message: /Dockerfile:19:1: .*the expanded value is longer than 1048576 characters/, excerpt: />>>\s+19 \| ENV a=\$a\$a/ },
+    { name: '10,000 nested ${a:-…} (stack overflow before)', dockerfile: nested, code: 1, message: /Dockerfile:2:1: failed to process "\$\{a:-\$\{a:-.*… \(\d+ characters\): \$\{…\} nested more than 64 levels deep/ },
+    { name: 'a user id over 32 bits (RangeError, or a silent wrong owner, before)', dockerfile: 'FROM scratch\nCOPY --chown=99999999999 a.txt /a\n', code: 2, message: /Dockerfile:2:1: invalid user id 99999999999: ids range from 0 to 2147483647/, excerpt: />>>\s+2 \| COPY --chown=99999999999/ },
+    { name: 'a group id over 32 bits', dockerfile: 'FROM scratch\nCOPY --chown=1:99999999999999999999 a.txt /a\n', code: 2, message: /Dockerfile:2:1: invalid group id/ },
+  ];
+  for (const c of cases) {
+    it(`fails clearly on ${c.name}`, async () => {
+      const file = c.file ?? join(await makeTree({ 'Dockerfile': c.dockerfile! }), 'Dockerfile');
+      const r = await cli(['build', '--root', root, '--progress=quiet', '-f', file, ctx]);
+      assert.equal(r.code, c.code, r.stderr);
+      assert.match(r.stderr, c.message);
+      if (c.excerpt) assert.match(r.stderr, c.excerpt);
+      assert.ok(r.stderr.length < 4000, `a short message, not ${r.stderr.length} characters`);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no JS stack');
+    });
+  }
+
+  it('with -f -, the excerpt shows the Dockerfile from stdin, not ./Dockerfile', async () => {
+    const cwd = await makeTree({ 'Dockerfile': 'FROM scratch\n# an unrelated file in the working directory\n' });
+    try {
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', root, '-q', '-f', '-', ctx], { cwd, stdio: ['pipe', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.stdin.end('FROM scratch\nCOPY --from=0 /x /y\n');
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /Dockerfile:2:1: circular dependency detected/);
+      assert.match(r.stderr, />>>\s+2 \| COPY --from=0 \/x \/y/);
+      assert.doesNotMatch(r.stderr, /unrelated file/);
+    } finally {
+      await removeAll(cwd);
+    }
+  });
+
+  it('an endless stdin stops at the size limit (13.7 GB RSS before)', async () => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', root, '-q', '-f', '-', ctx], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const line = Buffer.from('RUN true\n'.repeat(10_000));
+    const feed = (): void => {
+      while (child.stdin.writable && child.stdin.write(line));
+    };
+    child.stdin.on('drain', feed);
+    child.stdin.on('error', () => {});
+    feed();
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /Dockerfile:1:1: the Dockerfile is larger than the 4194304-byte limit/);
+  });
+
+  const manifests: Array<{ name: string; body: string; contentType: string; message: RegExp }> = [
+    { name: 'a null manifest', body: 'null', contentType: 'application/vnd.oci.image.manifest.v1+json', message: /manifest is not a JSON object \(got null\)/ },
+    { name: 'a manifest with a null config', body: '{"schemaVersion":2,"config":null,"layers":[]}', contentType: 'application/vnd.oci.image.manifest.v1+json', message: /manifest has no config or layers/ },
+    { name: 'a layer without a digest', body: '{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:aa","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","size":1}]}', contentType: 'application/vnd.oci.image.manifest.v1+json', message: /manifest layer 0 has no digest/ },
+    { name: 'a null index', body: 'null', contentType: 'application/vnd.oci.image.index.v1+json', message: /index is not a JSON object \(got null\)/ },
+  ];
+  for (const m of manifests) {
+    it(`a registry serving ${m.name}: a FormatError at the FROM line ("Cannot read properties of null" before)`, async () => {
+      const digest = `sha256:${createHash('sha256').update(m.body).digest('hex')}`;
+      // A hostile registry: docker-registry itself refuses to store such a manifest.
+      const server = createServer((req, res) => {
+        if (req.url === '/v2/') return res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        if (req.url?.includes('/manifests/')) {
+          return res.writeHead(200, { 'content-type': m.contentType, 'docker-content-digest': digest, 'content-length': m.body.length }).end(req.method === 'HEAD' ? undefined : m.body);
+        }
+        res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const df = join(await makeTree({ 'Dockerfile': `FROM scratch\nFROM ${host}/bad/image:v1\n` }), 'Dockerfile');
+        const r = await cli(['build', '--root', root, '--progress=quiet', '--insecure-registry', host, '-f', df, ctx]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, new RegExp(`Dockerfile:2:1: (.*: )?${m.message.source}`));
+        assert.match(r.stderr, />>>\s+2 \| FROM 127\.0\.0\.1/);
+      } finally {
+        server.close();
+      }
+    });
+  }
 });
