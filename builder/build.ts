@@ -195,8 +195,8 @@ async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: st
   // Pulled base layers go straight into runtime snapshots only when some RUN will use them.
   const hasRun = df.stages.some((st) => st.instructions.some((ins) => ins.kind === 'run'));
   const stop = new AbortController();
-  if (o.signal?.aborted) stop.abort();
-  else o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  if (o.signal?.aborted) stop.abort(o.signal.reason);
+  else o.signal?.addEventListener('abort', () => stop.abort(o.signal?.reason), { once: true });
   let step = 0;
   const results = new Map<number, Promise<StageState>>();
   const limit = pLimit(Math.max(1, availableParallelism()));

@@ -209,3 +209,33 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
     });
   }
 });
+
+describe('SIGTERM stops a CPU-bound build', function () {
+  this.timeout(120_000);
+  let root: string;
+  let ctx: string;
+  before(async () => {
+    root = await tempDir('tsb-root-');
+    ctx = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY . /data/\n' });
+    // 400 MB to hash and compress: tens of seconds on a loaded 2-core machine.
+    await execFileP('sh', ['-c', `head -c 400000000 /dev/urandom > ${ctx}/big.bin`]);
+  });
+  after(() => removeAll(root, ctx));
+
+  it('during a large COPY: the process ends within a few seconds, non-zero, saying why (it ran on to exit 0 before)', async () => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', root, '--progress=plain', ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Signal once the COPY has started working on the file.
+    for (let i = 0; i < 600 && !/COPY \. \/data\//.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = performance.now();
+    child.kill('SIGTERM');
+    const code = await closed;
+    const ms = performance.now() - t0;
+    assert.notEqual(code, 0, stderr);
+    assert.ok(ms < 5000, `exited ${Math.round(ms)} ms after SIGTERM`);
+    assert.match(stderr, /Dockerfile:2:1: build cancelled \(SIGTERM\)/);
+  });
+});
