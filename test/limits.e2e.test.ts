@@ -28,22 +28,27 @@ async function tsbuildProcess(args: string[], o: { input?: string; timeoutMs?: n
   });
 }
 
+/** A new store and context directory for one describe block. */
+function withStoreAndContext(files: Record<string, string>): { root: string; ctx: string } {
+  const dirs = { root: '', ctx: '' };
+  before(async () => {
+    dirs.root = await tempDir('tsb-root-');
+    dirs.ctx = await makeTree(files);
+  });
+  after(() => removeAll(dirs.root, dirs.ctx));
+  return dirs;
+}
+
 /** Hostile-but-valid inputs: they must cost time linear in their size. */
 describe('build cost grows linearly with the Dockerfile', function () {
   this.timeout(180_000);
-  let root: string;
-  let ctx: string;
-  before(async () => {
-    root = await tempDir('tsb-root-');
-    ctx = await makeTree({ 'a.txt': 'a' });
-  });
-  after(() => removeAll(root, ctx));
+  const dirs = withStoreAndContext({ 'a.txt': 'a' });
 
   const labels = (n: number): string => ['FROM scratch', ...Array.from({ length: n }, (_, i) => `LABEL l${i}=v${i}`), ''].join('\n');
   const timed = async (text: string): Promise<{ ms: number; r: Awaited<ReturnType<typeof build>> }> => {
-    const store = await ContentStore.open(root);
+    const store = await ContentStore.open(dirs.root);
     const t0 = performance.now();
-    const r = await build({ store, contextDir: ctx, dockerfileText: text, noCache: true });
+    const r = await build({ store, contextDir: dirs.ctx, dockerfileText: text, noCache: true });
     return { ms: performance.now() - t0, r };
   };
 
@@ -76,7 +81,7 @@ describe('build cost grows linearly with the Dockerfile', function () {
     assert.deepEqual(final.config.config.Labels, { a: '1', c: '3' });
     assert.equal(final.config.author, 'me');
     assert.deepEqual(final.config.history?.map((h) => h.created_by?.replace(/ # buildkit$/, '')), ['LABEL a=1', 'MAINTAINER me', 'COPY --from=child /a.txt /x', 'LABEL c=3']);
-    const child = await build({ store: await ContentStore.open(root), contextDir: ctx, dockerfileText: text, target: 'child' });
+    const child = await build({ store: await ContentStore.open(dirs.root), contextDir: dirs.ctx, dockerfileText: text, target: 'child' });
     assert.deepEqual(child.config.config.Labels, { a: 'changed', b: '2' });
     assert.equal(child.config.history?.length, 4);
   });
@@ -84,17 +89,11 @@ describe('build cost grows linearly with the Dockerfile', function () {
 
 describe('a build never exits 0 without its result', function () {
   this.timeout(60_000);
-  let root: string;
-  let ctx: string;
-  before(async () => {
-    root = await tempDir('tsb-root-');
-    ctx = await makeTree({ 'x': 'x' });
-  });
-  after(() => removeAll(root, ctx));
+  const dirs = withStoreAndContext({ 'x': 'x' });
 
   it('COPY --from its own stage fails at plan time with the cycle and its line (it used to exit 0 with no image)', async () => {
-    const iid = `${root}/iid`;
-    const r = await tsbuildProcess(['build', '--root', root, '--iidfile', iid, '-f', '-', ctx], { input: 'FROM scratch AS a\nCOPY --from=a /x /y\n' });
+    const iid = `${dirs.root}/iid`;
+    const r = await tsbuildProcess(['build', '--root', dirs.root, '--iidfile', iid, '-f', '-', dirs.ctx], { input: 'FROM scratch AS a\nCOPY --from=a /x /y\n' });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /Dockerfile:2:1: circular dependency detected on stage: a -> a \(COPY --from=a \/x \/y\)/);
     await assert.rejects(readFile(iid));
@@ -112,13 +111,7 @@ describe('a build never exits 0 without its result', function () {
 
 describe('bad input gets a clear error, with file:line:column and the text', function () {
   this.timeout(120_000);
-  let root: string;
-  let ctx: string;
-  before(async () => {
-    root = await tempDir('tsb-root-');
-    ctx = await makeTree({ 'a.txt': 'a' });
-  });
-  after(() => removeAll(root, ctx));
+  const dirs = withStoreAndContext({ 'a.txt': 'a' });
 
   const doubling = ['FROM scratch', 'ENV a=0123456789abcdef', ...Array.from({ length: 24 }, () => 'ENV a=$a$a'), ''].join('\n');
   const nested = `FROM scratch\nENV x=${'${a:-'.repeat(10_000)}x${'}'.repeat(10_000)}\n`;
@@ -134,7 +127,7 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
   for (const c of cases) {
     it(`fails clearly on ${c.name}`, async () => {
       const file = c.file ?? join(await makeTree({ 'Dockerfile': c.dockerfile! }), 'Dockerfile');
-      const r = await cli(['build', '--root', root, '--progress=quiet', '-f', file, ctx]);
+      const r = await cli(['build', '--root', dirs.root, '--progress=quiet', '-f', file, dirs.ctx]);
       assert.equal(r.code, c.code, r.stderr);
       assert.match(r.stderr, c.message);
       if (c.excerpt) assert.match(r.stderr, c.excerpt);
@@ -147,7 +140,7 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
     const cwd = await makeTree({ 'Dockerfile': 'FROM scratch\n# an unrelated file in the working directory\n' });
     try {
       const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', root, '-q', '-f', '-', ctx], { cwd, stdio: ['pipe', 'ignore', 'pipe'] });
+        const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', dirs.root, '-q', '-f', '-', dirs.ctx], { cwd, stdio: ['pipe', 'ignore', 'pipe'] });
         let stderr = '';
         child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         child.stdin.end('FROM scratch\nCOPY --from=0 /x /y\n');
@@ -163,7 +156,7 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
   });
 
   it('an endless stdin stops at the size limit (13.7 GB RSS before)', async () => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', root, '-q', '-f', '-', ctx], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', dirs.root, '-q', '-f', '-', dirs.ctx], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const line = Buffer.from('RUN true\n'.repeat(10_000));
@@ -199,7 +192,7 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
       const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
       try {
         const df = join(await makeTree({ 'Dockerfile': `FROM scratch\nFROM ${host}/bad/image:v1\n` }), 'Dockerfile');
-        const r = await cli(['build', '--root', root, '--progress=quiet', '--insecure-registry', host, '-f', df, ctx]);
+        const r = await cli(['build', '--root', dirs.root, '--progress=quiet', '--insecure-registry', host, '-f', df, dirs.ctx]);
         assert.equal(r.code, 1, r.stderr);
         assert.match(r.stderr, new RegExp(`Dockerfile:2:1: (.*: )?${m.message.source}`));
         assert.match(r.stderr, />>>\s+2 \| FROM 127\.0\.0\.1/);
@@ -212,18 +205,14 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
 
 describe('SIGTERM stops a CPU-bound build', function () {
   this.timeout(120_000);
-  let root: string;
-  let ctx: string;
+  const dirs = withStoreAndContext({ 'Dockerfile': 'FROM scratch\nCOPY . /data/\n' });
   before(async () => {
-    root = await tempDir('tsb-root-');
-    ctx = await makeTree({ 'Dockerfile': 'FROM scratch\nCOPY . /data/\n' });
     // 400 MB to hash and compress: tens of seconds on a loaded 2-core machine.
-    await execFileP('sh', ['-c', `head -c 400000000 /dev/urandom > ${ctx}/big.bin`]);
+    await execFileP('sh', ['-c', `head -c 400000000 /dev/urandom > ${dirs.ctx}/big.bin`]);
   });
-  after(() => removeAll(root, ctx));
 
   it('during a large COPY: the process ends within a few seconds, non-zero, saying why (it ran on to exit 0 before)', async () => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', root, '--progress=plain', ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'build', '--root', dirs.root, '--progress=plain', dirs.ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
