@@ -6,19 +6,20 @@ import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
 import { hostPlatform } from '../image/platform.js';
 import type { Platform, ImageConfigFile } from '../image/types.js';
-import { parseDockerfile } from '../parser/index.js';
+import { attachSource, parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
 import type { Runtime } from '../runtime/index.js';
 import { readDockerignore } from './context.js';
+import { readDockerfile } from './dockerfile-source.js';
 import { buildStage, checkPlatform } from './dispatch.js';
 import { BuildUsageError } from './errors.js';
 import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
 import { LayerViews } from './layers.js';
-import { planBuild, type BuildPlan } from './plan.js';
+import { addDependency, planBuild, resolveSource, type BuildPlan } from './plan.js';
 import { takePulledLayer } from './pulled-layer.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
@@ -116,10 +117,15 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const st = await stat(contextDir).catch(() => undefined);
   if (!st?.isDirectory()) throw new BuildUsageError(`build context ${o.contextDir} is not a directory`);
   const dockerfilePath = o.dockerfile ? (isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile)) : join(contextDir, 'Dockerfile');
-  const text = o.dockerfileText ?? (await readFile(dockerfilePath, 'utf8').catch(() => {
-    throw new BuildUsageError(`failed to read dockerfile: open ${dockerfilePath}: no such file or directory`);
-  }));
   const fileLabel = o.dockerfileText !== undefined ? 'Dockerfile' : relName(dockerfilePath);
+  const text = o.dockerfileText ?? (await readDockerfile(dockerfilePath, fileLabel));
+  // Errors carry the text they point into, for the printer's excerpt.
+  return buildText(o, contextDir, dockerfilePath, text, fileLabel).catch((e: unknown) => {
+    throw attachSource(e, fileLabel, text);
+  });
+}
+
+async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: string, text: string, fileLabel: string): Promise<BuildResult> {
   const df = parseDockerfile(text, { file: fileLabel });
   const emit: EventSink = o.onEvent ?? (() => {});
   for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
@@ -189,8 +195,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   // Pulled base layers go straight into runtime snapshots only when some RUN will use them.
   const hasRun = df.stages.some((st) => st.instructions.some((ins) => ins.kind === 'run'));
   const stop = new AbortController();
-  if (o.signal?.aborted) stop.abort();
-  else o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  if (o.signal?.aborted) stop.abort(o.signal.reason);
+  else o.signal?.addEventListener('abort', () => stop.abort(o.signal?.reason), { once: true });
   let step = 0;
   const results = new Map<number, Promise<StageState>>();
   const limit = pLimit(Math.max(1, availableParallelism()));
@@ -227,6 +233,12 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     network: o.network ?? 'default',
     allow: new Set([...(o.allow ?? []), ...(o.network === 'host' ? ['network.host'] : [])]),
     stageResult: (i) => stageResult(i),
+    sourceFor: (reader, name, site) => {
+      const readerIndex = df.stages.findIndex((st, i) => (st.name ?? String(i)) === reader);
+      const src = resolveSource(df, name, { namedContexts: new Set(namedContexts.keys()), reader: readerIndex, isFrom: false }, site.loc);
+      if (src.kind === 'stage' && readerIndex >= 0) addDependency(plan, df, readerIndex, src.index, site);
+      return src;
+    },
     stepTimeoutMs: o.stepTimeoutMs,
     signal: stop.signal,
     nextStep: () => ++step,
@@ -237,7 +249,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     let p = results.get(i);
     if (!p) {
       const planned = plan.stages[i]!;
-      p = Promise.all([...planned.deps].map((d) => stageResult(d))).then(() =>
+      p = Promise.all([...planned.deps.keys()].map((d) => stageResult(d))).then(() =>
         limit(() => buildStage(session, planned.stage, planned.base)),
       );
       results.set(i, p);

@@ -10,7 +10,7 @@ import { runStep } from './ops/run.js';
 import { workdir } from './ops/workdir.js';
 import type { SourceRef } from './plan.js';
 import type { BuildSession } from './session.js';
-import { addHistory, CREATED_BY_SUFFIX, envMap, setEnv, shellOf, type StageState, type StepOutcome } from './stage-state.js';
+import { addHistory, appendOwned, assignOwned, CREATED_BY_SUFFIX, envMap, setEnv, shellOf, type StageState, type StepOutcome } from './stage-state.js';
 import { baseKey } from './step-cache.js';
 import { expand, expandList, lookupFrom } from './vars.js';
 
@@ -59,7 +59,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       const args = new Map<string, string | undefined>();
       s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
       // the parent's valued ARGs stay in the environment of a stage built FROM it (BuildKit)
-      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, ...(st.argEnv ? { argEnv: st.argEnv } : {}), baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated };
+      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, ...(st.argEnv ? { argEnv: st.argEnv } : {}), baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated, owned: new WeakSet() };
     } else if (base.kind === 'context') {
       const nc = s.namedContexts.get(base.name)!;
       if (nc.kind !== 'image') throw new BuildUsageError(`named context ${base.name} is a directory, not an image`, loc);
@@ -76,12 +76,13 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       args: new Map(),
       baseDigest: resolved.digest,
       cacheKey: baseKey(resolved.digest, formatPlatform(s.platform)),
+      owned: new WeakSet(),
       ...(resolved.config.created ? { lastCreated: resolved.config.created } : {}),
       ...(resolved.digest !== 'scratch' && !resolved.name.startsWith('oci-layout://') ? { baseName: resolved.name.replace(/^docker-image:\/\//, '') } : {}),
     };
   } catch (e) {
     s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'error', loc, error: (e as Error).message });
-    throw e;
+    throw locate(e, loc);
   }
 }
 
@@ -112,9 +113,11 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
   const loc = locOf(ins);
   const t0 = Date.now();
   s.emit({ type: 'step', id, stage: state.label, name: display, status: 'started', loc });
+  // Read before the step: it may extend the stage's own history in place.
+  const before = { history: state.config.history?.length ?? 0, sources: state.historySources };
   try {
     const { cacheHit, missReason, ...out } = await dispatch(s, state, ins, id, index, display);
-    let next = attribute(state, out, loc);
+    let next = attribute(before, out, loc);
     next = { ...next, lastCreated: next.config.history?.at(-1)?.created ?? state.lastCreated };
     s.emit({ type: 'step', id, stage: state.label, name: display, status: cacheHit === true ? 'cached' : 'done', loc, durationMs: Date.now() - t0, ...(missReason ? { reason: missReason } : {}) });
     return next;
@@ -144,18 +147,19 @@ function isInstallationFault(e: unknown): boolean {
 }
 
 /** Records which Dockerfile line made each new history entry (for reports). */
-function attribute(before: StageState, after: StageState, loc: SourceLocation): StageState {
+function attribute(before: { history: number; sources: StageState['historySources'] }, after: StageState, loc: SourceLocation): StageState {
   const n = after.config.history?.length ?? 0;
-  const sources = [...(before.historySources ?? Array.from({ length: before.config.history?.length ?? 0 }, () => undefined))];
-  while (sources.length < n) sources.push({ file: loc.file, line: loc.line });
-  return { ...after, historySources: sources.slice(0, n) };
+  const known = before.sources ?? Array.from({ length: before.history }, () => undefined);
+  const added = Array.from({ length: Math.max(0, n - known.length) }, () => ({ file: loc.file, line: loc.line }));
+  const sources = known.length > n ? known.slice(0, n) : appendOwned(after, known, ...added);
+  return { ...after, historySources: sources };
 }
 
 function setConfig(state: StageState, edit: (c: StageState['config']['config']) => StageState['config']['config'], createdBy: string, epochIso: string | undefined): StageState {
   const config = { ...state.config, config: edit({ ...state.config.config }) };
   return {
     ...state,
-    config: addHistory(config, { ...(epochIso ? { created: epochIso } : {}), created_by: createdBy + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0', empty_layer: true }),
+    config: addHistory(state, { ...(epochIso ? { created: epochIso } : {}), created_by: createdBy + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0', empty_layer: true }, config),
   };
 }
 
@@ -190,7 +194,7 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
         if (value !== undefined) argEnv.set(a.key, value);
       }
       const next = { ...state, args, argEnv };
-      return { ...next, config: addHistory(state.config, { ...(metaCreated ? { created: metaCreated } : {}), created_by: `ARG ${ins.args.map((a) => (a.value !== undefined ? `${a.key}=${a.value}` : a.key)).join(' ')}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
+      return { ...next, config: addHistory(state, { ...(metaCreated ? { created: metaCreated } : {}), created_by: `ARG ${ins.args.map((a) => (a.value !== undefined ? `${a.key}=${a.value}` : a.key)).join(' ')}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
     }
     case 'env': {
       // Every value of one ENV sees the environment as it was before it (docker's rule).
@@ -208,14 +212,12 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
     }
     case 'label': {
       const pairs = ins.pairs.map((p) => ({ key: ex(p.key), value: ex(p.value) }));
-      return meta((c) => {
-        const labels = { ...(c.Labels ?? {}) };
-        for (const p of pairs) labels[p.key] = p.value;
-        return { ...c, Labels: labels };
-      }, `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
+      return meta((c) => ({ ...c, Labels: assignOwned(state, c.Labels, pairs) }), `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
     }
-    case 'maintainer':
-      return { ...meta((c) => c, `MAINTAINER ${ins.name}`), config: { ...addHistory(state.config, { ...(metaCreated ? { created: metaCreated } : {}), created_by: `MAINTAINER ${ins.name}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }), author: ins.name } };
+    case 'maintainer': {
+      const next = meta((c) => c, `MAINTAINER ${ins.name}`);
+      return { ...next, config: { ...next.config, author: ins.name } };
+    }
     case 'expose': {
       const ports = ins.ports.flatMap((p) => expandList(p, lookup, esc)).flatMap(expandPortRange);
       return meta((c) => {

@@ -1,3 +1,5 @@
+import { BuildUsageError } from './errors.js';
+
 /**
  * Resolves a `--chown`/WORKDIR owner `user[:group]` (names or numbers) against /etc/passwd and
  * /etc/group text, as BuildKit's file ops do (checked against dockerd 20.10's BuildKit):
@@ -17,7 +19,7 @@ export function resolveOwner(
   const groupPart = colon < 0 ? undefined : spec.slice(colon + 1);
   let uid = 0;
   let gid = 0;
-  const uidNumber = idNumber(userPart);
+  const uidNumber = idNumber(userPart, 'user');
   if (uidNumber !== undefined) {
     uid = uidNumber;
     gid = uidNumber;
@@ -30,17 +32,27 @@ export function resolveOwner(
   }
   if (groupPart === undefined) return { uid, gid };
   if (groupPart === '') return { uid, gid: 0 };
-  const gidNumber = idNumber(groupPart);
+  const gidNumber = idNumber(groupPart, 'group');
   if (gidNumber !== undefined) return { uid, gid: gidNumber };
   const row = parseDb(group).find((r) => r[0] === groupPart);
   if (!row) onUnknown?.('group', groupPart);
   return { uid, gid: row ? Number(row[2]) || 0 : gid };
 }
 
+/**
+ * Ids are 32-bit signed in BuildKit's file ops, which take a bigger number for a
+ * name and so an unknown user (root). We refuse it instead: it is a mistake, and it
+ * used to reach the tar writer as a RangeError or a silently wrong owner.
+ */
+const MAX_ID = 2 ** 31 - 1;
+
 /** `root` or a decimal id (BuildKit's parseUID); anything else is a name. */
-function idNumber(s: string): number | undefined {
+function idNumber(s: string, what: 'user' | 'group'): number | undefined {
   if (s === 'root') return 0;
-  return /^\d+$/.test(s) ? Number(s) : undefined;
+  if (!/^\d+$/.test(s)) return undefined;
+  const id = Number(s);
+  if (id > MAX_ID) throw new BuildUsageError(`invalid ${what} id ${s}: ids range from 0 to ${MAX_ID}`);
+  return id;
 }
 
 function parseDb(text: string | undefined): string[][] {

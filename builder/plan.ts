@@ -1,6 +1,6 @@
 import type { Dockerfile, Stage, Instruction } from '../parser/instructions.js';
 import { didYouMean } from '../parser/suggest.js';
-import { BuildUsageError } from './errors.js';
+import { BuildUsageError, type SourceLocation } from './errors.js';
 import { expand } from './vars.js';
 
 /** Where a stage, COPY --from or RUN --mount from= takes its files. */
@@ -14,8 +14,14 @@ export interface PlannedStage {
   stage: Stage;
   /** FROM, resolved with the global ARGs. */
   base: SourceRef;
-  /** Stages this one reads from (FROM, COPY --from, RUN --mount from=). */
-  deps: Set<number>;
+  /** Stages this one reads from (FROM, COPY --from, RUN --mount from=), with where it first reads each. */
+  deps: Map<number, ReadSite>;
+}
+
+/** The instruction that makes a stage read another: for the error that names a cycle. */
+export interface ReadSite {
+  loc: SourceLocation;
+  text: string;
 }
 
 export interface BuildPlan {
@@ -28,7 +34,9 @@ export interface BuildPlan {
 
 /**
  * Phases as in BuildKit's converter: stage dependency graph → cycle check →
- * reachable stages from the target → a dependency-first order.
+ * reachable stages from the target → a dependency-first order. A cycle is an
+ * error here, before anything runs: a stage that waits for itself would
+ * otherwise leave nothing pending, and the process would exit without a result.
  */
 export function planBuild(
   df: Dockerfile,
@@ -37,38 +45,27 @@ export function planBuild(
 ): BuildPlan {
   if (df.stages.length === 0) throw new BuildUsageError('the Dockerfile has no FROM instruction');
   const lookup = (n: string): string | undefined => globalArgs.get(n);
-  const stages = df.stages.map((stage) => ({ stage, base: undefined as unknown as SourceRef, deps: new Set<number>() }));
-
-  const resolve = (name: string, self: number, allowImage: boolean): SourceRef => {
-    const lower = name.toLowerCase();
-    if (opts.namedContexts.has(name)) return { kind: 'context', name };
-    const byName = df.stages.findIndex((s, i) => i !== self && s.name === lower);
-    if (byName >= 0) return { kind: 'stage', index: byName };
-    if (/^\d+$/.test(name)) {
-      const i = Number(name);
-      if (i >= df.stages.length) throw new BuildUsageError(`stage index ${i} out of range (${df.stages.length} stages)`);
-      if (i === self) throw new BuildUsageError(`stage ${i} cannot read from itself`);
-      return { kind: 'stage', index: i };
-    }
-    if (name === 'scratch') return { kind: 'scratch' };
-    if (!allowImage) throw new BuildUsageError(`unknown stage or context: ${name}`);
-    return { kind: 'image', ref: name };
-  };
+  const stages: PlannedStage[] = df.stages.map((stage) => ({ stage, base: { kind: 'scratch' }, deps: new Map() }));
 
   stages.forEach((p, i) => {
     const image = expand(p.stage.from.image, lookup, df.escapeToken);
     if (image === '') {
       throw new BuildUsageError('base name (' + p.stage.from.image + ') should not be blank', locOf(p.stage.from));
     }
-    p.base = resolve(image, i, true);
-    if (p.base.kind === 'stage') p.deps.add(p.base.index);
+    p.base = resolveSource(df, image, { namedContexts: opts.namedContexts, reader: i, isFrom: true }, locOf(p.stage.from));
+    if (p.base.kind === 'stage') p.deps.set(p.base.index, siteOf(p.stage.from));
     for (const ins of p.stage.instructions) {
       for (const from of fromsOf(ins)) {
-        const src = resolve(expand(from, lookup, df.escapeToken), i, true);
-        if (src.kind === 'stage') p.deps.add(src.index);
+        const src = resolveSource(df, expand(from, lookup, df.escapeToken), { namedContexts: opts.namedContexts, reader: i, isFrom: false }, locOf(ins));
+        if (src.kind === 'stage' && !p.deps.has(src.index)) p.deps.set(src.index, siteOf(ins));
       }
     }
   });
+  // Every stage, as BuildKit: a cycle is an error even outside the target's reach.
+  for (let i = 0; i < stages.length; i++) {
+    const cycle = findCycle(stages, i);
+    if (cycle) throw cycleError(df, stages, cycle);
+  }
 
   let target = stages.length - 1;
   if (opts.target !== undefined) {
@@ -80,21 +77,82 @@ export function planBuild(
   }
 
   const order: number[] = [];
-  const state = new Map<number, 'visiting' | 'done'>();
-  const visit = (i: number, path: number[]): void => {
-    const s = state.get(i);
-    if (s === 'done') return;
-    if (s === 'visiting') {
-      const names = [...path, i].map((j) => df.stages[j]?.name ?? String(j));
-      throw new BuildUsageError(`circular dependency detected on stage: ${names.join(' -> ')}`);
-    }
-    state.set(i, 'visiting');
-    for (const d of stages[i]!.deps) visit(d, [...path, i]);
-    state.set(i, 'done');
+  const done = new Set<number>();
+  const visit = (i: number): void => {
+    if (done.has(i)) return;
+    done.add(i);
+    for (const d of stages[i]!.deps.keys()) visit(d);
     order.push(i);
   };
-  visit(target, []);
+  visit(target);
   return { stages, target, order };
+}
+
+/**
+ * What a FROM, COPY --from or RUN --mount from= names: a named context, a
+ * stage, scratch or an image. As BuildKit: FROM sees only the stages before
+ * it (`FROM x AS x` is the image x), --from every stage, itself included
+ * (which planBuild then reports as a cycle).
+ */
+export function resolveSource(
+  df: Dockerfile,
+  name: string,
+  o: { namedContexts: ReadonlySet<string>; reader: number; isFrom: boolean },
+  loc?: SourceLocation,
+): SourceRef {
+  if (o.namedContexts.has(name)) return { kind: 'context', name };
+  const lower = name.toLowerCase();
+  const byName = df.stages.findIndex((s, i) => s.name === lower && (!o.isFrom || i < o.reader));
+  if (byName >= 0) return { kind: 'stage', index: byName };
+  if (!o.isFrom && /^\d+$/.test(name)) {
+    const i = Number(name);
+    if (i >= df.stages.length) throw new BuildUsageError(`invalid stage index ${i} (the Dockerfile has ${df.stages.length} stages)`, loc);
+    return { kind: 'stage', index: i };
+  }
+  if (name === 'scratch') return { kind: 'scratch' };
+  return { kind: 'image', ref: name };
+}
+
+/**
+ * A dependency found while building (an ONBUILD trigger's --from, or a --from
+ * that only stage ARGs resolve): added to the plan unless it closes a cycle.
+ */
+export function addDependency(plan: BuildPlan, df: Dockerfile, reader: number, source: number, by: ReadSite): void {
+  const deps = plan.stages[reader]!.deps;
+  if (deps.has(source)) return;
+  deps.set(source, by);
+  const cycle = findCycle(plan.stages, reader);
+  if (cycle) {
+    deps.delete(source);
+    throw cycleError(df, plan.stages, cycle);
+  }
+}
+
+/** A dependency path from `start` back to itself, or undefined. */
+function findCycle(stages: PlannedStage[], start: number): number[] | undefined {
+  const seen = new Set<number>();
+  const walk = (i: number, path: number[]): number[] | undefined => {
+    for (const d of stages[i]!.deps.keys()) {
+      if (d === start) return [...path, d];
+      if (seen.has(d)) continue;
+      seen.add(d);
+      const found = walk(d, [...path, d]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return walk(start, [start]);
+}
+
+/** Names the stages of the cycle and points at the instruction that closes it. */
+function cycleError(df: Dockerfile, stages: PlannedStage[], cycle: number[]): BuildUsageError {
+  const name = (i: number): string => df.stages[i]?.name ?? `stage-${i}`;
+  const closing = stages[cycle.at(-2)!]!.deps.get(cycle.at(-1)!)!;
+  return new BuildUsageError(`circular dependency detected on stage: ${cycle.map(name).join(' -> ')} (${closing.text})`, closing.loc, { cycle: cycle.map(name) });
+}
+
+function siteOf(ins: Instruction | Stage['from']): ReadSite {
+  return { loc: locOf(ins), text: ins.original.split('\n')[0] ?? '' };
 }
 
 /** Every place an instruction names another stage or image to read from. */

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContentStore } from '../cache/store.js';
 import { digestHex } from '../image/digest.js';
 import { hostPlatform } from '../image/platform.js';
+import { randomImage } from '../image/random.js';
+import { parseReference } from '../registry/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { Runtime } from '../runtime/index.js';
 import { busyboxLayout } from '../runtime/testing.js';
@@ -69,4 +72,42 @@ describe('builder/pulled-layer: a pull feeds the layer index and the RUN snapsho
       }
     });
   }
+
+  describe('a tampered layer blob on the registry', () => {
+    for (const withRuntime of [false, true]) {
+      it(`fails the pull with the digest error and leaves no partial blob${withRuntime ? ' (a RUN follows)' : ''}`, async function () {
+        if (withRuntime && process.getuid?.() !== 0) {
+          if (process.env.CI === 'true') throw new Error('needs root under CI');
+          this.skip();
+        }
+        // Its own image per case: blobs are shared by every repository of the registry.
+        const img = await randomImage(300_000, 1, withRuntime ? 11 : 12);
+        const tampered = `${reg.host}/tamper/app:${withRuntime ? 'run' : 'norun'}`;
+        await client.push(img, [parseReference(tampered)]);
+        const hex = (await img.manifest()).layers[0]!.digest.slice(7);
+        const file = join(reg.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+        const buf = await readFile(file);
+        buf[buf.length >> 1]! ^= 0xff; // same size, different bytes
+        await writeFile(file, buf);
+
+        const root = join(work, `tampered-${withRuntime}`);
+        const store = await ContentStore.open(root);
+        const rt = withRuntime ? await Runtime.create({ root: join(root, 'runtime') }) : undefined;
+        try {
+          await assert.rejects(
+            resolveImage({ store, platform: hostPlatform(), registry: async () => client, pull: true, tee: (s) => takePulledLayer(s, { store, ...(rt ? { runtime: async () => rt } : {}) }) }, tampered),
+            (e: Error & { code?: string }) => {
+              assert.equal(e.code, 'TSB_DIGEST_MISMATCH', e.stack);
+              return true;
+            },
+          );
+          // Give a late 'error' event (the crash this guards against) the chance to fire.
+          await new Promise((r) => setTimeout(r, 300));
+          assert.deepEqual((await readdir(join(root, 'ingest')).catch(() => [])).filter((f) => f.endsWith('.tmp')), []);
+        } finally {
+          await rt?.close();
+        }
+      });
+    }
+  });
 });

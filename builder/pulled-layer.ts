@@ -26,10 +26,18 @@ export async function takePulledLayer(compressed: Readable, o: PulledLayerSinks)
   const hashing = new HashingStream();
   const toIndex = new PassThrough({ highWaterMark: 1 << 20 });
   const toSnapshot = rt ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
-  if (toSnapshot) hashing.pipe(toSnapshot);
+  if (toSnapshot) {
+    hashing.pipe(toSnapshot);
+    // Its consumer may have given up before the download fails (a tampered blob
+    // fails at its last byte): the failure then has no one to reach, and an
+    // 'error' event without a listener would crash the process.
+    toSnapshot.on('error', () => {});
+  }
   const unpacked = pipeline(compressed, createGunzip(), hashing, toIndex);
   unpacked.catch((e: Error) => toSnapshot?.destroy(e));
   const diffID = unpacked.then(() => hashing.digest());
+  // Only the snapshot waits on it; when there is none, its failure is `unpacked`'s.
+  diffID.catch(() => {});
   const [headers] = await Promise.all([
     FsView.empty().applyLayer(toIndex, 0),
     // a snapshot that cannot be made now is made by the RUN that needs it

@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime/index.js';
 import type { BaseResolver } from './base.js';
 import type { EventSink } from './events.js';
 import type { LayerViews } from './layers.js';
+import type { ReadSite, SourceRef } from './plan.js';
 import type { CopyRoot } from './ops/copy.js';
 import type { StageState } from './stage-state.js';
 import type { StepCache } from './step-cache.js';
@@ -34,6 +35,11 @@ export interface BuildSession {
   network: 'default' | 'none' | 'host';
   allow: Set<string>;
   stageResult: (index: number) => Promise<StageState>;
+  /**
+   * What a --from of stage `reader` (a label) names, resolved as the plan does;
+   * a stage it names becomes a dependency, or an error when that closes a cycle.
+   */
+  sourceFor: (reader: string, name: string, site: ReadSite) => SourceRef;
   stepTimeoutMs?: number;
   /** Whether a RUN follows instruction `index` of the stage labelled `stage` (COPY then pre-builds its snapshot). */
   runFollows: (stage: string, index: number) => boolean;

@@ -97,7 +97,7 @@ export async function lookupStep(
     if (s.epoch === undefined) history = { ...history, created: rec.createdAt };
     const next = rec.layer
       ? withLayer(state, rec.layer, history)
-      : { ...state, config: addHistory(state.config, { ...history, empty_layer: true }) };
+      : { ...state, config: addHistory(state, { ...history, empty_layer: true }) };
     return { state: { ...next, cacheKey: step.key }, reasons: [] };
   }
   const reasons = await sc.cache.explain(step.stepId, step.preimage);

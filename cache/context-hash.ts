@@ -122,7 +122,7 @@ export class ContextHasher {
    * entry was not racy. Otherwise the file is read (streamed), and the hash
    * is remembered under the stat of the open file taken before reading.
    */
-  async hashFile(absPath: string, st: FileStat): Promise<Digest> {
+  async hashFile(absPath: string, st: FileStat, signal?: AbortSignal): Promise<Digest> {
     const rel = this.#rel(absPath);
     const e = this.#entries.get(rel);
     if (e && sameStat(e, st)) {
@@ -132,7 +132,7 @@ export class ContextHasher {
       return `sha256:${e[5]}`;
     }
     this.#hashed++;
-    const { digest, stat, racy } = await this.#read(absPath);
+    const { digest, stat, racy } = await this.#read(absPath, signal);
     if (racy) {
       this.#entries.delete(rel);
       this.#touched.delete(rel);
@@ -146,9 +146,9 @@ export class ContextHasher {
   }
 
   /** Reads and hashes a file; retries when its stat changes during the read (a writer is busy). */
-  async #read(absPath: string): Promise<{ digest: Digest; stat: FileStat; racy: boolean }> {
+  async #read(absPath: string, signal?: AbortSignal): Promise<{ digest: Digest; stat: FileStat; racy: boolean }> {
     for (let attempt = 1; ; attempt++) {
-      const r = this.#readSmallSync(absPath) ?? (await this.#readStreamed(absPath));
+      const r = this.#readSmallSync(absPath) ?? (await this.#readStreamed(absPath, signal));
       if (r) return r;
       if (attempt >= READ_ATTEMPTS) throw new ContextChangedError(absPath, attempt);
     }
@@ -178,13 +178,16 @@ export class ContextHasher {
     }
   }
 
-  async #readStreamed(absPath: string): Promise<{ digest: Digest; stat: FileStat; racy: boolean } | null> {
+  async #readStreamed(absPath: string, signal?: AbortSignal): Promise<{ digest: Digest; stat: FileStat; racy: boolean } | null> {
     const startedAt = this.#now();
     const fh = await open(absPath, 'r');
     try {
       const before = await fh.stat();
       const hash = createHash('sha256');
-      for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
+      for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) {
+        signal?.throwIfAborted(); // a multi-gigabyte file takes seconds: a cancelled build stops here
+        hash.update(chunk as Buffer);
+      }
       const after = await fh.stat();
       return sameFileStat(before, after) ? this.#result(hash, before, startedAt) : null;
     } finally {

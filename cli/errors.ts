@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { sourceTextOf } from '../parser/index.js';
 
 const BRAND = Symbol.for('tsbuild.error');
 
@@ -35,35 +35,24 @@ export function formatError(e: unknown): string {
     }
     return `ERROR: ${err?.message ?? String(e)}\n${process.env.TSBUILD_DEBUG ? (err?.stack ?? '') + '\n' : ''}`;
   }
-  if (typeof e.format === 'function') {
-    return `ERROR: ${e.format(readSource(e as Branded & { file?: string }))}\n`;
-  }
+  // The Dockerfile's text travels with the error: no file is re-read by its label.
+  const source = sourceTextOf(e);
+  if (typeof e.format === 'function') return `ERROR: ${e.format(source)}\n`;
   let out = `ERROR: ${e.message}\n`;
-  if (e.loc) out += snippet(e.loc.file, e.loc.line);
+  if (e.loc && source !== undefined) out += snippet(source, e.loc.line);
   return out;
 }
 
-function readSource(e: { file?: string; data?: Record<string, unknown> }): string | undefined {
-  const file = e.file ?? (e.data?.file as string | undefined);
-  if (!file) return undefined;
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function snippet(file: string, line: number): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
+function snippet(text: string, line: number): string {
   const lines = text.split('\n');
   const out: string[] = [];
   for (let i = Math.max(1, line - 2); i <= Math.min(lines.length, line + 1); i++) {
-    out.push(`${i === line ? '>>>' : '   '} ${String(i).padStart(4)} | ${lines[i - 1]}`);
+    out.push(`${i === line ? '>>>' : '   '} ${String(i).padStart(4)} | ${clip(lines[i - 1] ?? '')}`);
   }
   return `--------------------\n${out.join('\n')}\n--------------------\n`;
+}
+
+/** A line of the excerpt, cut short: a hostile line can be megabytes long. */
+function clip(line: string): string {
+  return line.length <= 200 ? line : `${line.slice(0, 200)}… (${line.length} characters)`;
 }

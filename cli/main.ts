@@ -86,14 +86,31 @@ function isMain(): boolean {
     return false;
   }
 }
-if (isMain()) {
-  main(process.argv.slice(2)).then(
+/**
+ * Runs a command as the process: its exit code becomes the process's. A
+ * command whose promise never settles while nothing else is pending (e.g. a
+ * step waiting for a result no one will produce) would let node exit 0 with
+ * no result: 'beforeExit' turns that into an internal error, exit 1.
+ */
+export function runAsProcess(run: Promise<number>): void {
+  let settled = false;
+  const drained = (): void => {
+    if (settled) return;
+    settled = true;
+    process.stderr.write('internal error: tsbuild stopped with its command unfinished (nothing left to wait for); no result was produced\n');
+    process.exitCode = 1;
+  };
+  process.on('beforeExit', drained);
+  run.then(
     (code) => {
+      settled = true;
       process.exitCode = code;
     },
     (e: unknown) => {
+      settled = true;
       process.stderr.write(`internal error: ${(e as Error).stack ?? String(e)}\n`);
       process.exitCode = 1;
     },
   );
 }
+if (isMain()) runAsProcess(main(process.argv.slice(2)));

@@ -65,9 +65,19 @@ function checkDescriptors(what: string, ds: readonly unknown[]): void {
   });
 }
 
+/** What a JSON document is, for an error: `null` must not surface as "Cannot read properties of null". */
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+function checkObject(v: unknown, what: string): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FormatError(`${what} is not a JSON object (got ${kindOf(v)})`);
+}
+
 export function parseManifest(raw: Buffer): Manifest {
   const m = parseJson<Manifest>(raw, 'manifest');
-  if (typeof m !== 'object' || m === null || !m.config || !Array.isArray(m.layers)) {
+  checkObject(m, 'manifest');
+  if (!m.config || !Array.isArray(m.layers)) {
     throw new FormatError('manifest has no config or layers', { mediaType: (m as Partial<Manifest> | null)?.mediaType });
   }
   const problem = descriptorProblem(m.config);
@@ -78,13 +88,14 @@ export function parseManifest(raw: Buffer): Manifest {
 
 export function parseConfig(raw: Buffer): ImageConfigFile {
   const c = parseJson<ImageConfigFile>(raw, 'image config');
-  if (typeof c !== 'object' || c === null) throw new FormatError('image config is not an object');
+  checkObject(c, 'image config');
   return c;
 }
 
 export function parseIndex(raw: Buffer): Index {
   const ix = parseJson<Index>(raw, 'index');
-  if (typeof ix !== 'object' || ix === null || !Array.isArray(ix.manifests)) {
+  checkObject(ix, 'index');
+  if (!Array.isArray(ix.manifests)) {
     throw new FormatError('index has no manifests list');
   }
   checkDescriptors('index entry', ix.manifests);

@@ -32,4 +32,14 @@ describe('image/tee', () => {
     src.destroy(new Error('boom'));
     for (const r of await both) assert.equal(r.status === 'rejected' && (r.reason as Error).message, 'boom');
   });
+
+  it('an error before a branch has a reader does not crash; the reader that comes later gets it', async () => {
+    const src = new Readable({ read() {} });
+    const t = tee(src);
+    src.push(Buffer.alloc(1000));
+    src.destroy(new Error('digest mismatch'));
+    // let the error events fire while neither branch has a reader (this crashed the process)
+    await new Promise((r) => setTimeout(r, 20));
+    for (const branch of [t.main, t.side]) await assert.rejects(drain(branch), /digest mismatch/);
+  });
 });

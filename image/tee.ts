@@ -16,6 +16,11 @@ export interface Tee {
 export function tee(src: Readable): Tee {
   const main = new PassThrough({ highWaterMark: 1 << 20 });
   const side = new PassThrough({ highWaterMark: 1 << 20 });
+  // A branch may have no reader when the source fails: its consumer has not started
+  // yet (the store awaits a stat first; a small blob is buffered whole) or already
+  // gave up. Without a listener that 'error' event crashes the process; a reader
+  // that comes later still gets the error (the stream stays errored).
+  for (const branch of [main, side]) branch.on('error', () => {});
   src.on('error', (e) => {
     main.destroy(e);
     side.destroy(e);

@@ -4,6 +4,29 @@
  */
 export const ERROR_BRAND: unique symbol = Symbol.for('tsbuild.error') as never;
 
+/**
+ * The Dockerfile text an error points into, carried by the error itself, so a
+ * printer shows the offending lines without re-reading a file by its label
+ * (with `-f -` that label is "Dockerfile", and ./Dockerfile is another file).
+ */
+export const SOURCE_TEXT: unique symbol = Symbol.for('tsbuild.sourceText') as never;
+
+/** Gives `e` the text of `file` when `e` points into that file (and has no text yet); returns `e`. */
+export function attachSource<T>(e: T, file: string, text: string): T {
+  if (typeof e !== 'object' || e === null || SOURCE_TEXT in e) return e;
+  const at = e as { file?: unknown; loc?: { file?: unknown }; data?: { file?: unknown } };
+  const errFile = at.file ?? at.loc?.file ?? at.data?.file ?? (e instanceof DockerfileLintError ? e.warnings[0]?.loc.file : undefined);
+  if (errFile === file) Object.defineProperty(e, SOURCE_TEXT, { value: text, enumerable: false });
+  return e;
+}
+
+/** The Dockerfile text attached to `e` by attachSource, if any. */
+export function sourceTextOf(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const text = (e as { [SOURCE_TEXT]?: unknown })[SOURCE_TEXT];
+  return typeof text === 'string' ? text : undefined;
+}
+
 export class ParserBaseError extends Error {
   readonly [ERROR_BRAND] = true;
   constructor(
@@ -111,7 +134,9 @@ function formatSnippet(source: string | undefined, line: number, endLine: number
   const width = String(last).length;
   let out = '';
   for (let n = line; n <= last; n++) {
-    out += `\n ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`;
+    const text = lines[n - 1] ?? '';
+    // a hostile line can be megabytes long
+    out += `\n ${String(n).padStart(width)} | ${text.length <= 200 ? text : `${text.slice(0, 200)}… (${text.length} characters)`}`;
     if (n === line) {
       // Keep tabs so the caret lines up under the same column as the text.
       const pad = (lines[n - 1] ?? '').slice(0, Math.max(0, column - 1)).replace(/[^\t]/g, ' ');

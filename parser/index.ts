@@ -4,7 +4,7 @@
  * warnings. Variable expansion lives in shell.ts, .dockerignore in dockerignore.ts.
  */
 export type { Directive, Heredoc, Node, ParseResult, ParseWarning } from './ast.js';
-export { parse, type ParseOptions } from './parse.js';
+export { parse, dockerfileTooLarge, MAX_DOCKERFILE_BYTES, type ParseOptions } from './parse.js';
 export { dump, dumpNode, goQuote } from './dump.js';
 export {
   detectSyntax,
@@ -59,6 +59,9 @@ export {
   ParserBaseError,
   DockerfileParseError,
   DockerfileLintError,
+  SOURCE_TEXT,
+  attachSource,
+  sourceTextOf,
   DurationError,
   type ErrorPosition,
   type LintFinding,

@@ -8,11 +8,11 @@ import type { Heredoc, Node, ParseResult } from './ast.js';
 import type { CheckOptions } from './directives.js';
 import { DirectiveError, parseCheckOptions } from './directives.js';
 import { parseDuration } from './duration.js';
-import { DockerfileLintError, DockerfileParseError, DurationError } from './errors.js';
+import { attachSource, DockerfileLintError, DockerfileParseError, DurationError } from './errors.js';
 import { FlagError, parseFlags, type FlagSpec } from './flags.js';
 import { chompHeredocContent, HeredocSyntaxError, parseHeredocWord as parseHeredocWordRaw } from './heredoc.js';
 import { lintDockerfile, type LintWarning } from './lint.js';
-import { parse } from './parse.js';
+import { MAX_DOCKERFILE_BYTES, parse } from './parse.js';
 import { didYouMean } from './suggest.js';
 
 export type { Heredoc } from './ast.js';
@@ -662,6 +662,15 @@ export function buildStages(result: ParseResult): { globalArgs: ArgInstruction[]
  * Throws DockerfileParseError, or DockerfileLintError with `check=error=true`.
  */
 export function parseDockerfile(text: string, opts: ParseDockerfileOptions = {}): Dockerfile {
+  try {
+    return parseDockerfileText(text, opts);
+  } catch (e) {
+    // over the size limit, the text is not worth carrying
+    throw text.length > MAX_DOCKERFILE_BYTES ? e : attachSource(e, opts.file ?? 'Dockerfile', text);
+  }
+}
+
+function parseDockerfileText(text: string, opts: ParseDockerfileOptions): Dockerfile {
   const result = parse(text, opts.file === undefined ? {} : { file: opts.file });
   const file = result.file;
   const directives = directivesOf(result);

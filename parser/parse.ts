@@ -127,9 +127,18 @@ function canContainHeredoc(node: Node): boolean {
   return HEREDOC_KEYWORDS.has(target.keyword) && !target.json;
 }
 
+/**
+ * The largest Dockerfile accepted, in bytes. BuildKit reads the Dockerfile in
+ * one gRPC message (a few MB at most); without a cap `yes 'RUN true' | tsbuild
+ * build -f -` grew to 13.7 GB. Readers stop at this size too (see
+ * builder/dockerfile-source.ts), so a stream is never read whole first.
+ */
+export const MAX_DOCKERFILE_BYTES = 4 << 20;
+
 /** Parse Dockerfile text into BuildKit's low-level AST. Throws DockerfileParseError. */
 export function parse(text: string, opts: ParseOptions = {}): ParseResult {
   const file = opts.file ?? 'Dockerfile';
+  if (text.length > MAX_DOCKERFILE_BYTES || Buffer.byteLength(text) > MAX_DOCKERFILE_BYTES) throw dockerfileTooLarge(file);
   const reader = new LineReader(text.startsWith('\uFEFF') ? text.slice(1) : text, file);
   const directives: Directive[] = [];
   const dirScanner = new DirectiveScanner();
@@ -236,4 +245,9 @@ function setLines(node: Node, start: number, end: number): void {
   node.startLine = start;
   node.endLine = end;
   if (node.sub) setLines(node.sub, start, end);
+}
+
+/** The error for a Dockerfile over MAX_DOCKERFILE_BYTES (also raised by readers that stop early). */
+export function dockerfileTooLarge(file: string): DockerfileParseError {
+  return new DockerfileParseError(`the Dockerfile is larger than the ${MAX_DOCKERFILE_BYTES}-byte limit (${MAX_DOCKERFILE_BYTES >> 20} MiB)`, { file, line: 1, column: 1 }, undefined, 'TSB_DOCKERFILE_TOO_LARGE');
 }

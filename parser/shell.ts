@@ -32,6 +32,17 @@ export interface ExpandWordsResult {
   unset: Set<string>;
 }
 
+/**
+ * Limits of one expansion. BuildKit has none (Go's stack grows to 1 GB), so a
+ * Dockerfile could exhaust memory or the JS stack: a doubling `ENV a=$a$a`
+ * chain of 24 lines took 4 GB, 10,000 nested `${a:-…}` overflowed the stack.
+ * 1 MiB is well above what a process can receive in one variable (Linux's
+ * MAX_ARG_STRLEN is 128 KiB); 64 levels of `${…}` nesting is far beyond any
+ * real Dockerfile.
+ */
+export const MAX_EXPANDED_LENGTH = 1 << 20;
+export const MAX_EXPANSION_DEPTH = 64;
+
 /** Expansion failed: bad syntax (`${}`, unterminated quote) or a `${v?msg}` / `${v:?msg}` check. */
 export class ShellExpansionError extends ParserBaseError {
   constructor(
@@ -41,13 +52,18 @@ export class ShellExpansionError extends ParserBaseError {
     readonly reason: string,
     extra: Record<string, unknown> = {},
   ) {
-    super('TSB_SHELL_EXPANSION', `failed to process ${JSON.stringify(word)}: ${reason}`, {
+    super('TSB_SHELL_EXPANSION', `failed to process ${quoteShort(word)}: ${reason}`, {
       word,
       offset,
       reason,
       ...extra,
     });
   }
+}
+
+/** The word for a message: a hostile one can be megabytes long. */
+function quoteShort(word: string): string {
+  return word.length <= 200 ? JSON.stringify(word) : `${JSON.stringify(word.slice(0, 200))}… (${word.length} characters)`;
 }
 
 /** Expands one word, keeping whitespace as is (ENV values, WORKDIR, COPY sources...). */
@@ -146,6 +162,8 @@ class ShellWord {
   private readonly skipUnsetEnv: boolean;
   /** Keep escape characters in the output (pattern operands of # % /, where `\*` must survive). */
   private rawEscapes = false;
+  /** How many `${…}` the current position is inside. */
+  private depth = 0;
 
   constructor(
     private readonly source: string,
@@ -195,7 +213,7 @@ class ShellWord {
         }
         if (ch === '$') {
           const tmp = this.processDollar();
-          result += tmp;
+          result = capped(result, tmp);
           words.addString(tmp);
           continue;
         }
@@ -254,7 +272,7 @@ class ShellWord {
         return result;
       }
       if (peek === '$') {
-        result += this.processDollar();
+        result = capped(result, this.processDollar());
         continue;
       }
       let ch = this.next()!;
@@ -278,6 +296,17 @@ class ShellWord {
       return value;
     }
     this.next(); // {
+    if (this.depth >= MAX_EXPANSION_DEPTH) throw new LexFailure(`\${…} nested more than ${MAX_EXPANSION_DEPTH} levels deep`);
+    this.depth++;
+    try {
+      return this.processBraced();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** After `${`: a name, then `}` or a modifier and its operand. */
+  private processBraced(): string {
     const first = this.peek();
     if (first === undefined) throw new LexFailure("syntax error: missing '}'");
     if (first === '{' || first === '}' || first === ':') throw new LexFailure('syntax error: bad substitution');
@@ -386,6 +415,14 @@ class ShellWord {
     this.used.add(name);
     return [v, true];
   }
+}
+
+/** `a + b`, refused past MAX_EXPANDED_LENGTH (only expansions can grow a word past its source). */
+function capped(a: string, b: string): string {
+  if (a.length + b.length > MAX_EXPANDED_LENGTH) {
+    throw new LexFailure(`the expanded value is longer than ${MAX_EXPANDED_LENGTH} characters`, { limit: MAX_EXPANDED_LENGTH });
+  }
+  return a + b;
 }
 
 // --- pattern operands of ${v#p} ${v%p} ${v/p/r} ------------------------------

@@ -7,7 +7,7 @@ import { sha256, type Digest } from '../image/digest.js';
 import { DigestMismatchError } from '../image/errors.js';
 import type { Image, ImageIndex, Layer } from '../image/image.js';
 import { isIndexMediaType, MediaType } from '../image/mediatypes.js';
-import { imageFromCore, indexFromCore, layerFromOpener, parseIndex } from '../image/partial.js';
+import { imageFromCore, indexFromCore, layerFromOpener, parseIndex, parseManifest } from '../image/partial.js';
 import { formatPlatform, matchPlatform } from '../image/platform.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import { PlatformNotFoundError } from './errors.js';
@@ -106,9 +106,7 @@ export function remoteImage(session: RegistrySession, repository: string, m: Fet
   return imageFromCore({
     rawManifest: async () => m.raw,
     rawConfig: async () => {
-      const man = JSON.parse(m.raw.toString('utf8')) as { config?: Descriptor };
-      if (!man.config) throw new PlatformNotFoundError(`${session.registry}/${repository}@${m.digest}`, 'an image manifest', []);
-      return fetchSmallBlob(session, repository, man.config, 'config');
+      return fetchSmallBlob(session, repository, parseManifest(m.raw).config, 'config');
     },
     layerByDigest: async (desc, diffID) => {
       const layer = layerFromOpener({ desc, diffID, open: () => openBlob(session, repository, desc.digest) });

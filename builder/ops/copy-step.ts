@@ -43,7 +43,7 @@ export async function copyStep(
     fromLabel = ` --from=${from}`;
     const nc = s.namedContexts.get(from);
     if (nc?.kind === 'dir') root = nc.root;
-    else fromLayers = await layersFor(s, from, loc);
+    else fromLayers = await layersFor(s, state.label, from, { loc, text: ins.original.split('\n')[0] ?? '' });
   }
   const owner = ins.chown !== undefined && ins.chown !== '' ? await ownerOf(s, state, ex(ins.chown)) : undefined;
   const chmod = ins.chmod !== undefined && ins.chmod !== '' ? parseChmod(ex(ins.chmod)) : undefined;
@@ -110,6 +110,7 @@ export async function copyStep(
   // --chmod/--chown only the resulting mode/owner: a source's own mode can't cause a miss.
   const hasher = s.stepCache ? await s.stepCache.hasher(root.dir) : undefined;
   const inputs = await copyInputs(plan.entries, async (e) => {
+    s.signal?.throwIfAborted(); // hashing a large context is long: stop between files
     if (Buffer.isBuffer(e.body)) return sha256(e.body);
     const o = plan.origins.get(e.header.path);
     const dl = o ? downloads.get(o.path) : undefined;
@@ -117,7 +118,7 @@ export async function copyStep(
     if (!o || !hasher) return undefined;
     // Files of an unpacked ADD archive live outside the root: hash them directly.
     if (!o.absPath.startsWith(root.dir + '/')) return hashFileContent(o.absPath);
-    return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode });
+    return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode }, s.signal);
   }, (e) => plan.origins.get(e.header.path)?.path);
   const step = describeStep(s, state, stepIndex, {
     type: 'copy',
@@ -150,10 +151,12 @@ export async function copyStep(
  * A failed snapshot only costs that later unpack.
  */
 async function writeLayer(s: BuildSession, tar: Readable, seed: boolean): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
-  if (!seed) return s.store.ingestLayer(tar);
+  // The signal reaches the chunk loop of the ingest: SIGTERM stops a COPY of gigabytes mid-way.
+  const opts = s.signal ? { signal: s.signal } : {};
+  if (!seed) return s.store.ingestLayer(tar, opts);
   const rt = await s.runtime();
   const t = tee(tar);
-  const ingest = s.store.ingestLayer(t.main);
+  const ingest = s.store.ingestLayer(t.main, opts);
   const snapshot = rt.seedLayer(t.side, ingest.then((l) => l.diffID)).catch((e: Error) => {
     t.detachSide();
     s.emit({ type: 'message', level: 'warn', text: `could not pre-build a snapshot (the next RUN unpacks the layer): ${e.message}` });

@@ -130,7 +130,7 @@ export async function runStep(
   const missReason = hit.reasons.join('; ');
   if (entries === 0) {
     await recordStep(s, state, step, undefined, created);
-    return { ...state, config: addHistory(state.config, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
+    return { ...state, config: addHistory(state, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
   }
   const c = result.committed;
   const ref = { desc: c.desc, diffID: c.diffID };
@@ -307,7 +307,7 @@ async function parseMount(
       }
       const nc = s.namedContexts.get(from);
       if (nc?.kind === 'dir') return { type: 'bind', target: abs(target), source, from: { hostDir: nc.root.dir }, readwrite };
-      const layers = await layersFor(s, from, loc);
+      const layers = await layersFor(s, state.label, from, { loc, text: `RUN --mount=${spec}` });
       return { type: 'bind', target: abs(target), source, from: { layers: layers.map((l) => s.views.toLayer(l)) }, readwrite };
     }
     case 'tmpfs':

@@ -13,7 +13,7 @@ export async function workdir(s: BuildSession, state: StageState, path: string, 
   const exists = view.get(wd)?.type === 'dir';
   let next: StageState = { ...state, config: { ...state.config, config: { ...state.config.config, WorkingDir: wd } } };
   if (exists || wd === '/') {
-    return { ...next, config: addHistory(next.config, { ...(created ? { created } : {}), created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
+    return { ...next, config: addHistory(next, { ...(created ? { created } : {}), created_by: `WORKDIR ${wd}${CREATED_BY_SUFFIX}`, comment: 'buildkit.dockerfile.v0', empty_layer: true }) };
   }
   let owner = { uid: 0, gid: 0 };
   const user = state.config.config.User;

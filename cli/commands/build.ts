@@ -1,5 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { build, type CacheSpec, type SecretSpec } from '../../builder/build.js';
+import { readBounded } from '../../builder/dockerfile-source.js';
+import { BuildError } from '../../builder/errors.js';
 import { parseOutput, type OutputSpec } from '../../builder/exporters/index.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
@@ -54,7 +56,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const contextDir = p.positionals[0]!;
   const file = str(p, 'file');
   let dockerfileText: string | undefined;
-  if (file === '-') dockerfileText = await readStdin();
+  if (file === '-') dockerfileText = await readBounded(process.stdin, 'Dockerfile');
   const mode = (bool(p, 'quiet') ? 'quiet' : (str(p, 'progress') ?? 'auto')) as ProgressMode;
   if (!['auto', 'plain', 'tty', 'quiet', 'rawjson'].includes(mode)) throw new UsageError(`invalid --progress ${mode}`);
   const outputs: OutputSpec[] = list(p, 'output').map(parseOutput);
@@ -77,7 +79,8 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const store = await openStore(p);
   const progress = createProgress(mode, { write: io.err, isTTY: io === stdio && process.stderr.isTTY === true });
   const ac = new AbortController();
-  const onSignal = (): void => ac.abort();
+  // The reason is what a step that stops reports (a second signal kills: these are `once`).
+  const onSignal = (sig: NodeJS.Signals): void => ac.abort(new BuildError('TSB_ABORTED', `build cancelled (${sig})`));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -198,8 +201,3 @@ function parseSecret(spec: string): SecretSpec {
   return { id, ...(src ? { src } : {}), ...(env ? { env } : {}) };
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { readDockerignore, walkContext } from '../../builder/context.js';
+import { readDockerfile } from '../../builder/dockerfile-source.js';
 import { parseDockerfile, parseIgnoreFileWithLines, PatternMatcher } from '../../parser/index.js';
-import { bool, helpText, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
+import { bool, helpText, parseArgs, str, type FlagSpec } from '../args.js';
 import { HELP_FLAG, humanSize, type Io } from '../common.js';
 
 const LINT_FLAGS: FlagSpec[] = [
@@ -16,9 +17,7 @@ async function lintCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, LINT_FLAGS);
   if (bool(p, 'help')) return io.out(helpText('tsbuild lint [OPTIONS] [DOCKERFILE]', 'Check a Dockerfile (BuildKit\'s lint rules; `# check=` is honoured).', LINT_FLAGS)), 0;
   const file = p.positionals[0] ?? 'Dockerfile';
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw new UsageError(`cannot read ${file}`);
-  });
+  const text = await readDockerfile(file);
   const df = parseDockerfile(text, { file });
   if (str(p, 'format') === 'json') io.out(JSON.stringify(df.warnings, null, 2) + '\n');
   else {
