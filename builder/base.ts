@@ -5,7 +5,7 @@ import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import { isIndexMediaType } from '../image/mediatypes.js';
 import { readOciLayout } from '../image/oci-layout.js';
-import { formatPlatform, hostPlatform, matchPlatform } from '../image/platform.js';
+import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
 import { parseReference } from '../registry/reference.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -45,9 +45,9 @@ export async function loadFromStore(
   let mdesc = desc;
   if (isIndexMediaType(desc.mediaType)) {
     const index = await store.readJSON<Index>(desc.digest);
-    const pick = index.manifests.find((m) => m.platform && matchPlatform(platform, m.platform));
+    const pick = selectManifest(index, platform);
     if (!pick) {
-      const have = index.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : '?')).join(', ');
+      const have = indexPlatforms(index).join(', ');
       throw new BaseImageError(`${name}: no image for platform ${formatPlatform(platform)} (has ${have})`);
     }
     mdesc = pick;

@@ -17,7 +17,7 @@ import { FormatError } from './errors.js';
 import type { Image } from './image.js';
 import { isIndexMediaType, MediaType } from './mediatypes.js';
 import { imageFromCore, layerFromOpener, memoize, parseIndex, parseManifest } from './partial.js';
-import { formatPlatform, hostPlatform, matchPlatform } from './platform.js';
+import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from './platform.js';
 import type { TarHeader } from './tar/header.js';
 import { normalizeTarPath, TarHeaderDecoder, tarPaddingSize, type TarByteSource } from './tar/decode.js';
 import { createTarStream, type TarSource } from './tar/writer.js';
@@ -233,11 +233,6 @@ export function imageFromFiles(files: LayoutFiles, desc: Descriptor): Image {
 // ---------------------------------------------------------------------------
 // Picking an image out of an index.
 
-/** Attestation manifests (BuildKit's `unknown/unknown` entries) are never a platform's image. */
-function isAttestation(d: Descriptor): boolean {
-  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
-}
-
 function refNamesOf(ix: Index): string[] {
   return ix.manifests.map((d) => d.annotations?.[REF_NAME] ?? d.digest);
 }
@@ -247,11 +242,9 @@ export async function resolveImage(files: LayoutFiles, desc: Descriptor, platfor
   if (!isIndexMediaType(desc.mediaType)) return imageFromFiles(files, desc);
   if (depth > 4) throw new FormatError(`indexes nested too deep in ${files.where}`);
   const ix = parseIndex(await readJsonBlob(files, desc));
-  const candidates = ix.manifests.filter((d) => !isAttestation(d));
-  const matching = candidates.filter((d) => d.platform && matchPlatform(platform, d.platform));
-  const chosen = matching[0] ?? (candidates.length === 1 && !candidates[0]!.platform ? candidates[0] : undefined);
+  const chosen = selectManifest(ix, platform);
   if (!chosen) {
-    const have = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : d.digest));
+    const have = indexPlatforms(ix);
     throw new FormatError(`no image for ${formatPlatform(platform)} in index ${desc.digest} (has: ${have.join(', ')})`, {
       platform: formatPlatform(platform),
       have,
@@ -300,8 +293,7 @@ export async function readOciLayout(path: string, ref?: string, opts: ReadLayout
   }
   const platform = opts.platform ?? hostPlatform();
   // Several entries under one name: one image per platform, side by side.
-  const pick =
-    chosen.length === 1 ? chosen[0]! : (chosen.find((d) => d.platform && matchPlatform(platform, d.platform)) ?? chosen[0]!);
+  const pick = chosen.length === 1 ? chosen[0]! : (selectManifest({ manifests: chosen }, platform) ?? chosen[0]!);
   return resolveImage(files, pick, platform);
 }
 

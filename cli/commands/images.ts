@@ -9,7 +9,7 @@ import { readDockerArchive } from '../../image/docker-archive.js';
 import { writeImage } from '../../cache/store-image.js';
 import type { ContentStore } from '../../cache/store.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
-import { hostPlatform, matchPlatform } from '../../image/platform.js';
+import { hostPlatform, selectManifest } from '../../image/platform.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { readTar } from '../../image/tar/reader.js';
@@ -38,8 +38,8 @@ export async function findImage(store: ContentStore, nameOrId: string): Promise<
 async function manifestOf(store: ContentStore, desc: Descriptor): Promise<Descriptor> {
   if (!isIndexMediaType(desc.mediaType)) return desc;
   const idx = await store.readJSON<Index>(desc.digest);
-  const host = hostPlatform();
-  return idx.manifests.find((m) => m.platform && matchPlatform(host, m.platform)) ?? idx.manifests[0]!;
+  // listing: an index without the host's image still shows its first entry
+  return selectManifest(idx, hostPlatform()) ?? idx.manifests[0]!;
 }
 
 const LIST_FLAGS: FlagSpec[] = [
