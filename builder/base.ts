@@ -7,7 +7,7 @@ import { isIndexMediaType } from '../image/mediatypes.js';
 import { readOciLayout } from '../image/oci-layout.js';
 import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
-import { parseReference } from '../registry/reference.js';
+import { parseReference, storeRefName } from '../registry/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { BaseImageError, type SourceLocation } from './errors.js';
 import type { LayerRef } from './stage-state.js';
@@ -59,11 +59,6 @@ export async function loadFromStore(
   }
   const layers = manifest.layers.map((d, i) => ({ desc: d, diffID: config.rootfs.diff_ids[i]! }));
   return { digest: mdesc.digest, name, layers, config };
-}
-
-/** The key the store uses for an image name: docker's fully normalized reference. */
-export function storeRefName(name: string): string {
-  return parseReference(name).toString();
 }
 
 export interface BaseResolver {

@@ -8,13 +8,12 @@ import type { Digest } from '../../image/digest.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import { writeOciLayout } from '../../image/oci-layout.js';
 import { createTarStream, type TarSource } from '../../image/tar/writer.js';
-import { parseReference } from '../../registry/reference.js';
+import { familiar, parseReference, storeRefName } from '../../registry/reference.js';
 import type { RegistryClient } from '../../registry/client.js';
 import { walkContext } from '../context.js';
 import { BuildUsageError } from '../errors.js';
 import type { LayerViews } from '../layers.js';
 import type { LayerRef } from '../stage-state.js';
-import { storeRefName } from '../base.js';
 import type { Descriptor } from '../../image/types.js';
 
 /** `--output` destinations, with docker/buildx's spelling. */
@@ -151,13 +150,3 @@ function refTag(name: string): string {
   return r.tag ?? 'latest';
 }
 
-/** docker load wants familiar names: `myapp:latest`, `127.0.0.1:5000/x:y`. */
-export function familiar(name: string): string {
-  const r = parseReference(name);
-  let repo = r.repository;
-  if (r.registry === 'docker.io') {
-    if (repo.startsWith('library/')) repo = repo.slice('library/'.length);
-    return `${repo}:${r.tag ?? 'latest'}`;
-  }
-  return `${r.registry}/${repo}:${r.tag ?? 'latest'}`;
-}

@@ -1,6 +1,5 @@
 import { storeImage } from '../../cache/store-image.js';
-import { storeRefName } from '../../builder/base.js';
-import { familiar } from '../../builder/exporters/index.js';
+import { familiar, storeRefName } from '../../registry/reference.js';
 import { isDigest, type Digest } from '../../image/digest.js';
 import { isIndexMediaType } from '../../image/mediatypes.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
