@@ -4,7 +4,7 @@ import { writeImage } from '../cache/store-image.js';
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import { isIndexMediaType } from '../image/mediatypes.js';
-import { readOciLayout } from '../image/oci-layout.js';
+import { openFileImage, parseImageSpec, type ImageSpec } from '../image/image-spec.js';
 import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
 import { parseReference, storeRefName } from '../registry/reference.js';
@@ -86,20 +86,24 @@ export function resolveImage(r: BaseResolver, name: string, loc?: SourceLocation
 }
 
 async function resolveUncached(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
-  if (name.startsWith('oci-layout://')) {
-    const spec = name.slice('oci-layout://'.length);
-    const m = /^(.*?)(?::([\w][\w.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/.exec(spec);
-    const path = m?.[1] ?? spec;
+  let spec: ImageSpec;
+  try {
+    spec = parseImageSpec(name, 'dockerfile');
+  } catch (e) {
+    throw new BaseImageError(`invalid image source ${JSON.stringify(name)}: ${(e as Error).message}`, loc);
+  }
+  if (spec.kind === 'oci-layout') {
     let img: Image;
     try {
-      img = await readOciLayout(path, m?.[2]);
+      // the digest of oci-layout://PATH@DIGEST is not a selector here (BuildKit checks it against the store)
+      img = await openFileImage({ kind: spec.kind, path: spec.path, ...(spec.tag ? { tag: spec.tag } : {}) });
     } catch (e) {
-      throw new BaseImageError(`cannot read OCI layout ${spec}: ${(e as Error).message}`, loc);
+      throw new BaseImageError(`cannot read OCI layout ${name.replace(/^oci-layout:\/\//, '')}: ${(e as Error).message}`, loc);
     }
     const desc = await writeImage(r.store, img);
     return loadFromStore(r.store, desc, r.platform, name);
   }
-  const imageName = name.startsWith('docker-image://') ? name.slice('docker-image://'.length) : name;
+  const imageName = spec.kind === 'registry' ? spec.reference : spec.kind === 'name' ? spec.name : name;
   let refName: string;
   try {
     refName = storeRefName(imageName);

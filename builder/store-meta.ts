@@ -4,11 +4,17 @@
  */
 import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
+import type { BuildRecord } from './build.js';
 
 /** A layer's tar headers by diffID, so a rebuild need not gunzip the layer to know its files. */
 export const LAYER_INDEX_NS = 'layer-index';
 /** Per-image build facts (base layer count, Dockerfile line of each layer) by manifest digest. */
 export const IMAGES_NS = 'images';
+
+/** What the build that made this manifest recorded about it (undefined: not built here). */
+export function readBuildRecord(store: ContentStore, manifestDigest: Digest): Promise<BuildRecord | undefined> {
+  return store.readMeta<BuildRecord>(IMAGES_NS, manifestDigest);
+}
 
 /**
  * Drops image records whose manifest is gone and layer indexes of layers that neither a tagged

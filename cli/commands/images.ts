@@ -5,13 +5,11 @@ import { isIndexMediaType } from '../../image/mediatypes.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import { writeOciLayout, readOciLayout } from '../../image/oci-layout.js';
 import { readDockerArchive } from '../../image/docker-archive.js';
+import { detectArchiveFormat, dockerArchiveTags } from '../../image/image-spec.js';
 import { writeImage } from '../../cache/store-image.js';
 import type { ContentStore } from '../../cache/store.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
 import { hostPlatform, selectManifest } from '../../image/platform.js';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { readTar } from '../../image/tar/reader.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, humanSize, openStore, ROOT_FLAG, type Io } from '../common.js';
 
@@ -144,14 +142,11 @@ export async function loadCommand(argv: string[], io: Io): Promise<number> {
   const file = str(p, 'input') ?? p.positionals[0];
   if (!file) throw new UsageError('tsbuild load needs -i FILE');
   const store = await openStore(p);
-  // A directory is an OCI layout; a tar with a top-level manifest.json is a docker-archive.
-  const dockerTags = (await stat(file)).isDirectory() ? undefined : await dockerArchiveTags(file);
-  const isDocker = dockerTags !== undefined;
   const tags = list(p, 'tag');
-  if (isDocker) {
+  if ((await detectArchiveFormat(file)) === 'docker-archive') {
     const img = await readDockerArchive(file);
     const desc = await writeImage(store, img);
-    const names = tags.length ? tags : dockerTags!;
+    const names = tags.length ? tags : await dockerArchiveTags(file);
     for (const n of names) {
       await store.setRef(storeRefName(n), desc);
       io.out(`Loaded image: ${familiar(storeRefName(n))}\n`);
@@ -167,25 +162,6 @@ export async function loadCommand(argv: string[], io: Io): Promise<number> {
     if (tags.length === 0) io.out(`Loaded image: ${desc.digest} (untagged: pass -t NAME to name it)\n`);
   }
   return 0;
-}
-
-/** RepoTags of a docker-archive's first image, or undefined when the tar has no manifest.json (or is no tar). */
-async function dockerArchiveTags(file: string): Promise<string[] | undefined> {
-  try {
-    for await (const e of readTar(createReadStream(file))) {
-      if (e.header.path !== 'manifest.json') {
-        e.body.resume();
-        continue;
-      }
-      const chunks: Buffer[] = [];
-      for await (const c of e.body) chunks.push(c as Buffer);
-      const m = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ RepoTags?: string[] }>;
-      return m[0]?.RepoTags ?? [];
-    }
-  } catch {
-    // not a tar we can read: let the OCI reader say what is wrong with it
-  }
-  return undefined;
 }
 
 export async function inspectCommand(argv: string[], io: Io): Promise<number> {
