@@ -23,40 +23,6 @@ export type OutputSpec =
   | { type: 'local'; dest: string }
   | { type: 'tar'; dest: string };
 
-/** Parses `type=oci,dest=out.tar`, `type=image,name=a,name=b,push=true`, or a bare `DIR` (= type=local). */
-export function parseOutput(spec: string): OutputSpec {
-  if (!spec.includes('=')) {
-    if (spec === '-') return { type: 'tar', dest: '-' };
-    return { type: 'local', dest: spec };
-  }
-  const kv = new Map<string, string[]>();
-  for (const part of spec.split(',')) {
-    const i = part.indexOf('=');
-    const k = (i < 0 ? part : part.slice(0, i)).trim();
-    const v = i < 0 ? 'true' : part.slice(i + 1).trim();
-    kv.set(k, [...(kv.get(k) ?? []), v]);
-  }
-  const get = (k: string): string | undefined => kv.get(k)?.[0];
-  const type = get('type') ?? 'local';
-  const names = (kv.get('name') ?? []).flatMap((n) => n.split(/[\s]+/)).filter(Boolean);
-  const dest = get('dest');
-  switch (type) {
-    case 'image':
-    case 'registry':
-      return { type: 'image', names, push: type === 'registry' || get('push') === 'true' };
-    case 'oci':
-    case 'docker':
-      if (!dest) throw new BuildUsageError(`--output type=${type} needs dest=FILE.tar`);
-      return { type, dest, names };
-    case 'local':
-    case 'tar':
-      if (!dest) throw new BuildUsageError(`--output type=${type} needs dest=`);
-      return { type, dest };
-    default:
-      throw new BuildUsageError(`unsupported --output type ${JSON.stringify(type)} (image, registry, oci, docker, local, tar)`);
-  }
-}
-
 export interface ExportContext {
   store: ContentStore;
   views: LayerViews;
