@@ -24,7 +24,7 @@ import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
 import { exportCache, importCache, importInlineCache, inlineCacheRecords, INLINE_CACHE_KEY, type CacheMountExport } from '../cache/remote-cache.js';
 import { parseReference } from '../registry/reference.js';
-import { cacheMountSize, exportCacheMount, importCacheMount } from '../runtime/cache-mount-io.js';
+import { RuntimeState } from '../runtime/state.js';
 import { createTarStream } from '../image/tar/writer.js';
 import { createGunzip } from '../image/compress.js';
 import type { StepCache } from './step-cache.js';
@@ -141,10 +141,10 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const tmp = await o.store.makeTempDir();
   const views = new LayerViews(o.store, tmp);
   let runtime: Promise<Runtime> | undefined;
-  const runtimeRoot = join(o.store.root, 'runtime');
+  const runtimeState = RuntimeState.ofStore(o.store.root);
   // runtime/ loads only when a RUN step actually runs (a cached rebuild never needs it).
   const getRuntime = (): Promise<Runtime> =>
-    (runtime ??= import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeRoot, ...(o.runtime ?? {}) })));
+    (runtime ??= import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeState.root, ...(o.runtime ?? {}) })));
   const buildCache = new BuildCache(o.store);
   const hashers = new Map<string, Promise<ContextHasher>>();
   const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
@@ -178,7 +178,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       let mounts = 0;
       for (const m of r.mounts) {
         const tar = (await o.store.open(m.layer.desc.digest)).pipe(createGunzip());
-        if (await importCacheMount(runtimeRoot, m.id, tar)) mounts++;
+        if (await runtimeState.importCacheMount(m.id, tar)) mounts++;
       }
       emit({ type: 'message', level: 'info', text: `importing cache from ${describeCache(spec)}: ${r.records} records${r.mounts.length ? `, ${mounts}/${r.mounts.length} cache mounts` : ''}` });
     } catch (e) {
@@ -278,13 +278,13 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       if (spec.cacheMounts) {
         const max = spec.cacheMountsMax ?? 512 * 1024 * 1024;
         for (const id of session.cacheMountIds) {
-          const size = await cacheMountSize(runtimeRoot, id);
+          const size = await runtimeState.cacheMountSize(id);
           if (size === undefined) continue;
           if (size > max) {
             emit({ type: 'message', level: 'warn', text: `cache mount ${id} (${size} bytes) is over the ${max}-byte cap: not exported` });
             continue;
           }
-          const l = await o.store.ingestLayer(createTarStream(exportCacheMount(runtimeRoot, id)!));
+          const l = await o.store.ingestLayer(createTarStream(runtimeState.exportCacheMount(id)!));
           mounts.push({ id, layer: { desc: l.desc, diffID: l.diffID } });
         }
       }

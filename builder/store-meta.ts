@@ -2,7 +2,9 @@
  * The records the builder keeps in the store's meta (cache/ does the writing; these name what),
  * and their garbage collection: each describes a blob, and goes when nothing needs it any more.
  */
+import type { PruneDependent } from '../cache/prune.js';
 import type { ContentStore } from '../cache/store.js';
+import { RuntimeState } from '../runtime/state.js';
 import type { Digest } from '../image/digest.js';
 import type { BuildRecord } from './build.js';
 
@@ -29,4 +31,15 @@ export async function pruneBuilderMeta(
   const images = await store.pruneMeta(IMAGES_NS, (key) => store.has(key as Digest), opts);
   const indexes = await store.pruneMeta(LAYER_INDEX_NS, (key) => neededDiffIDs.has(key as Digest), opts);
   return { removed: images.removed + indexes.removed, bytes: images.bytes + indexes.bytes };
+}
+
+/**
+ * What the builder keeps beside the store, for cache/'s pruneStore: the runtime's layer
+ * snapshots and the builder's metadata records.
+ */
+export function builderPruneDependents(store: ContentStore): PruneDependent[] {
+  return [
+    { what: 'layer snapshots', prune: (needed, opts) => RuntimeState.ofStore(store.root).pruneSnapshots(needed, opts) },
+    { what: 'metadata records', prune: (needed, opts) => pruneBuilderMeta(store, needed, opts) },
+  ];
 }
