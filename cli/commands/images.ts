@@ -1,42 +1,21 @@
 import { storeImage } from '../../cache/store-image.js';
 import { familiar, storeRefName } from '../../registry/reference.js';
-import { isDigest, type Digest } from '../../image/digest.js';
-import { isIndexMediaType } from '../../image/mediatypes.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import { writeOciLayout, readOciLayout } from '../../image/oci-layout.js';
 import { readDockerArchive } from '../../image/docker-archive.js';
 import { detectArchiveFormat, dockerArchiveTags } from '../../image/image-spec.js';
 import { writeImage } from '../../cache/store-image.js';
 import type { ContentStore } from '../../cache/store.js';
-import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
-import { hostPlatform, selectManifest } from '../../image/platform.js';
+import { findStoredImage, storedManifestOf } from '../../cache/lookup.js';
+import type { Descriptor, ImageConfigFile, Manifest } from '../../image/types.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, humanSize, openStore, ROOT_FLAG, type Io } from '../common.js';
 
-/** The manifest (not index) descriptor an image name or digest points at in the store. */
+/** The manifest (not index) descriptor an image name or digest points at in the store (cache/lookup.ts). */
 export async function findImage(store: ContentStore, nameOrId: string): Promise<{ name?: string; desc: Descriptor }> {
-  const id = nameOrId.startsWith('sha256:') ? nameOrId : /^[a-f0-9]{12,64}$/.test(nameOrId) ? `sha256:${nameOrId}` : undefined;
-  if (id) {
-    for (const r of await store.listRefs()) {
-      const m = await manifestOf(store, r.desc);
-      const cfg = (await store.readJSON<Manifest>(m.digest)).config.digest;
-      if (m.digest.startsWith(id) || cfg.startsWith(id)) return { name: r.name, desc: m };
-    }
-    if (isDigest(id) && (await store.has(id as Digest))) {
-      return { desc: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: id as Digest, size: (await store.stat(id as Digest))?.size ?? 0 } };
-    }
-  }
-  const name = storeRefName(nameOrId);
-  const desc = await store.getRef(name);
-  if (!desc) throw new UsageError(`No such image: ${nameOrId}`);
-  return { name, desc: await manifestOf(store, desc) };
-}
-
-async function manifestOf(store: ContentStore, desc: Descriptor): Promise<Descriptor> {
-  if (!isIndexMediaType(desc.mediaType)) return desc;
-  const idx = await store.readJSON<Index>(desc.digest);
-  // listing: an index without the host's image still shows its first entry
-  return selectManifest(idx, hostPlatform()) ?? idx.manifests[0]!;
+  const found = await findStoredImage(store, nameOrId);
+  if (!found) throw new UsageError(`No such image: ${nameOrId}`);
+  return found;
 }
 
 const LIST_FLAGS: FlagSpec[] = [
@@ -52,7 +31,7 @@ export async function imagesCommand(argv: string[], io: Io): Promise<number> {
   const store = await openStore(p);
   const rows: string[][] = [];
   for (const r of (await store.listRefs()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const m = await manifestOf(store, r.desc);
+    const m = await storedManifestOf(store, r.desc);
     const manifest = await store.readJSON<Manifest>(m.digest);
     const cfg = await store.readJSON<ImageConfigFile>(manifest.config.digest);
     const size = manifest.layers.reduce((n, l) => n + l.size, 0);
