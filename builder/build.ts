@@ -25,6 +25,7 @@ import { ContextHasher } from '../cache/context-hash.js';
 import { exportCache, importCache, importInlineCache, inlineCacheRecords, INLINE_CACHE_KEY, type CacheMountExport } from '../cache/remote-cache.js';
 import { parseReference } from '../registry/reference.js';
 import { RuntimeState } from '../runtime/state.js';
+import { hasImagePrefix } from '../image/image-spec.js';
 import { createTarStream } from '../image/tar/writer.js';
 import { createGunzip } from '../image/compress.js';
 import type { StepCache } from './step-cache.js';
@@ -367,7 +368,7 @@ export function resolveGlobalArgs(df: Dockerfile, buildArgs: Map<string, string>
 async function resolveNamedContexts(spec: Record<string, string>): Promise<Map<string, NamedContext>> {
   const out = new Map<string, NamedContext>();
   for (const [name, value] of Object.entries(spec)) {
-    if (value.startsWith('docker-image://') || value.startsWith('oci-layout://')) {
+    if (hasImagePrefix(value, 'dockerfile')) {
       out.set(name, { kind: 'image', ref: value });
       continue;
     }

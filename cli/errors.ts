@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-const BRAND = Symbol.for('tsbuild.error');
+import { isTsbuildError as isBranded } from '../errors/tsbuild-error.js';
 
 interface Branded {
   code?: string;
@@ -11,7 +11,7 @@ interface Branded {
 }
 
 function isTsbuildError(e: unknown): e is Branded {
-  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+  return isBranded(e);
 }
 
 /** Exit codes: 0 ok, 1 build or operation failed, 2 usage error, 3 a report gate failed. */

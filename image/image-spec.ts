@@ -36,21 +36,43 @@ function pathWithTag(rest: string, allowDigest: boolean): { path: string; tag?: 
  */
 export type ImageSpecSyntax = 'dockerfile' | 'cli';
 
-const PREFIXES: ReadonlyArray<[string, ImageSpecSyntax, (rest: string) => ImageSpec]> = [
-  ['oci-layout://', 'dockerfile', (rest) => ({ kind: 'oci-layout', ...pathWithTag(rest, true) })],
-  ['docker-image://', 'dockerfile', (rest) => ({ kind: 'registry', reference: rest })],
-  ['oci-archive:', 'cli', (rest) => ({ kind: 'oci-layout', ...pathWithTag(rest, false) })],
-  ['oci:', 'cli', (rest) => ({ kind: 'oci-layout', ...pathWithTag(rest, false) })],
-  ['docker-archive:', 'cli', (rest) => ({ kind: 'docker-archive', ...pathWithTag(rest, false) })],
-  ['docker://', 'cli', (rest) => ({ kind: 'registry', reference: rest })],
+interface Prefix {
+  prefix: string;
+  syntax: ImageSpecSyntax;
+  kind: ImageSpec['kind'];
+  parse: (rest: string) => ImageSpec;
+}
+
+const PREFIXES: readonly Prefix[] = [
+  { prefix: 'oci-layout://', syntax: 'dockerfile', kind: 'oci-layout', parse: (rest) => ({ kind: 'oci-layout', ...pathWithTag(rest, true) }) },
+  { prefix: 'docker-image://', syntax: 'dockerfile', kind: 'registry', parse: (rest) => ({ kind: 'registry', reference: rest }) },
+  { prefix: 'oci-archive:', syntax: 'cli', kind: 'oci-layout', parse: (rest) => ({ kind: 'oci-layout', ...pathWithTag(rest, false) }) },
+  { prefix: 'oci:', syntax: 'cli', kind: 'oci-layout', parse: (rest) => ({ kind: 'oci-layout', ...pathWithTag(rest, false) }) },
+  { prefix: 'docker-archive:', syntax: 'cli', kind: 'docker-archive', parse: (rest) => ({ kind: 'docker-archive', ...pathWithTag(rest, false) }) },
+  { prefix: 'docker://', syntax: 'cli', kind: 'registry', parse: (rest) => ({ kind: 'registry', reference: rest }) },
 ];
 
-/** Parses an image-source string (see the module comment); the cli syntax includes the dockerfile one. */
+/** The prefix `spec` carries, among those `syntax` knows (the cli syntax includes the dockerfile one). */
+function prefixOf(spec: string, syntax: ImageSpecSyntax): Prefix | undefined {
+  return PREFIXES.find((p) => (p.syntax === 'dockerfile' || syntax === 'cli') && spec.startsWith(p.prefix));
+}
+
+/** Parses an image-source string (see the module comment). */
 export function parseImageSpec(spec: string, syntax: ImageSpecSyntax): ImageSpec {
-  for (const [prefix, from, parse] of PREFIXES) {
-    if ((from === 'dockerfile' || syntax === 'cli') && spec.startsWith(prefix)) return parse(spec.slice(prefix.length));
-  }
-  return { kind: 'name', name: spec };
+  const p = prefixOf(spec, syntax);
+  return p ? p.parse(spec.slice(p.prefix.length)) : { kind: 'name', name: spec };
+}
+
+/** Whether `spec` carries an image prefix (a named context that is an image, not a directory). */
+export function hasImagePrefix(spec: string, syntax: ImageSpecSyntax): boolean {
+  return prefixOf(spec, syntax) !== undefined;
+}
+
+/** The registry name a spec stands for (a plain name, or without docker-image://), undefined for a file. */
+export function registryNameOf(spec: string, syntax: ImageSpecSyntax): string | undefined {
+  const p = prefixOf(spec, syntax);
+  if (!p) return spec;
+  return p.kind === 'registry' ? spec.slice(p.prefix.length) : undefined;
 }
 
 /** Opens an oci-layout or docker-archive spec (the kinds that are files). */
