@@ -55,6 +55,12 @@ const HOMES: Array<{ concern: string; home: string[]; pattern: RegExp; until?: R
     pattern: /\bgc\(store|\.prune\(\{/,
   },
   {
+    concern: 'whiteout names are spelled by image/whiteout.ts',
+    home: ['image/whiteout.ts'],
+    pattern: /['"]\.wh\.|`\.wh\.\$\{/,
+    until: { 'image/extract.ts': 'h/paths consolidates its whiteouts', 'runtime/unpack.ts': 'h/paths consolidates its whiteouts' },
+  },
+  {
     concern: 'k=v,k=v command-line specs are read by cli/specs.ts',
     home: ['cli/specs.ts', 'builder/', 'parser/'],
     pattern: /\.split\(','\)\.map\(\(part\)/,
