@@ -1,7 +1,6 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import pLimit from 'p-limit';
 import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
 import { hostPlatform } from '../image/platform.js';
@@ -10,7 +9,7 @@ import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
-import type { Runtime } from '../runtime/index.js';
+import { Solver, type StepRuntime } from './solve.js';
 import { readDockerignore } from './context.js';
 import { buildStage, checkPlatform } from './dispatch.js';
 import { BuildUsageError } from './errors.js';
@@ -77,6 +76,8 @@ export interface BuildOptions {
   /** Seconds since the epoch (SOURCE_DATE_EPOCH): fixes every timestamp, so rebuilds give the same digest. */
   sourceDateEpoch?: number;
   runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy' };
+  /** The runtime RUN steps use instead of runtime/'s (tests: a fake that counts executions). */
+  runtimeFactory?: () => Promise<StepRuntime>;
   registry?: RegistryClient;
   insecureRegistries?: string[];
   /** Network timeouts and the deadline of each pull, push and ADD <url> (registry/'s defaults otherwise). */
@@ -141,11 +142,13 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   // under the store, named after this process: a killed build's scratch is removed by the next command
   const tmp = await o.store.makeTempDir();
   const views = new LayerViews(o.store, tmp);
-  let runtime: Promise<Runtime> | undefined;
+  let runtime: Promise<StepRuntime> | undefined;
   const runtimeState = RuntimeState.ofStore(o.store.root);
   // runtime/ loads only when a RUN step actually runs (a cached rebuild never needs it).
-  const getRuntime = (): Promise<Runtime> =>
-    (runtime ??= import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeState.root, ...(o.runtime ?? {}) })));
+  const getRuntime = (): Promise<StepRuntime> =>
+    (runtime ??= o.runtimeFactory
+      ? o.runtimeFactory()
+      : import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeState.root, ...(o.runtime ?? {}) })));
   const buildCache = new BuildCache(o.store);
   const hashers = new Map<string, Promise<ContextHasher>>();
   const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
@@ -193,8 +196,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   if (o.signal?.aborted) stop.abort();
   else o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   let step = 0;
-  const results = new Map<number, Promise<StageState>>();
-  const limit = pLimit(Math.max(1, availableParallelism()));
   const session: BuildSession = {
     store: o.store,
     df,
@@ -233,25 +234,12 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     nextStep: () => ++step,
     totalSteps: plan.order.reduce((n, i) => n + 1 + (plan.stages[i]?.stage.instructions.length ?? 0), 0),
   };
-  // A stage starts once the stages it reads are done; independent stages run in parallel.
-  const stageResult = (i: number): Promise<StageState> => {
-    let p = results.get(i);
-    if (!p) {
-      const planned = plan.stages[i]!;
-      p = Promise.all([...planned.deps].map((d) => stageResult(d))).then(() =>
-        limit(() => buildStage(session, planned.stage, planned.base)),
-      );
-      results.set(i, p);
-      // One failed stage stops the others (their running steps are killed), as BuildKit does.
-      p.catch(() => stop.abort());
-    }
-    return p;
-  };
+  const solver = new Solver<StageState>({ plan, stop, parallelism: availableParallelism(), buildStage: (planned) => buildStage(session, planned.stage, planned.base) });
+  const stageResult = (i: number): Promise<StageState> => solver.stageResult(i);
   if (o.platform) checkPlatform(session, o.platform);
 
   try {
-    for (const i of plan.order) void stageResult(i);
-    const final = await stageResult(plan.target);
+    const final = await solver.solve();
     for (const k of buildArgs.keys()) {
       if (!session.usedBuildArgs.has(k) && !globalArgs.has(k) && !isPredefined(k)) {
         const w = `[Warning] One or more build-args [${k}] were not consumed`;
@@ -319,7 +307,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       stats,
     };
   } finally {
-    await Promise.allSettled([...results.values()]);
+    await solver.settled();
     // Remember content hashes of real directories only (not unpacked stages in tmp).
     for (const [dir, h] of hashers) if (!dir.startsWith(tmp)) await (await h.catch(() => undefined))?.save().catch(() => {});
     if (runtime) await (await runtime.catch(() => undefined))?.close();
