@@ -21,12 +21,10 @@ import { planBuild, type BuildPlan } from './plan.js';
 import { takePulledLayer } from './pulled-layer.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
-import { exportCache, importCache, importInlineCache, inlineCacheRecords, INLINE_CACHE_KEY, type CacheMountExport } from '../cache/remote-cache.js';
-import { parseReference } from '../registry/reference.js';
+import { inlineCacheRecords, INLINE_CACHE_KEY } from '../cache/remote-cache.js';
+import { exportCaches, importCaches, type CacheIo } from './cache-io.js';
 import { RuntimeState } from '../runtime/state.js';
 import { hasImagePrefix } from '../image/image-spec.js';
-import { createTarStream } from '../image/tar/writer.js';
-import { createGunzip } from '../image/compress.js';
 import type { StepCache } from './step-cache.js';
 import type { BuildSession, NamedContext } from './session.js';
 import type { StageState } from './stage-state.js';
@@ -170,26 +168,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     if (e.type === 'step' && e.status === 'done' && /^(RUN|COPY|ADD)\b/i.test(e.name.replace(/^ONBUILD /, ''))) stats.executed++;
     userEmit(e);
   };
-  for (const spec of o.cacheFrom ?? []) {
-    try {
-      if (spec.type === 'inline') throw new BuildUsageError('--cache-from takes a registry ref or a local dir (an image with an inline cache is a registry ref)');
-      const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() }).catch(async (e: unknown) => {
-        // Not a cache artifact: maybe an image that carries an inline cache.
-        if (spec.type !== 'registry' || (e as { code?: string }).code !== 'TSB_CACHE_REMOTE_FORMAT') throw e;
-        const img = await (await getRegistry()).getImage(parseReference(spec.ref));
-        return { ...(await importInlineCache(o.store, buildCache, img)), mounts: [] };
-      });
-      let mounts = 0;
-      for (const m of r.mounts) {
-        const tar = (await o.store.open(m.layer.desc.digest)).pipe(createGunzip());
-        if (await runtimeState.importCacheMount(m.id, tar)) mounts++;
-      }
-      emit({ type: 'message', level: 'info', text: `importing cache from ${describeCache(spec)}: ${r.records} records${r.mounts.length ? `, ${mounts}/${r.mounts.length} cache mounts` : ''}` });
-    } catch (e) {
-      // docker/buildx: a missing cache source is a warning, not a failed build
-      emit({ type: 'message', level: 'warn', text: `cache import from ${describeCache(spec)} failed: ${(e as Error).message}` });
-    }
-  }
+  const cacheIo: CacheIo = { store: o.store, buildCache, runtimeState, registry: getRegistry, emit };
+  await importCaches(o.cacheFrom ?? [], cacheIo);
   // Pulled base layers go straight into runtime snapshots only when some RUN will use them.
   const hasRun = df.stages.some((st) => st.instructions.some((ins) => ins.kind === 'run'));
   const stop = new AbortController();
@@ -258,28 +238,11 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     } satisfies BuildRecord);
     const tags = o.tags ?? [];
     const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
-    for (const spec of o.cacheTo ?? []) {
-      if (spec.type === 'inline') continue;
-      const mode = spec.mode ?? 'min';
+    await exportCaches(o.cacheTo ?? [], cacheIo, {
       // min: the target stage's steps (and the stages it starts FROM); max: every stage's.
-      const keys = mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df);
-      const mounts: CacheMountExport[] = [];
-      if (spec.cacheMounts) {
-        const max = spec.cacheMountsMax ?? 512 * 1024 * 1024;
-        for (const id of session.cacheMountIds) {
-          const size = await runtimeState.cacheMountSize(id);
-          if (size === undefined) continue;
-          if (size > max) {
-            emit({ type: 'message', level: 'warn', text: `cache mount ${id} (${size} bytes) is over the ${max}-byte cap: not exported` });
-            continue;
-          }
-          const l = await o.store.ingestLayer(createTarStream(runtimeState.exportCacheMount(id)!));
-          mounts.push({ id, layer: { desc: l.desc, diffID: l.diffID } });
-        }
-      }
-      await exportCache(o.store, buildCache, keys, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() }, mode, { mounts });
-      emit({ type: 'message', level: 'info', text: `exported cache to ${describeCache(spec)} (${keys.length} steps, mode=${mode})` });
-    }
+      keys: (mode) => (mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df)),
+      cacheMountIds: session.cacheMountIds,
+    });
     const pushed: BuildResult['pushed'] = [];
     for (const out of outputs) {
       const spec = 'names' in out && out.names.length === 0 ? { ...out, names: tags } : out;
@@ -314,10 +277,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     if (registry && !o.registry) await registry.close();
     await rm(tmp, { recursive: true, force: true });
   }
-}
-
-function describeCache(spec: CacheSpec): string {
-  return spec.type === 'local' ? `local:${spec.dir}` : spec.type === 'registry' ? `registry:${spec.ref}` : 'inline';
 }
 
 /** Keys of the target stage and of every stage it builds FROM (not COPY --from): mode=min. */
