@@ -42,7 +42,6 @@ const HOMES: Array<{ concern: string; home: string[]; pattern: RegExp; until?: R
     concern: 'every HTTP request goes through registry/ (registry/http.ts)',
     home: ['registry/'],
     pattern: /['"](undici|node:https?)['"]|registry\/undici-lean\.js/,
-    until: { 'builder/ops/add-url.ts': 'h/registry moves ADD <url> onto registry/http.ts' },
   },
   {
     concern: 'image-source strings are parsed by image/image-spec.ts',
@@ -58,7 +57,6 @@ const HOMES: Array<{ concern: string; home: string[]; pattern: RegExp; until?: R
     concern: 'whiteout names are spelled by image/whiteout.ts',
     home: ['image/whiteout.ts'],
     pattern: /['"]\.wh\.|`\.wh\.\$\{/,
-    until: { 'image/extract.ts': 'h/paths consolidates its whiteouts', 'runtime/unpack.ts': 'h/paths consolidates its whiteouts' },
   },
   {
     concern: 'k=v,k=v command-line specs are read by cli/specs.ts',
