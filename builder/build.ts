@@ -1,18 +1,14 @@
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
 import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
-import { hostPlatform } from '../image/platform.js';
-import type { Platform, ImageConfigFile } from '../image/types.js';
-import { parseDockerfile } from '../parser/index.js';
+import type { ImageConfigFile } from '../image/types.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
 import { Solver, type StepRuntime } from './solve.js';
-import { readDockerignore } from './context.js';
 import { buildStage, checkPlatform } from './dispatch.js';
-import { BuildUsageError } from './errors.js';
+import { loadSecrets, prepare, resolveSsh } from './prepare.js';
 import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
@@ -24,12 +20,10 @@ import { ContextHasher } from '../cache/context-hash.js';
 import { inlineCacheRecords, INLINE_CACHE_KEY } from '../cache/remote-cache.js';
 import { exportCaches, importCaches, type CacheIo } from './cache-io.js';
 import { RuntimeState } from '../runtime/state.js';
-import { hasImagePrefix } from '../image/image-spec.js';
 import type { StepCache } from './step-cache.js';
-import type { BuildSession, NamedContext } from './session.js';
+import type { BuildSession } from './session.js';
 import type { StageState } from './stage-state.js';
 import { IMAGES_NS } from './store-meta.js';
-import { expand, platformArgs } from './vars.js';
 
 export interface SecretSpec {
   id: string;
@@ -112,29 +106,14 @@ export interface BuildResult {
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
 export async function build(o: BuildOptions): Promise<BuildResult> {
-  const contextDir = resolve(o.contextDir);
-  const st = await stat(contextDir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new BuildUsageError(`build context ${o.contextDir} is not a directory`);
-  const dockerfilePath = o.dockerfile ? (isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile)) : join(contextDir, 'Dockerfile');
-  const text = o.dockerfileText ?? (await readFile(dockerfilePath, 'utf8').catch(() => {
-    throw new BuildUsageError(`failed to read dockerfile: open ${dockerfilePath}: no such file or directory`);
-  }));
-  const fileLabel = o.dockerfileText !== undefined ? 'Dockerfile' : relName(dockerfilePath);
-  const df = parseDockerfile(text, { file: fileLabel });
   const emit: EventSink = o.onEvent ?? (() => {});
-  for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
-
-  const platform = hostPlatform();
+  const { contextDir, df, platform, buildArgs, globalArgs, ignore, namedContexts } = await prepare(o, emit);
   let registry: RegistryClient | undefined = o.registry;
   // registry/ (and undici) load only when a build talks to a registry.
   let registryP: Promise<RegistryClient> | undefined;
   const getRegistry = (): Promise<RegistryClient> =>
     (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: o.insecureRegistries, ...(o.networkTimeouts ? { timeouts: o.networkTimeouts } : {}) }))));
   const warnings: string[] = [];
-  const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
-  const globalArgs = resolveGlobalArgs(df, buildArgs, platform);
-  const ignore = await readDockerignore(contextDir, o.dockerfileText !== undefined ? undefined : dockerfilePath);
-  const namedContexts = await resolveNamedContexts(o.namedContexts ?? {});
   const plan = planBuild(df, globalArgs, { target: o.target, namedContexts: new Set(namedContexts.keys()) });
 
   // under the store, named after this process: a killed build's scratch is removed by the next command
@@ -293,66 +272,4 @@ function stageLineageKeys(plan: BuildPlan, finalLabel: string, keys: Map<string,
 
 function isPredefined(k: string): boolean {
   return /^(HTTPS?_PROXY|FTP_PROXY|NO_PROXY|ALL_PROXY)$/i.test(k) || k.startsWith('BUILDKIT_');
-}
-
-function relName(p: string): string {
-  const cwd = process.cwd();
-  return p.startsWith(cwd + '/') ? p.slice(cwd.length + 1) : p;
-}
-
-/** Global ARGs (before the first FROM), with --build-arg values and the platform ARGs. */
-export function resolveGlobalArgs(df: Dockerfile, buildArgs: Map<string, string>, platform: Platform): Map<string, string | undefined> {
-  const args = new Map<string, string | undefined>(platformArgs(platform, platform));
-  for (const ins of df.globalArgs) {
-    for (const a of ins.args) {
-      const def = a.value !== undefined ? expand(a.value, (n) => args.get(n), df.escapeToken) : undefined;
-      args.set(a.key, buildArgs.has(a.key) ? buildArgs.get(a.key) : def);
-    }
-  }
-  return args;
-}
-
-async function resolveNamedContexts(spec: Record<string, string>): Promise<Map<string, NamedContext>> {
-  const out = new Map<string, NamedContext>();
-  for (const [name, value] of Object.entries(spec)) {
-    if (hasImagePrefix(value, 'dockerfile')) {
-      out.set(name, { kind: 'image', ref: value });
-      continue;
-    }
-    if (/^(https?|git):\/\//.test(value)) throw new BuildUsageError(`named context ${name}: remote contexts are not supported yet`);
-    const dir = resolve(value);
-    const st = await stat(dir).catch(() => undefined);
-    if (!st?.isDirectory()) throw new BuildUsageError(`named context ${name}: ${value} is not a directory`);
-    const ignore = await readDockerignore(dir);
-    out.set(name, { kind: 'dir', root: { dir, excludes: ignore.patterns, isContext: true } });
-  }
-  return out;
-}
-
-async function loadSecrets(specs: SecretSpec[]): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  for (const s of specs) {
-    if (s.env !== undefined) {
-      const v = process.env[s.env];
-      if (v === undefined) throw new BuildUsageError(`secret ${s.id}: environment variable ${s.env} is not set`);
-      out.set(s.id, Buffer.from(v));
-    } else {
-      const src = s.src ?? s.id;
-      // docker: `--secret id=x` alone reads the env var x when no file is named
-      const data = await readFile(src).catch(() => (process.env[s.id] !== undefined && s.src === undefined ? Buffer.from(process.env[s.id]!) : undefined));
-      if (data === undefined) throw new BuildUsageError(`secret ${s.id}: cannot read ${src}`);
-      out.set(s.id, data);
-    }
-  }
-  return out;
-}
-
-function resolveSsh(spec: Record<string, string>): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [id, sock] of Object.entries(spec)) {
-    const path = sock || process.env.SSH_AUTH_SOCK;
-    if (!path) throw new BuildUsageError(`--ssh ${id}: no socket given and SSH_AUTH_SOCK is not set`);
-    out.set(id, path);
-  }
-  return out;
 }
