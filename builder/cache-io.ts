@@ -79,7 +79,7 @@ async function exportCacheMounts(io: CacheIo, ids: ReadonlySet<string>, max: num
       io.emit({ type: 'message', level: 'warn', text: `cache mount ${id} (${size} bytes) is over the ${max}-byte cap: not exported` });
       continue;
     }
-    const l = await io.store.ingestLayer(createTarStream(io.runtimeState.exportCacheMount(id)!));
+    const l = await io.store.ingestLayer(createTarStream((await io.runtimeState.exportCacheMount(id))!));
     mounts.push({ id, layer: { desc: l.desc, diffID: l.diffID } });
   }
   return mounts;

@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import { ContentStore, defaultRoot } from '../cache/store.js';
 // static: a few readdirs' worth of code (the parts that act load only when something is dead)
-import { cleanupStale } from '../runtime/builds.js';
+import { RuntimeState } from '../runtime/state.js';
 import type { FlagSpec, Parsed } from './args.js';
 import { str } from './args.js';
 
@@ -22,7 +21,7 @@ export async function openStore(p: Parsed): Promise<ContentStore> {
 /** Best effort: a store whose leftovers cannot be removed (not root, a busy mount) is still usable. */
 async function reapDeadBuilds(store: ContentStore): Promise<void> {
   try {
-    await cleanupStale(join(store.root, 'runtime'), undefined, { logs: false });
+    await RuntimeState.ofStore(store.root).cleanupStale({ logs: false });
   } catch {
     /* the next command tries again */
   }

@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../image/digest.js';
 import type { TarSource } from '../image/tar/writer.js';
-import { cacheMountSize, exportCacheMount, importCacheMount } from './cache-mount-io.js';
+import { cleanupStale } from './builds.js';
 import { pruneSnapshots } from './snapshot-gc.js';
+
+/** Cache-mount io unpacks tars (image/extract): loaded when a build uses it, not by every command. */
+const cacheMountIo = (): Promise<typeof import('./cache-mount-io.js')> => import('./cache-mount-io.js');
 
 /** The state dir's name under a store root. */
 const STATE_DIR = 'runtime';
@@ -25,18 +28,23 @@ export class RuntimeState {
   }
 
   /** Bytes of files in the cache mount `id`, or undefined when this machine has none. */
-  cacheMountSize(id: string): Promise<number | undefined> {
-    return cacheMountSize(this.root, id);
+  async cacheMountSize(id: string): Promise<number | undefined> {
+    return (await cacheMountIo()).cacheMountSize(this.root, id);
   }
 
   /** The cache mount `id` as tar sources (sorted, streamed), or undefined when it does not exist. */
-  exportCacheMount(id: string): AsyncIterable<TarSource> | undefined {
-    return exportCacheMount(this.root, id);
+  async exportCacheMount(id: string): Promise<AsyncIterable<TarSource> | undefined> {
+    return (await cacheMountIo()).exportCacheMount(this.root, id);
   }
 
   /** Unpacks `tar` as the cache mount `id` unless one exists here (local contents win); true when it did. */
-  importCacheMount(id: string, tar: Readable): Promise<boolean> {
-    return importCacheMount(this.root, id, tar);
+  async importCacheMount(id: string, tar: Readable): Promise<boolean> {
+    return (await cacheMountIo()).importCacheMount(this.root, id, tar);
+  }
+
+  /** Removes what builds that died left behind (containers, mounts, step dirs); the number removed. */
+  cleanupStale(opts: { logs: boolean }): Promise<number> {
+    return cleanupStale(this.root, undefined, opts);
   }
 
   /** Drops layer snapshots not named in `keep` (never while a build on this state dir runs). */
