@@ -4,10 +4,10 @@ import { writeImage } from '../cache/store-image.js';
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import { isIndexMediaType } from '../image/mediatypes.js';
-import { readOciLayout } from '../image/oci-layout.js';
-import { formatPlatform, hostPlatform, matchPlatform } from '../image/platform.js';
+import { openFileImage, parseImageSpec, type ImageSpec } from '../image/image-spec.js';
+import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
-import { parseReference } from '../registry/reference.js';
+import { parseReference, storeRefName } from '../registry/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { BaseImageError, type SourceLocation } from './errors.js';
 import type { LayerRef } from './stage-state.js';
@@ -45,9 +45,9 @@ export async function loadFromStore(
   let mdesc = desc;
   if (isIndexMediaType(desc.mediaType)) {
     const index = await store.readJSON<Index>(desc.digest);
-    const pick = index.manifests.find((m) => m.platform && matchPlatform(platform, m.platform));
+    const pick = selectManifest(index, platform);
     if (!pick) {
-      const have = index.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : '?')).join(', ');
+      const have = indexPlatforms(index).join(', ');
       throw new BaseImageError(`${name}: no image for platform ${formatPlatform(platform)} (has ${have})`);
     }
     mdesc = pick;
@@ -59,11 +59,6 @@ export async function loadFromStore(
   }
   const layers = manifest.layers.map((d, i) => ({ desc: d, diffID: config.rootfs.diff_ids[i]! }));
   return { digest: mdesc.digest, name, layers, config };
-}
-
-/** The key the store uses for an image name: docker's fully normalized reference. */
-export function storeRefName(name: string): string {
-  return parseReference(name).toString();
 }
 
 export interface BaseResolver {
@@ -91,20 +86,24 @@ export function resolveImage(r: BaseResolver, name: string, loc?: SourceLocation
 }
 
 async function resolveUncached(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
-  if (name.startsWith('oci-layout://')) {
-    const spec = name.slice('oci-layout://'.length);
-    const m = /^(.*?)(?::([\w][\w.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/.exec(spec);
-    const path = m?.[1] ?? spec;
+  let spec: ImageSpec;
+  try {
+    spec = parseImageSpec(name, 'dockerfile');
+  } catch (e) {
+    throw new BaseImageError(`invalid image source ${JSON.stringify(name)}: ${(e as Error).message}`, loc);
+  }
+  if (spec.kind === 'oci-layout') {
     let img: Image;
     try {
-      img = await readOciLayout(path, m?.[2]);
+      // the digest of oci-layout://PATH@DIGEST is not a selector here (BuildKit checks it against the store)
+      img = await openFileImage({ kind: spec.kind, path: spec.path, ...(spec.tag ? { tag: spec.tag } : {}) });
     } catch (e) {
-      throw new BaseImageError(`cannot read OCI layout ${spec}: ${(e as Error).message}`, loc);
+      throw new BaseImageError(`cannot read OCI layout ${name.replace(/^oci-layout:\/\//, '')}: ${(e as Error).message}`, loc);
     }
     const desc = await writeImage(r.store, img);
     return loadFromStore(r.store, desc, r.platform, name);
   }
-  const imageName = name.startsWith('docker-image://') ? name.slice('docker-image://'.length) : name;
+  const imageName = spec.kind === 'registry' ? spec.reference : spec.kind === 'name' ? spec.name : name;
   let refName: string;
   try {
     refName = storeRefName(imageName);

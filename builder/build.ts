@@ -1,20 +1,15 @@
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import pLimit from 'p-limit';
 import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
-import { hostPlatform } from '../image/platform.js';
-import type { Platform, ImageConfigFile } from '../image/types.js';
-import { attachSource, parseDockerfile } from '../parser/index.js';
+import type { ImageConfigFile } from '../image/types.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
-import type { Runtime } from '../runtime/index.js';
-import { readDockerignore } from './context.js';
-import { readDockerfile } from './dockerfile-source.js';
+import { Solver, type StepRuntime } from './solve.js';
+import { attachSource } from '../parser/index.js';
 import { buildStage, checkPlatform } from './dispatch.js';
-import { BuildUsageError } from './errors.js';
+import { loadSecrets, prepare, readSource, resolveSsh, type DockerfileSource } from './prepare.js';
 import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
@@ -23,16 +18,13 @@ import { addDependency, planBuild, resolveSource, type BuildPlan } from './plan.
 import { takePulledLayer } from './pulled-layer.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
-import { exportCache, importCache, importInlineCache, inlineCacheRecords, INLINE_CACHE_KEY, type CacheMountExport } from '../cache/remote-cache.js';
-import { parseReference } from '../registry/reference.js';
-import { cacheMountSize, exportCacheMount, importCacheMount } from '../runtime/cache-mount-io.js';
-import { createTarStream } from '../image/tar/writer.js';
-import { gunzipStream } from '../image/compress.js';
+import { inlineCacheRecords, INLINE_CACHE_KEY } from '../cache/remote-cache.js';
+import { exportCaches, importCaches, type CacheIo } from './cache-io.js';
+import { RuntimeState } from '../runtime/state.js';
 import type { StepCache } from './step-cache.js';
-import type { BuildSession, NamedContext } from './session.js';
+import type { BuildSession } from './session.js';
 import type { StageState } from './stage-state.js';
 import { IMAGES_NS } from './store-meta.js';
-import { expand, platformArgs } from './vars.js';
 
 export interface SecretSpec {
   id: string;
@@ -77,6 +69,8 @@ export interface BuildOptions {
   /** Seconds since the epoch (SOURCE_DATE_EPOCH): fixes every timestamp, so rebuilds give the same digest. */
   sourceDateEpoch?: number;
   runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy' };
+  /** The runtime RUN steps use instead of runtime/'s (tests: a fake that counts executions). */
+  runtimeFactory?: () => Promise<StepRuntime>;
   registry?: RegistryClient;
   insecureRegistries?: string[];
   /** Network timeouts and the deadline of each pull, push and ADD <url> (registry/'s defaults otherwise). */
@@ -113,44 +107,34 @@ export interface BuildResult {
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
 export async function build(o: BuildOptions): Promise<BuildResult> {
-  const contextDir = resolve(o.contextDir);
-  const st = await stat(contextDir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new BuildUsageError(`build context ${o.contextDir} is not a directory`);
-  const dockerfilePath = o.dockerfile ? (isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile)) : join(contextDir, 'Dockerfile');
-  const fileLabel = o.dockerfileText !== undefined ? 'Dockerfile' : relName(dockerfilePath);
-  const text = o.dockerfileText ?? (await readDockerfile(dockerfilePath, fileLabel));
-  // Errors carry the text they point into, for the printer's excerpt.
-  return buildText(o, contextDir, dockerfilePath, text, fileLabel).catch((e: unknown) => {
-    throw attachSource(e, fileLabel, text);
+  const source = await readSource(o);
+  // Errors carry the text they point into, for the printer's excerpt (never re-read by label).
+  return buildSource(o, source).catch((e: unknown) => {
+    throw attachSource(e, source.fileLabel, source.text);
   });
 }
 
-async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: string, text: string, fileLabel: string): Promise<BuildResult> {
-  const df = parseDockerfile(text, { file: fileLabel });
+async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<BuildResult> {
   const emit: EventSink = o.onEvent ?? (() => {});
-  for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
-
-  const platform = hostPlatform();
+  const { contextDir, df, platform, buildArgs, globalArgs, ignore, namedContexts } = await prepare(o, source, emit);
   let registry: RegistryClient | undefined = o.registry;
   // registry/ (and undici) load only when a build talks to a registry.
   let registryP: Promise<RegistryClient> | undefined;
   const getRegistry = (): Promise<RegistryClient> =>
     (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: o.insecureRegistries, ...(o.networkTimeouts ? { timeouts: o.networkTimeouts } : {}) }))));
   const warnings: string[] = [];
-  const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
-  const globalArgs = resolveGlobalArgs(df, buildArgs, platform);
-  const ignore = await readDockerignore(contextDir, o.dockerfileText !== undefined ? undefined : dockerfilePath);
-  const namedContexts = await resolveNamedContexts(o.namedContexts ?? {});
   const plan = planBuild(df, globalArgs, { target: o.target, namedContexts: new Set(namedContexts.keys()) });
 
   // under the store, named after this process: a killed build's scratch is removed by the next command
   const tmp = await o.store.makeTempDir();
   const views = new LayerViews(o.store, tmp);
-  let runtime: Promise<Runtime> | undefined;
-  const runtimeRoot = join(o.store.root, 'runtime');
+  let runtime: Promise<StepRuntime> | undefined;
+  const runtimeState = RuntimeState.ofStore(o.store.root);
   // runtime/ loads only when a RUN step actually runs (a cached rebuild never needs it).
-  const getRuntime = (): Promise<Runtime> =>
-    (runtime ??= import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeRoot, ...(o.runtime ?? {}) })));
+  const getRuntime = (): Promise<StepRuntime> =>
+    (runtime ??= o.runtimeFactory
+      ? o.runtimeFactory()
+      : import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeState.root, ...(o.runtime ?? {}) })));
   const buildCache = new BuildCache(o.store);
   const hashers = new Map<string, Promise<ContextHasher>>();
   const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
@@ -172,34 +156,14 @@ async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: st
     if (e.type === 'step' && e.status === 'done' && /^(RUN|COPY|ADD)\b/i.test(e.name.replace(/^ONBUILD /, ''))) stats.executed++;
     userEmit(e);
   };
-  for (const spec of o.cacheFrom ?? []) {
-    try {
-      if (spec.type === 'inline') throw new BuildUsageError('--cache-from takes a registry ref or a local dir (an image with an inline cache is a registry ref)');
-      const r = await importCache(o.store, buildCache, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() }).catch(async (e: unknown) => {
-        // Not a cache artifact: maybe an image that carries an inline cache.
-        if (spec.type !== 'registry' || (e as { code?: string }).code !== 'TSB_CACHE_REMOTE_FORMAT') throw e;
-        const img = await (await getRegistry()).getImage(parseReference(spec.ref));
-        return { ...(await importInlineCache(o.store, buildCache, img)), mounts: [] };
-      });
-      let mounts = 0;
-      for (const m of r.mounts) {
-        const tar = gunzipStream(await o.store.open(m.layer.desc.digest));
-        if (await importCacheMount(runtimeRoot, m.id, tar)) mounts++;
-      }
-      emit({ type: 'message', level: 'info', text: `importing cache from ${describeCache(spec)}: ${r.records} records${r.mounts.length ? `, ${mounts}/${r.mounts.length} cache mounts` : ''}` });
-    } catch (e) {
-      // docker/buildx: a missing cache source is a warning, not a failed build
-      emit({ type: 'message', level: 'warn', text: `cache import from ${describeCache(spec)} failed: ${(e as Error).message}` });
-    }
-  }
+  const cacheIo: CacheIo = { store: o.store, buildCache, runtimeState, registry: getRegistry, emit };
+  await importCaches(o.cacheFrom ?? [], cacheIo);
   // Pulled base layers go straight into runtime snapshots only when some RUN will use them.
   const hasRun = df.stages.some((st) => st.instructions.some((ins) => ins.kind === 'run'));
   const stop = new AbortController();
   if (o.signal?.aborted) stop.abort(o.signal.reason);
   else o.signal?.addEventListener('abort', () => stop.abort(o.signal?.reason), { once: true });
   let step = 0;
-  const results = new Map<number, Promise<StageState>>();
-  const limit = pLimit(Math.max(1, availableParallelism()));
   const session: BuildSession = {
     store: o.store,
     df,
@@ -244,25 +208,12 @@ async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: st
     nextStep: () => ++step,
     totalSteps: plan.order.reduce((n, i) => n + 1 + (plan.stages[i]?.stage.instructions.length ?? 0), 0),
   };
-  // A stage starts once the stages it reads are done; independent stages run in parallel.
-  const stageResult = (i: number): Promise<StageState> => {
-    let p = results.get(i);
-    if (!p) {
-      const planned = plan.stages[i]!;
-      p = Promise.all([...planned.deps.keys()].map((d) => stageResult(d))).then(() =>
-        limit(() => buildStage(session, planned.stage, planned.base)),
-      );
-      results.set(i, p);
-      // One failed stage stops the others (their running steps are killed), as BuildKit does.
-      p.catch(() => stop.abort());
-    }
-    return p;
-  };
+  const solver = new Solver<StageState>({ plan, stop, parallelism: availableParallelism(), buildStage: (planned) => buildStage(session, planned.stage, planned.base) });
+  const stageResult = (i: number): Promise<StageState> => solver.stageResult(i);
   if (o.platform) checkPlatform(session, o.platform);
 
   try {
-    for (const i of plan.order) void stageResult(i);
-    const final = await stageResult(plan.target);
+    const final = await solver.solve();
     for (const k of buildArgs.keys()) {
       if (!session.usedBuildArgs.has(k) && !globalArgs.has(k) && !isPredefined(k)) {
         const w = `[Warning] One or more build-args [${k}] were not consumed`;
@@ -281,28 +232,11 @@ async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: st
     } satisfies BuildRecord);
     const tags = o.tags ?? [];
     const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
-    for (const spec of o.cacheTo ?? []) {
-      if (spec.type === 'inline') continue;
-      const mode = spec.mode ?? 'min';
+    await exportCaches(o.cacheTo ?? [], cacheIo, {
       // min: the target stage's steps (and the stages it starts FROM); max: every stage's.
-      const keys = mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df);
-      const mounts: CacheMountExport[] = [];
-      if (spec.cacheMounts) {
-        const max = spec.cacheMountsMax ?? 512 * 1024 * 1024;
-        for (const id of session.cacheMountIds) {
-          const size = await cacheMountSize(runtimeRoot, id);
-          if (size === undefined) continue;
-          if (size > max) {
-            emit({ type: 'message', level: 'warn', text: `cache mount ${id} (${size} bytes) is over the ${max}-byte cap: not exported` });
-            continue;
-          }
-          const l = await o.store.ingestLayer(createTarStream(exportCacheMount(runtimeRoot, id)!));
-          mounts.push({ id, layer: { desc: l.desc, diffID: l.diffID } });
-        }
-      }
-      await exportCache(o.store, buildCache, keys, spec.type === 'local' ? { type: 'local', dir: spec.dir } : { type: 'registry', ref: spec.ref, client: await getRegistry() }, mode, { mounts });
-      emit({ type: 'message', level: 'info', text: `exported cache to ${describeCache(spec)} (${keys.length} steps, mode=${mode})` });
-    }
+      keys: (mode) => (mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df)),
+      cacheMountIds: session.cacheMountIds,
+    });
     const pushed: BuildResult['pushed'] = [];
     for (const out of outputs) {
       const spec = 'names' in out && out.names.length === 0 ? { ...out, names: tags } : out;
@@ -330,17 +264,13 @@ async function buildText(o: BuildOptions, contextDir: string, dockerfilePath: st
       stats,
     };
   } finally {
-    await Promise.allSettled([...results.values()]);
+    await solver.settled();
     // Remember content hashes of real directories only (not unpacked stages in tmp).
     for (const [dir, h] of hashers) if (!dir.startsWith(tmp)) await (await h.catch(() => undefined))?.save().catch(() => {});
     if (runtime) await (await runtime.catch(() => undefined))?.close();
     if (registry && !o.registry) await registry.close();
     await rm(tmp, { recursive: true, force: true });
   }
-}
-
-function describeCache(spec: CacheSpec): string {
-  return spec.type === 'local' ? `local:${spec.dir}` : spec.type === 'registry' ? `registry:${spec.ref}` : 'inline';
 }
 
 /** Keys of the target stage and of every stage it builds FROM (not COPY --from): mode=min. */
@@ -357,66 +287,4 @@ function stageLineageKeys(plan: BuildPlan, finalLabel: string, keys: Map<string,
 
 function isPredefined(k: string): boolean {
   return /^(HTTPS?_PROXY|FTP_PROXY|NO_PROXY|ALL_PROXY)$/i.test(k) || k.startsWith('BUILDKIT_');
-}
-
-function relName(p: string): string {
-  const cwd = process.cwd();
-  return p.startsWith(cwd + '/') ? p.slice(cwd.length + 1) : p;
-}
-
-/** Global ARGs (before the first FROM), with --build-arg values and the platform ARGs. */
-export function resolveGlobalArgs(df: Dockerfile, buildArgs: Map<string, string>, platform: Platform): Map<string, string | undefined> {
-  const args = new Map<string, string | undefined>(platformArgs(platform, platform));
-  for (const ins of df.globalArgs) {
-    for (const a of ins.args) {
-      const def = a.value !== undefined ? expand(a.value, (n) => args.get(n), df.escapeToken) : undefined;
-      args.set(a.key, buildArgs.has(a.key) ? buildArgs.get(a.key) : def);
-    }
-  }
-  return args;
-}
-
-async function resolveNamedContexts(spec: Record<string, string>): Promise<Map<string, NamedContext>> {
-  const out = new Map<string, NamedContext>();
-  for (const [name, value] of Object.entries(spec)) {
-    if (value.startsWith('docker-image://') || value.startsWith('oci-layout://')) {
-      out.set(name, { kind: 'image', ref: value });
-      continue;
-    }
-    if (/^(https?|git):\/\//.test(value)) throw new BuildUsageError(`named context ${name}: remote contexts are not supported yet`);
-    const dir = resolve(value);
-    const st = await stat(dir).catch(() => undefined);
-    if (!st?.isDirectory()) throw new BuildUsageError(`named context ${name}: ${value} is not a directory`);
-    const ignore = await readDockerignore(dir);
-    out.set(name, { kind: 'dir', root: { dir, excludes: ignore.patterns, isContext: true } });
-  }
-  return out;
-}
-
-async function loadSecrets(specs: SecretSpec[]): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  for (const s of specs) {
-    if (s.env !== undefined) {
-      const v = process.env[s.env];
-      if (v === undefined) throw new BuildUsageError(`secret ${s.id}: environment variable ${s.env} is not set`);
-      out.set(s.id, Buffer.from(v));
-    } else {
-      const src = s.src ?? s.id;
-      // docker: `--secret id=x` alone reads the env var x when no file is named
-      const data = await readFile(src).catch(() => (process.env[s.id] !== undefined && s.src === undefined ? Buffer.from(process.env[s.id]!) : undefined));
-      if (data === undefined) throw new BuildUsageError(`secret ${s.id}: cannot read ${src}`);
-      out.set(s.id, data);
-    }
-  }
-  return out;
-}
-
-function resolveSsh(spec: Record<string, string>): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [id, sock] of Object.entries(spec)) {
-    const path = sock || process.env.SSH_AUTH_SOCK;
-    if (!path) throw new BuildUsageError(`--ssh ${id}: no socket given and SSH_AUTH_SOCK is not set`);
-    out.set(id, path);
-  }
-  return out;
 }

@@ -13,6 +13,7 @@ import type { BuildSession } from './session.js';
 import { addHistory, appendOwned, assignOwned, CREATED_BY_SUFFIX, envMap, setEnv, shellOf, type StageState, type StepOutcome } from './stage-state.js';
 import { baseKey } from './step-cache.js';
 import { expand, expandList, lookupFrom } from './vars.js';
+import { registryNameOf } from '../image/image-spec.js';
 
 
 /** Builds one stage: resolve its base, run ONBUILD triggers, then each instruction in order. */
@@ -78,7 +79,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       cacheKey: baseKey(resolved.digest, formatPlatform(s.platform)),
       owned: new WeakSet(),
       ...(resolved.config.created ? { lastCreated: resolved.config.created } : {}),
-      ...(resolved.digest !== 'scratch' && !resolved.name.startsWith('oci-layout://') ? { baseName: resolved.name.replace(/^docker-image:\/\//, '') } : {}),
+      ...(resolved.digest !== 'scratch' && registryNameOf(resolved.name, 'dockerfile') !== undefined ? { baseName: registryNameOf(resolved.name, 'dockerfile')! } : {}),
     };
   } catch (e) {
     s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'error', loc, error: (e as Error).message });

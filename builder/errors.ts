@@ -1,4 +1,4 @@
-import { TsbuildError } from '../image/errors.js';
+import { TsbuildError, type ErrorCode } from '../errors/tsbuild-error.js';
 
 export interface SourceLocation {
   file: string;
@@ -10,7 +10,7 @@ export interface SourceLocation {
 /** Errors of builder/: each knows which Dockerfile instruction it belongs to, when it does. */
 export class BuildError extends TsbuildError {
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     readonly loc?: SourceLocation,
     data: Readonly<Record<string, unknown>> = {},

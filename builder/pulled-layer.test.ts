@@ -11,7 +11,8 @@ import { RegistryClient } from '../registry/client.js';
 import { Runtime } from '../runtime/index.js';
 import { busyboxLayout } from '../runtime/testing.js';
 import { execFileP, removeAll, tempDir } from '../test/helpers.js';
-import { requireTools, startRegistry, type TestRegistry } from '../test/registry-server.js';
+import { startRegistry, type TestRegistry } from '../test/registry-server.js';
+import { requireRoot, requireTools } from '../test/tools.js';
 import { resolveImage } from './base.js';
 import type { LayerIndexEntry } from './fsview.js';
 import { takePulledLayer } from './pulled-layer.js';
@@ -44,10 +45,7 @@ describe('builder/pulled-layer: a pull feeds the layer index and the RUN snapsho
   ];
   for (const c of cases) {
     it(c.name, async function () {
-      if (c.withRuntime && process.getuid?.() !== 0) {
-        if (process.env.CI === 'true') throw new Error('needs root under CI');
-        this.skip();
-      }
+      if (c.withRuntime) requireRoot(this, 'the overlay snapshot');
       const root = join(work, c.withRuntime ? 'run' : 'norun');
       const store = await ContentStore.open(root);
       const rt = c.withRuntime ? await Runtime.create({ root: join(root, 'runtime') }) : undefined;

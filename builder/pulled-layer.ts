@@ -11,14 +11,14 @@ import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../cache/store.js';
 import { createGunzip } from '../image/compress.js';
 import { HashingStream } from '../image/digest.js';
-import type { Runtime } from '../runtime/index.js';
+import type { StepRuntime } from './solve.js';
 import { LAYER_INDEX_NS } from './store-meta.js';
 import { FsView } from './fsview.js';
 
 export interface PulledLayerSinks {
   store: ContentStore;
   /** The runtime to seed a snapshot in, or undefined when no RUN step needs one. */
-  runtime?: () => Promise<Runtime>;
+  runtime?: () => Promise<StepRuntime>;
 }
 
 export async function takePulledLayer(compressed: Readable, o: PulledLayerSinks): Promise<void> {

@@ -2,7 +2,7 @@ import type { ContentStore } from '../cache/store.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { Platform } from '../image/types.js';
 import type { RegistryClient } from '../registry/client.js';
-import type { Runtime } from '../runtime/index.js';
+import type { StepRuntime } from './solve.js';
 import type { BaseResolver } from './base.js';
 import type { EventSink } from './events.js';
 import type { LayerViews } from './layers.js';
@@ -19,7 +19,7 @@ export interface BuildSession {
   views: LayerViews;
   resolver: BaseResolver;
   registry: () => Promise<RegistryClient>;
-  runtime: () => Promise<Runtime>;
+  runtime: () => Promise<StepRuntime>;
   context: CopyRoot;
   namedContexts: Map<string, NamedContext>;
   /** Global ARG values (after --build-arg), including the platform ARGs. */

@@ -6,7 +6,7 @@ import { cli, makeTree, removeAll, tempDir } from '../test/helpers.js';
 import { writeImage } from '../cache/store-image.js';
 import { ContentStore } from '../cache/store.js';
 import { randomImage } from '../image/random.js';
-import { parseOutput } from '../builder/exporters/index.js';
+import { parseCacheSpec, parseOutput, parseSecret, parseSpecFields, parseSsh } from './specs.js';
 
 const SPECS: FlagSpec[] = [
   { name: 'tag', short: 't', type: 'list', description: '' },
@@ -53,6 +53,30 @@ describe('--output specs', () => {
   ];
   for (const [spec, want] of cases) it(spec, () => assert.deepEqual(parseOutput(spec), want));
   for (const bad of ['type=oci', 'type=zip,dest=x']) it(`rejects ${bad}`, () => assert.throws(() => parseOutput(bad)));
+});
+
+describe('cli/specs: the one k=v,k=v reader', () => {
+  it('fields: trimmed, repeats kept, bare keys are on', () => {
+    assert.deepEqual([...parseSpecFields(' a = 1 ,b=2,b=3,flag,c=x=y')], [['a', ['1']], ['b', ['2', '3']], ['flag', ['']], ['c', ['x=y']]]);
+  });
+  const cache: Array<[string, 'from' | 'to', unknown]> = [
+    ['r/cache:1', 'from', { type: 'registry', ref: 'r/cache:1' }],
+    ['type=registry,ref=r/c,mode=max', 'to', { type: 'registry', ref: 'r/c', mode: 'max' }],
+    ['type=local,src=/d', 'from', { type: 'local', dir: '/d' }],
+    ['type=local,dest=/d,cache-mounts,cache-mounts-max=1MiB', 'to', { type: 'local', dir: '/d', cacheMounts: true, cacheMountsMax: 1024 * 1024 }],
+    ['type=local,dest=/d,cache-mounts=false', 'to', { type: 'local', dir: '/d', cacheMounts: false }],
+    ['type=inline', 'to', { type: 'inline' }],
+  ];
+  for (const [spec, dir, want] of cache) it(`--cache-${dir} ${spec}`, () => assert.deepEqual(parseCacheSpec(spec, dir), want));
+  for (const [spec, dir] of [['type=registry', 'to'], ['type=local,dest=/d', 'from'], ['type=inline', 'from'], ['type=s3,ref=x', 'to'], ['ref=r,mode=all', 'to']] as const) {
+    it(`--cache-${dir} rejects ${spec}`, () => assert.throws(() => parseCacheSpec(spec, dir), /cache/));
+  }
+  it('--secret and --ssh', () => {
+    assert.deepEqual(parseSecret('id=a,src=/f'), { id: 'a', src: '/f' });
+    assert.deepEqual(parseSecret('id=a,source=/f,env=E'), { id: 'a', src: '/f', env: 'E' });
+    assert.throws(() => parseSecret('src=/f'), /needs id=/);
+    assert.deepEqual(parseSsh(['default', 'gh=/run/gh.sock', 'x=a=b']), { default: '', gh: '/run/gh.sock', x: 'a=b' });
+  });
 });
 
 describe('tsbuild CLI commands', () => {

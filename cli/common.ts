@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { ContentStore, defaultRoot } from '../cache/store.js';
 import { TsbuildError } from '../image/errors.js';
 // static: a few readdirs' worth of code (the parts that act load only when something is dead)
-import { cleanupStale } from '../runtime/builds.js';
+import { RuntimeState } from '../runtime/state.js';
 import type { FlagSpec, Parsed } from './args.js';
 import { str } from './args.js';
 
@@ -25,7 +25,7 @@ export async function openStore(p: Parsed): Promise<ContentStore> {
 /** Best effort: a store whose leftovers cannot be removed (not root, a busy mount) is still usable. */
 async function reapDeadBuilds(store: ContentStore): Promise<void> {
   try {
-    await cleanupStale(join(store.root, 'runtime'), undefined, { logs: false });
+    await RuntimeState.ofStore(store.root).cleanupStale({ logs: false });
   } catch {
     /* the next command tries again */
   }

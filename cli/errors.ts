@@ -1,6 +1,6 @@
 import { sourceTextOf } from '../parser/index.js';
 
-const BRAND = Symbol.for('tsbuild.error');
+import { isTsbuildError as isBranded } from '../errors/tsbuild-error.js';
 
 interface Branded {
   code?: string;
@@ -11,7 +11,7 @@ interface Branded {
 }
 
 function isTsbuildError(e: unknown): e is Branded {
-  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+  return isBranded(e);
 }
 
 /** Errors in what the user typed or wrote: flags, the command line, the Dockerfile's syntax. */

@@ -1,26 +1,10 @@
 /**
- * Errors of image/. Every tsbuild error class carries the `tsbuild.error` brand,
- * a stable `code` and structured `data`, so cli/ can recognise and map them
- * without importing each module's classes.
+ * Errors of image/. The root TsbuildError lives in errors/tsbuild-error.ts; it is re-exported
+ * here for the modules that import it from image/.
  */
-export const ERROR_BRAND: unique symbol = Symbol.for('tsbuild.error') as never;
+import { TsbuildError } from '../errors/tsbuild-error.js';
 
-/**
- * The base of every tsbuild error outside parser/ (which imports nothing of
- * ours and restates it): brand, stable code, structured data, optional cause.
- */
-export class TsbuildError extends Error {
-  readonly [ERROR_BRAND] = true;
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly data: Readonly<Record<string, unknown>> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export { ERROR_BRAND, TsbuildError, type ErrorCode } from '../errors/tsbuild-error.js';
 
 export class ImageError extends TsbuildError {}
 

@@ -271,6 +271,25 @@ describe('image/oci-layout', function () {
       });
     }
 
+    it('indexTarFile rejects what readTar rejects (one header decoder): bad checksum, bad PAX, truncation', async () => {
+      const src = join(tmp, 'bad-src');
+      await mkdir(src, { recursive: true });
+      await writeFile(join(src, 'f'), 'x'.repeat(1000));
+      const good = join(tmp, 'good-pax.tar');
+      await run('tar', ['-C', src, '--format=pax', '--pax-option=comment=hello', '-cf', good, 'f']);
+      const bytes = await readFile(good);
+      const cases: Array<{ name: string; edit: (b: Buffer) => Buffer; message: RegExp }> = [
+        { name: 'checksum', edit: (b) => (b.write('Z', 2, 'latin1'), b), message: /checksum mismatch/ },
+        { name: 'pax', edit: (b) => (b.write('99', 512, 'latin1'), b), message: /malformed PAX record/ },
+        { name: 'truncated', edit: (b) => b.subarray(0, 3000), message: /truncated tar file/ },
+      ];
+      for (const c of cases) {
+        const file = join(tmp, `bad-${c.name}.tar`);
+        await writeFile(file, c.edit(Buffer.from(bytes)));
+        await assert.rejects(indexTarFile(file), (e: unknown) => e instanceof FormatError && c.message.test(e.message), c.name);
+      }
+    });
+
     it('reads a layout tar whose paths start with ./ (tar -C dir -cf x .)', async () => {
       const dir = join(tmp, 'l');
       await writeOciLayout({ dir }, [{ image: img, refName: 'x' }]);

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,9 +17,9 @@ import { FormatError } from './errors.js';
 import type { Image } from './image.js';
 import { isIndexMediaType, MediaType } from './mediatypes.js';
 import { imageFromCore, layerFromOpener, memoize, parseIndex, parseManifest } from './partial.js';
-import { formatPlatform, hostPlatform, matchPlatform } from './platform.js';
+import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from './platform.js';
 import type { TarHeader } from './tar/header.js';
-import { normalizeTarPath } from './tar/reader.js';
+import { normalizeTarPath, TarHeaderDecoder, tarPaddingSize, type TarByteSource } from './tar/decode.js';
 import { createTarStream, type TarSource } from './tar/writer.js';
 import type { Descriptor, Index, Platform } from './types.js';
 
@@ -77,38 +77,28 @@ export interface TarEntryRef {
   size: number;
 }
 
-function parseOctalField(b: Buffer): number {
-  // GNU base-256 for values that do not fit in octal
-  if ((b[0]! & 0x80) !== 0) {
-    let v = b[0]! & 0x7f;
-    for (let i = 1; i < b.length; i++) v = v * 256 + b[i]!;
-    return v;
-  }
-  const s = b.toString('ascii').replace(/[\0 ]+$/g, '').replace(/^[\0 ]+/, '');
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new FormatError(`bad octal number in tar header: ${JSON.stringify(s)}`);
-  return parseInt(s, 8);
-}
+/** A tar file read at a moving position: header blocks are read, bodies are seeked over. */
+class FileByteSource implements TarByteSource {
+  offset = 0;
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly total: number,
+    private readonly file: string,
+  ) {}
 
-function cString(b: Buffer): string {
-  const z = b.indexOf(0);
-  return b.subarray(0, z === -1 ? b.length : z).toString('utf8');
-}
-
-function parsePax(b: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let i = 0;
-  while (i < b.length) {
-    const sp = b.indexOf(0x20, i);
-    if (sp === -1) break;
-    const len = parseInt(b.subarray(i, sp).toString('ascii'), 10);
-    if (!Number.isFinite(len) || len <= 0) break;
-    const rec = b.subarray(sp + 1, i + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq > 0) out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    i += len;
+  async readExact(n: number, what: string): Promise<Buffer | null> {
+    if (this.offset >= this.total && n > 0) return null;
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await this.fh.read(b, 0, n, this.offset);
+    if (bytesRead !== n) throw new FormatError(`truncated tar file ${this.file} (in ${what})`, { offset: this.offset });
+    this.offset += n;
+    return b;
   }
-  return out;
+
+  async skip(n: number, what: string): Promise<void> {
+    if (this.offset + n > this.total) throw new FormatError(`truncated tar file ${this.file} (in ${what})`, { offset: this.offset });
+    this.offset += n;
+  }
 }
 
 /**
@@ -118,79 +108,43 @@ function parsePax(b: Buffer): Map<string, string> {
  */
 export async function indexTarFile(file: string): Promise<Map<string, TarEntryRef>> {
   const entries = new Map<string, TarEntryRef>();
+  const symlinks: Array<[string, string]> = [];
   const fh = await open(file, 'r');
   try {
-    const total = (await fh.stat()).size;
-    const hdr = Buffer.alloc(512);
-    let pos = 0;
-    let longName: string | undefined;
-    let longLink: string | undefined;
-    let pax = new Map<string, string>();
-    const symlinks: Array<[string, string]> = [];
-    const readBody = async (at: number, size: number): Promise<Buffer> => {
-      if (size > 1 << 20) throw new FormatError(`tar meta entry too large (${size} bytes) in ${file}`);
-      const b = Buffer.alloc(size);
-      const { bytesRead } = await fh.read(b, 0, size, at);
-      if (bytesRead !== size) throw new FormatError(`truncated tar file ${file}`);
-      return b;
-    };
-    while (pos + 512 <= total) {
-      const { bytesRead } = await fh.read(hdr, 0, 512, pos);
-      if (bytesRead !== 512) break;
-      if (hdr.every((x) => x === 0)) break; // end-of-archive marker
-      const type = String.fromCharCode(hdr[156]!);
-      let size = parseOctalField(hdr.subarray(124, 136));
-      const body = pos + 512;
-      // A PAX `size` record overrides the header of the entry it precedes.
-      if (pax.has('size') && type !== 'x') size = Number(pax.get('size'));
-      if (type === 'x') {
-        pax = parsePax(await readBody(body, size));
-      } else if (type === 'g') {
-        // global PAX header: nothing here that locates entries
-      } else if (type === 'L') {
-        longName = cString(await readBody(body, size));
-      } else if (type === 'K') {
-        longLink = cString(await readBody(body, size));
-      } else {
-        const magic = hdr.subarray(257, 263).toString('ascii');
-        const prefix = magic.startsWith('ustar') ? cString(hdr.subarray(345, 500)) : '';
-        const plain = cString(hdr.subarray(0, 100));
-        const name = pax.get('path') ?? longName ?? (prefix ? `${prefix}/${plain}` : plain);
-        const link = pax.get('linkpath') ?? longLink ?? cString(hdr.subarray(157, 257));
-        if (type === '0' || type === '\0' || type === '7') {
-          entries.set(normalizeTarPath(name), { offset: body, size });
-        } else if (type === '1') {
-          const target = entries.get(normalizeTarPath(link));
-          if (target) entries.set(normalizeTarPath(name), target);
-        } else if (type === '2') {
-          symlinks.push([normalizeTarPath(name), link]);
-        }
-        pax = new Map();
-        longName = undefined;
-        longLink = undefined;
-      }
-      pos = body + Math.ceil(size / 512) * 512;
-    }
-    // Old docker-archives point duplicate layers at one file by symlink
-    // (`<id>/layer.tar -> ../<other>/layer.tar`); resolve those within the archive.
-    for (let round = 0; round < 8 && symlinks.length > 0; round++) {
-      for (let i = symlinks.length - 1; i >= 0; i--) {
-        const [name, link] = symlinks[i]!;
-        if (link.startsWith('/')) {
-          symlinks.splice(i, 1); // absolute: points outside the archive
-          continue;
-        }
-        const dir = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
-        const resolved = resolveWithin(dir, link);
-        const target = resolved === undefined ? undefined : entries.get(resolved);
-        if (target) entries.set(name, target);
-        if (target || resolved === undefined) symlinks.splice(i, 1);
-      }
+    const src = new FileByteSource(fh, (await fh.stat()).size, file);
+    const decoder = new TarHeaderDecoder(src);
+    for (let entry = await decoder.next(); entry; entry = await decoder.next()) {
+      const { header, dataSize } = entry;
+      if (header.type === 'file') entries.set(header.path, { offset: src.offset, size: dataSize });
+      else if (header.type === 'hardlink') {
+        const target = entries.get(header.linkname!);
+        if (target) entries.set(header.path, target);
+      } else if (header.type === 'symlink') symlinks.push([header.path, header.linkname!]);
+      await src.skip(dataSize + tarPaddingSize(dataSize), 'file content');
     }
   } finally {
     await fh.close();
   }
+  resolveSymlinkEntries(entries, symlinks);
   return entries;
+}
+
+/**
+ * Old docker-archives point duplicate layers at one file by symlink
+ * (`<id>/layer.tar -> ../<other>/layer.tar`); resolve those within the archive.
+ */
+function resolveSymlinkEntries(entries: Map<string, TarEntryRef>, symlinks: Array<[string, string]>): void {
+  for (let round = 0; round < 8 && symlinks.length > 0; round++) {
+    for (let i = symlinks.length - 1; i >= 0; i--) {
+      const [name, link] = symlinks[i]!;
+      // absolute links point outside the archive
+      const dir = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
+      const resolved = link.startsWith('/') ? undefined : resolveWithin(dir, link);
+      const target = resolved === undefined ? undefined : entries.get(resolved);
+      if (target) entries.set(name, target);
+      if (target || resolved === undefined) symlinks.splice(i, 1);
+    }
+  }
 }
 
 /** `dir/link` cleaned, or undefined when it climbs above the archive root. */
@@ -279,11 +233,6 @@ export function imageFromFiles(files: LayoutFiles, desc: Descriptor): Image {
 // ---------------------------------------------------------------------------
 // Picking an image out of an index.
 
-/** Attestation manifests (BuildKit's `unknown/unknown` entries) are never a platform's image. */
-function isAttestation(d: Descriptor): boolean {
-  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
-}
-
 function refNamesOf(ix: Index): string[] {
   return ix.manifests.map((d) => d.annotations?.[REF_NAME] ?? d.digest);
 }
@@ -293,11 +242,9 @@ export async function resolveImage(files: LayoutFiles, desc: Descriptor, platfor
   if (!isIndexMediaType(desc.mediaType)) return imageFromFiles(files, desc);
   if (depth > 4) throw new FormatError(`indexes nested too deep in ${files.where}`);
   const ix = parseIndex(await readJsonBlob(files, desc));
-  const candidates = ix.manifests.filter((d) => !isAttestation(d));
-  const matching = candidates.filter((d) => d.platform && matchPlatform(platform, d.platform));
-  const chosen = matching[0] ?? (candidates.length === 1 && !candidates[0]!.platform ? candidates[0] : undefined);
+  const chosen = selectManifest(ix, platform);
   if (!chosen) {
-    const have = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : d.digest));
+    const have = indexPlatforms(ix);
     throw new FormatError(`no image for ${formatPlatform(platform)} in index ${desc.digest} (has: ${have.join(', ')})`, {
       platform: formatPlatform(platform),
       have,
@@ -346,8 +293,7 @@ export async function readOciLayout(path: string, ref?: string, opts: ReadLayout
   }
   const platform = opts.platform ?? hostPlatform();
   // Several entries under one name: one image per platform, side by side.
-  const pick =
-    chosen.length === 1 ? chosen[0]! : (chosen.find((d) => d.platform && matchPlatform(platform, d.platform)) ?? chosen[0]!);
+  const pick = chosen.length === 1 ? chosen[0]! : (selectManifest({ manifests: chosen }, platform) ?? chosen[0]!);
   return resolveImage(files, pick, platform);
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { FormatError } from './errors.js';
-import { formatPlatform, hostPlatform, matchPlatform, parsePlatform } from './platform.js';
-import type { Platform } from './types.js';
+import { formatPlatform, hostPlatform, indexPlatforms, matchPlatform, parsePlatform, selectManifest } from './platform.js';
+import type { Descriptor, Platform } from './types.js';
 
 describe('image/platform', () => {
   it('hostPlatform maps process.arch to the image spelling', () => {
@@ -65,4 +65,36 @@ describe('image/platform', () => {
       assert.equal(matchPlatform(parsePlatform(want), have), ok);
     });
   }
+
+  describe('selectManifest: the one rule for picking from an index', () => {
+    const d = (digest: string, platform?: Platform, annotations?: Record<string, string>): Descriptor => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: `sha256:${digest.padEnd(64, '0')}`,
+      size: 1,
+      ...(platform ? { platform } : {}),
+      ...(annotations ? { annotations } : {}),
+    });
+    const amd = d('a1', { os: 'linux', architecture: 'amd64' });
+    const arm = d('a2', { os: 'linux', architecture: 'arm64', variant: 'v8' });
+    const armv7 = d('a3', { os: 'linux', architecture: 'arm', variant: 'v7' });
+    const att = d('a4', { os: 'unknown', architecture: 'unknown' });
+    const attAnnotated = d('a5', undefined, { 'vnd.docker.reference.type': 'attestation-manifest' });
+    const bare = d('a6');
+    const cases: Array<{ name: string; manifests: Descriptor[]; want: string; pick: Descriptor | undefined }> = [
+      { name: 'exact platform', manifests: [arm, amd], want: 'linux/amd64', pick: amd },
+      { name: 'arm64 without variant is v8', manifests: [amd, arm], want: 'linux/arm64', pick: arm },
+      { name: 'variant must match when asked', manifests: [armv7], want: 'linux/arm/v6', pick: undefined },
+      { name: 'first match wins', manifests: [amd, d('a7', { os: 'linux', architecture: 'amd64' })], want: 'linux/amd64', pick: amd },
+      { name: 'attestations are never picked', manifests: [att, attAnnotated], want: 'unknown/unknown', pick: undefined },
+      { name: 'a lone entry without platform', manifests: [bare, att], want: 'linux/s390x', pick: bare },
+      { name: 'two entries without platform: ambiguous', manifests: [bare, d('a8')], want: 'linux/amd64', pick: undefined },
+      { name: 'nothing fits', manifests: [amd, arm], want: 'windows/amd64', pick: undefined },
+    ];
+    for (const c of cases) {
+      it(c.name, () => assert.equal(selectManifest({ manifests: c.manifests }, parsePlatform(c.want)), c.pick));
+    }
+    it('indexPlatforms names the candidates, attestations left out', () => {
+      assert.deepEqual(indexPlatforms({ manifests: [amd, att, arm, bare] }), ['linux/amd64', 'linux/arm64/v8', bare.digest]);
+    });
+  });
 });

@@ -1,5 +1,5 @@
 import { FormatError } from './errors.js';
-import type { Platform } from './types.js';
+import type { Descriptor, Index, Platform } from './types.js';
 
 /** Node's process.arch → the GOARCH spelling images use. */
 const NODE_ARCH: Readonly<Record<string, { architecture: string; variant?: string }>> = {
@@ -104,4 +104,26 @@ export function matchPlatform(want: Platform, have: Platform): boolean {
   if (want.os !== have.os || want.architecture !== have.architecture) return false;
   if (!want.variant) return true;
   return effectiveVariant(want) === effectiveVariant(have);
+}
+
+/** Index entries that are not runnable images: attestations (BuildKit marks them unknown/unknown). */
+export function isAttestation(desc: Descriptor): boolean {
+  return desc.platform?.os === 'unknown' || desc.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';
+}
+
+/**
+ * The one rule for choosing an image from an index: the first non-attestation entry whose
+ * platform satisfies `platform`; an index whose only image names no platform gives that image.
+ * Undefined when nothing fits (callers name what there was with `indexPlatforms`).
+ */
+export function selectManifest(index: Pick<Index, 'manifests'>, platform: Platform): Descriptor | undefined {
+  const candidates = index.manifests.filter((d) => !isAttestation(d));
+  const hit = candidates.find((d) => d.platform && matchPlatform(platform, d.platform));
+  if (hit) return hit;
+  return candidates.length === 1 && !candidates[0]!.platform ? candidates[0] : undefined;
+}
+
+/** The platforms an index offers (for "no image for X (has: …)" errors), attestations left out. */
+export function indexPlatforms(index: Pick<Index, 'manifests'>): string[] {
+  return index.manifests.filter((d) => !isAttestation(d)).map((d) => (d.platform ? formatPlatform(d.platform) : d.digest));
 }

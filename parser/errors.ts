@@ -1,8 +1,7 @@
-/**
- * Errors of parser/. parser/ imports nothing of ours, so it restates the
- * `tsbuild.error` brand (Symbol.for makes it the same symbol everywhere).
- */
-export const ERROR_BRAND: unique symbol = Symbol.for('tsbuild.error') as never;
+/** Errors of parser/, on the one root error type (errors/, the only module parser/ imports). */
+import { TsbuildError, type ErrorCode } from '../errors/tsbuild-error.js';
+
+export { ERROR_BRAND } from '../errors/tsbuild-error.js';
 
 /**
  * The Dockerfile text an error points into, carried by the error itself, so a
@@ -27,15 +26,9 @@ export function sourceTextOf(e: unknown): string | undefined {
   return typeof text === 'string' ? text : undefined;
 }
 
-export class ParserBaseError extends Error {
-  readonly [ERROR_BRAND] = true;
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly data: Readonly<Record<string, unknown>> = {},
-  ) {
-    super(message);
-    this.name = new.target.name;
+export class ParserBaseError extends TsbuildError {
+  constructor(code: ErrorCode, message: string, data: Readonly<Record<string, unknown>> = {}) {
+    super(code, message, data);
   }
 }
 
@@ -61,7 +54,7 @@ export class DockerfileParseError extends ParserBaseError {
   readonly reason: string;
   readonly text: string | undefined;
 
-  constructor(reason: string, pos: ErrorPosition, text?: string, code = 'TSB_DOCKERFILE_PARSE') {
+  constructor(reason: string, pos: ErrorPosition, text?: string, code: ErrorCode = 'TSB_DOCKERFILE_PARSE') {
     super(code, `${pos.file}:${pos.line}:${pos.column}: ${reason}`, {
       file: pos.file,
       line: pos.line,

@@ -8,7 +8,7 @@ import { DigestMismatchError } from '../image/errors.js';
 import type { Image, ImageIndex, Layer } from '../image/image.js';
 import { isIndexMediaType, MediaType } from '../image/mediatypes.js';
 import { imageFromCore, indexFromCore, layerFromOpener, parseIndex, parseManifest } from '../image/partial.js';
-import { formatPlatform, matchPlatform } from '../image/platform.js';
+import { formatPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import { PlatformNotFoundError } from './errors.js';
 import { errorFromResponse, header, readLimited, type HttpResponse } from './http.js';
@@ -116,24 +116,14 @@ export function remoteImage(session: RegistrySession, repository: string, m: Fet
   });
 }
 
-/** Manifests that are not runnable images (attestations) carry unknown/unknown. */
-function isAttestation(d: Descriptor): boolean {
-  return d.platform?.os === 'unknown' || d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';
-}
-
-export function selectPlatform(ref: string, manifests: readonly Descriptor[], want: Platform): Descriptor {
-  const candidates = manifests.filter((d) => !isAttestation(d));
-  const hit = candidates.find((d) => d.platform && matchPlatform(want, d.platform));
-  if (hit) return hit;
-  throw new PlatformNotFoundError(ref, formatPlatform(want), candidates.filter((d) => d.platform).map((d) => formatPlatform(d.platform!)));
-}
 
 /** Resolves a reference to an image, choosing `platform` from an index. */
 export async function getImage(session: RegistrySession, ref: Reference, platform: Platform): Promise<Image> {
   const m = await fetchManifest(session, ref.repository, ref.digest ?? ref.tag ?? 'latest');
   if (!isIndexMediaType(m.mediaType)) return remoteImage(session, ref.repository, m);
   const ix = parseIndex(m.raw);
-  const d = selectPlatform(ref.toString(), ix.manifests, platform);
+  const d = selectManifest(ix, platform);
+  if (!d) throw new PlatformNotFoundError(ref.toString(), formatPlatform(platform), indexPlatforms(ix));
   const child = await fetchManifest(session, ref.repository, d.digest, IMAGE_ACCEPT);
   return remoteImage(session, ref.repository, child);
 }

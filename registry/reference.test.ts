@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseReference, isLoopbackRegistry } from './reference.js';
+import { familiar, parseReference, isLoopbackRegistry, storeRefName } from './reference.js';
 import { InvalidReferenceError } from './errors.js';
 
 const D = 'sha256:' + 'ab'.repeat(32);
@@ -71,4 +71,20 @@ describe('parseReference (docker normalization)', () => {
       assert.equal(isLoopbackRegistry(h), want, h);
     }
   });
+});
+
+describe('storeRefName and familiar: the store key and the name docker shows', () => {
+  const table: Array<[string, string, string]> = [
+    ['busybox', 'docker.io/library/busybox:latest', 'busybox:latest'],
+    ['library/busybox:1.36', 'docker.io/library/busybox:1.36', 'busybox:1.36'],
+    ['docker.io/me/app:v1', 'docker.io/me/app:v1', 'me/app:v1'],
+    ['127.0.0.1:5000/x/y:z', '127.0.0.1:5000/x/y:z', '127.0.0.1:5000/x/y:z'],
+    ['localhost/app', 'localhost/app:latest', 'localhost/app:latest'],
+  ];
+  for (const [input, key, short] of table) {
+    it(`${input} → ${key} → ${short}`, () => {
+      assert.equal(storeRefName(input), key);
+      assert.equal(familiar(storeRefName(input)), short);
+    });
+  }
 });

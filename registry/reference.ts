@@ -130,3 +130,19 @@ export function isLoopbackRegistry(registry: string): boolean {
   const host = registry.replace(/:\d+$/, '');
   return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
 }
+
+/** The key the store uses for an image name: docker's fully normalized reference. */
+export function storeRefName(name: string): string {
+  return parseReference(name).toString();
+}
+
+/** Docker's short ("familiar") spelling that docker load and `images` show: `myapp:latest`, `127.0.0.1:5000/x:y`. */
+export function familiar(name: string): string {
+  const r = parseReference(name);
+  let repo = r.repository;
+  if (r.registry === DOCKER_HUB) {
+    if (repo.startsWith('library/')) repo = repo.slice('library/'.length);
+    return `${repo}:${r.tag ?? 'latest'}`;
+  }
+  return `${r.registry}/${repo}:${r.tag ?? 'latest'}`;
+}

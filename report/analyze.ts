@@ -21,7 +21,8 @@ import {
   TOOLCHAIN_PATH,
   cacheRuleFor,
 } from './findings.js';
-import { DiveLayer, Overlay, PathNode, WHITEOUT_PREFIX, type Version } from './pathtree.js';
+import { WH_PREFIX } from '../image/whiteout.js';
+import { DiveLayer, Overlay, PathNode, type Version } from './pathtree.js';
 import { TopN, byPath } from './topn.js';
 import { formatSize } from './units.js';
 import type {
@@ -145,7 +146,7 @@ async function scanEntry(
   if (parts.length === 0) return;
   const r = work.report;
   r.contentBytes += header.size;
-  if (parts[parts.length - 1]!.startsWith(WHITEOUT_PREFIX)) {
+  if (parts[parts.length - 1]!.startsWith(WH_PREFIX)) {
     r.whiteouts++;
     overlay.whiteout(parts, index);
     dive.add(parts, header.size, false);

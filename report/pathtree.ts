@@ -12,6 +12,8 @@
  *    its children), used only to reproduce dive's efficiency score exactly.
  */
 
+import { WH_OPAQUE, WH_PREFIX } from '../image/whiteout.js';
+
 /** One stored copy of a non-directory path. */
 export interface Version {
   layer: number;
@@ -69,8 +71,8 @@ export class PathNode {
   }
 }
 
-export const WHITEOUT_PREFIX = '.wh.';
-export const OPAQUE_MARKER = '.wh..wh..opq';
+/** The `.wh..wh..` namespace: AUFS metadata (opaque markers, plinks), never a file. */
+const WH_META_PREFIX = `${WH_PREFIX}${WH_PREFIX}.`;
 
 /** Callbacks the overlay view reports copies through (for per-layer attribution). */
 export interface OverlayListener {
@@ -115,11 +117,11 @@ export class Overlay {
   whiteout(parts: readonly string[], layer: number): void {
     const parent = this.#dir(parts, parts.length - 1, layer);
     const name = parts[parts.length - 1]!;
-    if (name === OPAQUE_MARKER) {
+    if (name === WH_OPAQUE) {
       this.#deleteLower(parent, layer, false);
       return;
     }
-    const target = parent.children?.get(name.slice(WHITEOUT_PREFIX.length));
+    const target = parent.children?.get(name.slice(WH_PREFIX.length));
     if (target) this.#deleteLower(target, layer, true);
   }
 
@@ -176,7 +178,7 @@ export class DiveLayer {
   add(parts: string[], size: number, isDir: boolean): void {
     // dive never adds `.wh..wh..*` (opaque markers), but their parent directories are created
     const last = parts[parts.length - 1]!;
-    const isMarker = last.startsWith('.wh..wh..');
+    const isMarker = last.startsWith(WH_META_PREFIX);
     const upTo = isMarker ? parts.length - 1 : parts.length;
     for (let i = 1; i < upTo; i++) {
       const anc = this.#ensure(parts.slice(0, i), true, 0, false);
@@ -216,8 +218,8 @@ export class DiveLayer {
     for (const n of order) {
       if (n.hasChild) continue;
       const last = n.parts[n.parts.length - 1]!;
-      const isWh = last.startsWith(WHITEOUT_PREFIX);
-      const parts = isWh ? [...n.parts.slice(0, -1), last.slice(WHITEOUT_PREFIX.length)] : n.parts;
+      const isWh = last.startsWith(WH_PREFIX);
+      const parts = isWh ? [...n.parts.slice(0, -1), last.slice(WH_PREFIX.length)] : n.parts;
       let size = n.size;
       if (isWh) {
         const target = diveFind(root, parts);
@@ -232,8 +234,8 @@ export class DiveLayer {
     // Stack(): every node of the layer, child first
     for (const n of order) {
       const last = n.parts[n.parts.length - 1]!;
-      if (last.startsWith(WHITEOUT_PREFIX)) {
-        const target = diveFind(root, [...n.parts.slice(0, -1), last.slice(WHITEOUT_PREFIX.length)]);
+      if (last.startsWith(WH_PREFIX)) {
+        const target = diveFind(root, [...n.parts.slice(0, -1), last.slice(WH_PREFIX.length)]);
         if (target) diveRemove(target);
         continue;
       }

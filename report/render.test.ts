@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'undici';
+import { requireOrSkip } from '../test/tools.js';
 import { analyzeImage } from './analyze.js';
 import { renderHtml } from './render-html.js';
 import { renderJson } from './render-json.js';
@@ -84,11 +85,8 @@ describe('report/render', function () {
 
   it('html: rendered in headless Chromium shows the figures, sorts tables, screenshot saved', async function () {
     const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-    if (!chromium) {
-      if (process.env.CI === 'true') assert.fail('chromium is required under CI=true (apt-get install -y chromium)');
-      console.log('    (skipped: chromium not installed — apt-get install -y chromium)');
-      this.skip();
-    }
+    requireOrSkip(this, chromium ? undefined : 'chromium not installed (apt-get install -y chromium)');
+    if (!chromium) return;
     const tmp = await mkdtemp(join(tmpdir(), 'tsb-report-html-'));
     const file = join(tmp, 'report.html');
     await writeFile(file, renderHtml(r));

@@ -14,6 +14,7 @@
  */
 import { createReadStream, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
+import { WH_OPAQUE, WH_PREFIX } from '../image/whiteout.js';
 import { xattr } from '../image/xattr.js';
 import type { TarHeader } from '../image/tar/header.js';
 import type { TarSource } from '../image/tar/writer.js';
@@ -64,7 +65,7 @@ function seconds(ns: bigint): number {
 }
 
 function whiteout(dir: string, name: string): TarSource {
-  return { header: { path: relJoin(dir, `.wh.${name}`), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 } };
+  return { header: { path: relJoin(dir, `${WH_PREFIX}${name}`), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 } };
 }
 
 /** Hardlink bookkeeping shared by one diff: the first name of an inode carries the content. */
@@ -205,7 +206,7 @@ export function overlayDiffEntries(upper: string, lowers: readonly string[]): Ta
       const host = join(dirHost, name);
       const st = lstatSync(host, { bigint: true });
       if (isWhiteoutNode(st)) {
-        children.push([`.wh.${name}`, () => out.push(whiteout(dirRel, name))]);
+        children.push([`${WH_PREFIX}${name}`, () => out.push(whiteout(dirRel, name))]);
         continue;
       }
       children.push([
@@ -221,7 +222,7 @@ export function overlayDiffEntries(upper: string, lowers: readonly string[]): Ta
           out.push(e);
           const opaque = isOpaque(host);
           if (opaque) {
-            out.push({ header: { path: relJoin(rel, '.wh..wh..opq'), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 } });
+            out.push({ header: { path: relJoin(rel, WH_OPAQUE), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 } });
           }
           walk(rel);
           if (!opaque && out.length === mark + 1 && unchangedDir(host, st, lowers, rel)) out.length = mark;
@@ -300,7 +301,7 @@ export function walkDiffEntries(root: string, before: Manifest): TarSource[] {
     const children: Array<[string, () => void]> = [];
     if (dirWasDir) {
       for (const name of before.children.get(dirRel) ?? []) {
-        if (!present.has(name)) children.push([`.wh.${name}`, () => out.push(whiteout(dirRel, name))]);
+        if (!present.has(name)) children.push([`${WH_PREFIX}${name}`, () => out.push(whiteout(dirRel, name))]);
       }
     }
     for (const name of names) {
@@ -324,7 +325,7 @@ export function walkDiffEntries(root: string, before: Manifest): TarSource[] {
           // A directory where a non-directory was: mark it opaque like overlay does, so both
           // snapshotters give the same layer for the same step.
           if (old && !wasDir) {
-            out.push({ header: { path: relJoin(rel, '.wh..wh..opq'), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 } });
+            out.push({ header: { path: relJoin(rel, WH_OPAQUE), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 } });
           }
           walk(rel, wasDir);
           if (out.length === mark + 1 && old && wasDir && !changed(old, st, host)) out.length = mark;

@@ -10,12 +10,13 @@
  * - tmpfs, secret (a file on a per-step host tmpfs, bound read-only), ssh (a proxy socket with
  *   the requested owner/mode that forwards to the agent socket).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, promises as fsp } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processStartTime } from '../image/owner.js';
+import { cacheMountDir } from './cache-mount-io.js';
 import { RunAbortedError, RunRequestError } from './errors.js';
 import { resolveInRoot } from '../image/safe-path.js';
 import { mountOverlay, mountTmpfs } from './mounts.js';
@@ -120,9 +121,8 @@ async function makeOwnedDir(dir: string, uid: number, gid: number, mode: number)
 }
 
 async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, ctx: MountContext, i: number): Promise<OciMount> {
-  const base = join(ctx.stateRoot, 'cache-mounts');
-  await fsp.mkdir(base, { recursive: true });
-  let dir = join(base, createHash('sha256').update(m.id).digest('hex'));
+  let dir = cacheMountDir(ctx.stateRoot, m.id);
+  await fsp.mkdir(dirname(dir), { recursive: true });
   if (m.sharing !== 'shared') {
     const release = await lock(dir, m.sharing === 'locked', ctx.signal);
     if (release) ctx.cleanup.push(release);

@@ -136,8 +136,22 @@ describe('testdata/busybox/build.sh', function () {
   });
 });
 
+/** The CHANGES step's layer, applied on the base by umoci: a listing without mtimes. */
+async function changesListing(ctx: Mocha.Context, runtime: 'runc' | 'crun', snapshotter: 'overlay' | 'copy'): Promise<string[]> {
+  const rt = await createOrSkip(ctx, { root: join(work, `state-${runtime}-${snapshotter}`), runtime, snapshotter });
+  try {
+    const tar = join(work, `diff-only-${runtime}-${snapshotter}.tar`);
+    const r = await rt.runStep(sh(CHANGES), async (diff) => ({ paths: await writeTar(diff, tar) }));
+    assert.equal(r.exitCode, 0, r.lastLines.join('\n'));
+    return normalize(listHost(unpackWithUmoci(tar, `only-${runtime}-${snapshotter}`)), false);
+  } finally {
+    await rt.close();
+  }
+}
+
 describe('runtime: a RUN step comes out as the right layer', function () {
   this.timeout(60_000);
+  /** Listings the per-snapshotter tests made; the comparison makes any that are missing (run alone). */
   const listings = new Map<string, string[]>();
   for (const runtime of availableRuntimes()) {
     for (const snapshotter of ['overlay', 'copy'] as const) {
@@ -187,11 +201,10 @@ describe('runtime: a RUN step comes out as the right layer', function () {
         }
       });
     }
-    it(`${runtime}: the copy snapshotter gives the same result as overlay`, function () {
+    it(`${runtime}: the copy snapshotter gives the same result as overlay`, async function () {
       requireRuntime(this);
-      const a = listings.get(`${runtime}-overlay`);
-      const b = listings.get(`${runtime}-copy`);
-      if (!a || !b) return this.skip();
+      const a = listings.get(`${runtime}-overlay`) ?? (await changesListing(this, runtime, 'overlay'));
+      const b = listings.get(`${runtime}-copy`) ?? (await changesListing(this, runtime, 'copy'));
       assert.deepEqual(b, a);
     });
   }

@@ -4,12 +4,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { homedir, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
+import { requireOrSkip, type SkippableContext } from '../test/tools.js';
 import type { Digest } from '../image/digest.js';
 import type { Layer } from '../image/image.js';
 import { Runtime, type RuntimeOptions } from './index.js';
@@ -59,11 +60,23 @@ export function layoutLayers(layout: string, tag = 'latest'): Layer[] {
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Builds (once per machine and script version) the busybox OCI layout and returns its path. */
+/**
+ * A per-user cache directory for test fixtures: another user's copy in a shared tmp dir is
+ * neither writable nor trustworthy. $XDG_CACHE_HOME or ~/.cache, else tmp with the uid in the name.
+ */
+export function fixtureCacheDir(): string {
+  const xdg = process.env['XDG_CACHE_HOME'];
+  const home = homedir();
+  const base = xdg ? join(xdg, 'tsbuild-test') : home && home !== '/' ? join(home, '.cache', 'tsbuild-test') : join(tmpdir(), `tsbuild-test-${userInfo().uid}`);
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  return base;
+}
+
+/** Builds (once per user and script version) the busybox OCI layout and returns its path. */
 export function busyboxLayout(): string {
   const script = join(REPO_ROOT, 'testdata', 'busybox', 'build.sh');
   const hash = createHash('sha256').update(readFileSync(script)).digest('hex').slice(0, 12);
-  const out = join(tmpdir(), `tsbuild-busybox-${hash}`);
+  const out = join(fixtureCacheDir(), `busybox-${hash}`);
   if (!existsSync(join(out, 'index.json'))) {
     const tmp = `${out}.tmp-${process.pid}`;
     execFileSync(script, [tmp], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -90,19 +103,11 @@ export function runtimeTestSkipReason(): string | undefined {
   return undefined;
 }
 
-/** What these helpers need of a mocha context (testing.ts is type-checked without mocha's types). */
-interface SkippableContext {
-  skip(): void;
-}
-
 let skipReason: string | undefined | null = null;
 /** For a mocha `before`/test: skip locally when runtimeTestSkipReason() says so, fail under CI=true. */
 export function requireRuntime(ctx: SkippableContext): void {
   if (skipReason === null) skipReason = runtimeTestSkipReason();
-  const reason = skipReason;
-  if (!reason) return;
-  if (process.env['CI'] === 'true') throw new Error(`runtime tests cannot run under CI: ${reason}`);
-  ctx.skip();
+  requireOrSkip(ctx, skipReason && `runtime tests: ${skipReason}`);
 }
 
 /** crun is tested "where it starts": a crun that cannot run containers here skips its tests. */

@@ -3,7 +3,8 @@ import { readFile, readdir, lstat, readlink, stat, writeFile, symlink, mkdir } f
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import { cli, execFileP, makeTree, removeAll, requireTool, tempDir } from './helpers.js';
+import { cli, execFileP, makeTree, removeAll, tempDir } from './helpers.js';
+import { requireTools } from './tools.js';
 
 /**
  * End-to-end builds through the CLI, checked by independent tools (skopeo,
@@ -60,8 +61,7 @@ describe('tsbuild build (no RUN): end to end', function () {
   after(() => removeAll(root, out, ctx));
 
   it('writes an OCI archive that skopeo inspects and umoci unpacks', async function () {
-    await requireTool(this, 'skopeo');
-    await requireTool(this, 'umoci');
+    requireTools(this, ['skopeo', 'umoci']);
     const tar = join(out, 'img.tar');
     const r = await cli(['build', '--root', root, '-t', 'demo:1', '--progress=plain', '--output', `type=oci,dest=${tar}`, ctx], {
       SOURCE_DATE_EPOCH: '1700000000',
@@ -111,7 +111,7 @@ describe('tsbuild build (no RUN): end to end', function () {
   });
 
   it('writes a docker-archive with manifest.json and its layers', async function () {
-    await requireTool(this, 'skopeo');
+    requireTools(this, ['skopeo']);
     const tar = join(out, 'docker.tar');
     const r = await cli(['build', '--root', root, '-q', '-t', 'demo:docker', '--output', `type=docker,dest=${tar}`, ctx]);
     assert.equal(r.code, 0, r.stderr);

@@ -4,7 +4,8 @@ import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { busyboxLayout } from '../runtime/testing.js';
 import { execFileP, makeTree, removeAll, tempDir } from './helpers.js';
-import { requireTools, startRegistry, type TestRegistry } from './registry-server.js';
+import { startRegistry, type TestRegistry } from './registry-server.js';
+import { requireRoot, requireTools } from './tools.js';
 
 /**
  * The CLI as it ships: scripts/bundle.mjs (what `npm run build` runs) bundles it with esbuild.
@@ -76,10 +77,7 @@ describe('the bundled CLI (scripts/bundle.mjs)', function () {
     });
 
     it('runs a RUN step (the runtime chunk finds its seccomp profile) on a freshly pulled base', async function () {
-      if (process.getuid?.() !== 0) {
-        if (process.env.CI === 'true') throw new Error('RUN needs root under CI');
-        this.skip();
-      }
+      requireRoot(this, 'RUN');
       const ctx = await makeTree({ 'Dockerfile': `FROM ${reg.host}/library/busybox:b\nRUN echo ran > /ran\n` }, join(work, 'ctx-run'));
       const dest = join(work, 'run-out');
       await run(['build', '--root', join(work, 'root-run'), '-q', '--output', `type=local,dest=${dest}`, ctx]);

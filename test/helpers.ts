@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { main } from '../cli/main.js';
-import { requireTools } from './tools.js';
+import { requireRoot, requireTools } from './tools.js';
 
 export const execFileP = promisify(execFile);
 
@@ -53,22 +53,13 @@ export async function removeAll(...dirs: string[]): Promise<void> {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 }
 
-/** Skip locally, fail under CI, when `cmd` is missing (see test/tools.ts). */
-export async function requireTool(ctx: Mocha.Context, cmd: string): Promise<void> {
-  requireTools(ctx, [cmd]);
-}
-
 /**
  * For RUN end-to-end tests: checks root, runc and umoci (failing under CI), then makes a store
  * holding testdata's busybox as busybox:latest. Returns the store root and a work directory.
  */
 export async function storeWithBusybox(ctx: Mocha.Context): Promise<{ root: string; work: string }> {
-  if (process.getuid?.() !== 0) {
-    if (process.env.CI === 'true') throw new Error('RUN tests need root under CI');
-    ctx.skip();
-  }
-  await requireTool(ctx, 'runc');
-  await requireTool(ctx, 'umoci');
+  requireRoot(ctx, 'RUN steps');
+  requireTools(ctx, ['runc', 'umoci']);
   const root = await tempDir('tsb-root-');
   const work = await tempDir('tsb-run-');
   await execFileP('bash', ['testdata/busybox/build.sh', join(work, 'bb')]);

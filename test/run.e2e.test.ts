@@ -4,7 +4,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { cli, execFileP, makeTree, removeAll, requireTool, storeWithBusybox, tempDir } from './helpers.js';
+import { cli, execFileP, makeTree, removeAll, storeWithBusybox, tempDir } from './helpers.js';
+import { requireTools } from './tools.js';
 import { startRegistry, type TestRegistry } from './registry-server.js';
 
 /** RUN steps in real containers, the build cache and cleanup, driven through the CLI. */
@@ -414,7 +415,7 @@ describe('RUN and the build cache: end to end', function () {
   describe('shared cache through a registry', () => {
     let reg: TestRegistry;
     before(async function () {
-      await requireTool(this, 'docker-registry');
+      requireTools(this, ['docker-registry']);
       reg = await startRegistry({ mode: 'plain' });
     });
     after(async () => reg?.stop());

@@ -8,13 +8,12 @@ import type { Digest } from '../../image/digest.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import { writeOciLayout } from '../../image/oci-layout.js';
 import { createTarStream, type TarSource } from '../../image/tar/writer.js';
-import { parseReference } from '../../registry/reference.js';
+import { familiar, parseReference, storeRefName } from '../../registry/reference.js';
 import type { RegistryClient } from '../../registry/client.js';
 import { walkContext } from '../context.js';
 import { BuildUsageError } from '../errors.js';
 import type { LayerViews } from '../layers.js';
 import type { LayerRef } from '../stage-state.js';
-import { storeRefName } from '../base.js';
 import type { Descriptor } from '../../image/types.js';
 
 /** `--output` destinations, with docker/buildx's spelling. */
@@ -23,40 +22,6 @@ export type OutputSpec =
   | { type: 'oci' | 'docker'; dest: string; names: string[] }
   | { type: 'local'; dest: string }
   | { type: 'tar'; dest: string };
-
-/** Parses `type=oci,dest=out.tar`, `type=image,name=a,name=b,push=true`, or a bare `DIR` (= type=local). */
-export function parseOutput(spec: string): OutputSpec {
-  if (!spec.includes('=')) {
-    if (spec === '-') return { type: 'tar', dest: '-' };
-    return { type: 'local', dest: spec };
-  }
-  const kv = new Map<string, string[]>();
-  for (const part of spec.split(',')) {
-    const i = part.indexOf('=');
-    const k = (i < 0 ? part : part.slice(0, i)).trim();
-    const v = i < 0 ? 'true' : part.slice(i + 1).trim();
-    kv.set(k, [...(kv.get(k) ?? []), v]);
-  }
-  const get = (k: string): string | undefined => kv.get(k)?.[0];
-  const type = get('type') ?? 'local';
-  const names = (kv.get('name') ?? []).flatMap((n) => n.split(/[\s]+/)).filter(Boolean);
-  const dest = get('dest');
-  switch (type) {
-    case 'image':
-    case 'registry':
-      return { type: 'image', names, push: type === 'registry' || get('push') === 'true' };
-    case 'oci':
-    case 'docker':
-      if (!dest) throw new BuildUsageError(`--output type=${type} needs dest=FILE.tar`);
-      return { type, dest, names };
-    case 'local':
-    case 'tar':
-      if (!dest) throw new BuildUsageError(`--output type=${type} needs dest=`);
-      return { type, dest };
-    default:
-      throw new BuildUsageError(`unsupported --output type ${JSON.stringify(type)} (image, registry, oci, docker, local, tar)`);
-  }
-}
 
 export interface ExportContext {
   store: ContentStore;
@@ -151,13 +116,3 @@ function refTag(name: string): string {
   return r.tag ?? 'latest';
 }
 
-/** docker load wants familiar names: `myapp:latest`, `127.0.0.1:5000/x:y`. */
-export function familiar(name: string): string {
-  const r = parseReference(name);
-  let repo = r.repository;
-  if (r.registry === 'docker.io') {
-    if (repo.startsWith('library/')) repo = repo.slice('library/'.length);
-    return `${repo}:${r.tag ?? 'latest'}`;
-  }
-  return `${r.registry}/${repo}:${r.tag ?? 'latest'}`;
-}

@@ -3,8 +3,7 @@ import type { BuildRecord } from '../../builder/build.js';
 import { storeImage } from '../../cache/store-image.js';
 import type { ContentStore } from '../../cache/store.js';
 import type { Image } from '../../image/image.js';
-import { readDockerArchive } from '../../image/docker-archive.js';
-import { readOciLayout } from '../../image/oci-layout.js';
+import { openImageSpec } from '../../image/image-spec.js';
 import { parseReference, RegistryClient } from '../../registry/index.js';
 import {
   analyzeImage,
@@ -23,7 +22,7 @@ import { TsbuildError } from '../../image/errors.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
 import { GATE_FLAGS } from '../gate-flags.js';
-import { IMAGES_NS } from '../../builder/store-meta.js';
+import { readBuildRecord } from '../../builder/store-meta.js';
 import { findImage } from './images.js';
 import { networkTimeouts } from '../network-flags.js';
 
@@ -46,32 +45,20 @@ export class GateFailedError extends TsbuildError {
 }
 
 /**
- * Opens IMAGE as the user wrote it: a store name, `oci-archive:FILE`, `oci:DIR[:TAG]`,
- * `docker-archive:FILE`, or `docker://REF` (pulled lazily, layers streamed).
+ * Opens IMAGE as the user wrote it (image/image-spec.ts): a store name, `oci-archive:FILE`,
+ * `oci:DIR[:TAG]`, `docker-archive:FILE`, or `docker://REF` (pulled lazily, layers streamed).
  */
 async function openImage(store: ContentStore, spec: string, registry: () => RegistryClient): Promise<{ image: Image; record?: BuildRecord }> {
-  const [kind, rest] = splitOnce(spec);
-  switch (kind) {
-    case 'oci-archive':
-    case 'oci': {
-      const m = /^(.*?)(?::([\w][\w.-]*))?$/.exec(rest!);
-      return { image: await readOciLayout(m?.[1] ?? rest!, m?.[2]) };
-    }
-    case 'docker-archive':
-      return { image: await readDockerArchive(rest!) };
-    case 'docker':
-      return { image: await registry().getImage(parseReference(rest!.replace(/^\/\//, ''))) };
-    default: {
-      const f = await findImage(store, spec);
-      const record = await store.readMeta<BuildRecord>(IMAGES_NS, f.desc.digest);
-      return { image: storeImage(store, f.desc.digest), record };
-    }
-  }
-}
-
-function splitOnce(spec: string): [string | undefined, string | undefined] {
-  const m = /^(oci-archive|oci|docker-archive|docker):(.*)$/.exec(spec);
-  return m ? [m[1], m[2]] : [undefined, undefined];
+  let record: BuildRecord | undefined;
+  const image = await openImageSpec(spec, {
+    registry: (reference) => registry().getImage(parseReference(reference)),
+    name: async (name) => {
+      const f = await findImage(store, name);
+      record = await readBuildRecord(store, f.desc.digest);
+      return storeImage(store, f.desc.digest);
+    },
+  });
+  return { image, ...(record ? { record } : {}) };
 }
 
 export function gatesFrom(flags: ReturnType<typeof parseArgs>, ciText?: string): Gates {

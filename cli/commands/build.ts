@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
-import { build, type CacheSpec, type SecretSpec } from '../../builder/build.js';
+import { build } from '../../builder/build.js';
 import { readBounded } from '../../builder/dockerfile-source.js';
 import { BuildError } from '../../builder/errors.js';
-import { parseOutput, type OutputSpec } from '../../builder/exporters/index.js';
+import type { OutputSpec } from '../../builder/exporters/index.js';
+import { parseCacheSpec, parseOutput, parseSecret, parseSsh } from '../specs.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
-import { parseSize } from '../../report/units.js';
 import { GATE_FLAGS } from '../gate-flags.js';
 import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 import { createProgress, type ProgressMode } from '../progress.js';
@@ -102,7 +102,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       platform: str(p, 'platform'),
       namedContexts: kvList(list(p, 'build-context'), 'build-context'),
       secrets: list(p, 'secret').map(parseSecret),
-      ssh: Object.fromEntries(list(p, 'ssh').map((s) => { const i = s.indexOf('='); return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)]; })),
+      ssh: parseSsh(list(p, 'ssh')),
       network: network as 'default' | 'none' | 'host' | undefined,
       allow: list(p, 'allow'),
       sourceDateEpoch: epochEnv !== undefined ? Number(epochEnv) : undefined,
@@ -159,45 +159,5 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** `type=registry,ref=R[,mode=max]`, `type=local,src=DIR|dest=DIR`, or a bare ref (buildx's shorthand). */
-export function parseCacheSpec(spec: string, dir: 'from' | 'to'): CacheSpec {
-  if (!spec.includes('=')) return { type: 'registry', ref: spec };
-  const kv = new Map(spec.split(',').map((part) => { const i = part.indexOf('='); return i < 0 ? [part, ''] : [part.slice(0, i), part.slice(i + 1)]; }));
-  const mode = kv.get('mode');
-  if (mode !== undefined && mode !== 'min' && mode !== 'max') throw new UsageError(`--cache-${dir}: mode must be min or max`);
-  const type = kv.get('type') ?? 'registry';
-  const mounts = kv.get('cache-mounts');
-  const max = kv.get('cache-mounts-max');
-  const extra = {
-    ...(mode ? { mode: mode as 'min' | 'max' } : {}),
-    ...(mounts !== undefined ? { cacheMounts: mounts === '' || mounts === 'true' } : {}),
-    ...(max !== undefined ? { cacheMountsMax: parseSize(max) } : {}),
-  };
-  if (type === 'registry') {
-    const ref = kv.get('ref');
-    if (!ref) throw new UsageError(`--cache-${dir} type=registry needs ref=`);
-    return { type, ref, ...extra };
-  }
-  if (type === 'local') {
-    const d = dir === 'from' ? kv.get('src') : kv.get('dest');
-    if (!d) throw new UsageError(`--cache-${dir} type=local needs ${dir === 'from' ? 'src' : 'dest'}=`);
-    return { type, dir: d, ...extra };
-  }
-  if (type === 'inline') {
-    if (dir === 'from') throw new UsageError('--cache-from type=inline does not exist: name the image with type=registry,ref=IMAGE');
-    return { type: 'inline' };
-  }
-  throw new UsageError(`unsupported cache type ${type} (registry, local)`);
-}
-
-function parseSecret(spec: string): SecretSpec {
-  const kv = new Map(spec.split(',').map((part) => { const i = part.indexOf('='); return i < 0 ? [part, ''] : [part.slice(0, i), part.slice(i + 1)]; }));
-  const id = kv.get('id');
-  if (!id) throw new UsageError(`--secret needs id=: ${spec}`);
-  const src = kv.get('src') ?? kv.get('source');
-  const env = kv.get('env');
-  return { id, ...(src ? { src } : {}), ...(env ? { env } : {}) };
 }
 

@@ -1,45 +1,21 @@
 import { storeImage } from '../../cache/store-image.js';
-import { storeRefName } from '../../builder/base.js';
-import { familiar } from '../../builder/exporters/index.js';
-import { isDigest, type Digest } from '../../image/digest.js';
-import { isIndexMediaType } from '../../image/mediatypes.js';
+import { familiar, storeRefName } from '../../registry/reference.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import { writeOciLayout, readOciLayout } from '../../image/oci-layout.js';
 import { readDockerArchive } from '../../image/docker-archive.js';
+import { detectArchiveFormat, dockerArchiveTags } from '../../image/image-spec.js';
 import { writeImage } from '../../cache/store-image.js';
 import type { ContentStore } from '../../cache/store.js';
-import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
-import { hostPlatform, matchPlatform } from '../../image/platform.js';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { readTar } from '../../image/tar/reader.js';
+import { findStoredImage, storedManifestOf } from '../../cache/lookup.js';
+import type { Descriptor, ImageConfigFile, Manifest } from '../../image/types.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, humanSize, openExistingStore, openStore, ROOT_FLAG, type Io } from '../common.js';
 
-/** The manifest (not index) descriptor an image name or digest points at in the store. */
+/** The manifest (not index) descriptor an image name or digest points at in the store (cache/lookup.ts). */
 export async function findImage(store: ContentStore, nameOrId: string): Promise<{ name?: string; desc: Descriptor }> {
-  const id = nameOrId.startsWith('sha256:') ? nameOrId : /^[a-f0-9]{12,64}$/.test(nameOrId) ? `sha256:${nameOrId}` : undefined;
-  if (id) {
-    for (const r of await store.listRefs()) {
-      const m = await manifestOf(store, r.desc);
-      const cfg = (await store.readJSON<Manifest>(m.digest)).config.digest;
-      if (m.digest.startsWith(id) || cfg.startsWith(id)) return { name: r.name, desc: m };
-    }
-    if (isDigest(id) && (await store.has(id as Digest))) {
-      return { desc: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: id as Digest, size: (await store.stat(id as Digest))?.size ?? 0 } };
-    }
-  }
-  const name = storeRefName(nameOrId);
-  const desc = await store.getRef(name);
-  if (!desc) throw new UsageError(`No such image: ${nameOrId}`);
-  return { name, desc: await manifestOf(store, desc) };
-}
-
-async function manifestOf(store: ContentStore, desc: Descriptor): Promise<Descriptor> {
-  if (!isIndexMediaType(desc.mediaType)) return desc;
-  const idx = await store.readJSON<Index>(desc.digest);
-  const host = hostPlatform();
-  return idx.manifests.find((m) => m.platform && matchPlatform(host, m.platform)) ?? idx.manifests[0]!;
+  const found = await findStoredImage(store, nameOrId);
+  if (!found) throw new UsageError(`No such image: ${nameOrId}`);
+  return found;
 }
 
 const LIST_FLAGS: FlagSpec[] = [
@@ -55,7 +31,7 @@ export async function imagesCommand(argv: string[], io: Io): Promise<number> {
   const store = await openExistingStore(p);
   const rows: string[][] = [];
   for (const r of (await store.listRefs()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const m = await manifestOf(store, r.desc);
+    const m = await storedManifestOf(store, r.desc);
     const manifest = await store.readJSON<Manifest>(m.digest);
     const cfg = await store.readJSON<ImageConfigFile>(manifest.config.digest);
     const size = manifest.layers.reduce((n, l) => n + l.size, 0);
@@ -129,7 +105,7 @@ async function namesToRemove(store: ContentStore, arg: string, force: boolean): 
   if (!/^[a-f0-9]{1,64}$/.test(hex)) throw new UsageError(`No such image: ${arg}`);
   const byId = new Map<string, string[]>();
   for (const r of await store.listRefs()) {
-    const m = await manifestOf(store, r.desc);
+    const m = await storedManifestOf(store, r.desc);
     const id = (await store.readJSON<Manifest>(m.digest)).config.digest.slice(7);
     if (id.startsWith(hex)) byId.set(id, [...(byId.get(id) ?? []), r.name]);
   }
@@ -181,14 +157,11 @@ export async function loadCommand(argv: string[], io: Io): Promise<number> {
   const file = str(p, 'input') ?? p.positionals[0];
   if (!file) throw new UsageError('tsbuild load needs -i FILE');
   const store = await openStore(p);
-  // A directory is an OCI layout; a tar with a top-level manifest.json is a docker-archive.
-  const dockerTags = (await stat(file)).isDirectory() ? undefined : await dockerArchiveTags(file);
-  const isDocker = dockerTags !== undefined;
   const tags = list(p, 'tag');
-  if (isDocker) {
+  if ((await detectArchiveFormat(file)) === 'docker-archive') {
     const img = await readDockerArchive(file);
     const desc = await writeImage(store, img);
-    const names = tags.length ? tags : dockerTags!;
+    const names = tags.length ? tags : await dockerArchiveTags(file);
     for (const n of names) {
       await store.setRef(storeRefName(n), desc);
       io.out(`Loaded image: ${familiar(storeRefName(n))}\n`);
@@ -204,25 +177,6 @@ export async function loadCommand(argv: string[], io: Io): Promise<number> {
     if (tags.length === 0) io.out(`Loaded image: ${desc.digest} (untagged: pass -t NAME to name it)\n`);
   }
   return 0;
-}
-
-/** RepoTags of a docker-archive's first image, or undefined when the tar has no manifest.json (or is no tar). */
-async function dockerArchiveTags(file: string): Promise<string[] | undefined> {
-  try {
-    for await (const e of readTar(createReadStream(file))) {
-      if (e.header.path !== 'manifest.json') {
-        e.body.resume();
-        continue;
-      }
-      const chunks: Buffer[] = [];
-      for await (const c of e.body) chunks.push(c as Buffer);
-      const m = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ RepoTags?: string[] }>;
-      return m[0]?.RepoTags ?? [];
-    }
-  } catch {
-    // not a tar we can read: let the OCI reader say what is wrong with it
-  }
-  return undefined;
 }
 
 export async function inspectCommand(argv: string[], io: Io): Promise<number> {

@@ -1,6 +1,5 @@
 import { storeImage, writeImage } from '../../cache/store-image.js';
-import { storeRefName } from '../../builder/base.js';
-import { familiar } from '../../builder/exporters/index.js';
+import { familiar, storeRefName } from '../../registry/reference.js';
 import { parsePlatform, hostPlatform } from '../../image/platform.js';
 import { login, logout, parseReference, RegistryClient } from '../../registry/index.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';

@@ -6,12 +6,12 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { setAttributeSync } from '@napi-rs/xattr';
 import * as tarStream from 'tar-stream';
+import { requireRoot } from '../../test/tools.js';
 import { FormatError } from '../errors.js';
 import { normalizeTarPath, readTar, type TarReadEntry } from './reader.js';
 import { createTarStream, encodeHeader, type TarSource } from './writer.js';
 import type { TarHeader } from './header.js';
 
-const isRoot = process.getuid?.() === 0;
 const CAP = Buffer.from([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
 
 async function toBuffer(r: Readable): Promise<Buffer> {
@@ -85,10 +85,7 @@ describe('image/tar/reader', () => {
     let tree: string;
     const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
     before(function () {
-      if (!isRoot) {
-        if (process.env.CI === 'true') assert.fail('needs root in CI (chown, mknod, security.* xattrs)');
-        this.skip();
-      }
+      requireRoot(this, 'chown, mknod, security.* xattrs');
       tree = path.join(work, 'tree');
       fs.mkdirSync(path.join(tree, 'd'.repeat(120)), { recursive: true });
       fs.mkdirSync(path.join(tree, 'empty'));

@@ -16,7 +16,7 @@ import { imageFromCore, indexFromCore, layerFromOpener, parseIndex } from '../..
 import { randomImage } from '../../image/random.js';
 import { hostPlatform } from '../../image/platform.js';
 import type { Digest } from '../../image/digest.js';
-import { selectPlatform } from '../../registry/pull.js';
+import { selectManifest } from '../../image/platform.js';
 import { FUZZ_SECONDS, FUZZ_SEED, fuzz, mutateBytes, type Rng } from './harness.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -177,7 +177,7 @@ describe(`fuzz (FUZZ_SEED=${FUZZ_SEED}, ${FUZZ_SECONDS}s per target)`, function 
         check: async ({ kind, raw }) => {
           if (kind === 'index') {
             const ix = parseIndex(raw);
-            selectPlatform('fuzz', ix.manifests, hostPlatform());
+            selectManifest(ix, hostPlatform());
             const idx = indexFromCore(async () => raw, async () => imageOf(manifest, config));
             await idx.mediaType();
             return;

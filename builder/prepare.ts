@@ -1,0 +1,123 @@
+/**
+ * The prepare phase of a build: read and parse the Dockerfile, resolve the global ARGs with
+ * --build-arg and the platform ARGs, read .dockerignore, resolve named contexts; secrets and SSH
+ * sockets are read here too. Nothing here touches the store, a registry or a runtime.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { hasImagePrefix } from '../image/image-spec.js';
+import { hostPlatform } from '../image/platform.js';
+import type { Platform } from '../image/types.js';
+import { parseDockerfile } from '../parser/index.js';
+import type { Dockerfile } from '../parser/instructions.js';
+import type { BuildOptions, SecretSpec } from './build.js';
+import { readDockerignore } from './context.js';
+import { readDockerfile } from './dockerfile-source.js';
+import { BuildUsageError } from './errors.js';
+import type { EventSink } from './events.js';
+import type { NamedContext } from './session.js';
+import { expand, platformArgs } from './vars.js';
+
+export interface Prepared {
+  contextDir: string;
+  df: Dockerfile;
+  platform: Platform;
+  buildArgs: Map<string, string>;
+  /** Global ARG values (after --build-arg), including the platform ARGs. */
+  globalArgs: Map<string, string | undefined>;
+  ignore: Awaited<ReturnType<typeof readDockerignore>>;
+  namedContexts: Map<string, NamedContext>;
+}
+
+/** The build context and the Dockerfile's text (bounded in size), before anything is parsed. */
+export interface DockerfileSource {
+  contextDir: string;
+  dockerfilePath: string;
+  /** The name errors give the Dockerfile (`Dockerfile` for stdin). */
+  fileLabel: string;
+  text: string;
+}
+
+export async function readSource(o: BuildOptions): Promise<DockerfileSource> {
+  const contextDir = resolve(o.contextDir);
+  const st = await stat(contextDir).catch(() => undefined);
+  if (!st?.isDirectory()) throw new BuildUsageError(`build context ${o.contextDir} is not a directory`);
+  const dockerfilePath = o.dockerfile ? (isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile)) : join(contextDir, 'Dockerfile');
+  const fileLabel = o.dockerfileText !== undefined ? 'Dockerfile' : relName(dockerfilePath);
+  const text = o.dockerfileText ?? (await readDockerfile(dockerfilePath, fileLabel));
+  return { contextDir, dockerfilePath, fileLabel, text };
+}
+
+export async function prepare(o: BuildOptions, source: DockerfileSource, emit: EventSink): Promise<Prepared> {
+  const { contextDir, dockerfilePath, fileLabel, text } = source;
+  const df = parseDockerfile(text, { file: fileLabel });
+  for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
+  const platform = hostPlatform();
+  const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
+  const globalArgs = resolveGlobalArgs(df, buildArgs, platform);
+  const ignore = await readDockerignore(contextDir, o.dockerfileText !== undefined ? undefined : dockerfilePath);
+  const namedContexts = await resolveNamedContexts(o.namedContexts ?? {});
+  return { contextDir, df, platform, buildArgs, globalArgs, ignore, namedContexts };
+}
+
+function relName(p: string): string {
+  const cwd = process.cwd();
+  return p.startsWith(cwd + '/') ? p.slice(cwd.length + 1) : p;
+}
+
+/** Global ARGs (before the first FROM), with --build-arg values and the platform ARGs. */
+export function resolveGlobalArgs(df: Dockerfile, buildArgs: Map<string, string>, platform: Platform): Map<string, string | undefined> {
+  const args = new Map<string, string | undefined>(platformArgs(platform, platform));
+  for (const ins of df.globalArgs) {
+    for (const a of ins.args) {
+      const def = a.value !== undefined ? expand(a.value, (n) => args.get(n), df.escapeToken) : undefined;
+      args.set(a.key, buildArgs.has(a.key) ? buildArgs.get(a.key) : def);
+    }
+  }
+  return args;
+}
+
+async function resolveNamedContexts(spec: Record<string, string>): Promise<Map<string, NamedContext>> {
+  const out = new Map<string, NamedContext>();
+  for (const [name, value] of Object.entries(spec)) {
+    if (hasImagePrefix(value, 'dockerfile')) {
+      out.set(name, { kind: 'image', ref: value });
+      continue;
+    }
+    if (/^(https?|git):\/\//.test(value)) throw new BuildUsageError(`named context ${name}: remote contexts are not supported yet`);
+    const dir = resolve(value);
+    const st = await stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new BuildUsageError(`named context ${name}: ${value} is not a directory`);
+    const ignore = await readDockerignore(dir);
+    out.set(name, { kind: 'dir', root: { dir, excludes: ignore.patterns, isContext: true } });
+  }
+  return out;
+}
+
+export async function loadSecrets(specs: SecretSpec[]): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const s of specs) {
+    if (s.env !== undefined) {
+      const v = process.env[s.env];
+      if (v === undefined) throw new BuildUsageError(`secret ${s.id}: environment variable ${s.env} is not set`);
+      out.set(s.id, Buffer.from(v));
+    } else {
+      const src = s.src ?? s.id;
+      // docker: `--secret id=x` alone reads the env var x when no file is named
+      const data = await readFile(src).catch(() => (process.env[s.id] !== undefined && s.src === undefined ? Buffer.from(process.env[s.id]!) : undefined));
+      if (data === undefined) throw new BuildUsageError(`secret ${s.id}: cannot read ${src}`);
+      out.set(s.id, data);
+    }
+  }
+  return out;
+}
+
+export function resolveSsh(spec: Record<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [id, sock] of Object.entries(spec)) {
+    const path = sock || process.env.SSH_AUTH_SOCK;
+    if (!path) throw new BuildUsageError(`--ssh ${id}: no socket given and SSH_AUTH_SOCK is not set`);
+    out.set(id, path);
+  }
+  return out;
+}
