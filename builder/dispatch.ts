@@ -122,10 +122,20 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
     next = { ...next, lastCreated: next.config.history?.at(-1)?.created ?? state.lastCreated };
     s.emit({ type: 'step', id, stage: state.label, name: display, status: cacheHit === true ? 'cached' : 'done', loc, durationMs: Date.now() - t0, ...(missReason ? { reason: missReason } : {}) });
     return next;
-  } catch (e) {
+  } catch (caught) {
+    const e = causeOf(caught, s.signal);
     s.emit({ type: 'step', id, stage: state.label, name: display, status: 'error', loc, error: (e as Error).message });
     throw locate(e, loc);
   }
+}
+
+/**
+ * A step stopped by the build's cancellation fails with the cancellation's reason ("build
+ * cancelled (SIGTERM)"), not with the generic AbortError of whichever stream noticed first.
+ */
+function causeOf(e: unknown, signal: AbortSignal | undefined): unknown {
+  const aborted = (e as { name?: unknown } | null)?.name === 'AbortError' || (e as { code?: unknown } | null)?.code === 'ABORT_ERR';
+  return aborted && signal?.aborted && signal.reason instanceof Error ? signal.reason : e;
 }
 
 /**

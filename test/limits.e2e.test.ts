@@ -119,8 +119,8 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
     { name: '-f /dev/zero (read forever before)', file: '/dev/zero', code: 1, message: /\/dev\/zero:1:1: the Dockerfile is larger than the 4194304-byte limit/ },
     { name: '-f a directory (said "no such file" before)', file: '/etc', code: 2, message: /failed to read dockerfile: \/etc is a directory, not a file/ },
     { name: '-f a missing file', file: '/nonexistent/Dockerfile', code: 2, message: /open \/nonexistent\/Dockerfile: no such file or directory/ },
-    { name: 'a doubling ENV chain (4 GB and out of memory before)', dockerfile: doubling, code: 1, message: /Dockerfile:19:1: .*the expanded value is longer than 1048576 characters/, excerpt: />>>\s+19 \| ENV a=\$a\$a/ },
-    { name: '10,000 nested ${a:-…} (stack overflow before)', dockerfile: nested, code: 1, message: /Dockerfile:2:1: failed to process "\$\{a:-\$\{a:-.*… \(\d+ characters\): \$\{…\} nested more than 64 levels deep/ },
+    { name: 'a doubling ENV chain (4 GB and out of memory before)', dockerfile: doubling, code: 2, message: /Dockerfile:19:1: .*the expanded value is longer than 1048576 characters/, excerpt: />>>\s+19 \| ENV a=\$a\$a/ },
+    { name: '10,000 nested ${a:-…} (stack overflow before)', dockerfile: nested, code: 2, message: /Dockerfile:2:1: failed to process "\$\{a:-\$\{a:-.*… \(\d+ characters\): \$\{…\} nested more than 64 levels deep/ },
     { name: 'a user id over 32 bits (RangeError, or a silent wrong owner, before)', dockerfile: 'FROM scratch\nCOPY --chown=99999999999 a.txt /a\n', code: 2, message: /Dockerfile:2:1: invalid user id 99999999999: ids range from 0 to 2147483647/, excerpt: />>>\s+2 \| COPY --chown=99999999999/ },
     { name: 'a group id over 32 bits', dockerfile: 'FROM scratch\nCOPY --chown=1:99999999999999999999 a.txt /a\n', code: 2, message: /Dockerfile:2:1: invalid group id/ },
   ];
