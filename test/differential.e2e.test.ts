@@ -14,7 +14,6 @@ import { requireTools } from './tools.js';
  */
 const KNOWN_FAILING: Readonly<Record<string, string>> = {
   // the known divergence classes (issue 11)
-  'add-tar-over-image': 'ADD local tar over an image: fifos',
   'copy-from-xattrs': 'COPY --from keeps xattrs (and ADD of the tar before it drops them)',
   // found by this suite, outside that list
   'onbuild-record': 'ONBUILD writes history entries; BuildKit 20.10 writes none',
@@ -23,7 +22,6 @@ const KNOWN_FAILING: Readonly<Record<string, string>> = {
   'add-archives': 'ADD of bzip2/xz archives is not supported yet (copied, not extracted)',
   'add-tar-whiteout-names': 'ADD of a tar with .wh. entries: BuildKit deletes the named files, tsbuild drops the entries',
   'add-tar-xattrs': 'ADD of a local tar drops its xattrs (security.capability)',
-  'run-modes-special': 'type=local export leaves out fifos',
 };
 
 /** The whole differential suite: every case of cases.ts built by tsbuild and diffed against expected.json. */
