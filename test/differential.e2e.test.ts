@@ -16,8 +16,6 @@ const KNOWN_FAILING: Readonly<Record<string, string>> = {
   // the known divergence classes (issue 11)
   'copy-from-xattrs': 'COPY --from keeps xattrs (and ADD of the tar before it drops them)',
   // found by this suite, outside that list
-  'onbuild-record': 'ONBUILD writes history entries; BuildKit 20.10 writes none',
-  'onbuild-trigger': 'ONBUILD writes history entries; BuildKit 20.10 writes none',
   'copy-chmod-octal': 'COPY --chmod=4755 keeps setuid; BuildKit makes it 0755',
   'add-archives': 'ADD of bzip2/xz archives is not supported yet (copied, not extracted)',
   'add-tar-whiteout-names': 'ADD of a tar with .wh. entries: BuildKit deletes the named files, tsbuild drops the entries',
