@@ -15,6 +15,7 @@ import type { FsView } from '../fsview.js';
 import { globToRegExp, hasWildcard } from '../glob.js';
 import type { ModeFn } from '../chmod.js';
 import { layerXattrs } from '../../runtime/diff.js';
+import { decompressWith } from '../../runtime/decompress.js';
 
 /** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
 export interface CopyRoot {
@@ -436,7 +437,7 @@ async function addArchive(
   // BuildKit untars onto the destination: a hardlink may name a file the image already has, and
   // fifos are made. The scratch extraction can do neither, so those entries are laid in here.
   const special = await archiveSpecialEntries(abs);
-  await applyLayer(await openMaybeGzip(abs), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
+  await applyLayer(await openArchive(abs), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
   const links = new HardlinkTracker();
   const owned = (h: TarHeader): TarHeader => ({ ...h, uid: req.owner?.uid ?? h.uid, gid: req.owner?.gid ?? h.gid });
   for await (const e of walkContext(dir, {})) {
@@ -458,16 +459,21 @@ async function addArchive(
   }
 }
 
+interface ArchiveSpecials {
+  fifos: TarHeader[];
+  outsideLinks: Map<string, TarHeader>;
+}
+
 /**
  * One pass over an archive's headers for what the scratch extraction cannot apply: fifos, and
  * hardlinks (by entry path) to paths no earlier entry of the archive wrote. Paths are checked and
  * cleaned by image/safe-path, as the extraction checks them (`..`, NUL, over-long names refused).
  */
-async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[]; outsideLinks: Map<string, TarHeader> }> {
+async function archiveSpecialEntries(abs: string): Promise<ArchiveSpecials> {
   const fifos: TarHeader[] = [];
   const outsideLinks = new Map<string, TarHeader>();
   const seen = new Set<string>();
-  for await (const { header, body } of readTar(await openMaybeGzip(abs))) {
+  for await (const { header, body } of readTar(await openArchive(abs))) {
     body.resume();
     const path = entryParts(header.path).join('/');
     if (header.type === 'fifo') fifos.push({ ...header, path });
@@ -480,10 +486,29 @@ async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[];
   return { fifos, outsideLinks };
 }
 
-async function openMaybeGzip(abs: string): Promise<Readable> {
-  const magic = await readMagic(abs);
+type Compression = 'none' | 'gzip' | 'bzip2' | 'xz';
+
+/** By magic bytes, as moby's archive.DetectCompression (zstd is not supported). */
+function detectCompression(magic: Buffer): Compression {
+  const starts = (bytes: number[]): boolean => bytes.every((b, i) => magic[i] === b);
+  if (starts([0x1f, 0x8b, 0x08])) return 'gzip';
+  if (starts([0x42, 0x5a, 0x68])) return 'bzip2'; // "BZh"
+  if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
+  return 'none';
+}
+
+/** The archive's tar stream, decompressed (streamed) by its magic bytes. */
+async function openArchive(abs: string): Promise<Readable> {
+  const compression = detectCompression(await readMagic(abs));
   const s = createReadStream(abs);
-  return magic[0] === 0x1f && magic[1] === 0x8b ? gunzipStream(s) : s;
+  switch (compression) {
+    case 'none':
+      return s;
+    case 'gzip':
+      return gunzipStream(s);
+    default:
+      return decompressWith(compression, s);
+  }
 }
 
 async function readMagic(abs: string): Promise<Buffer> {
@@ -497,26 +522,24 @@ async function readMagic(abs: string): Promise<Buffer> {
   }
 }
 
-/** A tar (ustar magic at 257), possibly gzip-compressed. bzip2/xz are not supported yet. */
+/** A tar (ustar magic at 257), plain or gzip/bzip2/xz-compressed; anything else is copied as a file. */
 async function isTarArchive(abs: string): Promise<boolean> {
   const magic = await readMagic(abs);
-  if (magic.length >= 263 && magic.subarray(257, 262).toString('latin1') === 'ustar') return true;
-  if (magic[0] === 0x1f && magic[1] === 0x8b) {
-    const head = await new Promise<Buffer>((resolve) => {
-      const chunks: Buffer[] = [];
-      let len = 0;
-      const gz = gunzipStream(createReadStream(abs));
-      gz.on('data', (c: Buffer) => {
-        chunks.push(c);
-        len += c.length;
-        if (len >= 263) gz.destroy();
-      });
-      gz.on('close', () => resolve(Buffer.concat(chunks)));
-      gz.on('error', () => resolve(Buffer.alloc(0)));
+  const isUstar = (head: Buffer): boolean => head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar';
+  if (detectCompression(magic) === 'none') return isUstar(magic);
+  const stream = await openArchive(abs);
+  const head = await new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    let len = 0;
+    stream.on('data', (c: Buffer) => {
+      chunks.push(c);
+      len += c.length;
+      if (len >= 263) stream.destroy();
     });
-    return head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar';
-  }
-  return false;
+    stream.on('close', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', () => resolve(Buffer.alloc(0)));
+  });
+  return isUstar(head);
 }
 
 function cleanRel(p: string): string {
