@@ -443,7 +443,10 @@ async function addArchive(
   for await (const e of walkContext(dir, {})) {
     const src = sourceOf(e, req);
     const d = posix.join(dest, e.path);
-    put(d, links.source(e, d, { ...src, header: owned({ ...src.header, uid: e.uid, gid: e.gid }) }), e);
+    // the archive's xattrs (security.capability...), which the scratch extraction applied
+    const xattrs = layerXattrs(e.absPath);
+    const header = owned({ ...src.header, uid: e.uid, gid: e.gid, ...(xattrs ? { xattrs } : {}) });
+    put(d, links.source(e, d, { ...src, header }), e);
   }
   for (const h of special.fifos) put(posix.join(dest, h.path), { header: owned({ ...h, path: '', size: 0 }) });
   for (const [path, h] of special.outsideLinks) {
