@@ -17,7 +17,6 @@ const KNOWN_FAILING: Readonly<Record<string, string>> = {
   // found by this suite, outside that list
   // kept on purpose: 20.10's fsutil dropped the special bits (fixed in fsutil 8bcf9db, 2024-01); current BuildKit keeps them as tsbuild does
   'copy-chmod-octal': 'COPY --chmod=4755 keeps setuid as current BuildKit does; BuildKit 20.10 (old fsutil bug) makes it 0755',
-  'add-tar-whiteout-names': 'ADD of a tar with .wh. entries: BuildKit deletes the named files, tsbuild drops the entries',
 };
 
 /** The whole differential suite: every case of cases.ts built by tsbuild and diffed against expected.json. */

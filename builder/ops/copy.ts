@@ -16,6 +16,7 @@ import { globToRegExp, hasWildcard } from '../glob.js';
 import type { ModeFn } from '../chmod.js';
 import { layerXattrs } from '../../runtime/diff.js';
 import { decompressWith } from '../../runtime/decompress.js';
+import { parseWhiteout, WH_PREFIX } from '../../image/whiteout.js';
 
 /** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
 export interface CopyRoot {
@@ -449,6 +450,10 @@ async function addArchive(
     put(d, links.source(e, d, { ...src, header }), e);
   }
   for (const h of special.fifos) put(posix.join(dest, h.path), { header: owned({ ...h, path: '', size: 0 }) });
+  for (const w of special.whiteouts) {
+    const entry = whiteoutOverLower(posix.join(dest, w.dir), w.name, req.lower);
+    if (entry !== undefined && !special.written.has(posix.join(w.dir, w.name))) put('/' + entry, { header: { path: '', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: req.createdTime }, body: Buffer.alloc(0) });
+  }
   for (const [path, h] of special.outsideLinks) {
     const target = posix.join(dest, h.linkname ?? '').replace(/^\/+/, '');
     const node = req.lower?.lget('/' + target);
@@ -462,23 +467,52 @@ async function addArchive(
   }
 }
 
+/**
+ * The layer entry (`dir/.wh.name`, relative to the root) that deletes `name` from the image
+ * below, or undefined when the image has nothing there. BuildKit untars onto the destination,
+ * so an archive's `.wh.name` removes that file, and the layer records the removal as a
+ * whiteout. The directory is resolved inside the root by the view (its symlinks followed
+ * within it, as BuildKit's chrooted untar would); `name` is one plain entry name (parseWhiteout).
+ */
+function whiteoutOverLower(dir: string, name: string, lower: FsView | undefined): string | undefined {
+  const parent = lower?.resolvePath(dir, true);
+  if (parent === undefined) return undefined;
+  const hidden = parent ? `${parent}/${name}` : name;
+  if (!lower?.lget('/' + hidden)) return undefined;
+  return parent ? `${parent}/${WH_PREFIX}${name}` : `${WH_PREFIX}${name}`;
+}
+
 interface ArchiveSpecials {
   fifos: TarHeader[];
   outsideLinks: Map<string, TarHeader>;
+  /** `.wh.NAME` entries: `dir` (clean, relative to the archive root) and the checked NAME. */
+  whiteouts: Array<{ dir: string; name: string }>;
+  /** Every other entry's clean path. */
+  written: Set<string>;
 }
 
 /**
- * One pass over an archive's headers for what the scratch extraction cannot apply: fifos, and
- * hardlinks (by entry path) to paths no earlier entry of the archive wrote. Paths are checked and
- * cleaned by image/safe-path, as the extraction checks them (`..`, NUL, over-long names refused).
+ * One pass over an archive's headers for what the scratch extraction cannot apply: fifos,
+ * hardlinks (by entry path) to paths no earlier entry of the archive wrote, and whiteouts. Paths
+ * are checked and cleaned by image/safe-path and whiteout names by image/whiteout, as the
+ * extraction checks them (`..`, NUL, over-long names, `.wh..` refused).
  */
 async function archiveSpecialEntries(abs: string): Promise<ArchiveSpecials> {
   const fifos: TarHeader[] = [];
   const outsideLinks = new Map<string, TarHeader>();
+  const whiteouts: ArchiveSpecials['whiteouts'] = [];
   const seen = new Set<string>();
   for await (const { header, body } of readTar(await openArchive(abs))) {
     body.resume();
-    const path = entryParts(header.path).join('/');
+    const parts = entryParts(header.path);
+    const path = parts.join('/');
+    const base = parts[parts.length - 1];
+    const whiteout = base === undefined ? undefined : parseWhiteout(base, header.path);
+    if (whiteout) {
+      // opaque markers and AUFS metadata stay dropped, as before
+      if (whiteout.kind === 'whiteout') whiteouts.push({ dir: parts.slice(0, -1).join('/'), name: whiteout.name });
+      continue;
+    }
     if (header.type === 'fifo') fifos.push({ ...header, path });
     else if (header.type === 'hardlink') {
       const target = linkTargetParts(header.linkname, header.path).join('/');
@@ -486,7 +520,7 @@ async function archiveSpecialEntries(abs: string): Promise<ArchiveSpecials> {
     }
     seen.add(path);
   }
-  return { fifos, outsideLinks };
+  return { fifos, outsideLinks, whiteouts, written: seen };
 }
 
 type Compression = 'none' | 'gzip' | 'bzip2' | 'xz';
