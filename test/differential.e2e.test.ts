@@ -13,8 +13,6 @@ import { requireTools } from './tools.js';
  * fix lands (the list only shrinks).
  */
 const KNOWN_FAILING: Readonly<Record<string, string>> = {
-  // the known divergence classes (issue 11)
-  // found by this suite, outside that list
   // kept on purpose: 20.10's fsutil dropped the special bits (fixed in fsutil 8bcf9db, 2024-01); current BuildKit keeps them as tsbuild does
   'copy-chmod-octal': 'COPY --chmod=4755 keeps setuid as current BuildKit does; BuildKit 20.10 (old fsutil bug) makes it 0755',
 };
