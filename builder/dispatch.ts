@@ -280,7 +280,8 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
       return meta((c) => ({ ...c, Healthcheck: hc }), `HEALTHCHECK &{${JSON.stringify(hc.Test)} ${hc.Interval ?? 0} ${hc.Timeout ?? 0} ${hc.StartPeriod ?? 0} ${hc.StartInterval ?? 0} ${hc.Retries ?? 0}}`);
     }
     case 'onbuild':
-      return meta((c) => ({ ...c, OnBuild: [...(c.OnBuild ?? []), ins.trigger] }), `ONBUILD ${ins.trigger}`);
+      // Config only, no history entry: BuildKit's dispatchOnbuild (20.10 and current) commits none.
+      return { ...state, config: { ...state.config, config: { ...state.config.config, OnBuild: [...(state.config.config.OnBuild ?? []), ins.trigger] } } };
     case 'workdir':
       return workdir(s, state, ex(ins.path), metaCreated);
     case 'copy':

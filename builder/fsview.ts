@@ -86,6 +86,12 @@ export class FsView {
   applyEntries(entries: Iterable<{ path: string } & Omit<FsNode, 'layer'>>, layerIndex: number): void {
     for (const e of entries) {
       const path = clean(e.path);
+      // ADD of a tar with `.wh.NAME` writes a whiteout of what the image had there
+      const whiteout = parseWhiteout(posix.basename(path), path);
+      if (whiteout?.kind === 'whiteout') {
+        this.removeTree(join(posix.dirname(path) === '.' ? '' : posix.dirname(path), whiteout.name));
+        continue;
+      }
       const prev = this.nodes.get(path);
       if (prev && prev.type === 'dir' && e.type !== 'dir') this.removeTree(path);
       const { path: _p, ...rest } = e;

@@ -225,9 +225,10 @@ export class FlatSnapshots {
 /**
  * applyLayer, plus the device nodes and fifos it cannot make from Node: a second reader on the
  * same bytes collects their headers, and mknod(1) creates them afterwards — only where the
- * path resolves inside the root without passing through a symlink.
+ * path resolves inside the root without passing through a symlink. Also what `--output
+ * type=local` uses, so its tree has the fifos BuildKit's local export has.
  */
-async function applyLayerWithDevices(
+export async function applyLayerWithDevices(
   tar: Readable,
   root: string,
   onSkipped?: (path: string, reason: string) => void,

@@ -1,6 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { applyLayers } from '../../image/extract.js';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../../cache/store.js';
 import { storeImage } from '../../cache/store-image.js';
@@ -15,6 +14,7 @@ import { BuildUsageError } from '../errors.js';
 import type { LayerViews } from '../layers.js';
 import type { LayerRef } from '../stage-state.js';
 import type { Descriptor } from '../../image/types.js';
+import { applyLayerWithDevices } from '../../runtime/snapshots.js';
 
 /** `--output` destinations, with docker/buildx's spelling. */
 export type OutputSpec =
@@ -59,9 +59,9 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
       await writeTo(x.store, o.dest, (file) => writeDockerArchive(file, [{ image, tags: o.names.map(familiar) }]));
       break;
     case 'local': {
-      // Layers applied straight into dest: ownership, modes and links as in the image.
+      // Layers applied straight into dest: ownership, modes, links, fifos and device nodes as in the image.
       await mkdir(o.dest, { recursive: true });
-      await applyLayers(x.layers.map((l) => () => x.views.uncompressed(l)), o.dest);
+      for (const l of x.layers) await applyLayerWithDevices(await x.views.uncompressed(l), o.dest);
       break;
     }
     case 'tar': {

@@ -15,6 +15,8 @@ import type { FsView } from '../fsview.js';
 import { globToRegExp, hasWildcard } from '../glob.js';
 import type { ModeFn } from '../chmod.js';
 import { layerXattrs } from '../../runtime/diff.js';
+import { decompressWith } from '../../runtime/decompress.js';
+import { parseWhiteout, WH_PREFIX } from '../../image/whiteout.js';
 
 /** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
 export interface CopyRoot {
@@ -436,15 +438,22 @@ async function addArchive(
   // BuildKit untars onto the destination: a hardlink may name a file the image already has, and
   // fifos are made. The scratch extraction can do neither, so those entries are laid in here.
   const special = await archiveSpecialEntries(abs);
-  await applyLayer(await openMaybeGzip(abs), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
+  await applyLayer(await openArchive(abs), dir, { sameOwner: true, include: (p) => !special.outsideLinks.has(p) });
   const links = new HardlinkTracker();
   const owned = (h: TarHeader): TarHeader => ({ ...h, uid: req.owner?.uid ?? h.uid, gid: req.owner?.gid ?? h.gid });
   for await (const e of walkContext(dir, {})) {
     const src = sourceOf(e, req);
     const d = posix.join(dest, e.path);
-    put(d, links.source(e, d, { ...src, header: owned({ ...src.header, uid: e.uid, gid: e.gid }) }), e);
+    // the archive's xattrs (security.capability...), which the scratch extraction applied
+    const xattrs = layerXattrs(e.absPath);
+    const header = owned({ ...src.header, uid: e.uid, gid: e.gid, ...(xattrs ? { xattrs } : {}) });
+    put(d, links.source(e, d, { ...src, header }), e);
   }
   for (const h of special.fifos) put(posix.join(dest, h.path), { header: owned({ ...h, path: '', size: 0 }) });
+  for (const w of special.whiteouts) {
+    const entry = whiteoutOverLower(posix.join(dest, w.dir), w.name, req.lower);
+    if (entry !== undefined && !special.written.has(posix.join(w.dir, w.name))) put('/' + entry, { header: { path: '', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: req.createdTime }, body: Buffer.alloc(0) });
+  }
   for (const [path, h] of special.outsideLinks) {
     const target = posix.join(dest, h.linkname ?? '').replace(/^\/+/, '');
     const node = req.lower?.lget('/' + target);
@@ -459,17 +468,51 @@ async function addArchive(
 }
 
 /**
- * One pass over an archive's headers for what the scratch extraction cannot apply: fifos, and
- * hardlinks (by entry path) to paths no earlier entry of the archive wrote. Paths are checked and
- * cleaned by image/safe-path, as the extraction checks them (`..`, NUL, over-long names refused).
+ * The layer entry (`dir/.wh.name`, relative to the root) that deletes `name` from the image
+ * below, or undefined when the image has nothing there. BuildKit untars onto the destination,
+ * so an archive's `.wh.name` removes that file, and the layer records the removal as a
+ * whiteout. The directory is resolved inside the root by the view (its symlinks followed
+ * within it, as BuildKit's chrooted untar would); `name` is one plain entry name (parseWhiteout).
  */
-async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[]; outsideLinks: Map<string, TarHeader> }> {
+function whiteoutOverLower(dir: string, name: string, lower: FsView | undefined): string | undefined {
+  const parent = lower?.resolvePath(dir, true);
+  if (parent === undefined) return undefined;
+  const hidden = parent ? `${parent}/${name}` : name;
+  if (!lower?.lget('/' + hidden)) return undefined;
+  return parent ? `${parent}/${WH_PREFIX}${name}` : `${WH_PREFIX}${name}`;
+}
+
+interface ArchiveSpecials {
+  fifos: TarHeader[];
+  outsideLinks: Map<string, TarHeader>;
+  /** `.wh.NAME` entries: `dir` (clean, relative to the archive root) and the checked NAME. */
+  whiteouts: Array<{ dir: string; name: string }>;
+  /** Every other entry's clean path. */
+  written: Set<string>;
+}
+
+/**
+ * One pass over an archive's headers for what the scratch extraction cannot apply: fifos,
+ * hardlinks (by entry path) to paths no earlier entry of the archive wrote, and whiteouts. Paths
+ * are checked and cleaned by image/safe-path and whiteout names by image/whiteout, as the
+ * extraction checks them (`..`, NUL, over-long names, `.wh..` refused).
+ */
+async function archiveSpecialEntries(abs: string): Promise<ArchiveSpecials> {
   const fifos: TarHeader[] = [];
   const outsideLinks = new Map<string, TarHeader>();
+  const whiteouts: ArchiveSpecials['whiteouts'] = [];
   const seen = new Set<string>();
-  for await (const { header, body } of readTar(await openMaybeGzip(abs))) {
+  for await (const { header, body } of readTar(await openArchive(abs))) {
     body.resume();
-    const path = entryParts(header.path).join('/');
+    const parts = entryParts(header.path);
+    const path = parts.join('/');
+    const base = parts[parts.length - 1];
+    const whiteout = base === undefined ? undefined : parseWhiteout(base, header.path);
+    if (whiteout) {
+      // opaque markers and AUFS metadata stay dropped, as before
+      if (whiteout.kind === 'whiteout') whiteouts.push({ dir: parts.slice(0, -1).join('/'), name: whiteout.name });
+      continue;
+    }
     if (header.type === 'fifo') fifos.push({ ...header, path });
     else if (header.type === 'hardlink') {
       const target = linkTargetParts(header.linkname, header.path).join('/');
@@ -477,13 +520,32 @@ async function archiveSpecialEntries(abs: string): Promise<{ fifos: TarHeader[];
     }
     seen.add(path);
   }
-  return { fifos, outsideLinks };
+  return { fifos, outsideLinks, whiteouts, written: seen };
 }
 
-async function openMaybeGzip(abs: string): Promise<Readable> {
-  const magic = await readMagic(abs);
+type Compression = 'none' | 'gzip' | 'bzip2' | 'xz';
+
+/** By magic bytes, as moby's archive.DetectCompression (zstd is not supported). */
+function detectCompression(magic: Buffer): Compression {
+  const starts = (bytes: number[]): boolean => bytes.every((b, i) => magic[i] === b);
+  if (starts([0x1f, 0x8b, 0x08])) return 'gzip';
+  if (starts([0x42, 0x5a, 0x68])) return 'bzip2'; // "BZh"
+  if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
+  return 'none';
+}
+
+/** The archive's tar stream, decompressed (streamed) by its magic bytes. */
+async function openArchive(abs: string): Promise<Readable> {
+  const compression = detectCompression(await readMagic(abs));
   const s = createReadStream(abs);
-  return magic[0] === 0x1f && magic[1] === 0x8b ? gunzipStream(s) : s;
+  switch (compression) {
+    case 'none':
+      return s;
+    case 'gzip':
+      return gunzipStream(s);
+    default:
+      return decompressWith(compression, s);
+  }
 }
 
 async function readMagic(abs: string): Promise<Buffer> {
@@ -497,26 +559,24 @@ async function readMagic(abs: string): Promise<Buffer> {
   }
 }
 
-/** A tar (ustar magic at 257), possibly gzip-compressed. bzip2/xz are not supported yet. */
+/** A tar (ustar magic at 257), plain or gzip/bzip2/xz-compressed; anything else is copied as a file. */
 async function isTarArchive(abs: string): Promise<boolean> {
   const magic = await readMagic(abs);
-  if (magic.length >= 263 && magic.subarray(257, 262).toString('latin1') === 'ustar') return true;
-  if (magic[0] === 0x1f && magic[1] === 0x8b) {
-    const head = await new Promise<Buffer>((resolve) => {
-      const chunks: Buffer[] = [];
-      let len = 0;
-      const gz = gunzipStream(createReadStream(abs));
-      gz.on('data', (c: Buffer) => {
-        chunks.push(c);
-        len += c.length;
-        if (len >= 263) gz.destroy();
-      });
-      gz.on('close', () => resolve(Buffer.concat(chunks)));
-      gz.on('error', () => resolve(Buffer.alloc(0)));
+  const isUstar = (head: Buffer): boolean => head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar';
+  if (detectCompression(magic) === 'none') return isUstar(magic);
+  const stream = await openArchive(abs);
+  const head = await new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    let len = 0;
+    stream.on('data', (c: Buffer) => {
+      chunks.push(c);
+      len += c.length;
+      if (len >= 263) stream.destroy();
     });
-    return head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar';
-  }
-  return false;
+    stream.on('close', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', () => resolve(Buffer.alloc(0)));
+  });
+  return isUstar(head);
 }
 
 function cleanRel(p: string): string {

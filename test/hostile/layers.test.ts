@@ -67,6 +67,8 @@ interface Case {
   extract: Expect;
   /** runtime/unpack (overlay snapshot of this one layer). */
   overlay: Expect;
+  /** --output type=local, when it differs from `extract` (it also makes fifos and device nodes). */
+  local?: (root: string) => void;
   /** Refused before this change (else it was already safe; see the commit message). */
   bug?: string;
 }
@@ -135,10 +137,11 @@ const CASES: Case[] = [
     entries: [{ name: 'null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 }],
     extract: lacks('null'), // not created by applyLayer (onSkipped)
     overlay: mode('null', 0o600),
+    local: mode('null', 0o600), // type=local makes nodes as the snapshotter does: owner bits only
     bug: 'unpack chmodded the node 0666 on the host',
   },
   // a fifo keeps its mode (it reaches nothing but its own pipe; see runtime/unpack.ts hostMode)
-  { name: 'fifo mode 0666', entries: [{ name: 'f', type: 'fifo', mode: 0o666 }], extract: lacks('f'), overlay: mode('f', 0o666) },
+  { name: 'fifo mode 0666', entries: [{ name: 'f', type: 'fifo', mode: 0o666 }], extract: lacks('f'), overlay: mode('f', 0o666), local: mode('f', 0o666) },
   { name: 'setuid file', entries: [{ name: 'su', body: '#!/bin/sh\n', mode: 0o4755 }], extract: mode('su', 0o4755), overlay: mode('su', 0o4755) },
   {
     name: '.wh..wh..opq at the root',
@@ -268,7 +271,7 @@ describe('test/hostile: hostile layers through every extractor', function () {
               assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
             } else {
               assert.equal(r.code, 0, r.stderr);
-              if (how === '--output type=local') c.extract(join(dir, 'out'));
+              if (how === '--output type=local') (c.local ?? c.extract)(join(dir, 'out'));
             }
             assert.equal(readFileSync(join(dir, 'tmp', 'marker'), 'utf8'), 'tmp marker');
             b.check();
@@ -279,4 +282,63 @@ describe('test/hostile: hostile layers through every extractor', function () {
       });
     });
   });
+});
+
+/**
+ * ADD of a local tar with `.wh.NAME` entries deletes NAME from the image below (BuildKit untars
+ * onto the destination), a deletion path of its own: the whiteout's directory is resolved inside
+ * the root, its symlinks followed within it as a chroot would, and unsafe names are refused.
+ */
+describe('test/hostile: ADD of a tar with whiteouts deletes only inside the root', function () {
+  this.timeout(60_000);
+  let work: string;
+  before(async function () {
+    if (process.getuid?.() !== 0) {
+      if (process.env.CI === 'true') throw new Error('hostile layer tests need root (lchown)');
+      this.skip();
+    }
+    work = await tempDir('tsb-hostile-add-');
+    writeLayout(join(work, 'layout'), [await tarOf([...BASE, { name: 'marker', body: 'image marker' }])]);
+  });
+  after(() => removeAll(work));
+
+  /** Builds `ADD links.tar /` then `ADD wh.tar /` over the base, exported to <dir>/out. */
+  async function build(dir: string, wh: Entry[]): Promise<{ code: number; stderr: string }> {
+    const links = await tarOf([
+      { name: 'esc', type: 'symlink', linkname: '../../../../../../..' },
+      { name: 'abs', type: 'symlink', linkname: '/data' },
+    ]);
+    const ctx = await makeTree({ Dockerfile: `FROM oci-layout://${join(work, 'layout')}:hostile\nADD links.tar /\nADD wh.tar /\n` });
+    writeFileSync(join(ctx, 'links.tar'), links);
+    writeFileSync(join(ctx, 'wh.tar'), await tarOf(wh));
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
+    try {
+      return await cli(['build', '--root', join(work, 'store'), '-q', '--output', `type=local,dest=${join(dir, 'out')}`, ctx], { TMPDIR: join(dir, 'tmp') });
+    } finally {
+      await removeAll(ctx);
+    }
+  }
+
+  it('a whiteout through symlinks that climb out deletes the path as seen inside the root', async () => {
+    const dir = join(work, 'climb');
+    const b = box(dir);
+    // esc/.wh.marker names <root>/marker (.. stops at the root), not <dir>/marker beside the export
+    const r = await build(dir, [{ name: 'esc/.wh.marker' }, { name: 'abs/.wh.keep' }, { name: 'nothing/.wh.passwd' }]);
+    assert.equal(r.code, 0, r.stderr);
+    lacks('marker', 'data/keep')(join(dir, 'out'));
+    has('etc/passwd', 'esc', 'abs', 'data')(join(dir, 'out'));
+    b.check();
+  });
+
+  for (const name of ['.wh..', '.wh...', 'data/.wh...', '../.wh.marker']) {
+    it(`${name} → exit 1, ${REFUSED} message, nothing deleted`, async () => {
+      const dir = join(work, `refused-${name.replace(/[^a-z]/g, '_')}`);
+      const b = box(dir);
+      const r = await build(dir, [{ name }]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /unsafe path in archive/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      b.check();
+    });
+  }
 });
