@@ -76,8 +76,15 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
 }
 
-/** Run when executed (directly, through an npm bin symlink, or as a bundle), not when imported by tests. */
+/**
+ * Run when executed (directly, through an npm bin symlink, as a bundle, or as the compiled
+ * dist/tsbuild), not when imported by tests. Bun (and newer Node) say so in import.meta.main;
+ * they must be believed: inside a compiled executable argv[1] and import.meta.url name a virtual
+ * /$bunfs path that realpath cannot resolve, and a false here would exit 0 having done nothing.
+ */
 function isMain(): boolean {
+  const declared = (import.meta as ImportMeta & { main?: boolean }).main;
+  if (typeof declared === 'boolean') return declared;
   const arg = process.argv[1];
   if (arg === undefined) return false;
   try {
