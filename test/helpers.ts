@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { main } from '../cli/main.js';
 import { requireRoot, requireTools } from './tools.js';
@@ -14,8 +14,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the CLI in-process with captured output (what a user would see). */
+/**
+ * Runs the CLI in-process with captured output (what a user would see). With TSBUILD_CLI set to
+ * an executable (CI sets dist/tsbuild, see .ci/run) it runs that as a process instead, so the
+ * end-to-end tests check the compiled executable too.
+ */
 export async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const executable = process.env['TSBUILD_CLI'];
+  if (executable) return cliProcess(resolve(executable), args, env);
   let stdout = '';
   let stderr = '';
   const saved: Record<string, string | undefined> = {};
@@ -33,6 +39,21 @@ export async function cli(args: string[], env: Record<string, string | undefined
       else process.env[k] = v;
     }
   }
+}
+
+async function cliProcess(executable: string, args: string[], env: Record<string, string | undefined>): Promise<CliResult> {
+  const childEnv = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
+  const child = spawn(executable, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => void (stdout += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => void (stderr += s));
+  const code = await new Promise<number>((settle, fail) => {
+    child.on('error', fail);
+    child.on('close', (status, signal) => settle(status ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)));
+  });
+  return { code, stdout, stderr };
 }
 
 /** A temp directory tree from a `{ path: content }` table. */
