@@ -28,14 +28,22 @@ async function tsbuildProcess(args: string[], o: { input?: string; timeoutMs?: n
   });
 }
 
-/** A new store and context directory for one describe block. */
-function withStoreAndContext(files: Record<string, string>): { root: string; ctx: string } {
-  const dirs = { root: '', ctx: '' };
+/** A new store, context directory and scratch dir (for the tests' own Dockerfiles) for one describe block. */
+function withStoreAndContext(files: Record<string, string>): { root: string; ctx: string; dockerfile: (text: string) => Promise<string> } {
+  let scratch = '';
+  let count = 0;
+  const dirs = {
+    root: '',
+    ctx: '',
+    /** Writes `text` as a Dockerfile of its own under the block's scratch dir (removed after the block). */
+    dockerfile: async (text: string): Promise<string> => join(await makeTree({ 'Dockerfile': text }, join(scratch, String(count++))), 'Dockerfile'),
+  };
   before(async () => {
     dirs.root = await tempDir('tsb-root-');
     dirs.ctx = await makeTree(files);
+    scratch = await tempDir('tsb-limits-');
   });
-  after(() => removeAll(dirs.root, dirs.ctx));
+  after(() => removeAll(dirs.root, dirs.ctx, scratch));
   return dirs;
 }
 
@@ -126,7 +134,7 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
   ];
   for (const c of cases) {
     it(`fails clearly on ${c.name}`, async () => {
-      const file = c.file ?? join(await makeTree({ 'Dockerfile': c.dockerfile! }), 'Dockerfile');
+      const file = c.file ?? (await dirs.dockerfile(c.dockerfile!));
       const r = await cli(['build', '--root', dirs.root, '--progress=quiet', '-f', file, dirs.ctx]);
       assert.equal(r.code, c.code, r.stderr);
       assert.match(r.stderr, c.message);
@@ -191,7 +199,7 @@ describe('bad input gets a clear error, with file:line:column and the text', fun
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
       try {
-        const df = join(await makeTree({ 'Dockerfile': `FROM scratch\nFROM ${host}/bad/image:v1\n` }), 'Dockerfile');
+        const df = await dirs.dockerfile(`FROM scratch\nFROM ${host}/bad/image:v1\n`);
         const r = await cli(['build', '--root', dirs.root, '--progress=quiet', '--insecure-registry', host, '-f', df, dirs.ctx]);
         assert.equal(r.code, 1, r.stderr);
         assert.match(r.stderr, new RegExp(`Dockerfile:2:1: (.*: )?${m.message.source}`));
