@@ -1,5 +1,6 @@
 import type { Command, Instruction, Stage } from '../parser/instructions.js';
 import { parseDockerfile } from '../parser/index.js';
+import { isModuleLoadFailure } from '../errors/tsbuild-error.js';
 import { TsbuildError } from '../image/errors.js';
 import { formatPlatform } from '../image/platform.js';
 import type { HealthConfig } from '../image/types.js';
@@ -153,8 +154,7 @@ function locate(e: unknown, loc: SourceLocation): Error {
 
 /** A module of tsbuild itself failed to load: a broken installation, not the Dockerfile's fault. */
 function isInstallationFault(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return code === 'TSB_INSTALL_BROKEN' || code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED';
+  return (e as { code?: unknown } | null)?.code === 'TSB_INSTALL_BROKEN' || isModuleLoadFailure(e);
 }
 
 /** Records which Dockerfile line made each new history entry (for reports). */

@@ -8,7 +8,7 @@ import { checkStore, type StoreProblemKind } from './check.js';
 import { keyOf, type KeyPreimage } from './keys.js';
 import { writeImage } from './store-image.js';
 import { ContentStore } from './store.js';
-import { tempRoot } from './testdata/helpers.js';
+import { tempStore } from './testdata/helpers.js';
 
 /** Flips one byte in the middle of a blob file (as a failing disk would). */
 async function flipByte(store: ContentStore, d: Digest): Promise<void> {
@@ -22,11 +22,7 @@ async function flipByte(store: ContentStore, d: Digest): Promise<void> {
 describe('cache/check (check-store)', () => {
   let cleanup: () => Promise<void>;
   let store: ContentStore;
-  beforeEach(async () => {
-    let root: string;
-    ({ root, cleanup } = await tempRoot());
-    store = await ContentStore.open(root);
-  });
+  beforeEach(async () => ({ store, cleanup } = await tempStore()));
   afterEach(async () => cleanup());
 
   /** Two tagged images sharing nothing, and a cache record naming image a's first layer. */

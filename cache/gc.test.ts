@@ -11,7 +11,7 @@ import { StoreFormatError } from './errors.js';
 import { diskUsage, gc, markReachable } from './gc.js';
 import { storeImage, writeImage } from './store-image.js';
 import { ContentStore } from './store.js';
-import { listDir, tempRoot } from './testdata/helpers.js';
+import { listDir, tempStore } from './testdata/helpers.js';
 
 async function blobSet(store: ContentStore): Promise<Set<Digest>> {
   const out = new Set<Digest>();
@@ -27,11 +27,7 @@ async function age(store: ContentStore, d: Digest, ms: number): Promise<void> {
 describe('cache/gc', () => {
   let cleanup: () => Promise<void>;
   let store: ContentStore;
-  beforeEach(async () => {
-    let root: string;
-    ({ root, cleanup } = await tempRoot());
-    store = await ContentStore.open(root);
-  });
+  beforeEach(async () => ({ store, cleanup } = await tempStore()));
   afterEach(async () => cleanup());
 
   /**

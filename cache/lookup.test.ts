@@ -3,16 +3,12 @@ import { randomImage } from '../image/random.js';
 import { findStoredImage } from './lookup.js';
 import { writeImage } from './store-image.js';
 import { ContentStore } from './store.js';
-import { tempRoot } from './testdata/helpers.js';
+import { tempStore } from './testdata/helpers.js';
 
 describe('cache/lookup: finding a stored image as docker does', () => {
   let cleanup: () => Promise<void>;
   let store: ContentStore;
-  before(async () => {
-    let root: string;
-    ({ root, cleanup } = await tempRoot());
-    store = await ContentStore.open(root);
-  });
+  before(async () => ({ store, cleanup } = await tempStore()));
   after(async () => cleanup());
 
   it('by name, manifest digest, config ID prefix; unknown names and short prefixes find nothing', async () => {

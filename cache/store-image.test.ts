@@ -11,7 +11,7 @@ import { validateImage } from '../image/validate.js';
 import { BlobCorruptError, BlobNotFoundError } from './errors.js';
 import { storeImage, writeImage } from './store-image.js';
 import { ContentStore } from './store.js';
-import { listDir, tempRoot } from './testdata/helpers.js';
+import { listDir, tempStore } from './testdata/helpers.js';
 
 async function collect(s: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -29,11 +29,7 @@ async function tarOf(files: Record<string, string>): Promise<Buffer> {
 describe('cache/store-image', () => {
   let cleanup: () => Promise<void>;
   let store: ContentStore;
-  beforeEach(async () => {
-    let root: string;
-    ({ root, cleanup } = await tempRoot());
-    store = await ContentStore.open(root);
-  });
+  beforeEach(async () => ({ store, cleanup } = await tempStore()));
   afterEach(async () => cleanup());
 
   it('writeImage + storeImage round trip a random image', async () => {

@@ -1,6 +1,6 @@
 import { sourceTextOf } from '../parser/index.js';
 
-import { isTsbuildError as isBranded } from '../errors/tsbuild-error.js';
+import { isModuleLoadFailure, isTsbuildError as isBranded } from '../errors/tsbuild-error.js';
 
 interface Branded {
   code?: string;
@@ -29,10 +29,10 @@ export function exitCodeOf(e: unknown): number {
 /** One readable message, with the Dockerfile lines around the failure when we know them. */
 export function formatError(e: unknown): string {
   if (!isTsbuildError(e)) {
-    const err = e as Error & { code?: unknown };
-    if (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND' || err?.code === 'ERR_DLOPEN_FAILED') {
-      return `ERROR: tsbuild installation is incomplete (${err.message.split('\n')[0]}); reinstall it (npm ci, or npm run build for dist/bin)\n`;
+    if (isModuleLoadFailure(e)) {
+      return `ERROR: tsbuild installation is incomplete (${e.message.split('\n')[0]}); reinstall it (npm ci, or npm run build for dist/bin)\n`;
     }
+    const err = e as Error;
     return `ERROR: ${err?.message ?? String(e)}\n${process.env.TSBUILD_DEBUG ? (err?.stack ?? '') + '\n' : ''}`;
   }
   // The Dockerfile's text travels with the error: no file is re-read by its label.

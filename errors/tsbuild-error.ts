@@ -88,3 +88,9 @@ export class TsbuildError extends Error {
 export function isTsbuildError(e: unknown): e is { code: ErrorCode; message: string; data?: Readonly<Record<string, unknown>> } {
   return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[ERROR_BRAND] === true;
 }
+
+/** Node's own errors for a module or native addon of tsbuild that cannot load: a broken installation. */
+export function isModuleLoadFailure(e: unknown): e is Error & { code: string } {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED';
+}

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ContentStore } from '../store.js';
 
 export const WORKER = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
 
@@ -10,6 +11,12 @@ export const WORKER = fileURLToPath(new URL('./store-worker.ts', import.meta.url
 export async function tempRoot(): Promise<{ root: string; cleanup: () => Promise<void> }> {
   const root = await mkdtemp(join(tmpdir(), 'tsbuild-store-'));
   return { root, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** A store opened in a fresh tempRoot(), removed by the returned cleanup. */
+export async function tempStore(): Promise<{ store: ContentStore; cleanup: () => Promise<void> }> {
+  const { root, cleanup } = await tempRoot();
+  return { store: await ContentStore.open(root), cleanup };
 }
 
 export async function listDir(dir: string): Promise<string[]> {
