@@ -70,8 +70,9 @@ export async function tempDir(prefix = 'tsb-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-export async function removeAll(...dirs: string[]): Promise<void> {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+/** Removes each path that is set (an `after` hook runs even when `before` failed before setting them). */
+export async function removeAll(...paths: (string | undefined)[]): Promise<void> {
+  await Promise.all(paths.filter((path): path is string => path !== undefined).map((path) => rm(path, { recursive: true, force: true })));
 }
 
 /**
