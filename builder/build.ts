@@ -208,7 +208,13 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
     nextStep: () => ++step,
     totalSteps: plan.order.reduce((n, i) => n + 1 + (plan.stages[i]?.stage.instructions.length ?? 0), 0),
   };
-  const solver = new Solver<StageState>({ plan, stop, parallelism: availableParallelism(), buildStage: (planned) => buildStage(session, planned.stage, planned.base) });
+  const solver = new Solver<StageState>({
+    plan,
+    stop,
+    parallelism: availableParallelism(),
+    // each stage waits for the stages it reads through its own waiter (which frees its slot)
+    buildStage: (planned, _index, waitFor) => buildStage({ ...session, stageResult: waitFor }, planned.stage, planned.base),
+  });
   const stageResult = (i: number): Promise<StageState> => solver.stageResult(i);
   if (o.platform) checkPlatform(session, o.platform);
 

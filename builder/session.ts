@@ -34,6 +34,7 @@ export interface BuildSession {
   ssh: Map<string, string>;
   network: 'default' | 'none' | 'host';
   allow: Set<string>;
+  /** Another stage's result; within a stage, its solver waiter (the stage's slot is free while it waits). */
   stageResult: (index: number) => Promise<StageState>;
   /**
    * What a --from of stage `reader` (a label) names, resolved as the plan does;

@@ -41,7 +41,8 @@ describe('builder/solve: the stage scheduler', () => {
       plan: planOf([[], [0], [0], [1, 2]]),
       parallelism: 4,
       stop: new AbortController(),
-      buildStage: async (_p, i) => {
+      buildStage: async (p, i, waitFor) => {
+        for (const d of p.deps.keys()) await waitFor(d);
         started.push(i);
         maxActive = Math.max(maxActive, ++active);
         await tick(20);
@@ -64,7 +65,8 @@ describe('builder/solve: the stage scheduler', () => {
       plan: planOf([[], [], [], [], [0, 1, 2, 3]]),
       parallelism: 2,
       stop: new AbortController(),
-      buildStage: async () => {
+      buildStage: async (p, _i, waitFor) => {
+        for (const d of p.deps.keys()) await waitFor(d);
         maxActive = Math.max(maxActive, ++active);
         await tick(10);
         active--;
@@ -72,6 +74,66 @@ describe('builder/solve: the stage scheduler', () => {
     });
     await solver.solve();
     assert.equal(maxActive, 2);
+  });
+
+  it('a stage runs its steps before a COPY --from beside the stage it copies from; the copy waits for it', async () => {
+    const log: string[] = [];
+    const solver = new Solver<void>({
+      plan: planOf([[], [0]]),
+      parallelism: 2,
+      stop: new AbortController(),
+      buildStage: async (p, i, waitFor) => {
+        log.push(`${i} start`);
+        await tick(i === 0 ? 60 : 10);
+        log.push(`${i} step`);
+        for (const d of p.deps.keys()) await waitFor(d);
+        log.push(`${i} done`);
+      },
+    });
+    await solver.solve();
+    assert.deepEqual(log, ['0 start', '1 start', '1 step', '0 step', '0 done', '1 done']);
+  });
+
+  it('a stage waiting for another gives its slot to a queued stage', async () => {
+    const log: string[] = [];
+    let working = 0;
+    let maxWorking = 0;
+    const work = async (i: number, ms: number): Promise<void> => {
+      maxWorking = Math.max(maxWorking, ++working);
+      log.push(`${i} working`);
+      await tick(ms);
+      working--;
+    };
+    // 0 runs long; 1 reads 0 at once; 2 is independent but queued behind 0 and 1 (parallelism 2)
+    const solver = new Solver<void>({
+      plan: planOf([[], [0], [], [1, 2]]),
+      parallelism: 2,
+      stop: new AbortController(),
+      buildStage: async (p, i, waitFor) => {
+        for (const d of p.deps.keys()) await waitFor(d);
+        await work(i, i === 0 ? 80 : 10);
+        log.push(`${i} done`);
+      },
+    });
+    await solver.solve();
+    assert.deepEqual(log, ['0 working', '2 working', '2 done', '0 done', '1 working', '1 done', '3 working', '3 done']);
+    assert.equal(maxWorking, 2);
+  });
+
+  it('with one slot, stages that wait for each other still finish (no deadlock)', async () => {
+    const built: number[] = [];
+    const solver = new Solver<void>({
+      plan: planOf([[], [0], [0, 1], [2, 1]]),
+      parallelism: 1,
+      stop: new AbortController(),
+      buildStage: async (p, i, waitFor) => {
+        await tick(5);
+        for (const d of [...p.deps.keys()].reverse()) await waitFor(d);
+        built.push(i);
+      },
+    });
+    await solver.solve();
+    assert.deepEqual(built, [0, 1, 2, 3]);
   });
 
   it('a stage the target does not need is not built', async () => {
@@ -89,7 +151,8 @@ describe('builder/solve: the stage scheduler', () => {
       plan: planOf([[], [], [], [0, 1, 2]]),
       parallelism: 2,
       stop,
-      buildStage: async (_p, i) => {
+      buildStage: async (p, i, waitFor) => {
+        for (const d of p.deps.keys()) await waitFor(d);
         built.push(i);
         if (i === 1) {
           await tick(10);
@@ -120,6 +183,8 @@ interface FakeStep {
 class CountingRuntime implements StepRuntime {
   readonly runs: string[] = [];
   readonly aborted: string[] = [];
+  /** When each command started and ended (performance.now()). */
+  readonly spans = new Map<string, { start: number; end: number }>();
   active = 0;
   maxActive = 0;
   closed = false;
@@ -129,6 +194,8 @@ class CountingRuntime implements StepRuntime {
     const command = req.args[req.args.length - 1]!;
     const step = this.steps[command] ?? { ms: 20 };
     this.runs.push(command);
+    const span = { start: performance.now(), end: Infinity };
+    this.spans.set(command, span);
     this.maxActive = Math.max(this.maxActive, ++this.active);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -154,6 +221,7 @@ class CountingRuntime implements StepRuntime {
       })();
       return { ...result, exitCode: 0, committed: await commit(diff) };
     } finally {
+      span.end = performance.now();
       this.active--;
     }
   }
@@ -204,6 +272,37 @@ describe('builder: builds scheduled over a fake runtime (no runc, no root)', fun
     assert.deepEqual(again.runs, [], 'every step came from the cache');
     assert.equal(second.digest, first.digest);
     assert.deepEqual(second.stats, { executed: 0, cached: 6 });
+  });
+
+  it('the steps before a COPY --from run while the stage it copies from builds; the steps after it wait for that stage', async () => {
+    const ctx = await makeTree(
+      { Dockerfile: 'FROM scratch AS build\nRUN compile\nFROM scratch\nRUN install\nRUN configure\nCOPY --from=build /ran /app\nRUN check\n' },
+      `${work}/ctx-steps`,
+    );
+    const store = await ContentStore.open(`${work}/root-steps`);
+    const rt = new CountingRuntime({ compile: { ms: 300 }, install: { ms: 50 }, configure: { ms: 50 } });
+    await build({ store, contextDir: ctx, runtimeFactory: async () => rt });
+    const span = (c: string): { start: number; end: number } => rt.spans.get(c)!;
+    assert.deepEqual([...rt.runs].sort(), ['check', 'compile', 'configure', 'install']);
+    if (availableParallelism() >= 2) {
+      assert.ok(span('install').start < span('compile').end && span('configure').end < span('compile').end, `install and configure ran while compile did: ${JSON.stringify(Object.fromEntries(rt.spans))}`);
+      assert.equal(rt.maxActive, 2);
+    }
+    assert.ok(span('check').start >= span('compile').end, 'the step after the COPY --from started after the stage it copies from');
+  });
+
+  it('a failing step before a COPY --from stops the stage it copies from; that failure is reported', async () => {
+    const ctx = await makeTree({ Dockerfile: 'FROM scratch AS build\nRUN wait\nFROM scratch\nRUN fail\nCOPY --from=build /ran /app\nRUN never\n' }, `${work}/ctx-steps-fail`);
+    const store = await ContentStore.open(`${work}/root-steps-fail`);
+    const rt = new CountingRuntime({ wait: { untilAborted: true }, fail: { ms: 30, exitCode: 5 } });
+    await assert.rejects(build({ store, contextDir: ctx, runtimeFactory: async () => rt }), (e: unknown) => {
+      assert.ok(e instanceof RunStepFailedError, String(e));
+      assert.equal(e.exitCode, 5);
+      return true;
+    });
+    if (availableParallelism() >= 2) assert.deepEqual(rt.aborted, ['wait'], 'the other stage was running and was killed');
+    assert.ok(!rt.runs.includes('never'));
+    assert.ok(rt.closed);
   });
 
   it('a failure in one parallel stage cancels the running step of the other; the failure is reported, not the abort', async () => {

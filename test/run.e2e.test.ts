@@ -375,6 +375,25 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('runs the steps before a COPY --from beside the stage it copies from (step-level scheduling)', async () => {
+    const ctx = await makeTree({
+      'Dockerfile':
+        'FROM busybox:latest AS build\nRUN sleep 1 && echo built > /out\n' +
+        'FROM busybox:latest\nRUN sleep 1 && echo installed > /deps\nCOPY --from=build /out /out\nRUN cat /deps /out > /both\n',
+    });
+    try {
+      const r = await build(['--progress=rawjson', '--no-cache', ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; name?: string; status?: string });
+      const order = events.filter((e) => e.type === 'step' && e.name?.startsWith('RUN ')).map((e) => `${/echo (\w+)|(cat)/.exec(e.name!)?.slice(1).join('')}:${e.status}`);
+      // the final stage's first RUN starts before the build stage's RUN is done; its last RUN after
+      assert.deepEqual(order.slice(0, 2).map((x) => x.split(':')[1]), ['started', 'started'], order.join(' '));
+      assert.ok(order.indexOf('built:done') < order.indexOf('cat:started'), order.join(' '));
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('stops the other stages when one fails, and reports the failing one', async () => {
     const ctx = await makeTree({
       'Dockerfile':
