@@ -25,6 +25,7 @@ import type { StepCache } from './step-cache.js';
 import type { BuildSession } from './session.js';
 import type { StageState } from './stage-state.js';
 import { IMAGES_NS } from './store-meta.js';
+import type { ExtraHost, SecurityOptions, Ulimit } from '../runtime/types.js';
 
 export interface SecretSpec {
   id: string;
@@ -39,6 +40,15 @@ export type CacheSpec = ({ type: 'registry'; ref: string } | { type: 'local'; di
   cacheMounts?: boolean;
   cacheMountsMax?: number;
 };
+
+/** Command-line settings every RUN step gets (`--add-host`, `--ulimit`, `--shm-size`, `--security-opt`, `--cgroup-parent`). */
+export interface RunSettings {
+  extraHosts?: ExtraHost[];
+  ulimits?: Ulimit[];
+  shmSize?: number;
+  securityOptions?: SecurityOptions;
+  cgroupParent?: string;
+}
 
 export interface BuildOptions {
   store: ContentStore;
@@ -66,6 +76,7 @@ export interface BuildOptions {
   ssh?: Record<string, string>;
   network?: 'default' | 'none' | 'host';
   allow?: string[];
+  run?: RunSettings;
   /** Seconds since the epoch (SOURCE_DATE_EPOCH): fixes every timestamp, so rebuilds give the same digest. */
   sourceDateEpoch?: number;
   runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy' };
@@ -134,7 +145,7 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
   const getRuntime = (): Promise<StepRuntime> =>
     (runtime ??= o.runtimeFactory
       ? o.runtimeFactory()
-      : import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeState.root, ...(o.runtime ?? {}) })));
+      : import('../runtime/index.js').then((m) => m.Runtime.create({ root: runtimeState.root, ...(o.runtime ?? {}), ...(o.run?.cgroupParent ? { cgroupParent: o.run.cgroupParent } : {}) })));
   const buildCache = new BuildCache(o.store);
   const hashers = new Map<string, Promise<ContextHasher>>();
   const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
@@ -196,6 +207,7 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
     ssh: resolveSsh(o.ssh ?? {}),
     network: o.network ?? 'default',
     allow: new Set([...(o.allow ?? []), ...(o.network === 'host' ? ['network.host'] : [])]),
+    run: o.run ?? {},
     stageResult: (i) => stageResult(i),
     sourceFor: (reader, name, site) => {
       const readerIndex = df.stages.findIndex((st, i) => (st.name ?? String(i)) === reader);

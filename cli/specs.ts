@@ -4,7 +4,10 @@
  */
 import type { CacheSpec, SecretSpec } from '../builder/build.js';
 import type { OutputSpec } from '../builder/exporters/index.js';
+import { isIP } from 'node:net';
 import { parseSize } from '../report/units.js';
+import { ULIMIT_NAMES, type ExtraHost, type SecurityOptions, type Ulimit } from '../runtime/types.js';
+import type { MobySeccompProfile } from '../runtime/seccomp.js';
 import { UsageError } from './args.js';
 
 /**
@@ -98,4 +101,111 @@ export function parseSecret(spec: string): SecretSpec {
 /** `--ssh default|ID[=SOCKET]` (repeatable) → socket by id ('' = $SSH_AUTH_SOCK). */
 export function parseSsh(values: string[]): Record<string, string> {
   return Object.fromEntries(values.map((v) => (v.includes('=') ? [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)] : [v, ''])));
+}
+
+/**
+ * `--add-host NAME:IP` or `NAME=IP` (buildx: IPv6 may be bracketed; `IP,IP` gives one line each;
+ * `host-gateway` is the host itself, 127.0.0.1, since RUN shares the host's network here). The
+ * address is written as Go prints it (`0:0::1` → `::1`), as BuildKit does.
+ */
+export function parseAddHost(spec: string): ExtraHost[] {
+  let sep = spec.indexOf('=');
+  if (sep < 0) sep = spec.indexOf(':');
+  if (sep <= 0) throw new UsageError(`bad format for add-host: ${JSON.stringify(spec)} (NAME:IP or NAME=IP)`);
+  const host = spec.slice(0, sep);
+  const value = spec.slice(sep + 1);
+  if (value === 'host-gateway') return [{ host, ip: '127.0.0.1' }];
+  return value.split(',').map((raw) => {
+    const unbracketed = raw.length > 2 && raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+    const ip = canonicalIp(unbracketed);
+    if (ip === undefined) throw new UsageError(`invalid IP address in add-host: ${JSON.stringify(raw)}`);
+    return { host, ip };
+  });
+}
+
+/** An IP as Go's net.IP.String() writes it; undefined when `text` is no address. */
+export function canonicalIp(text: string): string | undefined {
+  const kind = isIP(text);
+  if (kind === 4) return text.split('.').map((x) => String(Number(x))).join('.');
+  if (kind !== 6) return undefined;
+  const compressed = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  // an IPv4-mapped address prints as the IPv4 address
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(compressed);
+  if (mapped) {
+    const hi = parseInt(mapped[1]!, 16);
+    const lo = parseInt(mapped[2]!, 16);
+    return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+  }
+  return compressed;
+}
+
+/** `--ulimit NAME=SOFT[:HARD]` as docker's go-units reads it (-1 is unlimited; HARD defaults to SOFT). */
+export function parseUlimit(spec: string): Ulimit {
+  const eq = spec.indexOf('=');
+  if (eq < 0) throw new UsageError(`invalid ulimit argument: ${spec} (NAME=SOFT[:HARD], e.g. nofile=1024:2048)`);
+  const name = spec.slice(0, eq);
+  if (!ULIMIT_NAMES.includes(name)) throw new UsageError(`invalid ulimit type: ${name} (one of ${ULIMIT_NAMES.join(', ')})`);
+  const values = spec.slice(eq + 1).split(':');
+  if (values.length > 2) throw new UsageError(`too many limit value arguments - ${spec.slice(eq + 1)}, can only have up to two, \`soft[:hard]\``);
+  const num = (v: string): number => {
+    if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < -1) throw new UsageError(`invalid ulimit value ${JSON.stringify(v)} in ${spec}`);
+    return Number(v);
+  };
+  const soft = num(values[0]!);
+  const hard = values[1] !== undefined ? num(values[1]) : soft;
+  if (hard !== -1 && (soft === -1 || soft > hard)) throw new UsageError(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
+  return { name, soft, hard };
+}
+
+/** docker's RAMInBytes (`--shm-size 128m`): a number with an optional k/m/g/t/p unit, all binary, `b`/`ib` allowed. */
+export function ramInBytes(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(text);
+  if (!m) throw new UsageError(`invalid --${flag} ${JSON.stringify(text)}: a size like 64m, 1g or 67108864`);
+  const exponent = m[2] ? 'kmgtp'.indexOf(m[2].toLowerCase()) + 1 : 0;
+  const bytes = Math.floor(Number(m[1]) * 1024 ** exponent);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`invalid --${flag} ${JSON.stringify(text)}`);
+  return bytes;
+}
+
+/**
+ * `--security-opt` (docker's classic builder; BuildKit has none): `seccomp=unconfined`,
+ * `seccomp=PROFILE.json` (moby's format), `no-new-privileges[=true|false]`. `apparmor=` and
+ * `label=` are accepted with a note (tsbuild applies no AppArmor or SELinux profile), anything
+ * else is an error. `readFile` reads a profile (the CLI's own file access).
+ */
+export function parseSecurityOpts(values: string[], readFile: (path: string) => string): { options: SecurityOptions; notes: string[] } {
+  const options: SecurityOptions = {};
+  const notes: string[] = [];
+  for (const v of values) {
+    const sep = /[=:]/.exec(v);
+    const key = sep ? v.slice(0, sep.index) : v;
+    const value = sep ? v.slice(sep.index + 1) : '';
+    if (key === 'no-new-privileges') {
+      if (!['', 'true', 'false'].includes(value)) throw new UsageError(`invalid --security-opt ${v}: no-new-privileges takes true or false`);
+      options.noNewPrivileges = value !== 'false';
+    } else if (key === 'seccomp') {
+      if (value === 'unconfined') options.seccomp = 'unconfined';
+      else if (value === '') throw new UsageError('--security-opt seccomp= needs unconfined or a profile file');
+      else options.seccomp = readSeccompProfile(value, readFile);
+    } else if (key === 'apparmor' || key === 'label') {
+      notes.push(`--security-opt ${v}: ignored, tsbuild applies no AppArmor or SELinux profile to RUN`);
+    } else {
+      throw new UsageError(`invalid --security-opt ${JSON.stringify(v)} (seccomp=unconfined|FILE, no-new-privileges, apparmor=…, label=…)`);
+    }
+  }
+  return { options, notes };
+}
+
+function readSeccompProfile(path: string, readFile: (path: string) => string): MobySeccompProfile {
+  let profile: unknown;
+  try {
+    profile = JSON.parse(readFile(path));
+  } catch (e) {
+    throw new UsageError(`--security-opt seccomp=${path}: ${(e as Error).message}`);
+  }
+  const p = profile as Partial<MobySeccompProfile> | null;
+  if (typeof p !== 'object' || p === null || typeof p.defaultAction !== 'string' || !Array.isArray(p.syscalls ?? [])) {
+    throw new UsageError(`--security-opt seccomp=${path}: not a seccomp profile (needs defaultAction and syscalls, as Docker's default.json)`);
+  }
+  return { ...p, syscalls: p.syscalls ?? [] } as MobySeccompProfile;
 }

@@ -8,6 +8,7 @@
 import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerAlive, ownerTag, processStartTime } from '../image/owner.js';
+import { RunRequestError } from './errors.js';
 import type { RuntimeName } from './oci.js';
 
 export const BUILD_PREFIX = 'tsb-';
@@ -15,12 +16,26 @@ export const BUILD_PREFIX = 'tsb-';
 interface BuildRecord {
   pid: number;
   start: string;
+  /** `--cgroup-parent`: where this build's cgroups are, for the reaper. */
+  cgroupParent?: string;
+}
+
+/**
+ * A `--cgroup-parent` as a clean relative cgroup path (`a/b`): no `..`, no empty or odd segments,
+ * so a reaper's rmdir stays under the cgroup mounts.
+ */
+export function checkCgroupParent(parent: string): string {
+  const segments = parent.split('/').filter((x) => x !== '');
+  if (segments.length === 0 || segments.some((x) => x === '.' || x === '..' || !/^[A-Za-z0-9_.:@-]+$/.test(x))) {
+    throw new RunRequestError(`invalid cgroup parent ${JSON.stringify(parent)}: a path of letters, digits and _.:@- segments`, { cgroupParent: parent });
+  }
+  return segments.join('/');
 }
 
 /** Written by rename: a half-written record would read as a dead build and get its state reaped. */
-export async function writeBuildRecord(root: string, buildId: string): Promise<void> {
+export async function writeBuildRecord(root: string, buildId: string, cgroupParent?: string): Promise<void> {
   await fsp.mkdir(join(root, 'builds'), { recursive: true });
-  const rec: BuildRecord = { pid: process.pid, start: processStartTime(process.pid) ?? '' };
+  const rec: BuildRecord = { pid: process.pid, start: processStartTime(process.pid) ?? '', ...(cgroupParent ? { cgroupParent } : {}) };
   // the temp name says whose it is, so a reaper never takes a live writer's for a dead build's
   const tmp = join(root, 'builds', `.${buildId}.${ownerTag()}.tmp`);
   await fsp.writeFile(tmp, JSON.stringify(rec));
@@ -32,6 +47,16 @@ export async function removeBuildRecord(root: string, buildId: string): Promise<
   // a record's temp file: left by a build killed while writing it
   for (const f of listDir(join(root, 'builds'))) {
     if (f.startsWith(`.${buildId}.`) && f.endsWith('.tmp')) await fsp.rm(join(root, 'builds', f), { force: true });
+  }
+}
+
+/** The cgroup parent a build's record names (undefined: none, or no readable record). */
+function recordedCgroupParent(root: string, buildId: string): string | undefined {
+  try {
+    const parent = (JSON.parse(readFileSync(join(root, 'builds', `${buildId}.json`), 'utf8')) as BuildRecord).cgroupParent;
+    return parent !== undefined ? checkCgroupParent(parent) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -124,7 +149,7 @@ export async function cleanupStale(root: string, self?: string, o: { logs: boole
   }
   // only cgroups of builds this state dir knows to be dead: another state dir's live build
   // may be between two steps with an empty parent
-  for (const b of dead) removeBuildCgroups(b);
+  for (const b of dead) removeBuildCgroups(b, recordedCgroupParent(root, b));
   for (const b of dead) {
     if (o.logs) await fsp.rm(join(root, 'logs', b), { recursive: true, force: true });
     await removeBuildRecord(root, b);

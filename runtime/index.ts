@@ -24,6 +24,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../image/digest.js';
 import {
   BUILD_PREFIX,
+  checkCgroupParent,
   cleanupStale,
   removeBuildRecord,
   writeBuildRecord,
@@ -37,14 +38,16 @@ import { StepOutput } from './output.js';
 import { probeOverlay, probeRuntime } from './probe.js';
 import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';
 import { copyTree, FlatSnapshots, LayerSnapshots, visibleStack } from './snapshots.js';
-import { buildSpec, DEFAULT_CAPS, standardMounts, type OciMount } from './spec.js';
+import { buildSpec, DEFAULT_CAPS, specJson, standardMounts, type OciMount } from './spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import { MountStubs } from './stubs.js';
-import type { RunRequest, RunResult, RuntimeInfo, RuntimeOptions } from './types.js';
+import type { ExtraHost, RunRequest, RunResult, RuntimeInfo, RuntimeOptions } from './types.js';
 import { resolveUser } from './users.js';
 import { which } from './exec.js';
 
-export type { RunMount, RunRequest, RunResult, RuntimeInfo, RuntimeOptions } from './types.js';
+export type { ExtraHost, RunMount, RunRequest, RunResult, RuntimeInfo, RuntimeOptions, SecurityOptions, Ulimit } from './types.js';
+export { checkCgroupParent } from './builds.js';
+export { ULIMIT_NAMES } from './types.js';
 export * from './errors.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -230,14 +233,16 @@ export class Runtime {
   readonly root: string;
   readonly #oci: OciRuntime;
   readonly #overlay: boolean;
+  readonly #cgroupParent: string | undefined;
   readonly #layers: LayerSnapshots;
   readonly #flat: FlatSnapshots;
   readonly #steps = new Set<Step>();
   #counter = 0;
   #closed: Promise<void> | undefined;
 
-  private constructor(root: string, buildId: string, oci: OciRuntime, overlay: boolean) {
+  private constructor(root: string, buildId: string, oci: OciRuntime, overlay: boolean, cgroupParent: string | undefined) {
     this.root = root;
+    this.#cgroupParent = cgroupParent;
     this.buildId = buildId;
     this.#oci = oci;
     this.#overlay = overlay;
@@ -263,7 +268,8 @@ export class Runtime {
     for (const d of ['builds', 'steps', 'tmp', 'logs', 'cache-mounts', 'snapshots', 'l']) {
       await fsp.mkdir(join(root, d), { recursive: true });
     }
-    await writeBuildRecord(root, buildId);
+    const cgroupParent = o.cgroupParent !== undefined ? checkCgroupParent(o.cgroupParent) : undefined;
+    await writeBuildRecord(root, buildId, cgroupParent);
 
     // leftovers of dead builds (every command that opens the store also does this)
     await cleanupStale(root, buildId);
@@ -301,7 +307,7 @@ export class Runtime {
     }
     // the probe's OciRuntime may come from another build id: only its binary/state dir matter
     await fsp.writeFile(join(root, 'seccomp.json'), JSON.stringify(defaultSeccomp(DEFAULT_CAPS), null, 1));
-    const r = new Runtime(root, buildId, result.oci, result.overlay);
+    const r = new Runtime(root, buildId, result.oci, result.overlay, cgroupParent);
     track(r, true);
     return r;
   }
@@ -372,7 +378,7 @@ export class Runtime {
       const files = join(stepDir, 'files');
       await fsp.mkdir(files);
       const hostname = req.hostname ?? DEFAULT_HOSTNAME;
-      await fsp.writeFile(join(files, 'hosts'), `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+      await fsp.writeFile(join(files, 'hosts'), hostsFile(hostname, req.extraHosts ?? []));
       await fsp.writeFile(join(files, 'resolv.conf'), hostResolvConf(req.network));
       const netMounts: OciMount[] = [
         { destination: '/etc/resolv.conf', type: 'bind', source: join(files, 'resolv.conf'), options: ['rbind', 'ro'] },
@@ -393,7 +399,7 @@ export class Runtime {
 
       // ---- what runc will have to create (removed again after the run)
       const stubs = new MountStubs(rootfs);
-      for (const m of [...standardMounts(security === 'insecure'), ...netMounts, ...userMounts]) {
+      for (const m of [...standardMounts(security === 'insecure', req.shmSize), ...netMounts, ...userMounts]) {
         stubs.record(normalizeTarget(m.destination));
       }
       stubs.record(cwd);
@@ -408,9 +414,12 @@ export class Runtime {
         network: req.network,
         security,
         mounts: [...netMounts, ...userMounts],
-        cgroupsPath: `/${this.buildId}/${id}`,
+        cgroupsPath: `/${this.#cgroupParent ? `${this.#cgroupParent}/` : ''}${this.buildId}/${id}`,
+        ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+        ...(req.shmSize !== undefined ? { shmSize: req.shmSize } : {}),
+        ...(req.securityOptions ? { securityOptions: req.securityOptions } : {}),
       });
-      await fsp.writeFile(join(stepDir, 'bundle', 'config.json'), JSON.stringify(spec));
+      await fsp.writeFile(join(stepDir, 'bundle', 'config.json'), specJson(spec));
       this.#throwIfAborted(step, req);
 
       // ---- run
@@ -507,7 +516,7 @@ export class Runtime {
       const steps = [...this.#steps];
       for (const s of steps) s.aborted = true;
       await Promise.allSettled(steps.map((s) => s.teardown()));
-      removeBuildCgroups(this.buildId);
+      removeBuildCgroups(this.buildId, this.#cgroupParent);
       await removeBuildRecord(this.root, this.buildId);
       track(this, false);
     })();
@@ -517,6 +526,11 @@ export class Runtime {
 
 async function* iterate<E>(entries: readonly E[]): AsyncGenerator<E> {
   yield* entries;
+}
+
+/** /etc/hosts as BuildKit writes it (executor/oci/hosts.go): its two lines, then `IP<TAB>NAME` per --add-host. */
+export function hostsFile(hostname: string, extraHosts: readonly ExtraHost[]): string {
+  return `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n` + extraHosts.map((h) => `${h.ip}\t${h.host}\n`).join('');
 }
 
 function hostResolvConf(network: RunRequest['network']): string {

@@ -26,10 +26,10 @@ export function cgroupMounts(): string[] {
   return [...new Set(readMountInfo().filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2').map((m) => m.mountPoint))];
 }
 
-/** rmdir a build's cgroup parent in every hierarchy (children first); busy ones are left. */
-export function removeBuildCgroups(buildId: string): void {
+/** rmdir a build's cgroup parent (under `cgroupParent`, if any) in every hierarchy (children first); busy ones are left. */
+export function removeBuildCgroups(buildId: string, cgroupParent?: string): void {
   for (const mp of cgroupMounts()) {
-    const dir = join(mp, buildId);
+    const dir = join(mp, cgroupParent ?? '', buildId);
     if (!existsSync(dir)) continue;
     try {
       for (const e of readdirSync(dir, { withFileTypes: true })) {

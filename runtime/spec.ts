@@ -5,7 +5,8 @@
  * paths, the default seccomp profile, rlimits clamped to what this process may grant.
  */
 import { readFileSync } from 'node:fs';
-import { defaultSeccomp, type OciSeccomp } from './seccomp.js';
+import { convertSeccomp, defaultSeccomp, type OciSeccomp } from './seccomp.js';
+import type { SecurityOptions, Ulimit } from './types.js';
 import type { ResolvedUser } from './users.js';
 
 export interface OciMount {
@@ -137,9 +138,31 @@ export interface SpecInput {
   /** Extra mounts after the standard ones (hosts, resolv.conf, the step's own mounts). */
   mounts: OciMount[];
   cgroupsPath?: string;
+  ulimits?: Ulimit[];
+  shmSize?: number;
+  securityOptions?: SecurityOptions;
 }
 
-export function standardMounts(insecure: boolean): OciMount[] {
+/** Docker's and BuildKit's /dev/shm: 64 MiB. */
+export const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
+/** -1 (unlimited) is RLIM_INFINITY, 2^64-1: beyond a JS number, so written by `specJson`. */
+const RLIM_INFINITY_MARK = '__tsbuild_rlim_infinity__';
+
+/** The defaults, with each `--ulimit` replacing the limit of its name (later flags win). */
+export function withUlimits(defaults: OciSpec['process']['rlimits'], ulimits: readonly Ulimit[]): OciSpec['process']['rlimits'] {
+  const byType = new Map(defaults.map((r) => [r.type, r]));
+  for (const u of ulimits) byType.set(`RLIMIT_${u.name.toUpperCase()}`, { type: `RLIMIT_${u.name.toUpperCase()}`, hard: u.hard, soft: u.soft });
+  return [...byType.values()];
+}
+
+/** config.json text: -1 limits become 18446744073709551615, which runc and crun read as unlimited. */
+export function specJson(spec: OciSpec): string {
+  const text = JSON.stringify(spec, (key, value: unknown) => ((key === 'hard' || key === 'soft') && value === -1 ? RLIM_INFINITY_MARK : value));
+  return text.replaceAll(`"${RLIM_INFINITY_MARK}"`, '18446744073709551615');
+}
+
+export function standardMounts(insecure: boolean, shmBytes = DEFAULT_SHM_BYTES): OciMount[] {
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -149,7 +172,7 @@ export function standardMounts(insecure: boolean): OciMount[] {
       source: 'devpts',
       options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
     },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.ceil(shmBytes / 1024)}k`] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', insecure ? 'rw' : 'ro'] },
   ];
@@ -171,12 +194,12 @@ export function buildSpec(i: SpecInput): OciSpec {
       env: i.env,
       cwd: i.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: defaultRlimits(),
-      noNewPrivileges: false,
+      rlimits: withUlimits(defaultRlimits(), i.ulimits ?? []),
+      noNewPrivileges: i.securityOptions?.noNewPrivileges === true,
     },
     root: { path: i.rootfs, readonly: false },
     hostname: i.hostname,
-    mounts: [...standardMounts(insecure), ...i.mounts],
+    mounts: [...standardMounts(insecure, i.shmSize), ...i.mounts],
     linux: {
       namespaces,
       resources: { devices: insecure ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }] },
@@ -187,7 +210,9 @@ export function buildSpec(i: SpecInput): OciSpec {
     spec.linux.maskedPaths = [...MASKED_PATHS];
     spec.linux.readonlyPaths = [...READONLY_PATHS];
     // moby filters the profile's capability-conditional rules by the bounding set
-    spec.linux.seccomp = defaultSeccomp(caps);
+    const seccomp = i.securityOptions?.seccomp;
+    if (seccomp === undefined) spec.linux.seccomp = defaultSeccomp(caps);
+    else if (seccomp !== 'unconfined') spec.linux.seccomp = convertSeccomp(seccomp, caps);
   }
   return spec;
 }

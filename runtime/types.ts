@@ -1,5 +1,6 @@
 /** The public shapes of runtime/ (re-exported by runtime/index.ts). */
 import type { Layer } from '../image/image.js';
+import type { MobySeccompProfile } from './seccomp.js';
 
 export interface RuntimeOptions {
   /** State dir, e.g. `<store>/runtime`: snapshots, cache mounts, container state, logs. */
@@ -10,6 +11,35 @@ export interface RuntimeOptions {
   snapshotter?: 'auto' | 'overlay' | 'copy';
   /** Container id prefix; `tsb-` is prepended when missing. Default: random. */
   buildId?: string;
+  /**
+   * `--cgroup-parent`: RUN containers go in `<parent>/<buildId>/<step>` of every hierarchy instead
+   * of `<buildId>/<step>` (a relative path; checked by `checkCgroupParent`).
+   */
+  cgroupParent?: string;
+}
+
+/** An `/etc/hosts` line a RUN gets after BuildKit's two (`--add-host`). */
+export interface ExtraHost {
+  host: string;
+  ip: string;
+}
+
+/** The limit names `--ulimit` takes (docker's go-units list); RLIMIT_ + upper case in the spec. */
+export const ULIMIT_NAMES: readonly string[] = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'];
+
+/** A process resource limit (`--ulimit nofile=1024:2048`); -1 is unlimited. Name without RLIMIT_, lower case. */
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+/** `--security-opt` choices that change a RUN's confinement. */
+export interface SecurityOptions {
+  /** 'unconfined' = no seccomp filter; a moby-format profile replaces Docker's default. */
+  seccomp?: 'unconfined' | MobySeccompProfile;
+  /** Sets no_new_privs (off by default, as in Docker). */
+  noNewPrivileges?: boolean;
 }
 
 export type RunMount =
@@ -53,6 +83,12 @@ export interface RunRequest {
   /** 'insecure' = privileged: all capabilities we have, no seccomp, no masked paths. */
   security?: 'sandbox' | 'insecure';
   mounts: RunMount[];
+  extraHosts?: ExtraHost[];
+  /** Replace the default limit of the same name (Docker's NOFILE 1048576 clamped to the host). */
+  ulimits?: Ulimit[];
+  /** Bytes of the /dev/shm tmpfs (default 64 MiB, as Docker and BuildKit). */
+  shmSize?: number;
+  securityOptions?: SecurityOptions;
   timeoutMs?: number;
   signal?: AbortSignal;
   onOutput?: (stream: 'stdout' | 'stderr', line: string) => void;

@@ -8,12 +8,12 @@ import { Readable } from 'node:stream';
 import { getAttributeSync } from '@napi-rs/xattr';
 import type { TarHeader } from '../image/tar/header.js';
 import { createTarStream, type TarSource } from '../image/tar/writer.js';
-import { buildOf, deadBuilds } from './builds.js';
+import { buildOf, checkCgroupParent, deadBuilds } from './builds.js';
 import { processStartTime } from '../image/owner.js';
 import { which } from './exec.js';
-import { checkCwd } from './index.js';
+import { checkCwd, hostsFile } from './index.js';
 import { resolveInRoot } from '../image/safe-path.js';
-import { defaultRlimits, hostCaps, hostHardLimits } from './spec.js';
+import { defaultRlimits, hostCaps, hostHardLimits, specJson, withUlimits, type OciSpec } from './spec.js';
 import { unpackOverlayLayer } from './unpack.js';
 import { resolveUser } from './users.js';
 
@@ -277,4 +277,27 @@ describe('runtime/exec which', () => {
       assert.equal(await which(cmd), want === undefined ? undefined : join(dir, want));
     });
   }
+});
+
+describe('RUN settings from the command line (--ulimit, --add-host, --cgroup-parent)', () => {
+  it('--ulimit replaces the default of its name and adds others; -1 is written as RLIM_INFINITY', () => {
+    const limits = withUlimits([{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }], [
+      { name: 'nofile', soft: 10, hard: 20 },
+      { name: 'core', soft: -1, hard: -1 },
+    ]);
+    assert.deepEqual(limits, [
+      { type: 'RLIMIT_NOFILE', hard: 20, soft: 10 },
+      { type: 'RLIMIT_CORE', hard: -1, soft: -1 },
+    ]);
+    const spec = { process: { rlimits: limits } } as unknown as OciSpec;
+    assert.equal(specJson(spec), '{"process":{"rlimits":[{"type":"RLIMIT_NOFILE","hard":20,"soft":10},{"type":"RLIMIT_CORE","hard":18446744073709551615,"soft":18446744073709551615}]}}');
+  });
+  it('/etc/hosts: BuildKit two lines, then one per extra host', () => {
+    assert.equal(hostsFile('buildkitsandbox', [{ host: 'db', ip: '10.0.0.1' }]), '127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.0.1\tdb\n');
+  });
+  it('a cgroup parent is a clean relative path', () => {
+    assert.equal(checkCgroupParent('/a//b/'), 'a/b');
+    assert.equal(checkCgroupParent('system.slice'), 'system.slice');
+    for (const bad of ['', '/', '../x', 'a/../b', 'a/./b', 'a b', 'a\nb']) assert.throws(() => checkCgroupParent(bad), /invalid cgroup parent/, bad);
+  });
 });

@@ -6,6 +6,7 @@ import { createTarStream } from '../../image/tar/writer.js';
 import type { RunMount } from '../../runtime/index.js';
 import { BuildUsageError, RunStepFailedError, type SourceLocation } from '../errors.js';
 import type { BuildSession } from '../session.js';
+import type { RunSettings } from '../build.js';
 import { envMap, withLayer, addHistory, shellOf, type StageState } from '../stage-state.js';
 import { expand, PREDEFINED_ARGS, stepEnvironment } from '../vars.js';
 import { clampToEpoch } from '../epoch.js';
@@ -88,6 +89,8 @@ export async function runStep(
       security,
       mounts: mountKeys,
       secretEnv: secretEnv.names,
+      // as BuildKit's ExecOp key: host names (not their addresses), limits, /dev/shm, cgroup parent
+      ...runSettingsKey(s.run),
     },
     inputs: mountInputs,
   });
@@ -106,6 +109,10 @@ export async function runStep(
       network,
       security,
       mounts,
+      ...(s.run.extraHosts ? { extraHosts: s.run.extraHosts } : {}),
+      ...(s.run.ulimits ? { ulimits: s.run.ulimits } : {}),
+      ...(s.run.shmSize !== undefined ? { shmSize: s.run.shmSize } : {}),
+      ...(s.run.securityOptions ? { securityOptions: s.run.securityOptions } : {}),
       timeoutMs: s.stepTimeoutMs,
       signal: s.signal,
       onOutput: (stream, line) => s.emit({ type: 'log', id, stream, line }),
@@ -136,6 +143,22 @@ export async function runStep(
   const ref = { desc: c.desc, diffID: c.diffID };
   await recordStep(s, state, step, ref, created);
   return { ...withLayer(state, ref, history), cacheKey: step.key, missReason };
+}
+
+/**
+ * The command line's RUN settings in a step's key, only when given (keys of builds without them
+ * stay as they were). BuildKit keeps an extra host's name but not its IP in the key.
+ */
+function runSettingsKey(r: RunSettings): Record<string, unknown> {
+  const seccomp = r.securityOptions?.seccomp;
+  return {
+    ...(r.extraHosts?.length ? { extraHosts: r.extraHosts.map((h) => h.host) } : {}),
+    ...(r.ulimits?.length ? { ulimits: r.ulimits.map((u) => `${u.name}=${u.soft}:${u.hard}`) } : {}),
+    ...(r.shmSize !== undefined ? { shmSize: r.shmSize } : {}),
+    ...(r.cgroupParent ? { cgroupParent: r.cgroupParent } : {}),
+    ...(seccomp !== undefined ? { seccomp: seccomp === 'unconfined' ? seccomp : sha256(JSON.stringify(seccomp)) } : {}),
+    ...(r.securityOptions?.noNewPrivileges ? { noNewPrivileges: true } : {}),
+  };
 }
 
 async function* mapEntries(src: AsyncIterable<TarSource>, fn: (e: TarSource) => TarSource): AsyncGenerator<TarSource> {

@@ -1,14 +1,36 @@
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { build } from '../../builder/build.js';
 import { readBounded } from '../../builder/dockerfile-source.js';
 import { BuildError } from '../../builder/errors.js';
 import type { OutputSpec } from '../../builder/exporters/index.js';
-import { parseCacheSpec, parseOutput, parseSecret, parseSsh } from '../specs.js';
+import { parseAddHost, parseCacheSpec, parseOutput, parseSecret, parseSecurityOpts, parseSsh, parseUlimit, ramInBytes } from '../specs.js';
+import type { RunSettings } from '../../builder/build.js';
+import { checkCgroupParent } from '../../runtime/builds.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
 import { GATE_FLAGS } from '../gate-flags.js';
 import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 import { createProgress, type ProgressMode } from '../progress.js';
+
+/** Entitlements `--allow` grants (BuildKit's names). */
+const ENTITLEMENTS = ['security.insecure', 'network.host'];
+
+/**
+ * Flags of docker's daemon builders that have no daemon to act on here: accepted so scripts keep
+ * working, each with a one-line note on what it means for tsbuild.
+ */
+const DAEMON_FLAGS: Array<{ spec: FlagSpec; note: string }> = [
+  { spec: { name: 'builder', type: 'string', valueName: 'NAME', description: 'accepted; tsbuild has no builder instances' }, note: 'tsbuild has no builder instances: the build runs in this process' },
+  { spec: { name: 'rm', type: 'bool', description: 'accepted; RUN containers are always removed' }, note: 'RUN containers are always removed when their step ends' },
+  { spec: { name: 'force-rm', type: 'bool', description: 'accepted; RUN containers are always removed' }, note: 'RUN containers are always removed, also after a failed step' },
+  { spec: { name: 'compress', type: 'bool', description: 'accepted; the context is read in place' }, note: 'the context is read in place, never sent to a daemon: nothing to compress' },
+  { spec: { name: 'squash', type: 'bool', description: 'accepted; layers are kept as built' }, note: 'ignored: layers are kept as built (BuildKit does not squash either)' },
+  ...['memory', 'memory-swap', 'cpu-shares', 'cpu-period', 'cpu-quota', 'cpuset-cpus', 'cpuset-mems'].map((name) => ({
+    spec: { name, ...(name === 'memory' ? { short: 'm' } : name === 'cpu-shares' ? { short: 'c' } : {}), type: 'string' as const, valueName: 'VALUE', description: 'accepted; no per-build resource limits' },
+    note: 'ignored: tsbuild sets no resource limits on RUN (as BuildKit, which ignores it too)',
+  })),
+];
 
 export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'tag', short: 't', type: 'list', valueName: 'NAME[:TAG]', description: 'name and optionally a tag (repeatable)' },
@@ -31,6 +53,11 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'ssh', type: 'list', valueName: 'default|ID[=SOCKET]', description: 'SSH agent socket for RUN --mount=type=ssh' },
   { name: 'network', type: 'string', valueName: 'MODE', description: 'RUN network: default, none or host' },
   { name: 'allow', type: 'list', valueName: 'ENTITLEMENT', description: 'security.insecure, network.host' },
+  { name: 'add-host', type: 'list', valueName: 'NAME:IP', description: "add a line to RUN's /etc/hosts (repeatable; IP may be host-gateway)" },
+  { name: 'ulimit', type: 'list', valueName: 'NAME=SOFT[:HARD]', description: 'resource limit for RUN, e.g. nofile=1024:2048 (repeatable)' },
+  { name: 'shm-size', type: 'string', valueName: 'SIZE', description: "size of RUN's /dev/shm, e.g. 128m", default: '64m' },
+  { name: 'cgroup-parent', type: 'string', valueName: 'PATH', description: 'parent cgroup of the RUN containers' },
+  { name: 'security-opt', type: 'list', valueName: 'OPT', description: 'seccomp=unconfined|PROFILE.json, no-new-privileges' },
   { name: 'progress', type: 'string', valueName: 'MODE', description: 'auto, plain, tty, quiet or rawjson', default: 'auto' },
   { name: 'quiet', short: 'q', type: 'bool', description: 'print only the image ID' },
   { name: 'iidfile', type: 'string', valueName: 'FILE', description: 'write the image ID to FILE' },
@@ -42,9 +69,19 @@ export const BUILD_FLAGS: FlagSpec[] = [
   NETWORK_TIMEOUT_FLAG,
   { name: 'report', type: 'optional', valueName: 'FILE', description: 'size report of the result (stderr, or FILE; .html/.json pick the format)' },
   ...GATE_FLAGS,
+  ...DAEMON_FLAGS.map((d) => d.spec),
   ROOT_FLAG,
   HELP_FLAG,
 ];
+
+/** A check that throws a runtime/ error, as a usage error (exit 2). */
+function usageCheck<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
 
 export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, BUILD_FLAGS);
@@ -72,12 +109,29 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   if (!['auto', 'runc', 'crun'].includes(runtime)) throw new UsageError(`invalid --runtime ${runtime}`);
   const snapshotter = str(p, 'snapshotter') ?? 'auto';
   if (!['auto', 'overlay', 'copy'].includes(snapshotter)) throw new UsageError(`invalid --snapshotter ${snapshotter}`);
+  for (const a of list(p, 'allow')) {
+    if (!ENTITLEMENTS.includes(a)) throw new UsageError(`invalid --allow ${JSON.stringify(a)} (${ENTITLEMENTS.join(', ')})`);
+  }
+  const notes: string[] = [];
+  for (const d of DAEMON_FLAGS) if (p.flags.has(d.spec.name)) notes.push(`--${d.spec.name}: ${d.note}`);
+  const security = parseSecurityOpts(list(p, 'security-opt'), (path) => readFileSync(path, 'utf8'));
+  notes.push(...security.notes);
+  const shmSize = str(p, 'shm-size');
+  const cgroupParent = str(p, 'cgroup-parent');
+  const run: RunSettings = {
+    ...(p.flags.has('add-host') ? { extraHosts: list(p, 'add-host').flatMap(parseAddHost) } : {}),
+    ...(p.flags.has('ulimit') ? { ulimits: list(p, 'ulimit').map(parseUlimit) } : {}),
+    ...(shmSize !== undefined ? { shmSize: ramInBytes(shmSize, 'shm-size') } : {}),
+    ...(cgroupParent !== undefined ? { cgroupParent: usageCheck(() => checkCgroupParent(cgroupParent)) } : {}),
+    ...(Object.keys(security.options).length > 0 ? { securityOptions: security.options } : {}),
+  };
   const timeout = str(p, 'timeout');
   const timeouts = networkTimeouts(p);
   const epochEnv = process.env.SOURCE_DATE_EPOCH;
   if (epochEnv !== undefined && !/^\d+$/.test(epochEnv)) throw new UsageError(`invalid SOURCE_DATE_EPOCH: ${epochEnv}`);
   const store = await openStore(p);
   const progress = createProgress(mode, { write: io.err, isTTY: io === stdio && process.stderr.isTTY === true });
+  if (mode !== 'quiet') for (const n of notes) io.err(`note: ${n}\n`);
   const ac = new AbortController();
   // The reason is what a step that stops reports (a second signal kills: these are `once`).
   const onSignal = (sig: NodeJS.Signals): void => ac.abort(new BuildError('TSB_ABORTED', `build cancelled (${sig})`));
@@ -105,6 +159,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       ssh: parseSsh(list(p, 'ssh')),
       network: network as 'default' | 'none' | 'host' | undefined,
       allow: list(p, 'allow'),
+      run,
       sourceDateEpoch: epochEnv !== undefined ? Number(epochEnv) : undefined,
       runtime: { runtime: runtime as 'auto', snapshotter: snapshotter as 'auto' },
       insecureRegistries: list(p, 'insecure-registry'),
