@@ -15,20 +15,10 @@ const NODE_ARCH: Readonly<Record<string, { architecture: string; variant?: strin
   mipsel: { architecture: 'mipsle' },
 };
 
-/** Other spellings people and tools use (uname -m, Debian) → the canonical one. */
-const ARCH_ALIASES: Readonly<Record<string, { architecture: string; variant?: string }>> = {
-  x86_64: { architecture: 'amd64' },
-  'x86-64': { architecture: 'amd64' },
-  aarch64: { architecture: 'arm64' },
-  armhf: { architecture: 'arm', variant: 'v7' },
-  armel: { architecture: 'arm', variant: 'v6' },
-  i386: { architecture: '386' },
-  i686: { architecture: '386' },
-};
-
 /**
- * The platform images are built for by default on this machine. Containers are
- * Linux everywhere except Windows hosts, so other host OSes map to linux.
+ * The platform images are built for by default on this machine, normalized (containerd's
+ * DefaultSpec then Normalize: arm64 names no variant). Containers are Linux everywhere except
+ * Windows hosts, so other host OSes map to linux.
  */
 export function hostPlatform(): Platform {
   const a = NODE_ARCH[process.arch] ?? { architecture: process.arch };
@@ -38,9 +28,7 @@ export function hostPlatform(): Platform {
     const v = (process.config.variables as Record<string, unknown>)['arm_version'];
     if (typeof v === 'string' && /^[5-8]$/.test(v)) variant = `v${v}`;
   }
-  const p: Platform = { architecture: a.architecture, os: process.platform === 'win32' ? 'windows' : 'linux' };
-  if (variant !== undefined) p.variant = variant;
-  return p;
+  return normalizePlatform({ architecture: a.architecture, os: process.platform === 'win32' ? 'windows' : 'linux', ...(variant ? { variant } : {}) });
 }
 
 /** `os/arch[/variant]`, the form `--platform` takes. */
@@ -50,9 +38,60 @@ export function formatPlatform(p: Platform): string {
 
 const KNOWN_OS = new Set(['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'aix', 'plan9']);
 
+/** containerd's normalizeArch: aliases to GOARCH names, and each architecture's variant spelling. */
+function normalizeArch(archIn: string, variantIn: string): { architecture: string; variant: string } {
+  let arch = archIn.toLowerCase();
+  let variant = variantIn.toLowerCase();
+  switch (arch) {
+    case 'i386':
+      arch = '386';
+      variant = '';
+      break;
+    case 'x86_64':
+    case 'x86-64':
+    case 'amd64':
+      arch = 'amd64';
+      if (variant === 'v1') variant = '';
+      break;
+    case 'aarch64':
+    case 'arm64':
+      arch = 'arm64';
+      if (variant === '8' || variant === 'v8') variant = '';
+      break;
+    case 'armhf':
+      arch = 'arm';
+      variant = 'v7';
+      break;
+    case 'armel':
+      arch = 'arm';
+      variant = 'v6';
+      break;
+    case 'arm':
+      if (variant === '' || variant === '7') variant = 'v7';
+      else if (variant === '5' || variant === '6' || variant === '8') variant = `v${variant}`;
+      break;
+  }
+  return { architecture: arch, variant };
+}
+
 /**
- * Parses `os/arch[/variant]`, `arch` alone (host OS), or `os` alone (host arch),
- * normalising architecture aliases (x86_64 → amd64, aarch64 → arm64).
+ * containerd's platforms.Normalize, which BuildKit applies to every --platform: `arm64` and
+ * `arm64/v8` are `arm64` without variant, `arm` is `arm/v7`, `amd64/v1` is `amd64`,
+ * `x86_64`/`aarch64`/`armhf`/`armel`/`i386` are their GOARCH names, `macos` is darwin.
+ */
+export function normalizePlatform(p: Platform): Platform {
+  const os = p.os.toLowerCase() === 'macos' ? 'darwin' : p.os.toLowerCase();
+  const { architecture, variant } = normalizeArch(p.architecture, p.variant ?? '');
+  const { variant: _old, ...rest } = p;
+  const out: Platform = { ...rest, architecture, os };
+  if (variant) out.variant = variant;
+  return out;
+}
+
+/**
+ * Parses `os/arch[/variant]`, `arch` alone (host OS), or `os` alone (host arch), normalized as
+ * BuildKit does (containerd's Parse, then Normalize): `linux/aarch64` and `linux/arm64/v8` are
+ * `linux/arm64`, `linux/arm` is `linux/arm/v7`.
  */
 export function parsePlatform(s: string): Platform {
   const parts = s.trim().toLowerCase().split('/');
@@ -60,50 +99,57 @@ export function parsePlatform(s: string): Platform {
     throw new FormatError(`invalid platform ${JSON.stringify(s)}: want os/arch[/variant]`, { platform: s });
   }
   const host = hostPlatform();
-  let os: string;
-  let arch: string;
-  let variant: string | undefined;
-  if (parts.length === 1) {
-    const only = parts[0]!;
-    if (KNOWN_OS.has(only)) {
-      os = only;
-      arch = host.architecture;
-      variant = host.variant;
-    } else {
-      os = host.os;
-      arch = only;
-    }
-  } else {
-    os = parts[0]!;
-    arch = parts[1]!;
-    variant = parts[2];
-  }
-  const alias = ARCH_ALIASES[arch];
-  if (alias) {
-    arch = alias.architecture;
-    variant ??= alias.variant;
-  }
-  const p: Platform = { architecture: arch, os };
-  if (variant !== undefined) p.variant = variant;
-  return p;
+  if (parts.length === 1 && KNOWN_OS.has(parts[0]!)) return normalizePlatform({ ...host, os: parts[0]! });
+  const [os, arch, variant] = parts.length === 1 ? [host.os, parts[0]!, undefined] : [parts[0]!, parts[1]!, parts[2]];
+  return normalizePlatform({ os, architecture: arch, ...(variant !== undefined ? { variant } : {}) });
 }
 
-/** The variant a platform means when it names none (containerd's normalisation). */
-function effectiveVariant(p: Platform): string | undefined {
-  if (p.variant) return p.variant;
-  if (p.architecture === 'arm64') return 'v8';
-  if (p.architecture === 'arm') return 'v7';
-  return undefined;
+/** Parses a comma-separated `--platform` list (`linux/amd64,linux/arm64`), duplicates (after normalizing) dropped. */
+export function parsePlatformList(s: string): Platform[] {
+  const out = new Map<string, Platform>();
+  for (const part of s.split(',')) {
+    if (part.trim() === '') continue;
+    const p = parsePlatform(part);
+    out.set(formatPlatform(p), p);
+  }
+  if (out.size === 0) throw new FormatError(`invalid platform ${JSON.stringify(s)}: want os/arch[/variant]`, { platform: s });
+  return [...out.values()];
 }
 
 /**
- * Whether an image for `have` satisfies a request for `want`. A `want` without a
- * variant accepts any variant; arm64 without a variant equals arm64/v8.
+ * What a machine of `want` runs, best first (containerd's OnlyStrict): the platform itself, then
+ * the lower variants of its architecture (arm/v7 runs v6 and v5, amd64/v3 runs v2 and v1).
+ */
+function compatibleVariants(want: Platform): string[] {
+  const n = normalizePlatform(want);
+  const variant = n.variant ?? '';
+  const out = [variant];
+  const version = /^v(\d+)$/.exec(variant);
+  if (!version) return out;
+  const floor = n.architecture === 'arm' ? 5 : n.architecture === 'amd64' ? 1 : Number(version[1]);
+  for (let v = Number(version[1]) - 1; v >= floor; v--) out.push(n.architecture === 'amd64' && v === 1 ? '' : `v${v}`);
+  return out;
+}
+
+/** How well an image for `have` serves `want`: 0 best, higher worse, -1 not at all (containerd's matcher). */
+function platformRank(want: Platform, have: Platform): number {
+  const w = normalizePlatform(want);
+  const h = normalizePlatform(have);
+  if (w.os !== h.os || w.architecture !== h.architecture) return -1;
+  return compatibleVariants(w).indexOf(h.variant ?? '');
+}
+
+/**
+ * Whether an image for `have` runs on `want`, both normalized as containerd does: arm64 and
+ * arm64/v8 are the same, arm is arm/v7, and a lower variant of the same architecture fits.
  */
 export function matchPlatform(want: Platform, have: Platform): boolean {
-  if (want.os !== have.os || want.architecture !== have.architecture) return false;
-  if (!want.variant) return true;
-  return effectiveVariant(want) === effectiveVariant(have);
+  return platformRank(want, have) >= 0;
+}
+
+/** Whether two platforms are the same once normalized (`linux/arm64` = `linux/arm64/v8`). */
+export function samePlatform(a: Platform, b: Platform): boolean {
+  return formatPlatform(normalizePlatform(a)) === formatPlatform(normalizePlatform(b));
 }
 
 /** Index entries that are not runnable images: attestations (BuildKit marks them unknown/unknown). */
@@ -112,13 +158,18 @@ export function isAttestation(desc: Descriptor): boolean {
 }
 
 /**
- * The one rule for choosing an image from an index: the first non-attestation entry whose
- * platform satisfies `platform`; an index whose only image names no platform gives that image.
+ * The one rule for choosing an image from an index: the non-attestation entry whose platform
+ * serves `platform` best (its own variant, then lower ones; the first of equals); an index whose only image names no platform gives that image.
  * Undefined when nothing fits (callers name what there was with `indexPlatforms`).
  */
 export function selectManifest(index: Pick<Index, 'manifests'>, platform: Platform): Descriptor | undefined {
   const candidates = index.manifests.filter((d) => !isAttestation(d));
-  const hit = candidates.find((d) => d.platform && matchPlatform(platform, d.platform));
+  let hit: Descriptor | undefined;
+  let best = Infinity;
+  for (const d of candidates) {
+    const rank = d.platform ? platformRank(platform, d.platform) : -1;
+    if (rank >= 0 && rank < best) [hit, best] = [d, rank];
+  }
   if (hit) return hit;
   return candidates.length === 1 && !candidates[0]!.platform ? candidates[0] : undefined;
 }
