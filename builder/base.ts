@@ -5,7 +5,7 @@ import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import { isIndexMediaType } from '../image/mediatypes.js';
 import { openFileImage, parseImageSpec, type ImageSpec } from '../image/image-spec.js';
-import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
+import { configPlatformMismatch, formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
 import { parseReference, storeRefName } from '../registry/reference.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -54,11 +54,26 @@ export async function loadFromStore(
   }
   const manifest = await store.readJSON<Manifest>(mdesc.digest);
   const config = await store.readJSON<ImageConfigFile>(manifest.config.digest);
+  const mismatch = configPlatformMismatch(config, platform);
+  if (mismatch) throw new BaseImageError(`${name} is a single-platform image for ${mismatch}, not for ${formatPlatform(platform)}: use an image (index) that has ${formatPlatform(platform)}, or FROM --platform=${mismatch}`);
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
     throw new BaseImageError(`${name}: config has ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
   }
   const layers = manifest.layers.map((d, i) => ({ desc: d, diffID: config.rootfs.diff_ids[i]! }));
   return { digest: mdesc.digest, name, layers, config };
+}
+
+/**
+ * The stored image a ref names, when it holds `platform`: an index whose entry for it is in the
+ * store (a pull keeps only the platforms it needed), or a single image for it. Otherwise why not.
+ */
+async function storedForPlatform(store: ContentStore, desc: Descriptor, platform: Platform): Promise<'ok' | 'absent' | 'mismatch'> {
+  if (!isIndexMediaType(desc.mediaType)) {
+    const manifest = await store.readJSON<Manifest>(desc.digest);
+    return configPlatformMismatch(await store.readJSON<ImageConfigFile>(manifest.config.digest), platform) ? 'mismatch' : 'ok';
+  }
+  const pick = selectManifest(await store.readJSON<Index>(desc.digest), platform);
+  return pick && (await store.has(pick.digest)) ? 'ok' : 'absent';
 }
 
 export interface BaseResolver {
@@ -79,8 +94,10 @@ export interface BaseResolver {
  */
 export function resolveImage(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
   if (!r.memo) return resolveUncached(r, name, loc);
-  let p = r.memo.get(name);
-  if (!p) r.memo.set(name, (p = resolveUncached(r, name, loc)));
+  // per platform: FROM --platform=$BUILDPLATFORM x and FROM x of a foreign target are two images
+  const key = `${formatPlatform(r.platform)} ${name}`;
+  let p = r.memo.get(key);
+  if (!p) r.memo.set(key, (p = resolveUncached(r, name, loc)));
   // each stage gets its own copy: nothing one stage does to its config can reach another
   return p.then((b) => structuredClone(b));
 }
@@ -96,7 +113,7 @@ async function resolveUncached(r: BaseResolver, name: string, loc?: SourceLocati
     let img: Image;
     try {
       // the digest of oci-layout://PATH@DIGEST is not a selector here (BuildKit checks it against the store)
-      img = await openFileImage({ kind: spec.kind, path: spec.path, ...(spec.tag ? { tag: spec.tag } : {}) });
+      img = await openFileImage({ kind: spec.kind, path: spec.path, ...(spec.tag ? { tag: spec.tag } : {}) }, r.platform);
     } catch (e) {
       throw new BaseImageError(`cannot read OCI layout ${name.replace(/^oci-layout:\/\//, '')}: ${(e as Error).message}`, loc);
     }
@@ -111,22 +128,33 @@ async function resolveUncached(r: BaseResolver, name: string, loc?: SourceLocati
     throw new BaseImageError(`invalid reference format: ${JSON.stringify(imageName)}: ${(e as Error).message}`, loc);
   }
   const ref = parseReference(imageName);
+  let local: Descriptor | undefined;
   if (!r.pull) {
-    const local = ref.digest && (await r.store.has(ref.digest)) ? await digestDescriptor(r.store, ref.digest) : await r.store.getRef(refName);
-    if (local) return loadFromStore(r.store, local, r.platform, imageName);
+    local = ref.digest && (await r.store.has(ref.digest)) ? await digestDescriptor(r.store, ref.digest) : await r.store.getRef(refName);
+    // an image built or loaded here for another platform only: the registry may have this one
+    if (local && (await storedForPlatform(r.store, local, r.platform)) === 'ok') return loadFromStore(r.store, local, r.platform, imageName);
   }
-  let img: Image;
+  let pulled: Awaited<ReturnType<RegistryClient['getPlatformImage']>>;
   try {
-    img = await (await r.registry()).getImage(ref);
+    pulled = await (await r.registry()).getPlatformImage(ref, r.platform);
   } catch (e) {
+    // a local single-platform image for another platform: that, not the registry's answer, is the problem
+    if (local && !isIndexMediaType(local.mediaType)) return loadFromStore(r.store, local, r.platform, imageName);
     throw new BaseImageError(`failed to resolve source metadata for ${refName}: ${(e as Error).message}`, loc, {
       cause: (e as { code?: string }).code,
     });
   }
   const tee = r.tee;
-  const desc = await writeImage(r.store, img, tee ? { tee: (_i, compressed) => tee(compressed) } : {});
-  if (!ref.digest) await r.store.setRef(refName, desc);
-  return loadFromStore(r.store, desc, r.platform, imageName);
+  const desc = await writeImage(r.store, pulled.image, tee ? { tee: (_i, compressed) => tee(compressed) } : {});
+  // Keep the index (with this platform's image in the store) so other platforms resolve through it too.
+  const named = pulled.index ? await keepIndex(r.store, pulled.index) : desc;
+  if (!ref.digest) await r.store.setRef(refName, named);
+  return loadFromStore(r.store, named, r.platform, imageName);
+}
+
+async function keepIndex(store: ContentStore, index: { raw: Buffer; mediaType: string; digest: Digest }): Promise<Descriptor> {
+  await store.putBytes(index.raw, { digest: index.digest, size: index.raw.length });
+  return { mediaType: index.mediaType, digest: index.digest, size: index.raw.length };
 }
 
 async function digestDescriptor(store: ContentStore, digest: Digest): Promise<Descriptor> {

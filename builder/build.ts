@@ -6,10 +6,10 @@ import type { ImageConfigFile } from '../image/types.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
-import { Solver, type StepRuntime } from './solve.js';
+import { Solver, type Slots, type StepRuntime } from './solve.js';
 import { attachSource } from '../parser/index.js';
-import { buildStage, checkPlatform } from './dispatch.js';
-import { loadSecrets, prepare, readSource, resolveSsh, type DockerfileSource } from './prepare.js';
+import { buildStage } from './dispatch.js';
+import { loadSecrets, prepare, readSource, resolveSsh, targetPlatforms, type DockerfileSource } from './prepare.js';
 import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
@@ -89,6 +89,16 @@ export interface BuildOptions {
   stepTimeoutMs?: number;
   onEvent?: EventSink;
   signal?: AbortSignal;
+  /** Set by builder/platforms.ts for each platform of a multi-platform build; not for callers. */
+  perPlatform?: PerPlatformHooks;
+}
+
+/** What the platforms of one multi-platform build share, and what each leaves to the whole. */
+export interface PerPlatformHooks {
+  /** One limit over every platform's stages. */
+  slots: Slots;
+  /** Steps in flight across platforms (a step with the same key is built once). */
+  inflight: Map<Digest, Promise<void>>;
 }
 
 /** Per-image facts of a build, in the store's `images` meta namespace. */
@@ -114,20 +124,31 @@ export interface BuildResult {
   cacheMisses: StepCache['misses'];
   /** Steps that ran / were reused. */
   stats: { executed: number; cached: number };
+  /** Step keys `--cache-to` exports (mode=min / mode=max) and the cache mounts RUN used. */
+  cacheKeys: { min: Digest[]; max: Digest[]; cacheMountIds: ReadonlySet<string> };
+  /** A multi-platform build: each platform's image, in --platform order (digest/imageId are the index's). */
+  platforms?: Array<{ platform: string; digest: Digest; imageId: Digest; config: ImageConfigFile }>;
 }
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
 export async function build(o: BuildOptions): Promise<BuildResult> {
   const source = await readSource(o);
+  if (!o.perPlatform && targetPlatforms(o.platform).length > 1) {
+    // builder/platforms.ts runs this function once per platform and writes the image index
+    const { buildPlatforms } = await import('./platforms.js');
+    return buildPlatforms(o, source, targetPlatforms(o.platform)).catch((e: unknown) => {
+      throw attachSource(e, source.fileLabel, source.text);
+    });
+  }
   // Errors carry the text they point into, for the printer's excerpt (never re-read by label).
   return buildSource(o, source).catch((e: unknown) => {
     throw attachSource(e, source.fileLabel, source.text);
   });
 }
 
-async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<BuildResult> {
+export async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<BuildResult> {
   const emit: EventSink = o.onEvent ?? (() => {});
-  const { contextDir, df, platform, buildArgs, globalArgs, ignore, namedContexts } = await prepare(o, source, emit);
+  const { contextDir, df, platform, buildPlatform, buildArgs, globalArgs, ignore, namedContexts } = await prepare(o, source, emit);
   let registry: RegistryClient | undefined = o.registry;
   // registry/ (and undici) load only when a build talks to a registry.
   let registryP: Promise<RegistryClient> | undefined;
@@ -159,6 +180,7 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
     misses: [],
     keys: new Map(),
     disabled: (label) => o.noCache === true || noCacheStages.has(label.toLowerCase()),
+    ...(o.perPlatform ? { inflight: o.perPlatform.inflight } : {}),
   };
   const stats = { executed: 0, cached: 0 };
   const userEmit = emit;
@@ -168,7 +190,7 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
     userEmit(e);
   };
   const cacheIo: CacheIo = { store: o.store, buildCache, runtimeState, registry: getRegistry, emit };
-  await importCaches(o.cacheFrom ?? [], cacheIo);
+  if (!o.perPlatform) await importCaches(o.cacheFrom ?? [], cacheIo);
   // Pulled base layers go straight into runtime snapshots only when some RUN will use them.
   const hasRun = df.stages.some((st) => st.instructions.some((ins) => ins.kind === 'run'));
   const stop = new AbortController();
@@ -202,6 +224,7 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
       return st !== undefined && st.instructions.slice(index + 1).some((ins) => ins.kind === 'run');
     },
     platform,
+    buildPlatform,
     epoch: o.sourceDateEpoch,
     secrets: await loadSecrets(o.secrets ?? []),
     ssh: resolveSsh(o.ssh ?? {}),
@@ -224,11 +247,11 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
     plan,
     stop,
     parallelism: availableParallelism(),
+    ...(o.perPlatform ? { slots: o.perPlatform.slots } : {}),
     // each stage waits for the stages it reads through its own waiter (which frees its slot)
     buildStage: (planned, _index, waitFor) => buildStage({ ...session, stageResult: waitFor }, planned.stage, planned.base),
   });
   const stageResult = (i: number): Promise<StageState> => solver.stageResult(i);
-  if (o.platform) checkPlatform(session, o.platform);
 
   try {
     const final = await solver.solve();
@@ -248,13 +271,12 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
       baseLayerCount: final.baseLayerCount,
       sourceMap: final.historySources ?? [],
     } satisfies BuildRecord);
-    const tags = o.tags ?? [];
-    const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
-    await exportCaches(o.cacheTo ?? [], cacheIo, {
-      // min: the target stage's steps (and the stages it starts FROM); max: every stage's.
-      keys: (mode) => (mode === 'max' ? [...stepCache.keys.values()].flat() : stageLineageKeys(plan, final.label, stepCache.keys, df)),
-      cacheMountIds: session.cacheMountIds,
-    });
+    const tags = o.perPlatform ? [] : (o.tags ?? []);
+    // each platform's image stays in the store; platforms.ts exports the index
+    const outputs: OutputSpec[] = o.perPlatform ? [] : o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
+    // min: the target stage's steps (and the stages it starts FROM); max: every stage's.
+    const cacheKeys = { min: stageLineageKeys(plan, final.label, stepCache.keys, df), max: [...stepCache.keys.values()].flat(), cacheMountIds: session.cacheMountIds };
+    if (!o.perPlatform) await exportCaches(o.cacheTo ?? [], cacheIo, { keys: (mode) => cacheKeys[mode], cacheMountIds: session.cacheMountIds });
     const pushed: BuildResult['pushed'] = [];
     for (const out of outputs) {
       const spec = 'names' in out && out.names.length === 0 ? { ...out, names: tags } : out;
@@ -280,6 +302,7 @@ async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<B
       sourceMap: final.historySources ?? [],
       cacheMisses: stepCache.misses,
       stats,
+      cacheKeys,
     };
   } finally {
     await solver.settled();

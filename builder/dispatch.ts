@@ -2,7 +2,8 @@ import type { Command, Instruction, Stage } from '../parser/instructions.js';
 import { parseDockerfile } from '../parser/index.js';
 import { isModuleLoadFailure } from '../errors/tsbuild-error.js';
 import { TsbuildError } from '../image/errors.js';
-import { formatPlatform } from '../image/platform.js';
+import { formatPlatform, parsePlatform } from '../image/platform.js';
+import type { Platform } from '../image/types.js';
 import type { HealthConfig } from '../image/types.js';
 import { resolveImage, scratchConfig, type ResolvedBase } from './base.js';
 import { BuildError, BuildUsageError, type SourceLocation } from './errors.js';
@@ -48,36 +49,37 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
   const t0 = Date.now();
   s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'started', loc });
   try {
-    if (stage.from.platform !== undefined) {
-      const p = expand(stage.from.platform, (n) => s.globalArgs.get(n), s.df.escapeToken);
-      checkPlatform(s, p, loc);
-    }
+    const fromPlatform = stagePlatform(s, stage, loc);
+    const platform = fromPlatform ?? s.platform;
+    const resolver = { ...s.resolver, platform };
     let resolved: ResolvedBase;
     if (base.kind === 'scratch') {
-      resolved = { digest: 'scratch', name: 'scratch', layers: [], config: scratchConfig(s.platform) };
+      resolved = { digest: 'scratch', name: 'scratch', layers: [], config: scratchConfig(platform) };
     } else if (base.kind === 'stage') {
       const st = await s.stageResult(base.index);
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
       s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
       // the parent's valued ARGs stay in the environment of a stage built FROM it (BuildKit)
-      return { label, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, ...(st.argEnv ? { argEnv: st.argEnv } : {}), baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated, owned: new WeakSet() };
+      // a stage FROM a stage is for that stage's platform (BuildKit), unless FROM --platform says
+      return { label, platform: fromPlatform ?? st.platform, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, ...(st.argEnv ? { argEnv: st.argEnv } : {}), baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated, owned: new WeakSet() };
     } else if (base.kind === 'context') {
       const nc = s.namedContexts.get(base.name)!;
       if (nc.kind !== 'image') throw new BuildUsageError(`named context ${base.name} is a directory, not an image`, loc);
-      resolved = await resolveImage(s.resolver, nc.ref, loc);
+      resolved = await resolveImage(resolver, nc.ref, loc);
     } else {
-      resolved = await resolveImage(s.resolver, base.ref, loc);
+      resolved = await resolveImage(resolver, base.ref, loc);
     }
     s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
     return {
       label,
+      platform,
       layers: resolved.layers,
       baseLayerCount: resolved.layers.length,
       config: { ...resolved.config, config: { ...resolved.config.config } },
       args: new Map(),
       baseDigest: resolved.digest,
-      cacheKey: baseKey(resolved.digest, formatPlatform(s.platform)),
+      cacheKey: baseKey(resolved.digest, formatPlatform(platform)),
       owned: new WeakSet(),
       ...(resolved.config.created ? { lastCreated: resolved.config.created } : {}),
       ...(resolved.digest !== 'scratch' && registryNameOf(resolved.name, 'dockerfile') !== undefined ? { baseName: registryNameOf(resolved.name, 'dockerfile')! } : {}),
@@ -88,16 +90,15 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
   }
 }
 
-export function checkPlatform(s: BuildSession, p: string, loc?: SourceLocation): void {
-  if (p === '') return;
-  const want = p.split('/');
-  const have = [s.platform.os, s.platform.architecture, s.platform.variant].filter(Boolean);
-  const ok = want[0] === have[0] && want[1] === have[1] && (want[2] === undefined || want[2] === have[2]);
-  if (!ok) {
-    throw new BuildUsageError(
-      `platform ${p} is not supported yet: tsbuild builds for the host platform ${have.join('/')} only (multi-platform builds are not implemented)`,
-      loc,
-    );
+/** FROM --platform=…, expanded with the global ARGs (`$BUILDPLATFORM`) and normalized; undefined when absent or empty. */
+function stagePlatform(s: BuildSession, stage: Stage, loc: SourceLocation): Platform | undefined {
+  if (stage.from.platform === undefined) return undefined;
+  const text = expand(stage.from.platform, (n) => s.globalArgs.get(n), s.df.escapeToken);
+  if (text === '') return undefined;
+  try {
+    return parsePlatform(text);
+  } catch (e) {
+    throw new BuildUsageError(`FROM --platform=${stage.from.platform}: ${(e as Error).message}`, loc);
   }
 }
 

@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { hasImagePrefix } from '../image/image-spec.js';
-import { hostPlatform } from '../image/platform.js';
+import { hostPlatform, parsePlatformList } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
 import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
@@ -21,7 +21,10 @@ import { expand, platformArgs } from './vars.js';
 export interface Prepared {
   contextDir: string;
   df: Dockerfile;
+  /** The platform this build targets (`--platform`, normalized; the host's by default). */
   platform: Platform;
+  /** The platform RUN steps run natively on: BUILDPLATFORM. */
+  buildPlatform: Platform;
   buildArgs: Map<string, string>;
   /** Global ARG values (after --build-arg), including the platform ARGs. */
   globalArgs: Map<string, string | undefined>;
@@ -52,12 +55,23 @@ export async function prepare(o: BuildOptions, source: DockerfileSource, emit: E
   const { contextDir, dockerfilePath, fileLabel, text } = source;
   const df = parseDockerfile(text, { file: fileLabel });
   for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
-  const platform = hostPlatform();
+  const buildPlatform = hostPlatform();
+  const platform = targetPlatforms(o.platform)[0] ?? buildPlatform;
   const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
-  const globalArgs = resolveGlobalArgs(df, buildArgs, platform);
+  const globalArgs = resolveGlobalArgs(df, buildArgs, platform, buildPlatform);
   const ignore = await readDockerignore(contextDir, o.dockerfileText !== undefined ? undefined : dockerfilePath);
   const namedContexts = await resolveNamedContexts(o.namedContexts ?? {});
-  return { contextDir, df, platform, buildArgs, globalArgs, ignore, namedContexts };
+  return { contextDir, df, platform, buildPlatform, buildArgs, globalArgs, ignore, namedContexts };
+}
+
+/** The target platforms of `--platform P1,P2` (normalized, duplicates dropped); none given: []. */
+export function targetPlatforms(spec: string | undefined): Platform[] {
+  if (spec === undefined || spec.trim() === '') return [];
+  try {
+    return parsePlatformList(spec);
+  } catch (e) {
+    throw new BuildUsageError(`--platform: ${(e as Error).message}`);
+  }
 }
 
 function relName(p: string): string {
@@ -66,8 +80,8 @@ function relName(p: string): string {
 }
 
 /** Global ARGs (before the first FROM), with --build-arg values and the platform ARGs. */
-export function resolveGlobalArgs(df: Dockerfile, buildArgs: Map<string, string>, platform: Platform): Map<string, string | undefined> {
-  const args = new Map<string, string | undefined>(platformArgs(platform, platform));
+export function resolveGlobalArgs(df: Dockerfile, buildArgs: Map<string, string>, platform: Platform, buildPlatform: Platform = platform): Map<string, string | undefined> {
+  const args = new Map<string, string | undefined>(platformArgs(buildPlatform, platform));
   for (const ins of df.globalArgs) {
     for (const a of ins.args) {
       const def = a.value !== undefined ? expand(a.value, (n) => args.get(n), df.escapeToken) : undefined;

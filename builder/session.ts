@@ -28,7 +28,10 @@ export interface BuildSession {
   buildArgs: Map<string, string>;
   /** Build args that some ARG consumed (others produce a warning, as docker does). */
   usedBuildArgs: Set<string>;
+  /** The build's target platform (TARGETPLATFORM); a stage's own is StageState.platform. */
   platform: Platform;
+  /** The host's platform (BUILDPLATFORM): what RUN runs natively. */
+  buildPlatform: Platform;
   /** Seconds; times written into images and synthesized layer entries. */
   epoch: number | undefined;
   secrets: Map<string, Buffer>;

@@ -28,12 +28,14 @@ export interface SolveOptions<T> {
   buildStage: (planned: PlannedStage, index: number, waitFor: StageWaiter<T>) => Promise<T>;
   /** Stages doing work at once. */
   parallelism: number;
+  /** Slots shared with other solvers (the platforms of one multi-platform build); replaces `parallelism`. */
+  slots?: Slots;
   /** Aborted when a stage fails (and by the caller to cancel the build). */
   stop: AbortController;
 }
 
 /** A counting semaphore; a stage coming back from a wait goes before stages not yet started. */
-class Slots {
+export class Slots {
   #free: number;
   readonly #queue: Array<() => void> = [];
   constructor(size: number) {
@@ -63,7 +65,7 @@ export class Solver<T> {
 
   constructor(o: SolveOptions<T>) {
     this.#o = o;
-    this.#slots = new Slots(o.parallelism);
+    this.#slots = o.slots ?? new Slots(o.parallelism);
   }
 
   /** The result of stage `index`, starting it (and the stage it is built FROM) if nothing has yet. */

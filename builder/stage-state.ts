@@ -1,5 +1,5 @@
 import type { Digest } from '../image/digest.js';
-import type { Descriptor, ImageConfigFile, HistoryEntry } from '../image/types.js';
+import type { Descriptor, ImageConfigFile, HistoryEntry, Platform } from '../image/types.js';
 import type { FsView } from './fsview.js';
 
 /** A layer the builder holds: always a blob in the content store. */
@@ -16,6 +16,8 @@ export interface LayerRef {
 export interface StageState {
   /** Name shown in progress ("builder-a", or the index). */
   label: string;
+  /** What the stage is built for: FROM --platform, its parent stage's, else the build's target. */
+  platform: Platform;
   layers: LayerRef[];
   /** Number of layers that came from the base image (for reports). */
   baseLayerCount: number;

@@ -22,6 +22,12 @@ export interface StepCache {
   /** Every key recorded or hit in this build, per stage index (for --cache-to). */
   keys: Map<string, Digest[]>;
   disabled: (stageLabel: string) => boolean;
+  /**
+   * Steps being built now, by key, shared by the platforms of a multi-platform build: a step
+   * whose key another platform is building waits for it and then hits the cache, so a stage with
+   * the same inputs for every target (`FROM --platform=$BUILDPLATFORM`) is built once.
+   */
+  inflight?: Map<Digest, Promise<void>>;
 }
 
 /** The chain key of a stage's first state. */
@@ -90,6 +96,7 @@ export async function lookupStep(
   const sc = s.stepCache;
   let history = historyIn;
   if (!sc || sc.disabled(state.label)) return { reasons: ['cache disabled (--no-cache)'] };
+  while (sc.inflight?.has(step.key)) await sc.inflight.get(step.key);
   const rec = await sc.cache.lookup(step.key);
   if (rec) {
     remember(sc, state.label, step.key);
@@ -102,6 +109,7 @@ export async function lookupStep(
   }
   const reasons = await sc.cache.explain(step.stepId, step.preimage);
   sc.misses.push({ step: display, loc, reasons });
+  claim(sc, step.key, s.signal);
   return { reasons };
 }
 
@@ -110,6 +118,27 @@ export async function recordStep(s: BuildSession, state: StageState, step: Cache
   if (!sc) return;
   await sc.cache.record(step.key, step.preimage, { layer, emptyLayer: layer === undefined, createdAt }, step.stepId);
   remember(sc, state.label, step.key);
+  release(sc, step.key);
+}
+
+/** Marks a missed step as being built, until recordStep (or the build's end: a failure aborts it). */
+function claim(sc: StepCache, key: Digest, signal: AbortSignal | undefined): void {
+  if (!sc.inflight || sc.inflight.has(key)) return;
+  let done!: () => void;
+  const p = new Promise<void>((resolve) => (done = resolve));
+  releases.set(p, done);
+  sc.inflight.set(key, p);
+  signal?.addEventListener('abort', () => release(sc, key), { once: true });
+}
+
+const releases = new WeakMap<Promise<void>, () => void>();
+
+/** Lets the steps waiting for `key` go on (to the cache hit, or to build it themselves after a failure). */
+export function release(sc: StepCache, key: Digest): void {
+  const p = sc.inflight?.get(key);
+  if (!p) return;
+  sc.inflight!.delete(key);
+  releases.get(p)?.();
 }
 
 function remember(sc: StepCache, stage: string, key: Digest): void {

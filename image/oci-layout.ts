@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { digestHex, isDigest, sha256, VerifyingStream, type Digest } from './digest.js';
 import { FormatError } from './errors.js';
-import type { Image } from './image.js';
+import type { Image, ImageIndex } from './image.js';
 import { isIndexMediaType, MediaType } from './mediatypes.js';
 import { imageFromCore, layerFromOpener, memoize, parseIndex, parseManifest } from './partial.js';
 import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from './platform.js';
@@ -441,7 +441,27 @@ export async function writeOciLayout(
 ): Promise<void> {
   const plans = await Promise.all(images.map(async ({ image }) => planImage(image)));
   const entries = plans.map((p, i) => indexEntry(p, images[i]!.refName));
-  const blobs = blobsOf(plans);
+  await writeLayout(dest, entries, blobsOf(plans));
+}
+
+/**
+ * Writes an image index as an OCI layout, as BuildKit's OCI exporter does for a multi-platform
+ * build: index.json holds one descriptor, of the image index, whose blob (and every image's
+ * blobs) are under blobs/.
+ */
+export async function writeOciIndexLayout(dest: { dir: string } | { tarFile: string }, index: ImageIndex, refName?: string): Promise<void> {
+  const [raw, ix, digest, mediaType] = await Promise.all([index.rawManifest(), index.indexManifest(), index.digest(), index.mediaType()]);
+  const plans = await Promise.all(ix.manifests.map(async (d) => planImage(await index.image(d))));
+  const desc: Descriptor = { mediaType, digest, size: raw.length };
+  const entry = refName !== undefined ? { ...desc, annotations: { [REF_NAME]: refName } } : desc;
+  await writeLayout(dest, [entry], [...blobsOf(plans), { desc, open: async () => Readable.from([checkedBuffer(desc, raw)]) }]);
+}
+
+async function writeLayout(
+  dest: { dir: string } | { tarFile: string },
+  entries: Descriptor[],
+  blobs: Array<{ desc: Pick<Descriptor, 'digest' | 'size'>; open: () => Promise<Readable> }>,
+): Promise<void> {
 
   if ('tarFile' in dest) {
     // Small files first, so a streaming reader learns what it holds before the blobs.

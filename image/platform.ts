@@ -152,6 +152,16 @@ export function samePlatform(a: Platform, b: Platform): boolean {
   return formatPlatform(normalizePlatform(a)) === formatPlatform(normalizePlatform(b));
 }
 
+/**
+ * A single image's platform (from its config), formatted, when it cannot serve `want`; undefined
+ * when it can or names none. For "X is an image for linux/amd64, not linux/arm64" errors.
+ */
+export function configPlatformMismatch(config: { os?: string; architecture?: string; variant?: string }, want: Platform): string | undefined {
+  if (!config.os || !config.architecture) return undefined;
+  const have: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+  return matchPlatform(want, have) ? undefined : formatPlatform(normalizePlatform(have));
+}
+
 /** Index entries that are not runnable images: attestations (BuildKit marks them unknown/unknown). */
 export function isAttestation(desc: Descriptor): boolean {
   return desc.platform?.os === 'unknown' || desc.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';

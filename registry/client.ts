@@ -11,7 +11,7 @@ import { DefaultKeychain, type Keychain } from './auth/keychain.js';
 import { RegistryBaseError, TransportError, redactUrl } from './errors.js';
 import type { EventSink, RegistryEvent } from './events.js';
 import { createHttpClient, DEFAULT_RETRY, DEFAULT_TIMEOUTS, Operation, send, type HttpClient, type HttpResponse, type NetworkTimeouts, type RetryPolicy } from './http.js';
-import { getImage, getIndex, headManifest } from './pull.js';
+import { getImage, getIndex, getPlatformImage, headManifest, type FetchedManifest } from './pull.js';
 import { pushImage, pushIndexTo, type PushResult, type PushTuning } from './push.js';
 import type { Reference } from './reference.js';
 import { RegistrySession } from './session.js';
@@ -118,6 +118,11 @@ export class RegistryClient {
   /** The image a reference names; an index resolves to the configured platform. Layers stream lazily, verified. */
   getImage(ref: Reference): Promise<Image> {
     return getImage(this.#session(ref.registry, this.#operation(`pull of ${ref.toString()}`)), ref, this.#o.platform ?? hostPlatform());
+  }
+
+  /** getImage for `platform` (the configured one by default), with the index the reference named, if any. */
+  getPlatformImage(ref: Reference, platform?: Platform): Promise<{ image: Image; index?: FetchedManifest }> {
+    return getPlatformImage(this.#session(ref.registry, this.#operation(`pull of ${ref.toString()}`)), ref, platform ?? this.#o.platform ?? hostPlatform());
   }
 
   /** The index a reference names, or undefined when it names a single image. */

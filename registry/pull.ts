@@ -119,13 +119,18 @@ export function remoteImage(session: RegistrySession, repository: string, m: Fet
 
 /** Resolves a reference to an image, choosing `platform` from an index. */
 export async function getImage(session: RegistrySession, ref: Reference, platform: Platform): Promise<Image> {
+  return (await getPlatformImage(session, ref, platform)).image;
+}
+
+/** getImage, plus the index the reference named (as fetched) when it named one, so a caller can keep it. */
+export async function getPlatformImage(session: RegistrySession, ref: Reference, platform: Platform): Promise<{ image: Image; index?: FetchedManifest }> {
   const m = await fetchManifest(session, ref.repository, ref.digest ?? ref.tag ?? 'latest');
-  if (!isIndexMediaType(m.mediaType)) return remoteImage(session, ref.repository, m);
+  if (!isIndexMediaType(m.mediaType)) return { image: remoteImage(session, ref.repository, m) };
   const ix = parseIndex(m.raw);
   const d = selectManifest(ix, platform);
   if (!d) throw new PlatformNotFoundError(ref.toString(), formatPlatform(platform), indexPlatforms(ix));
   const child = await fetchManifest(session, ref.repository, d.digest, IMAGE_ACCEPT);
-  return remoteImage(session, ref.repository, child);
+  return { image: remoteImage(session, ref.repository, child), index: m };
 }
 
 export async function getIndex(session: RegistrySession, ref: Reference): Promise<ImageIndex | undefined> {

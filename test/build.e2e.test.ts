@@ -227,7 +227,9 @@ describe('tsbuild build: errors', function () {
     { name: 'missing COPY source', dockerfile: 'FROM scratch\nCOPY nope.txt /\n', code: 1, message: /Dockerfile:2:\d+.*nope\.txt.*not found/s },
     { name: 'unknown target', dockerfile: 'FROM scratch AS a\n', code: 2, message: /target stage "zzz" could not be found/ },
     { name: 'several sources need a / destination', dockerfile: 'FROM scratch\nCOPY a b /dest\n', files: { a: '1', b: '2' }, code: 1, message: /must be a directory and end with a \// },
-    { name: 'a foreign --platform', dockerfile: 'FROM --platform=linux/s390x scratch\n', code: 2, message: /platform linux\/s390x is not supported yet/ },
+    { name: 'RUN for a platform with no emulator', dockerfile: 'FROM --platform=linux/riscv32 scratch\nRUN true\n', code: 1, message: /Dockerfile:2:\d+.*RUN for linux\/riscv32 needs an emulator: no binfmt_misc handler qemu-riscv32 is registered.*qemu-user-static/s },
+    { name: 'an invalid FROM --platform', dockerfile: 'FROM --platform=linux//x scratch\n', code: 2, message: /Dockerfile:1:\d+.*invalid platform/s },
+    { name: 'an invalid --platform', dockerfile: 'FROM scratch\n', code: 2, message: /--platform: invalid platform "a\/b\/c\/d"/ },
     { name: 'COPY of a symlink out of the context', dockerfile: 'FROM scratch\nCOPY esc/passwd /x\n', code: 1, message: /not found/ },
   ];
   for (const c of cases) {
@@ -235,7 +237,7 @@ describe('tsbuild build: errors', function () {
       const ctx = await makeTree({ 'Dockerfile': c.dockerfile, ...(c.files ?? {}) });
       try {
         if (c.name.includes('symlink')) await symlink('/etc', join(ctx, 'esc'));
-        const args = ['build', '--root', root, '--progress=quiet', ...(c.name === 'unknown target' ? ['--target', 'zzz'] : []), ctx];
+        const args = ['build', '--root', root, '--progress=quiet', ...(c.name === 'unknown target' ? ['--target', 'zzz'] : []), ...(c.name === 'an invalid --platform' ? ['--platform', 'a/b/c/d'] : []), ctx];
         const r = await cli(args);
         assert.equal(r.code, c.code, r.stderr);
         assert.match(r.stderr, c.message);

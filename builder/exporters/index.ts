@@ -2,10 +2,10 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../../cache/store.js';
-import { storeImage } from '../../cache/store-image.js';
+import { storeImage, storeIndex } from '../../cache/store-image.js';
 import type { Digest } from '../../image/digest.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
-import { writeOciLayout } from '../../image/oci-layout.js';
+import { writeOciIndexLayout, writeOciLayout } from '../../image/oci-layout.js';
 import { createTarStream, type TarSource } from '../../image/tar/writer.js';
 import { familiar, parseReference, storeRefName } from '../../registry/reference.js';
 import type { RegistryClient } from '../../registry/client.js';
@@ -13,7 +13,9 @@ import { walkContext } from '../context.js';
 import { BuildUsageError } from '../errors.js';
 import type { LayerViews } from '../layers.js';
 import type { LayerRef } from '../stage-state.js';
-import type { Descriptor } from '../../image/types.js';
+import type { Descriptor, Index, Manifest } from '../../image/types.js';
+import { join } from 'node:path';
+import { formatPlatform } from '../../image/platform.js';
 import { applyLayerWithDevices } from '../../runtime/snapshots.js';
 
 /** `--output` destinations, with docker/buildx's spelling. */
@@ -73,6 +75,58 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
     }
   }
   return { pushed };
+}
+
+export interface IndexExportContext {
+  store: ContentStore;
+  views: LayerViews;
+  /** An image index in the store whose images (one per platform) are in the store too. */
+  index: Descriptor;
+  registry: () => Promise<RegistryClient>;
+}
+
+/**
+ * Exports a multi-platform build's image index: tagged in the store, pushed (every image, then
+ * the index), an OCI layout whose index.json names the index (as BuildKit's OCI exporter), or one
+ * directory per platform (`linux_amd64/`, as BuildKit's local exporter). platforms.ts refuses
+ * type=docker and type=tar before building.
+ */
+export async function runIndexExporter(o: OutputSpec, x: IndexExportContext): Promise<ExportResult> {
+  const pushed: ExportResult['pushed'] = [];
+  const index = storeIndex(x.store, x.index.digest);
+  switch (o.type) {
+    case 'image': {
+      for (const n of o.names) await x.store.setRef(storeRefName(n), x.index);
+      if (o.push) {
+        if (o.names.length === 0) throw new BuildUsageError('push needs at least one image name (-t NAME)');
+        const r = await (await x.registry()).pushIndex(index, o.names.map((n) => parseReference(n)));
+        for (const n of o.names) pushed.push({ name: n, digest: r.digest });
+      }
+      break;
+    }
+    case 'oci':
+      await writeTo(x.store, o.dest, (file) => writeOciIndexLayout({ tarFile: file }, index, o.names[0] ? refTag(o.names[0]) : undefined));
+      break;
+    case 'local': {
+      for (const d of (await x.store.readJSON<Index>(x.index.digest)).manifests) {
+        const dir = join(o.dest, platformDirName(d));
+        await mkdir(dir, { recursive: true });
+        const manifest = await x.store.readJSON<Manifest>(d.digest);
+        const config = await x.store.readJSON<{ rootfs: { diff_ids: Digest[] } }>(manifest.config.digest);
+        const layers = manifest.layers.map((desc, i) => ({ desc, diffID: config.rootfs.diff_ids[i]! }));
+        for (const l of layers) await applyLayerWithDevices(await x.views.uncompressed(l), dir);
+      }
+      break;
+    }
+    default:
+      throw new BuildUsageError(`--output type=${o.type} cannot hold several platforms`);
+  }
+  return { pushed };
+}
+
+/** BuildKit's directory name for a platform in a multi-platform local export: `linux_arm_v7`. */
+function platformDirName(d: Descriptor): string {
+  return d.platform ? formatPlatform(d.platform).replaceAll('/', '_') : d.digest.replace(':', '_');
 }
 
 /** `-` writes to stdout through a temp file (the formats need a seekable file first). */

@@ -4,6 +4,7 @@ import { heredocScript, type Instruction } from '../../parser/instructions.js';
 import type { TarSource } from '../../image/tar/writer.js';
 import { createTarStream } from '../../image/tar/writer.js';
 import type { RunMount } from '../../runtime/index.js';
+import { checkEmulation } from '../../runtime/binfmt.js';
 import { BuildUsageError, RunStepFailedError, type SourceLocation } from '../errors.js';
 import type { BuildSession } from '../session.js';
 import type { RunSettings } from '../build.js';
@@ -97,6 +98,8 @@ export async function runStep(
   const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
   if (hit.state) return { ...hit.state, cacheHit: true };
 
+  // a foreign platform runs through a binfmt_misc emulator: without one, fail before the step starts
+  await checkEmulation(s.buildPlatform, state.platform);
   const runtime = await s.runtime();
   let entries = 0;
   const result = await runtime.runStep(
