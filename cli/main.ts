@@ -26,6 +26,7 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   context: { load: async () => (await import('./commands/check.js')).checkCommands.context.run, summary: 'Show the build context after .dockerignore (--explain PATH)' },
   du: { load: async () => (await import('./commands/store.js')).storeCommands.du.run, summary: 'Show what uses space in the store' },
   prune: { load: async () => (await import('./commands/store.js')).storeCommands.prune.run, summary: 'Remove build cache and unreferenced blobs from the store' },
+  binfmt: { load: async () => (await import('./commands/binfmt.js')).binfmtCommands.binfmt.run, summary: 'Show / register (root) the qemu emulators RUN uses for foreign platforms' },
   'check-store': { load: async () => (await import('./commands/store.js')).storeCommands['check-store'].run, summary: 'Verify every blob and what names blobs (--repair)' },
 };
 

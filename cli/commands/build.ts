@@ -47,7 +47,7 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'cache-to', type: 'list', valueName: 'SPEC', description: 'type=registry,ref=REPO:TAG[,mode=min|max][,cache-mounts=true[,cache-mounts-max=SIZE]] or type=local,dest=DIR' },
   { name: 'explain-cache', type: 'bool', description: 'say in full why each step missed the cache' },
   { name: 'pull', type: 'bool', description: 'always pull base images' },
-  { name: 'platform', type: 'string', valueName: 'OS/ARCH', description: 'target platform (the host platform only, for now)' },
+  { name: 'platform', type: 'string', valueName: 'OS/ARCH[,…]', description: 'target platform(s); several build an OCI image index (foreign RUN needs qemu binfmt: tsbuild binfmt)' },
   { name: 'build-context', type: 'list', valueName: 'NAME=VALUE', description: 'named context: DIR, oci-layout://PATH[:TAG] or docker-image://REF' },
   { name: 'secret', type: 'list', valueName: 'id=ID[,src=FILE|env=VAR]', description: 'secret for RUN --mount=type=secret' },
   { name: 'ssh', type: 'list', valueName: 'default|ID[=SOCKET]', description: 'SSH agent socket for RUN --mount=type=ssh' },
