@@ -8,7 +8,7 @@
 # Idempotent. Needs root for apt-get (as CI is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(runc crun docker-registry skopeo umoci busybox-static apache2-utils chromium file gcc libc6-dev util-linux bzip2 xz-utils)
+pkgs=(runc crun docker-registry skopeo umoci busybox-static apache2-utils chromium file gcc libc6-dev util-linux bzip2 xz-utils qemu-user-static)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

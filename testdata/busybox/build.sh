@@ -7,10 +7,13 @@
 # manifest digest on every run. Tests and examples use it as their base image.
 #
 # Needs: umoci, a statically linked busybox at /bin/busybox (or $BUSYBOX), root (for chown/chroot).
+# $ARCH (default amd64) is the config's architecture: a foreign busybox (multiarch.sh) needs its
+# qemu binfmt handler registered, since `busybox --install` runs it in a chroot.
 set -euo pipefail
 out=${1:?usage: build.sh OUT_DIR}
 busybox=${BUSYBOX:-/bin/busybox}
 epoch=${SOURCE_DATE_EPOCH:-1704067200}
+arch=${ARCH:-amd64}
 created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 
 command -v umoci >/dev/null || { echo "build.sh: umoci not found (apt-get install umoci)" >&2; exit 1; }
@@ -63,7 +66,7 @@ find "$rootfs" -exec touch -h -d "@$epoch" {} +
 layout=$work/oci
 umoci init --layout "$layout"
 umoci new --image "$layout:latest"
-umoci config --image "$layout:latest" --no-history --created "$created" --os linux --architecture amd64 \
+umoci config --image "$layout:latest" --no-history --created "$created" --os linux --architecture "$arch" \
   --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --config.cmd sh
 # unpack the empty image to a bundle, copy the rootfs in, repack = one tar+gzip layer
 umoci unpack --image "$layout:latest" "$work/bundle"
