@@ -1,4 +1,7 @@
 import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ContextLimits } from './context-source.js';
 import { availableParallelism } from 'node:os';
 import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
@@ -52,8 +55,13 @@ export interface RunSettings {
 
 export interface BuildOptions {
   store: ContentStore;
+  /** The CONTEXT argument: a directory, `-` (stdin), a tar file, an http(s) URL or a git URL (builder/context-source.ts). */
   contextDir: string;
-  /** Path of the Dockerfile (default CONTEXT/Dockerfile); ignored when dockerfileText is given. */
+  /** What `-` reads (the CLI passes process.stdin). */
+  stdin?: Readable;
+  /** Size limits of a tar, download or git context. */
+  contextLimits?: Partial<ContextLimits>;
+  /** Path of the Dockerfile (default CONTEXT/Dockerfile; inside a tar or git context, relative to it); ignored when dockerfileText is given. */
   dockerfile?: string;
   dockerfileText?: string;
   buildArgs?: Record<string, string>;
@@ -132,18 +140,31 @@ export interface BuildResult {
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
 export async function build(o: BuildOptions): Promise<BuildResult> {
-  const source = await readSource(o);
-  if (!o.perPlatform && targetPlatforms(o.platform).length > 1) {
-    // builder/platforms.ts runs this function once per platform and writes the image index
-    const { buildPlatforms } = await import('./platforms.js');
-    return buildPlatforms(o, source, targetPlatforms(o.platform)).catch((e: unknown) => {
+  // where a tar, download or git context is unpacked (under the store: a killed build's is swept)
+  const contextScratch = await o.store.makeTempDir();
+  // registry/ (and undici) load only for an http context
+  let registry: Promise<RegistryClient> | undefined;
+  const contextRegistry = (): Promise<RegistryClient> =>
+    (registry ??= o.registry ? Promise.resolve(o.registry) : import('../registry/client.js').then((m) => new m.RegistryClient({ ...(o.networkTimeouts ? { timeouts: o.networkTimeouts } : {}) })));
+  try {
+    const source = await readSource(o, contextScratch, contextRegistry);
+    if (source.description) o.onEvent?.({ type: 'message', level: 'info', text: source.description });
+    if (registry && !o.registry) await (await registry).close();
+    if (!o.perPlatform && targetPlatforms(o.platform).length > 1) {
+      // builder/platforms.ts runs this function once per platform and writes the image index
+      const { buildPlatforms } = await import('./platforms.js');
+      return await buildPlatforms(o, source, targetPlatforms(o.platform)).catch((e: unknown) => {
+        throw attachSource(e, source.fileLabel, source.text);
+      });
+    }
+    // Errors carry the text they point into, for the printer's excerpt (never re-read by label).
+    return await buildSource(o, source).catch((e: unknown) => {
       throw attachSource(e, source.fileLabel, source.text);
     });
+  } finally {
+    if (registry && !o.registry) await (await registry.catch(() => undefined))?.close().catch(() => {});
+    await rm(contextScratch, { recursive: true, force: true });
   }
-  // Errors carry the text they point into, for the printer's excerpt (never re-read by label).
-  return buildSource(o, source).catch((e: unknown) => {
-    throw attachSource(e, source.fileLabel, source.text);
-  });
 }
 
 export async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<BuildResult> {
@@ -307,7 +328,8 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
   } finally {
     await solver.settled();
     // Remember content hashes of real directories only (not unpacked stages in tmp).
-    for (const [dir, h] of hashers) if (!dir.startsWith(tmp)) await (await h.catch(() => undefined))?.save().catch(() => {});
+    // (the store's scratch root holds both this build's tmp and an unpacked tar or git context)
+    for (const [dir, h] of hashers) if (!dir.startsWith(dirname(tmp) + '/')) await (await h.catch(() => undefined))?.save().catch(() => {});
     if (runtime) await (await runtime.catch(() => undefined))?.close();
     if (registry && !o.registry) await registry.close();
     await rm(tmp, { recursive: true, force: true });

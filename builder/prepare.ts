@@ -4,15 +4,17 @@
  * sockets are read here too. Nothing here touches the store, a registry or a runtime.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { hasImagePrefix } from '../image/image-spec.js';
 import { hostPlatform, parsePlatformList } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
+import type { RegistryClient } from '../registry/client.js';
+import { DEFAULT_TIMEOUTS } from '../registry/timeouts.js';
 import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { BuildOptions, SecretSpec } from './build.js';
 import { readDockerignore } from './context.js';
-import { readDockerfile } from './dockerfile-source.js';
+import { DEFAULT_CONTEXT_LIMITS, resolveContext, type ResolvedContext } from './context-source.js';
 import { BuildUsageError } from './errors.js';
 import type { EventSink } from './events.js';
 import type { NamedContext } from './session.js';
@@ -32,34 +34,46 @@ export interface Prepared {
   namedContexts: Map<string, NamedContext>;
 }
 
-/** The build context and the Dockerfile's text (bounded in size), before anything is parsed. */
-export interface DockerfileSource {
-  contextDir: string;
-  dockerfilePath: string;
-  /** The name errors give the Dockerfile (`Dockerfile` for stdin). */
-  fileLabel: string;
-  text: string;
+/** The build context (a directory by now) and the Dockerfile's text (bounded in size), before anything is parsed. */
+export type DockerfileSource = ResolvedContext;
+
+/** The context the CONTEXT argument names (unpacked or fetched into `scratch` when it is no directory), and its Dockerfile. */
+export async function readSource(o: BuildOptions, scratch: string, registry: () => Promise<RegistryClient>): Promise<DockerfileSource> {
+  return resolveContext({
+    spec: o.contextDir,
+    ...(o.dockerfile !== undefined ? { dockerfile: o.dockerfile } : {}),
+    ...(o.dockerfileText !== undefined ? { dockerfileText: o.dockerfileText } : {}),
+    ...(o.stdin ? { stdin: o.stdin } : {}),
+    scratch,
+    registry,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...o.networkTimeouts },
+    limits: { ...DEFAULT_CONTEXT_LIMITS, ...o.contextLimits },
+    keepGitDir: isTrue(o.buildArgs?.['BUILDKIT_CONTEXT_KEEP_GIT_DIR']),
+    ...(sshAgent(o) ? { sshAuthSock: sshAgent(o) } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
 }
 
-export async function readSource(o: BuildOptions): Promise<DockerfileSource> {
-  const contextDir = resolve(o.contextDir);
-  const st = await stat(contextDir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new BuildUsageError(`build context ${o.contextDir} is not a directory`);
-  const dockerfilePath = o.dockerfile ? (isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile)) : join(contextDir, 'Dockerfile');
-  const fileLabel = o.dockerfileText !== undefined ? 'Dockerfile' : relName(dockerfilePath);
-  const text = o.dockerfileText ?? (await readDockerfile(dockerfilePath, fileLabel));
-  return { contextDir, dockerfilePath, fileLabel, text };
+/** Go's strconv.ParseBool truths, as BuildKit reads its build-arg switches. */
+export function isTrue(value: string | undefined): boolean {
+  return value !== undefined && /^(1|t|true)$/i.test(value);
+}
+
+/** `--ssh default=SOCKET` (or $SSH_AUTH_SOCK) also serves git ssh URLs, as buildx forwards it. */
+function sshAgent(o: BuildOptions): string | undefined {
+  return o.ssh?.['default'] || process.env.SSH_AUTH_SOCK || undefined;
 }
 
 export async function prepare(o: BuildOptions, source: DockerfileSource, emit: EventSink): Promise<Prepared> {
-  const { contextDir, dockerfilePath, fileLabel, text } = source;
+  const { dir: contextDir, fileLabel, text } = source;
   const df = parseDockerfile(text, { file: fileLabel });
   for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
   const buildPlatform = hostPlatform();
   const platform = targetPlatforms(o.platform)[0] ?? buildPlatform;
   const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
   const globalArgs = resolveGlobalArgs(df, buildArgs, platform, buildPlatform);
-  const ignore = await readDockerignore(contextDir, o.dockerfileText !== undefined ? undefined : dockerfilePath);
+  // only a local directory's .dockerignore counts: BuildKit uses a tar or git context whole
+  const ignore = source.readIgnore ? await readDockerignore(contextDir, source.dockerfilePath) : { patterns: [] };
   const namedContexts = await resolveNamedContexts(o.namedContexts ?? {});
   return { contextDir, df, platform, buildPlatform, buildArgs, globalArgs, ignore, namedContexts };
 }
@@ -72,11 +86,6 @@ export function targetPlatforms(spec: string | undefined): Platform[] {
   } catch (e) {
     throw new BuildUsageError(`--platform: ${(e as Error).message}`);
   }
-}
-
-function relName(p: string): string {
-  const cwd = process.cwd();
-  return p.startsWith(cwd + '/') ? p.slice(cwd.length + 1) : p;
 }
 
 /** Global ARGs (before the first FROM), with --build-arg values and the platform ARGs. */

@@ -17,21 +17,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { NetworkTimeoutError, RegistryBaseError, RegistryError, TransportError, redactUrl, type RegistryErrorEntry } from './errors.js';
 import type { EventSink } from './events.js';
+import { DEFAULT_TIMEOUTS, type NetworkTimeouts } from './timeouts.js';
 
-/** How long the network may stay silent, and how long one operation may take. */
-export interface NetworkTimeouts {
-  /** TCP (and TLS) connect. */
-  connectMs: number;
-  /** Request sent (or its upload stalled) until the response headers arrive. */
-  headersMs: number;
-  /** Longest silence between two chunks of a response body. */
-  bodyIdleMs: number;
-  /** One whole pull, push, login or download, retries included. */
-  deadlineMs: number;
-}
-
-/** Generous but finite: a multi-GiB pull on a slow link fits in 30 minutes; a dead registry fails in about a minute per try. */
-export const DEFAULT_TIMEOUTS: NetworkTimeouts = { connectMs: 30_000, headersMs: 60_000, bodyIdleMs: 60_000, deadlineMs: 30 * 60_000 };
+export { DEFAULT_TIMEOUTS, type NetworkTimeouts } from './timeouts.js';
 
 const DEADLINE_CODE = 'TSB_DEADLINE';
 

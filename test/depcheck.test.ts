@@ -65,7 +65,7 @@ const HOMES: Array<{ concern: string; home: string[]; pattern: RegExp; until?: R
   },
 ];
 
-/** Modules that may start child processes: runtime/ (containers), registry/ (credential helpers only). */
+/** Modules that may start child processes: runtime/ (containers), registry/ (credential helpers, and git for git sources: registry/git.ts). */
 const MAY_SPAWN = new Set(['runtime', 'registry']);
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');

@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { main } from '../cli/main.js';
 import { requireRoot, requireTools } from './tools.js';
@@ -41,14 +42,29 @@ export async function cli(args: string[], env: Record<string, string | undefined
   }
 }
 
-async function cliProcess(executable: string, args: string[], env: Record<string, string | undefined>): Promise<CliResult> {
+/**
+ * The CLI as its own process with `input` on stdin (`tsbuild build - < ctx.tar`): TSBUILD_CLI's
+ * executable, else cli/main.ts under tsx.
+ */
+export async function cliWithInput(args: string[], input: Buffer | string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const executable = process.env['TSBUILD_CLI'];
+  const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+  const [command, prefix] = executable ? [resolve(executable), []] : [process.execPath, ['--import', 'tsx', main]];
+  return cliProcess(command, [...prefix, ...args], env, input);
+}
+
+async function cliProcess(executable: string, args: string[], env: Record<string, string | undefined>, input?: Buffer | string): Promise<CliResult> {
   const childEnv = { ...process.env, ...env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
-  const child = spawn(executable, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(executable, args, { env: childEnv, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (input !== undefined) {
+    child.stdin?.on('error', () => {}); // EPIPE: the CLI may stop reading (a size limit)
+    child.stdin?.end(input);
+  }
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => void (stdout += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => void (stderr += s));
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => void (stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => void (stderr += s));
   const code = await new Promise<number>((settle, fail) => {
     child.on('error', fail);
     child.on('close', (status, signal) => settle(status ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)));

@@ -1,9 +1,8 @@
 import { createReadStream, readFileSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, readlink } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readlink } from 'node:fs/promises';
 import { applyLayer } from '../../image/extract.js';
 import { posix, join as joinFs } from 'node:path';
 import { Readable } from 'node:stream';
-import { gunzipStream } from '../../image/compress.js';
 import type { TarHeader } from '../../image/tar/header.js';
 import { readTar } from '../../image/tar/reader.js';
 import { entryParts, linkTargetParts } from '../../image/safe-path.js';
@@ -15,7 +14,7 @@ import type { FsView } from '../fsview.js';
 import { globToRegExp, hasWildcard } from '../glob.js';
 import type { ModeFn } from '../chmod.js';
 import { layerXattrs } from '../../runtime/diff.js';
-import { decompressWith } from '../../runtime/decompress.js';
+import { isTarArchive, openArchive } from '../archive.js';
 import { parseWhiteout, WH_PREFIX } from '../../image/whiteout.js';
 
 /** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
@@ -521,62 +520,6 @@ async function archiveSpecialEntries(abs: string): Promise<ArchiveSpecials> {
     seen.add(path);
   }
   return { fifos, outsideLinks, whiteouts, written: seen };
-}
-
-type Compression = 'none' | 'gzip' | 'bzip2' | 'xz';
-
-/** By magic bytes, as moby's archive.DetectCompression (zstd is not supported). */
-function detectCompression(magic: Buffer): Compression {
-  const starts = (bytes: number[]): boolean => bytes.every((b, i) => magic[i] === b);
-  if (starts([0x1f, 0x8b, 0x08])) return 'gzip';
-  if (starts([0x42, 0x5a, 0x68])) return 'bzip2'; // "BZh"
-  if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
-  return 'none';
-}
-
-/** The archive's tar stream, decompressed (streamed) by its magic bytes. */
-async function openArchive(abs: string): Promise<Readable> {
-  const compression = detectCompression(await readMagic(abs));
-  const s = createReadStream(abs);
-  switch (compression) {
-    case 'none':
-      return s;
-    case 'gzip':
-      return gunzipStream(s);
-    default:
-      return decompressWith(compression, s);
-  }
-}
-
-async function readMagic(abs: string): Promise<Buffer> {
-  const fh = await open(abs, 'r');
-  try {
-    const b = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(b, 0, 512, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** A tar (ustar magic at 257), plain or gzip/bzip2/xz-compressed; anything else is copied as a file. */
-async function isTarArchive(abs: string): Promise<boolean> {
-  const magic = await readMagic(abs);
-  const isUstar = (head: Buffer): boolean => head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar';
-  if (detectCompression(magic) === 'none') return isUstar(magic);
-  const stream = await openArchive(abs);
-  const head = await new Promise<Buffer>((resolve) => {
-    const chunks: Buffer[] = [];
-    let len = 0;
-    stream.on('data', (c: Buffer) => {
-      chunks.push(c);
-      len += c.length;
-      if (len >= 263) stream.destroy();
-    });
-    stream.on('close', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', () => resolve(Buffer.alloc(0)));
-  });
-  return isUstar(head);
 }
 
 function cleanRel(p: string): string {

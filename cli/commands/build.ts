@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { parseSize } from '../../report/units.js';
 import { build } from '../../builder/build.js';
 import { readBounded } from '../../builder/dockerfile-source.js';
 import { BuildError } from '../../builder/errors.js';
@@ -83,13 +84,27 @@ function usageCheck<T>(check: () => T): T {
   }
 }
 
+/** TSBUILD_CONTEXT_MAX_BYTES: the size limit of a tar, download or git context (default 8 GiB). */
+function contextLimits(env: NodeJS.ProcessEnv = process.env): { maxBytes?: number } {
+  const text = env['TSBUILD_CONTEXT_MAX_BYTES'];
+  if (text === undefined || text === '') return {};
+  let bytes: number;
+  try {
+    bytes = parseSize(text);
+  } catch {
+    bytes = NaN;
+  }
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`invalid TSBUILD_CONTEXT_MAX_BYTES ${JSON.stringify(text)}: want a size such as 500MB or 2GiB`);
+  return { maxBytes: bytes };
+}
+
 export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, BUILD_FLAGS);
   if (bool(p, 'help')) {
     io.out(helpText('tsbuild build [OPTIONS] CONTEXT', 'Build an image from a Dockerfile.', BUILD_FLAGS, 'Exit status: 0 built, 1 the build failed, 2 usage error (a bad flag or Dockerfile), 3 a --report gate failed.'));
     return 0;
   }
-  if (p.positionals.length !== 1) throw new UsageError('"tsbuild build" requires exactly 1 argument (the context directory)');
+  if (p.positionals.length !== 1) throw new UsageError('"tsbuild build" requires exactly 1 argument (the context: a directory, -, a tar file, or an http(s) or git URL)');
   const contextDir = p.positionals[0]!;
   const file = str(p, 'file');
   let dockerfileText: string | undefined;
@@ -141,6 +156,8 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
     const r = await build({
       store,
       contextDir,
+      ...(contextDir === '-' ? { stdin: process.stdin } : {}),
+      contextLimits: contextLimits(),
       dockerfile: file === '-' ? undefined : file,
       dockerfileText,
       buildArgs: kvList(list(p, 'build-arg'), 'build-arg'),

@@ -71,6 +71,21 @@ function checksumOk(b: Buffer): boolean {
 }
 
 /**
+ * Whether `block` starts with a tar header: a non-zero block whose checksum holds (what Go's
+ * tar reader accepts, and so how BuildKit tells an uncompressed tar context from a Dockerfile).
+ */
+export function isTarHeaderBlock(block: Buffer): boolean {
+  if (block.length < TAR_BLOCK) return false;
+  const head = block.subarray(0, TAR_BLOCK);
+  if (isZero(head)) return false;
+  try {
+    return checksumOk(head);
+  } catch {
+    return false; // a checksum field that is no number: not a header
+  }
+}
+
+/**
  * Normalize an archive path: strip leading `/` and `./`, trailing `/`, `.` segments and
  * repeated slashes, so `/x`, `./x` and `x` read the same. The archive root reads as `.`.
  * `..` segments are kept: rejecting them is the extractor's job.
