@@ -30,6 +30,9 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   'check-store': { load: async () => (await import('./commands/store.js')).storeCommands['check-store'].run, summary: 'Verify every blob and what names blobs (--repair)' },
 };
 
+/** Commands that touch neither the store nor containers: no user namespace for a non-root user. */
+const NO_NAMESPACE = new Set(['lint', 'context', 'login', 'logout']);
+
 export function usage(): string {
   const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(12)} ${c.summary}`);
   return `Usage: tsbuild COMMAND [OPTIONS]
@@ -60,6 +63,11 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     if (first === '--version' || first === 'version') {
       io.out('tsbuild 0.1.0\n');
       return 0;
+    }
+    // rootless: everything but these runs again as root of a user namespace (runtime/rootless.ts)
+    if (!NO_NAMESPACE.has(first) && !rest.includes('--help') && !rest.includes('-h')) {
+      const { needsUserNamespace, runInUserNamespace } = await import('../runtime/rootless.js');
+      if (needsUserNamespace()) return await runInUserNamespace(argv);
     }
     const cmd = COMMANDS[first];
     // `tsbuild -t app .` builds, as the brief promises docker users.

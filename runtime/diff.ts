@@ -19,6 +19,7 @@ import { xattr } from '../image/xattr.js';
 import type { TarHeader } from '../image/tar/header.js';
 import type { TarSource } from '../image/tar/writer.js';
 import { DiffError } from './errors.js';
+import { overlayXattrPrefix } from './userns.js';
 
 const S_IFMT = 0o170000n;
 const S_IFDIR = 0o040000n;
@@ -28,7 +29,10 @@ const S_IFCHR = 0o020000n;
 const S_IFBLK = 0o060000n;
 const S_IFIFO = 0o010000n;
 
-export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+/** overlay's opaque-dir marker: `trusted.overlay.opaque`, or `user.overlay.opaque` in a user namespace. */
+export function opaqueXattr(): string {
+  return `${overlayXattrPrefix()}opaque`;
+}
 
 function isOverlayXattr(name: string): boolean {
   return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
@@ -49,7 +53,7 @@ export function layerXattrs(host: string): Record<string, Buffer> | undefined {
   let out: Record<string, Buffer> | undefined;
   for (const n of names.sort()) {
     if (isOverlayXattr(n)) {
-      if (n === 'trusted.overlay.redirect' || n === 'trusted.overlay.metacopy') {
+      if (n.endsWith('.overlay.redirect') || n.endsWith('.overlay.metacopy')) {
         throw new DiffError(`overlay ${n} on ${host}: redirect_dir/metacopy must be off for an upper-only diff`, { path: host });
       }
       continue;
@@ -143,7 +147,7 @@ function isWhiteoutNode(st: BigIntStats): boolean {
 
 /** Whether a directory of an overlay layer carries the opaque xattr. */
 export function isOpaque(host: string): boolean {
-  const v = xattr().getAttributeSync(host, OPAQUE_XATTR);
+  const v = xattr().getAttributeSync(host, opaqueXattr());
   return v !== null && v.toString() === 'y';
 }
 

@@ -44,6 +44,7 @@ import { MountStubs } from './stubs.js';
 import type { ExtraHost, RunRequest, RunResult, RuntimeInfo, RuntimeOptions } from './types.js';
 import { resolveUser } from './users.js';
 import { which } from './exec.js';
+import { inUserNamespace } from './userns.js';
 
 export type { ExtraHost, RunMount, RunRequest, RunResult, RuntimeInfo, RuntimeOptions, SecurityOptions, Ulimit } from './types.js';
 export { checkCgroupParent } from './builds.js';
@@ -184,7 +185,7 @@ async function probeFingerprint(root: string, want: string, snap: string): Promi
   }
   // overlay support depends on the file system the state dir is on, not only on the kernel
   const dev = (await fsp.stat(root)).dev;
-  return [release(), want, snap, isHybridCgroups() ? 'hybrid' : 'single', `dev=${dev}`, ...bins].join('|');
+  return [release(), inUserNamespace() ? 'userns' : 'host', want, snap, isHybridCgroups() ? 'hybrid' : 'single', `dev=${dev}`, ...bins].join('|');
 }
 
 /**
@@ -258,7 +259,7 @@ export class Runtime {
       throw new RuntimeSetupError(`runtime state dir must not contain ',', ':' or spaces (overlay options): ${root}`, { root });
     }
     if (process.getuid?.() !== 0) {
-      throw new RuntimeSetupError('running RUN steps needs root (rootless mode is not supported yet)', {});
+      throw new RuntimeSetupError('running RUN steps needs root or the rootless user namespace the tsbuild command enters by itself', {});
     }
     let buildId = o.buildId ?? randomBytes(5).toString('hex');
     if (!buildId.startsWith(BUILD_PREFIX)) buildId = BUILD_PREFIX + buildId;

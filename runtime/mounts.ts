@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeSetupError } from './errors.js';
 import { exec, execOk } from './exec.js';
+import { inUserNamespace } from './userns.js';
 
 /** Kernel mount options are limited to one page; overlay fails beyond it. */
 const MAX_MOUNT_DATA = 4000;
@@ -17,8 +18,12 @@ export async function mountOverlay(o: { cwd: string; lowers: string[]; upper: st
   for (const p of [o.upper, o.work, ...lowers]) {
     if (/[,:]/.test(p)) throw new RuntimeSetupError(`overlay path contains ',' or ':': ${p}`, { path: p });
   }
+  // In a user namespace (rootless) overlay may only keep its markers in user.* xattrs, and the
+  // kernel refuses userxattr with redirect_dir=off ("conflicting options: userxattr,
+  // redirect_dir=follow"); nofollow creates no redirects either.
   const data =
-    `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}` + ',redirect_dir=off,metacopy=off,index=off';
+    `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}` +
+    (inUserNamespace() ? ',redirect_dir=nofollow,metacopy=off,index=off,userxattr' : ',redirect_dir=off,metacopy=off,index=off');
   if (data.length > MAX_MOUNT_DATA) {
     throw new RuntimeSetupError(`too many layers for one overlay mount (${lowers.length}; options ${data.length} bytes)`, {
       layers: lowers.length,

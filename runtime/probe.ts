@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { xattr } from '../image/xattr.js';
-import { OPAQUE_XATTR } from './diff.js';
+import { opaqueXattr } from './diff.js';
 import { RuntimeSetupError } from './errors.js';
 import { exec, which } from './exec.js';
 import { mountOverlay, unmountAllUnder } from './mounts.js';
@@ -104,9 +104,9 @@ export async function probeOverlay(dir: string): Promise<string | undefined> {
     await fsp.mkdir(join(top, 'o'));
     await fsp.writeFile(join(top, 'o', 'shown'), 'x');
     try {
-      xattr().setAttributeSync(join(top, 'o'), OPAQUE_XATTR, 'y');
+      xattr().setAttributeSync(join(top, 'o'), opaqueXattr(), 'y');
     } catch (e) {
-      return `cannot set ${OPAQUE_XATTR}: ${(e as Error).message}`;
+      return `cannot set ${opaqueXattr()}: ${(e as Error).message}`;
     }
     try {
       await mountOverlay({ cwd: dir, lowers: ['top', 'bottom'], upper, work, target: merged });
@@ -125,7 +125,7 @@ export async function probeOverlay(dir: string): Promise<string | undefined> {
       await unmountAllUnder(merged);
     }
     if (!isWhiteout(join(upper, 'a'))) return 'deleting a lower file left no whiteout in upper';
-    const opq = xattr().getAttributeSync(join(upper, 'd'), OPAQUE_XATTR);
+    const opq = xattr().getAttributeSync(join(upper, 'd'), opaqueXattr());
     if (!opq || opq.toString() !== 'y') return 're-creating a deleted dir did not make it opaque';
     return undefined;
   } finally {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { convertSeccomp, defaultSeccomp, type OciSeccomp } from './seccomp.js';
 import type { SecurityOptions, Ulimit } from './types.js';
 import type { ResolvedUser } from './users.js';
+import { inUserNamespace } from './userns.js';
 
 export interface OciMount {
   destination: string;
@@ -162,7 +163,14 @@ export function specJson(spec: OciSpec): string {
   return text.replaceAll(`"${RLIM_INFINITY_MARK}"`, '18446744073709551615');
 }
 
-export function standardMounts(insecure: boolean, shmBytes = DEFAULT_SHM_BYTES): OciMount[] {
+/**
+ * `sysfsBind`: a user namespace may mount sysfs only with a network namespace of its own; with
+ * the host's network (rootless, --network=host) the host's /sys is bound read-only instead.
+ */
+export function standardMounts(insecure: boolean, shmBytes = DEFAULT_SHM_BYTES, sysfsBind = false): OciMount[] {
+  const sys: OciMount = sysfsBind
+    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', insecure ? 'rw' : 'ro'] };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -174,7 +182,7 @@ export function standardMounts(insecure: boolean, shmBytes = DEFAULT_SHM_BYTES):
     },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.ceil(shmBytes / 1024)}k`] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', insecure ? 'rw' : 'ro'] },
+    sys,
   ];
 }
 
@@ -199,13 +207,15 @@ export function buildSpec(i: SpecInput): OciSpec {
     },
     root: { path: i.rootfs, readonly: false },
     hostname: i.hostname,
-    mounts: [...standardMounts(insecure, i.shmSize), ...i.mounts],
+    mounts: [...standardMounts(insecure, i.shmSize, inUserNamespace() && i.network !== 'none'), ...i.mounts],
     linux: {
       namespaces,
       resources: { devices: insecure ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }] },
     },
   };
-  if (i.cgroupsPath) spec.linux.cgroupsPath = i.cgroupsPath;
+  // rootless: no cgroup is ours to create (v1 has no delegation); runc's rootless manager
+  // ignores its permission errors only when no path was asked for
+  if (i.cgroupsPath && !inUserNamespace()) spec.linux.cgroupsPath = i.cgroupsPath;
   if (!insecure) {
     spec.linux.maskedPaths = [...MASKED_PATHS];
     spec.linux.readonlyPaths = [...READONLY_PATHS];

@@ -30,7 +30,7 @@ import { entryParts, linkTargetParts } from '../image/safe-path.js';
 import { parseWhiteout } from '../image/whiteout.js';
 import type { TarHeader } from '../image/tar/header.js';
 import { readTar } from '../image/tar/reader.js';
-import { OPAQUE_XATTR } from './diff.js';
+import { opaqueXattr } from './diff.js';
 import { RuntimeSetupError } from './errors.js';
 import { exec, execOk } from './exec.js';
 
@@ -203,7 +203,7 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
 
   await makeNodes([...nodes.values()]);
   for (const n of nodes.values()) if (n.header) applyMeta(n.host, n.header);
-  for (const rel of opaque) if (dirs.has(rel)) xattr().setAttributeSync(join(dir, rel), OPAQUE_XATTR, 'y');
+  for (const rel of opaque) if (dirs.has(rel)) xattr().setAttributeSync(join(dir, rel), opaqueXattr(), 'y');
   // directories last: creating their entries moved their mtimes
   for (const { host, header } of dirMeta.reverse()) {
     applyMeta(host, header);
