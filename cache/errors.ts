@@ -50,6 +50,13 @@ export class InvalidNameError extends CacheError {
   }
 }
 
+/** A stored name has no image for the platform asked for. */
+export class NoStoredPlatformError extends CacheError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('TSB_STORE_NO_PLATFORM', message, data);
+  }
+}
+
 /** The store on disk is of another format version, or one of its files does not parse. */
 export class StoreFormatError extends CacheError {
   constructor(message: string, data: Record<string, unknown> = {}) {

@@ -4,20 +4,50 @@
  */
 import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, MediaType } from '../image/mediatypes.js';
-import { hostPlatform, selectManifest } from '../image/platform.js';
-import type { Descriptor, Index, Manifest } from '../image/types.js';
+import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
+import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
 import { storeRefName } from '../registry/reference.js';
 import type { ContentStore } from './store.js';
+import { NoStoredPlatformError } from './errors.js';
 
-/** The image manifest a stored ref points at; for an index the host's image, else (listing) its first entry. */
-export async function storedManifestOf(store: ContentStore, desc: Descriptor): Promise<Descriptor> {
+/**
+ * The image manifest a stored ref points at; for an index the entry for `platform` (an error when
+ * it has none), else the host's one that is in the store, else (listing) the first one that is.
+ */
+export async function storedManifestOf(store: ContentStore, desc: Descriptor, platform?: Platform): Promise<Descriptor> {
   if (!isIndexMediaType(desc.mediaType)) return desc;
   const idx = await store.readJSON<Index>(desc.digest);
-  return selectManifest(idx, hostPlatform()) ?? idx.manifests[0]!;
+  if (platform) {
+    const pick = selectManifest(idx, platform);
+    if (!pick || !(await store.has(pick.digest))) {
+      throw new NoStoredPlatformError(`no image for ${formatPlatform(platform)} in the store under this name (has ${(await storedPlatforms(store, desc)).join(', ') || 'none'}; the index lists ${indexPlatforms(idx).join(', ')})`);
+    }
+    return pick;
+  }
+  const present = { manifests: await presentEntries(store, idx) };
+  return selectManifest(present, hostPlatform()) ?? present.manifests[0] ?? idx.manifests[0]!;
+}
+
+/** The entries of an index whose manifests are in the store (a pull keeps only the platforms it was asked for). */
+async function presentEntries(store: ContentStore, idx: Index): Promise<Descriptor[]> {
+  const out: Descriptor[] = [];
+  for (const d of idx.manifests) if (await store.has(d.digest)) out.push(d);
+  return out;
+}
+
+/** The platforms a stored index has images for in the store (`os/arch[/variant]`); [] for a single image. */
+export async function storedPlatforms(store: ContentStore, desc: Descriptor): Promise<string[]> {
+  if (!isIndexMediaType(desc.mediaType)) return [];
+  return indexPlatforms({ manifests: await presentEntries(store, await store.readJSON<Index>(desc.digest)) });
+}
+
+/** The entries of a stored index present in the store, with their platforms (for `images --tree`). */
+export async function storedIndexEntries(store: ContentStore, desc: Descriptor): Promise<Descriptor[]> {
+  return isIndexMediaType(desc.mediaType) ? presentEntries(store, await store.readJSON<Index>(desc.digest)) : [];
 }
 
 /** The manifest (not index) descriptor a name, digest or ID prefix names in the store; undefined when none. */
-export async function findStoredImage(store: ContentStore, nameOrId: string): Promise<{ name?: string; desc: Descriptor } | undefined> {
+export async function findStoredImage(store: ContentStore, nameOrId: string, platform?: Platform): Promise<{ name?: string; desc: Descriptor } | undefined> {
   const id = nameOrId.startsWith('sha256:') ? nameOrId : /^[a-f0-9]{12,64}$/.test(nameOrId) ? `sha256:${nameOrId}` : undefined;
   if (id) {
     for (const r of await store.listRefs()) {
@@ -31,5 +61,5 @@ export async function findStoredImage(store: ContentStore, nameOrId: string): Pr
   }
   const name = storeRefName(nameOrId);
   const desc = await store.getRef(name);
-  return desc ? { name, desc: await storedManifestOf(store, desc) } : undefined;
+  return desc ? { name, desc: await storedManifestOf(store, desc, platform) } : undefined;
 }

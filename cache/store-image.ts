@@ -94,3 +94,15 @@ export async function writeImage(store: ContentStore, img: Image, opts: WriteIma
   await store.putBytes(rawManifest, { digest, size: rawManifest.length });
   return { mediaType: mediaType ?? manifest.mediaType ?? MediaType.OciManifest, digest, size: rawManifest.length };
 }
+
+/**
+ * Copy an index into the store with the images of `entries` (some of its manifests: a pull keeps
+ * the platforms it was asked for; `--all` every one): those images first, then the index itself.
+ * Returns the index's descriptor.
+ */
+export async function writeIndex(store: ContentStore, index: ImageIndex, entries: readonly Descriptor[], opts: WriteImageOptions = {}): Promise<Descriptor> {
+  for (const d of entries) await writeImage(store, await index.image(d), opts);
+  const [raw, digest, mediaType] = await Promise.all([index.rawManifest(), index.digest(), index.mediaType()]);
+  await store.putBytes(raw, { digest, size: raw.length });
+  return { mediaType, digest, size: raw.length };
+}

@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'TSB_CONTEXT_CHANGED'
   | 'TSB_LOCK_TIMEOUT'
   | 'TSB_STORE_FORMAT'
+  | 'TSB_STORE_NO_PLATFORM'
   // registry/: its own codes, and TSB_REGISTRY_<registry's code> for an HTTP error a registry answered
   | 'TSB_REGISTRY_AUTH'
   | 'TSB_REGISTRY_BAD_REFERENCE'

@@ -121,6 +121,47 @@ describe('multi-platform build: --platform linux/amd64,linux/arm64', function ()
     });
   }
 
+  it('pull --platform keeps the index with one platform; push needs them all; pull --all, push and save --format oci carry the index', async () => {
+    const store = await tempDir('tsb-root-pull-');
+    try {
+      const run = (...args: string[]) => cli([...args.slice(0, 1), '--root', store, ...args.slice(1)]);
+      const one = await run('pull', '--platform', 'linux/arm64', `${reg.host}/team/app:1`);
+      assert.equal(one.code, 0, one.stderr);
+      assert.match((await run('images', '--tree')).stdout, /team\/app\s+1[^\n]*\n\s+└─ linux\/arm64 /);
+      const partial = await run('push', `${reg.host}/team/app:1`, `${reg.host}/team/copy:1`);
+      assert.notEqual(partial.code, 0);
+      assert.match(partial.stderr, /lacks its images for linux\/amd64 \(pull --all first/);
+      assert.equal((await run('pull', '--all', `${reg.host}/team/app:1`)).code, 0);
+      const tree = (await run('images', '--tree')).stdout;
+      assert.match(tree, /└─ linux\/amd64 [\s\S]*└─ linux\/arm64 /);
+      const inspect = JSON.parse((await run('inspect', '--platform', 'linux/arm64', `${reg.host}/team/app:1`)).stdout) as Array<{ Platforms: string[]; Config: { architecture: string } }>;
+      assert.deepEqual(inspect[0]!.Platforms, ['linux/amd64', 'linux/arm64']);
+      assert.equal(inspect[0]!.Config.architecture, 'arm64');
+      const pushed = await run('push', `${reg.host}/team/app:1`, `${reg.host}/team/copy:1`);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const [a, b] = await Promise.all(['app', 'copy'].map(async (n) => (await execFileP('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/team/${n}:1`])).stdout));
+      assert.equal(b, a, 'the pushed index is the same bytes');
+      const archive = join(work, 'saved.tar');
+      assert.equal((await run('save', '--format', 'oci', '-o', archive, `${reg.host}/team/app:1`)).code, 0);
+      assert.equal((await execFileP('skopeo', ['inspect', '--raw', `oci-archive:${archive}`])).stdout, a);
+    } finally {
+      await removeAll(store);
+    }
+  });
+
+  it('--cache-to/--cache-from type=local carry both platforms: a fresh store builds fully cached', async () => {
+    const cacheDir = join(work, 'cache');
+    assert.equal((await build('--cache-to', `type=local,dest=${cacheDir},mode=max`)).code, 0);
+    const fresh = await tempDir('tsb-root-fresh-');
+    try {
+      const r = await cli(['build', '--root', fresh, '--progress=plain', '--explain-cache', '--platform', 'linux/amd64,linux/arm64', '--cache-from', `type=local,src=${cacheDir}`, ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /cache: \d+ step\(s\) reused, 0 executed/);
+    } finally {
+      await removeAll(fresh);
+    }
+  });
+
   it('a single-platform base used for another platform names both platforms', async () => {
     const single = await makeTree({ 'Dockerfile': `FROM ${reg.host}/library/busybox:amd64\nRUN true\n` });
     try {

@@ -23,7 +23,7 @@ import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from 
 import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
 import { GATE_FLAGS } from '../gate-flags.js';
 import { readBuildRecord } from '../../builder/store-meta.js';
-import { findImage } from './images.js';
+import { findImage, parsePlatformFlag, PLATFORM_FLAG } from './images.js';
 import { networkTimeouts } from '../network-flags.js';
 
 export const REPORT_FLAGS: FlagSpec[] = [
@@ -33,6 +33,7 @@ export const REPORT_FLAGS: FlagSpec[] = [
   ...GATE_FLAGS,
   { name: 'ci-config', type: 'string', valueName: 'FILE', description: 'read gates from a .dive-ci file' },
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'plain HTTP to this registry (docker:// sources)' },
+  PLATFORM_FLAG,
   ROOT_FLAG,
   HELP_FLAG,
 ];
@@ -48,12 +49,14 @@ export class GateFailedError extends TsbuildError {
  * Opens IMAGE as the user wrote it (image/image-spec.ts): a store name, `oci-archive:FILE`,
  * `oci:DIR[:TAG]`, `docker-archive:FILE`, or `docker://REF` (pulled lazily, layers streamed).
  */
-async function openImage(store: ContentStore, spec: string, registry: () => RegistryClient): Promise<{ image: Image; record?: BuildRecord }> {
+async function openImage(store: ContentStore, spec: string, registry: () => RegistryClient, platform: string | undefined): Promise<{ image: Image; record?: BuildRecord }> {
   let record: BuildRecord | undefined;
+  const wanted = platform !== undefined ? parsePlatformFlag(platform) : undefined;
   const image = await openImageSpec(spec, {
-    registry: (reference) => registry().getImage(parseReference(reference)),
+    registry: async (reference) => (await registry().getPlatformImage(parseReference(reference), wanted)).image,
+    ...(wanted ? { platform: wanted } : {}),
     name: async (name) => {
-      const f = await findImage(store, name);
+      const f = await findImage(store, name, platform);
       record = await readBuildRecord(store, f.desc.digest);
       return storeImage(store, f.desc.digest);
     },
@@ -107,7 +110,7 @@ export async function analyzeCommand(argv: string[], io: Io): Promise<number> {
   const registry = (): RegistryClient => (client ??= new RegistryClient({ insecureRegistries: list(p, 'insecure-registry'), timeouts: networkTimeouts(p) }));
   try {
     const analyze = async (spec: string): Promise<SizeReport> => {
-      const { image, record } = await openImage(store, spec, registry);
+      const { image, record } = await openImage(store, spec, registry, str(p, 'platform'));
       return analyzeImage(image, record ? { baseLayerCount: record.baseLayerCount, sourceMap: record.sourceMap } : {});
     };
     if (bool(p, 'diff')) {
