@@ -24,7 +24,7 @@ import { ContextHasher } from '../cache/context-hash.js';
 import { inlineCacheRecords, INLINE_CACHE_KEY } from '../cache/remote-cache.js';
 import { exportCaches, importCaches, type CacheIo } from './cache-io.js';
 import { RuntimeState } from '../runtime/state.js';
-import type { StepCache } from './step-cache.js';
+import { releaseHeldSteps, type StepCache, type StepFlights } from './step-cache.js';
 import type { BuildSession } from './session.js';
 import type { StageState } from './stage-state.js';
 import { IMAGES_NS } from './store-meta.js';
@@ -88,6 +88,8 @@ export interface BuildOptions {
   /** Seconds since the epoch (SOURCE_DATE_EPOCH): fixes every timestamp, so rebuilds give the same digest. */
   sourceDateEpoch?: number;
   runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy' };
+  /** Shared with the other builds of this process (bake): each step key runs once. */
+  stepFlights?: StepFlights;
   /** The runtime RUN steps use instead of runtime/'s (tests: a fake that counts executions). */
   runtimeFactory?: () => Promise<StepRuntime>;
   registry?: RegistryClient;
@@ -106,7 +108,7 @@ export interface PerPlatformHooks {
   /** One limit over every platform's stages. */
   slots: Slots;
   /** Steps in flight across platforms (a step with the same key is built once). */
-  inflight: Map<Digest, Promise<void>>;
+  flights: StepFlights;
 }
 
 /** Per-image facts of a build, in the store's `images` meta namespace. */
@@ -201,7 +203,7 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
     misses: [],
     keys: new Map(),
     disabled: (label) => o.noCache === true || noCacheStages.has(label.toLowerCase()),
-    ...(o.perPlatform ? { inflight: o.perPlatform.inflight } : {}),
+    ...(o.stepFlights || o.perPlatform ? { flights: o.perPlatform?.flights ?? o.stepFlights } : {}),
   };
   const stats = { executed: 0, cached: 0 };
   const userEmit = emit;
@@ -327,6 +329,7 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
     };
   } finally {
     await solver.settled();
+    releaseHeldSteps(stepCache);
     // Remember content hashes of real directories only (not unpacked stages in tmp).
     // (the store's scratch root holds both this build's tmp and an unpacked tar or git context)
     for (const [dir, h] of hashers) if (!dir.startsWith(dirname(tmp) + '/')) await (await h.catch(() => undefined))?.save().catch(() => {});

@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { BuildCache } from '../cache/build-cache.js';
-import type { Digest } from '../image/digest.js';
+import { StepFlights } from './step-cache.js';
 import { MediaType } from '../image/mediatypes.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Descriptor, Index, Platform } from '../image/types.js';
@@ -59,7 +59,8 @@ export async function buildPlatforms(o: BuildOptions, source: DockerfileSource, 
   const tmp = await o.store.makeTempDir();
   try {
     await importCaches(o.cacheFrom ?? [], cacheIo);
-    const shared = { slots: new Slots(availableParallelism()), inflight: new Map<Digest, Promise<void>>() };
+    // bake's table when bake builds this target: a step shared with another target is built once too
+    const shared = { slots: new Slots(availableParallelism()), flights: o.stepFlights ?? new StepFlights() };
     // one client for every platform (bases are pulled once per platform, over the same connections)
     const client = await getRegistry();
     const results = await Promise.all(

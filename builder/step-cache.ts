@@ -22,12 +22,41 @@ export interface StepCache {
   /** Every key recorded or hit in this build, per stage index (for --cache-to). */
   keys: Map<string, Digest[]>;
   disabled: (stageLabel: string) => boolean;
-  /**
-   * Steps being built now, by key, shared by the platforms of a multi-platform build: a step
-   * whose key another platform is building waits for it and then hits the cache, so a stage with
-   * the same inputs for every target (`FROM --platform=$BUILDPLATFORM`) is built once.
-   */
-  inflight?: Map<Digest, Promise<void>>;
+  /** Shared by the builds of one process (the platforms of a multi-platform build, bake's targets): a step key runs once. */
+  flights?: StepFlights;
+  /** Keys this build holds in `flights` (released when recorded, or when the build ends). */
+  held?: Map<Digest, () => void>;
+}
+
+/**
+ * Single flight for step keys across concurrent builds on one store (the platforms of a
+ * multi-platform build, the targets of `tsbuild bake`): the first build to miss a key holds it,
+ * from before its cache lookup until it records the step; another build that reaches the same key
+ * waits, then finds the record and reuses the step. So a stage with the same inputs for several
+ * platforms or targets (`FROM --platform=$BUILDPLATFORM`, a shared base stage) is built once. A
+ * holder that fails releases its keys (at the end of its build), and the next waiter runs the
+ * step itself.
+ */
+export class StepFlights {
+  private readonly flights = new Map<Digest, Promise<void>>();
+
+  /** Waits until no other build holds `key`, then holds it; returns the release. */
+  async hold(key: Digest): Promise<() => void> {
+    for (let current = this.flights.get(key); current; current = this.flights.get(key)) await current;
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    this.flights.set(key, done);
+    return () => {
+      if (this.flights.get(key) === done) this.flights.delete(key);
+      release();
+    };
+  }
+}
+
+/** Releases every key a build still holds (it failed or was cancelled before recording them). */
+export function releaseHeldSteps(sc: StepCache): void {
+  for (const release of sc.held?.values() ?? []) release();
+  sc.held?.clear();
 }
 
 /** The chain key of a stage's first state. */
@@ -96,9 +125,10 @@ export async function lookupStep(
   const sc = s.stepCache;
   let history = historyIn;
   if (!sc || sc.disabled(state.label)) return { reasons: ['cache disabled (--no-cache)'] };
-  while (sc.inflight?.has(step.key)) await sc.inflight.get(step.key);
+  if (sc.flights && !sc.held?.has(step.key)) (sc.held ??= new Map()).set(step.key, await sc.flights.hold(step.key));
   const rec = await sc.cache.lookup(step.key);
   if (rec) {
+    release(sc, step.key);
     remember(sc, state.label, step.key);
     // A reused step keeps the date it was first built (unless SOURCE_DATE_EPOCH fixes all dates).
     if (s.epoch === undefined) history = { ...history, created: rec.createdAt };
@@ -109,36 +139,24 @@ export async function lookupStep(
   }
   const reasons = await sc.cache.explain(step.stepId, step.preimage);
   sc.misses.push({ step: display, loc, reasons });
-  claim(sc, step.key, s.signal);
   return { reasons };
 }
 
 export async function recordStep(s: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined, createdAt: string): Promise<void> {
   const sc = s.stepCache;
   if (!sc) return;
-  await sc.cache.record(step.key, step.preimage, { layer, emptyLayer: layer === undefined, createdAt }, step.stepId);
+  try {
+    await sc.cache.record(step.key, step.preimage, { layer, emptyLayer: layer === undefined, createdAt }, step.stepId);
+  } finally {
+    release(sc, step.key);
+  }
   remember(sc, state.label, step.key);
-  release(sc, step.key);
 }
-
-/** Marks a missed step as being built, until recordStep (or the build's end: a failure aborts it). */
-function claim(sc: StepCache, key: Digest, signal: AbortSignal | undefined): void {
-  if (!sc.inflight || sc.inflight.has(key)) return;
-  let done!: () => void;
-  const p = new Promise<void>((resolve) => (done = resolve));
-  releases.set(p, done);
-  sc.inflight.set(key, p);
-  signal?.addEventListener('abort', () => release(sc, key), { once: true });
-}
-
-const releases = new WeakMap<Promise<void>, () => void>();
 
 /** Lets the steps waiting for `key` go on (to the cache hit, or to build it themselves after a failure). */
-export function release(sc: StepCache, key: Digest): void {
-  const p = sc.inflight?.get(key);
-  if (!p) return;
-  sc.inflight!.delete(key);
-  releases.get(p)?.();
+function release(sc: StepCache, key: Digest): void {
+  sc.held?.get(key)?.();
+  sc.held?.delete(key);
 }
 
 function remember(sc: StepCache, stage: string, key: Digest): void {

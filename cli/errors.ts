@@ -15,7 +15,7 @@ function isTsbuildError(e: unknown): e is Branded {
 }
 
 /** Errors in what the user typed or wrote: flags, the command line, the Dockerfile's syntax. */
-const USAGE_CODES = new Set(['TSB_USAGE', 'TSB_BUILD_USAGE', 'TSB_DOCKERFILE_PARSE', 'TSB_SHELL_EXPANSION']);
+const USAGE_CODES = new Set(['TSB_USAGE', 'TSB_BUILD_USAGE', 'TSB_DOCKERFILE_PARSE', 'TSB_SHELL_EXPANSION', 'TSB_BAKE_CONFIG']);
 
 /** Exit codes: 0 ok, 1 build or operation failed, 2 usage error (a bad flag or Dockerfile), 3 a report gate failed. */
 export function exitCodeOf(e: unknown): number {

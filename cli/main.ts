@@ -11,6 +11,7 @@ type Command = (argv: string[], io: Io) => Promise<number>;
 /** Each command's module loads only when it runs: `tsbuild --version` should not load undici. */
 const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }> = {
   build: { load: async () => (await import('./commands/build.js')).buildCommand, summary: 'Build an image from a Dockerfile' },
+  bake: { load: async () => (await import('./commands/bake.js')).bakeCommand, summary: 'Build every image of a compose.yaml or docker-bake.json project' },
   images: { load: async () => (await import('./commands/images.js')).imagesCommand, summary: 'List images in the local store' },
   tag: { load: async () => (await import('./commands/images.js')).tagCommand, summary: 'Give an image another name' },
   rmi: { load: async () => (await import('./commands/images.js')).rmiCommand, summary: 'Remove image names from the store' },

@@ -68,6 +68,8 @@ export type ErrorCode =
   | 'TSB_STEP_FAILED'
   // cli/ and bench/
   | 'TSB_USAGE'
+  | 'TSB_BAKE_CONFIG'
+  | 'TSB_BAKE_TARGET_FAILED'
   | 'TSB_GATE_FAILED'
   | 'TSB_BENCH_COMMAND_FAILED'
   | 'TSB_BENCH_CONFIG';
