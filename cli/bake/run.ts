@@ -52,7 +52,8 @@ export async function runTargets(options: BakeRunOptions): Promise<TargetOutcome
             const result = await build({ ...buildOptionsOf(target, options.push), ...options.common, store: options.store, stepFlights: flights, onEvent: (event) => progress.onEvent(event), signal: stop.signal });
             return { name: target.name, status: 'built', result };
           } catch (error) {
-            if (stop.signal.aborted && !isOwnFailure(error, stop.signal)) return { name: target.name, status: 'cancelled' };
+            // Once one target failed (or the user interrupted), what the others report is the cancel.
+            if (stop.signal.aborted) return { name: target.name, status: 'cancelled' };
             stop.abort(new BuildError('TSB_ABORTED', `cancelled: target "${target.name}" failed`));
             return { name: target.name, status: 'failed', error };
           } finally {
@@ -64,11 +65,6 @@ export async function runTargets(options: BakeRunOptions): Promise<TargetOutcome
   } finally {
     options.signal.removeEventListener('abort', forward);
   }
-}
-
-/** A build that ended because of the shared cancel reports that reason; anything else is its own failure. */
-function isOwnFailure(error: unknown, signal: AbortSignal): boolean {
-  return error !== signal.reason && !(error instanceof Error && error.message === (signal.reason as Error | undefined)?.message);
 }
 
 /** A target as the options `tsbuild build` would pass for the same flags. */
