@@ -280,7 +280,8 @@ describe('builder: builds scheduled over a fake runtime (no runc, no root)', fun
       `${work}/ctx-steps`,
     );
     const store = await ContentStore.open(`${work}/root-steps`);
-    const rt = new CountingRuntime({ compile: { ms: 300 }, install: { ms: 50 }, configure: { ms: 50 } });
+    // compile is long so that the overlap holds on a loaded machine (a 300 ms compile failed under load 15)
+    const rt = new CountingRuntime({ compile: { ms: 1500 }, install: { ms: 50 }, configure: { ms: 50 } });
     await build({ store, contextDir: ctx, runtimeFactory: async () => rt });
     const span = (c: string): { start: number; end: number } => rt.spans.get(c)!;
     assert.deepEqual([...rt.runs].sort(), ['check', 'compile', 'configure', 'install']);
