@@ -26,6 +26,7 @@ export const CASES: readonly BenchCase[] = [
   benchCase('multistage', 'app/main.sh'),
   benchCase('bigctx', 'files/d199/f19999.txt', true),
   benchCase('manylayers', 'files/f15.txt'),
+  benchCase('copyfrom', 'gen/seed.txt'),
 ];
 
 export const SCENARIOS = ['cold', 'warm', 'onefile'] as const;

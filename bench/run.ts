@@ -2,7 +2,7 @@
  * `npm run bench`: tsbuild next to BuildKit and buildah, in the SAME run, on the
  * bench/cases/ contexts (not a test).
  *
- *   BENCHES=small,multistage,bigctx,manylayers  RUNS=3  TOOLS=tsbuild,buildkit,buildah
+ *   BENCHES=small,multistage,bigctx,manylayers,copyfrom  RUNS=3  TOOLS=tsbuild,buildkit,buildah
  *   SCENARIOS=cold,warm,onefile                 (defaults shown; all comma separated)
  *
  * cold    before each run the tool's cache is emptied (tsbuild: its store dir; BuildKit:
@@ -17,9 +17,10 @@
  * ratios, and writes bench/out/results.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CASES, SCENARIOS, type BenchCase, type Scenario } from './cases.js';
+import { ChangeFile } from './change-file.js';
 import { BenchConfigError } from './errors.js';
 import { BENCH_OUT, compileTsbuild, DOCKER, ensureRegistryAndBase, generateContext, machineState, rel, stopStartedServices } from './env.js';
 import { hasGnuTime } from './measure.js';
@@ -35,29 +36,6 @@ function envList<T extends string>(name: string, allowed: readonly T[]): T[] {
 }
 
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
-
-/** Append to a case's change file; remembers the original so restore() puts bytes and mtime back. */
-class ChangeFile {
-  private readonly original: Buffer;
-  private readonly atime: Date;
-  private readonly mtime: Date;
-  private n = 0;
-  constructor(readonly path: string) {
-    this.original = readFileSync(path);
-    const st = statSync(path);
-    this.atime = st.atime;
-    this.mtime = st.mtime;
-  }
-  change(): void {
-    this.n++;
-    // leading newline: never glue the comment onto a last line without one
-    writeFileSync(this.path, Buffer.concat([this.original, Buffer.from(`\n# bench change ${this.n} ${process.hrtime.bigint()}\n`)]));
-  }
-  restore(): void {
-    writeFileSync(this.path, this.original);
-    utimesSync(this.path, this.atime, this.mtime);
-  }
-}
 
 let pendingRestore: ChangeFile | undefined;
 

@@ -181,7 +181,7 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
   const plan = planBuild(df, globalArgs, { target: o.target, namedContexts: new Set(namedContexts.keys()) });
 
   // under the store, named after this process: a killed build's scratch is removed by the next command
-  const tmp = await o.store.makeTempDir();
+  const tmp = o.store.tempDirName();
   const views = new LayerViews(o.store, tmp);
   let runtime: Promise<StepRuntime> | undefined;
   const runtimeState = RuntimeState.ofStore(o.store.root);
@@ -290,7 +290,7 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
       : {};
     const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, extraConfig: inline });
     // What report/ needs to attribute layers: kept beside the image, not inside it.
-    await o.store.writeMeta(IMAGES_NS, img.manifest.digest, {
+    await o.store.writeMetaIfChanged(IMAGES_NS, img.manifest.digest, {
       baseLayerCount: final.baseLayerCount,
       sourceMap: final.historySources ?? [],
     } satisfies BuildRecord);

@@ -1,6 +1,6 @@
 /** Small file-system helpers shared by the store, its locks and gc. */
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink, utimes } from 'node:fs/promises';
+import { open, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export function isErrno(e: unknown, code: string): boolean {
@@ -77,10 +77,17 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   await fsyncDir(dir);
 }
 
-/** Mark a file as recently used (gc spares young blobs); best effort. */
+/**
+ * A file used this recently is not touched again: its mtime already keeps it far inside gc's
+ * grace period (10 minutes), and a no-op rebuild writes nothing.
+ */
+export const TOUCH_FRESH_MS = 60_000;
+
+/** Mark a file as recently used (gc spares young blobs), unless it already is; best effort. */
 export async function touch(path: string): Promise<boolean> {
   const now = new Date();
   try {
+    if (now.getTime() - (await stat(path)).mtimeMs < TOUCH_FRESH_MS) return true;
     await utimes(path, now, now);
     return true;
   } catch {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, open as fsOpen, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open as fsOpen, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { sha256, type Digest } from '../image/digest.js';
@@ -273,6 +273,46 @@ describe('cache/store', () => {
         await assert.rejects(store.writeMeta('ns', n, 1), InvalidNameError);
       });
     }
+  });
+
+  describe('writing what is already there writes nothing (a no-op rebuild)', () => {
+    const blob = Buffer.from('{"a":"small blob"}');
+    const blobDigest = sha256(blob);
+    const fileState = async (path: string): Promise<string> => {
+      const st = await stat(path, { bigint: true });
+      return `${st.ino} m${st.mtimeNs} c${st.ctimeNs}`;
+    };
+    const rows: Array<{ what: string; path: () => string; again: () => Promise<unknown> }> = [
+      { what: 'setRef of the same descriptor', path: () => join(root, 'refs.json'), again: () => store.setRef('a', { mediaType: MediaType.OciManifest, digest: blobDigest, size: blob.length }) },
+      { what: 'writeMetaIfChanged of the same value', path: () => join(root, 'meta', 'ns', 'k.json'), again: () => store.writeMetaIfChanged('ns', 'k', { a: [1, 2] }) },
+      { what: 'putBytes of a blob used less than a minute ago', path: () => store.blobPath(blobDigest), again: () => store.putBytes(blob) },
+      { what: 'ingestLayer of a small layer already stored', path: () => join(root, 'blobs', 'sha256'), again: () => store.ingestLayer(Readable.from([Buffer.alloc(1024, 7)])) },
+    ];
+    for (const r of rows) {
+      it(r.what, async () => {
+        await store.putBytes(blob);
+        await store.setRef('a', { mediaType: MediaType.OciManifest, digest: blobDigest, size: blob.length });
+        assert.equal(await store.writeMetaIfChanged('ns', 'k', { a: [1, 2] }), true);
+        await store.ingestLayer(Readable.from([Buffer.alloc(1024, 7)]));
+        const before = [await fileState(r.path()), await fileState(join(root, 'ingest')), await fileState(join(root, 'locks'))];
+        await r.again();
+        assert.deepEqual([await fileState(r.path()), await fileState(join(root, 'ingest')), await fileState(join(root, 'locks'))], before);
+      });
+    }
+
+    it('a changed value, a changed ref and an old blob are still written or refreshed', async () => {
+      await store.putBytes(blob);
+      await store.setRef('a', { mediaType: MediaType.OciManifest, digest: blobDigest, size: blob.length });
+      await store.setRef('a', { mediaType: MediaType.OciIndex, digest: blobDigest, size: blob.length });
+      assert.equal((await store.getRef('a'))?.mediaType, MediaType.OciIndex);
+      await store.writeMetaIfChanged('ns', 'k', 1);
+      assert.equal(await store.writeMetaIfChanged('ns', 'k', 2), true);
+      assert.equal(await store.readMeta('ns', 'k'), 2);
+      const old = new Date(Date.now() - 3600_000);
+      await utimes(store.blobPath(blobDigest), old, old);
+      await store.putBytes(blob);
+      assert.ok(Date.now() - (await stat(store.blobPath(blobDigest))).mtimeMs < 10_000, 'an hour-old blob used again is made young for gc');
+    });
   });
 
   describe('several processes', function () {

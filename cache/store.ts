@@ -44,6 +44,8 @@ export { defaultRoot } from './root.js';
 export const STORE_VERSION = 1;
 /** A temp file untouched this long is abandoned even if a process with its pid exists (pid reuse, a hung writer). */
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+/** Layers up to this size (compressed) are hashed in memory before anything is written. */
+const SMALL_BLOB_BYTES = 256 * 1024;
 
 export interface BlobInfo {
   digest: Digest;
@@ -383,7 +385,7 @@ export class ContentStore {
     enc.result.catch((e: unknown) => enc.stream.destroy(e instanceof Error ? e : new Error(String(e))));
     let blob: BlobInfo;
     try {
-      blob = await this.ingest(enc.stream, undefined, signal ? { signal } : {});
+      blob = await this.#ingestMaybeSmall(enc.stream, signal);
     } catch (e) {
       enc.stream.destroy();
       tar.destroy();
@@ -391,6 +393,30 @@ export class ContentStore {
     }
     const { diffID, uncompressedSize } = await enc.result;
     return { desc: { mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }, diffID, uncompressedSize };
+  }
+
+  /**
+   * A stream that ends within SMALL_BLOB_BYTES is hashed in memory and stored only if absent
+   * (a rebuilt WORKDIR or one-file COPY layer already in the store writes nothing); a longer
+   * one streams through ingest.
+   */
+  async #ingestMaybeSmall(src: Readable, signal: AbortSignal | undefined): Promise<BlobInfo> {
+    const it = src[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let size = 0;
+    while (size <= SMALL_BLOB_BYTES) {
+      signal?.throwIfAborted();
+      const r = await it.next();
+      if (r.done) return this.putBytes(Buffer.concat(head, size));
+      const chunk = r.value as Buffer;
+      head.push(chunk);
+      size += chunk.length;
+    }
+    const rest = (async function* () {
+      yield* head;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value as Buffer;
+    })();
+    return this.ingest(rest, undefined, signal ? { signal } : {});
   }
 
   // ---------------------------------------------------------------- refs
@@ -401,6 +427,8 @@ export class ContentStore {
     checkDescriptor(desc);
     if (!(await this.has(desc.digest))) throw new BlobNotFoundError(desc.digest);
     const clean = JSON.parse(JSON.stringify(desc)) as Descriptor;
+    // Already so (a rebuild): no lock, no write. Reads need no lock (refs.json is replaced by rename).
+    if (JSON.stringify((await this.#readRefs()).get(name)) === JSON.stringify(clean)) return;
     await this.#updateRefs((refs) => {
       refs.set(name, clean);
       return true;
@@ -480,6 +508,14 @@ export class ContentStore {
     await writeFileAtomic(path, JSON.stringify(value));
   }
 
+  /** writeMeta unless the record already holds exactly this value (a rebuild writes nothing); whether it wrote. */
+  async writeMetaIfChanged(ns: string, key: string, value: unknown): Promise<boolean> {
+    const current = await this.readMeta<unknown>(ns, key).catch(() => undefined);
+    if (current !== undefined && JSON.stringify(current) === JSON.stringify(value)) return false;
+    await this.writeMeta(ns, key, value);
+    return true;
+  }
+
   async readMeta<T>(ns: string, key: string): Promise<T | undefined> {
     const path = this.#metaPath(ns, key);
     let raw: string;
@@ -540,9 +576,17 @@ export class ContentStore {
    * removes it; if the process dies first (SIGKILL), a later open() does, since the name says
    * whose it was (the start time tells a reused pid apart).
    */
+  /**
+   * The name of a new scratch dir of this process, not yet made: a build's users mkdir it
+   * (recursive) when they first need it, so a build that needs none makes none.
+   */
+  tempDirName(): string {
+    return join(this.#tmpDir, `${ownerTag()}-${randomBytes(6).toString('hex')}`);
+  }
+
   async makeTempDir(): Promise<string> {
     await mkdir(this.#tmpDir, { recursive: true });
-    const dir = join(this.#tmpDir, `${ownerTag()}-${randomBytes(6).toString('hex')}`);
+    const dir = this.tempDirName();
     await mkdir(dir);
     return dir;
   }
