@@ -142,8 +142,9 @@ export interface BuildResult {
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
 export async function build(o: BuildOptions): Promise<BuildResult> {
-  // where a tar, download or git context is unpacked (under the store: a killed build's is swept)
-  const contextScratch = await o.store.makeTempDir();
+  // where a tar, download or git context is unpacked (under the store: a killed build's is swept);
+  // made only by such a context
+  const contextScratch = o.store.tempDirName();
   // registry/ (and undici) load only for an http context
   let registry: Promise<RegistryClient> | undefined;
   const contextRegistry = (): Promise<RegistryClient> =>

@@ -76,7 +76,7 @@ export interface ContextInput {
   /** The Dockerfile read from stdin (`-f -`). */
   dockerfileText?: string;
   stdin?: Readable;
-  /** An empty scratch directory the build removes afterwards. */
+  /** A scratch directory the build removes afterwards; not made yet (inScratch makes it on first use). */
   scratch: string;
   registry: () => Promise<RegistryClient>;
   timeouts: NetworkTimeouts;
@@ -153,13 +153,19 @@ async function stdinContext(input: ContextInput): Promise<ResolvedContext> {
   if (!isArchiveHead(head)) {
     if (input.dockerfile !== undefined) throw new BuildUsageError('ambiguous Dockerfile source: both stdin and flag correspond to Dockerfiles');
     const text = await readLimited(rest(), MAX_DOCKERFILE_BYTES, () => dockerfileTooLarge('Dockerfile'));
-    const dir = join(input.scratch, 'empty');
+    const dir = await inScratch(input, 'empty');
     await mkdir(dir);
     return { kind: 'stdin-dockerfile', dir, readIgnore: false, fileLabel: 'Dockerfile', text: text.toString('utf8') };
   }
-  const file = join(input.scratch, 'stdin.tar');
+  const file = await inScratch(input, 'stdin.tar');
   await spool(rest(), file, input.limits.maxBytes, 'stdin');
   return unpackedContext('stdin-tar', file, 'stdin', input);
+}
+
+/** A path in the scratch dir, which is made on first use: a directory context needs none. */
+async function inScratch(input: ContextInput, name: string): Promise<string> {
+  await mkdir(input.scratch, { recursive: true });
+  return join(input.scratch, name);
 }
 
 /** A tar on disk (a file, spooled stdin, a download), unpacked into scratch. */
@@ -167,7 +173,7 @@ async function unpackedContext(kind: ContextKind, archive: string, label: string
   if (!isArchiveHead(await readHead(archive, 1024))) {
     throw new BuildUsageError(`unable to prepare context: ${label} is neither a directory nor a tar archive (plain, gzip, bzip2 or xz)`);
   }
-  const dir = join(input.scratch, 'context');
+  const dir = await inScratch(input, 'context');
   await mkdir(dir, { mode: 0o755 });
   try {
     await extractArchive(archive, dir, {
@@ -184,7 +190,7 @@ async function unpackedContext(kind: ContextKind, archive: string, label: string
 
 async function httpContext(url: string, input: ContextInput): Promise<ResolvedContext> {
   const shown = redactGitUrl(url);
-  const file = join(input.scratch, 'download');
+  const file = await inScratch(input, 'download');
   const registry = await input.registry();
   let res;
   try {
@@ -203,7 +209,7 @@ async function httpContext(url: string, input: ContextInput): Promise<ResolvedCo
   }
   if (isArchiveHead(await readHead(file, 1024))) return unpackedContext('http', file, shown, input, `build context: ${shown} (tar)`);
   // Not an archive: BuildKit builds the file as the Dockerfile, in a context holding only it.
-  const dir = join(input.scratch, 'context');
+  const dir = await inScratch(input, 'context');
   await mkdir(dir, { mode: 0o755 });
   await rename(file, join(dir, 'context'));
   const text = await readDockerfile(join(dir, 'context'), 'context');
@@ -211,7 +217,7 @@ async function httpContext(url: string, input: ContextInput): Promise<ResolvedCo
 }
 
 async function gitContext(source: GitSource, input: ContextInput): Promise<ResolvedContext> {
-  const checkout = join(input.scratch, 'git');
+  const checkout = await inScratch(input, 'git');
   await mkdir(checkout, { mode: 0o755 });
   const { commit } = await fetchGitSource(source, {
     dir: checkout,
