@@ -184,7 +184,8 @@ export function selectTargets(config: BakeConfig, names: readonly string[]): str
 export function validateTargets(config: BakeConfig, selected: readonly string[]): void {
   for (const name of selected) {
     const target = config.targets[name]!;
-    if (!isUrl(target.context) && !isDirectory(target.context)) throw new BakeConfigError(`${target.origin}.context`, `${target.context} is not a directory`);
+    if (isUrl(target.context)) throw new BakeConfigError(`${target.origin}.context`, `${target.context}: remote contexts are not supported by bake yet (tsbuild build takes them)`);
+    if (!isDirectory(target.context)) throw new BakeConfigError(`${target.origin}.context`, `${target.context} is not a directory`);
     const dockerfile = dockerfilePath(target);
     if (dockerfile !== undefined && !isUrl(target.context) && !isFile(dockerfile)) throw new BakeConfigError(`${target.origin}.dockerfile`, `${dockerfile} does not exist`);
     for (const secret of target.secrets) {
