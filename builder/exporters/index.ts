@@ -44,14 +44,8 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
   const image = storeImage(x.store, x.manifest.digest);
   switch (o.type) {
     case 'image': {
-      for (const n of o.names) await x.store.setRef(storeRefName(n), x.manifest);
-      if (o.push) {
-        if (o.names.length === 0) throw new BuildUsageError('push needs at least one image name (-t NAME)');
-        const refs = o.names.map((n) => parseReference(n));
-        const mountFrom = x.baseName ? [parseReference(x.baseName)] : [];
-        const r = await (await x.registry()).push(image, refs, { mountFrom });
-        for (const n of o.names) pushed.push({ name: n, digest: r.digest });
-      }
+      const mountFrom = x.baseName ? [parseReference(x.baseName)] : [];
+      pushed.push(...(await tagAndPush(o, x, x.manifest, async (client, refs) => client.push(image, refs, { mountFrom }))));
       break;
     }
     case 'oci':
@@ -77,6 +71,20 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
   return { pushed };
 }
 
+/** type=image: name `desc` in the store, and with push=true push it under every name. */
+async function tagAndPush(
+  o: { names: string[]; push: boolean },
+  x: { store: ContentStore; registry: () => Promise<RegistryClient> },
+  desc: Descriptor,
+  push: (client: RegistryClient, refs: ReturnType<typeof parseReference>[]) => Promise<{ digest: Digest }>,
+): Promise<ExportResult['pushed']> {
+  for (const n of o.names) await x.store.setRef(storeRefName(n), desc);
+  if (!o.push) return [];
+  if (o.names.length === 0) throw new BuildUsageError('push needs at least one image name (-t NAME)');
+  const r = await push(await x.registry(), o.names.map((n) => parseReference(n)));
+  return o.names.map((name) => ({ name, digest: r.digest }));
+}
+
 export interface IndexExportContext {
   store: ContentStore;
   views: LayerViews;
@@ -95,15 +103,9 @@ export async function runIndexExporter(o: OutputSpec, x: IndexExportContext): Pr
   const pushed: ExportResult['pushed'] = [];
   const index = storeIndex(x.store, x.index.digest);
   switch (o.type) {
-    case 'image': {
-      for (const n of o.names) await x.store.setRef(storeRefName(n), x.index);
-      if (o.push) {
-        if (o.names.length === 0) throw new BuildUsageError('push needs at least one image name (-t NAME)');
-        const r = await (await x.registry()).pushIndex(index, o.names.map((n) => parseReference(n)));
-        for (const n of o.names) pushed.push({ name: n, digest: r.digest });
-      }
+    case 'image':
+      pushed.push(...(await tagAndPush(o, x, x.index, async (client, refs) => client.pushIndex(index, refs))));
       break;
-    }
     case 'oci':
       await writeTo(x.store, o.dest, (file) => writeOciIndexLayout({ tarFile: file }, index, o.names[0] ? refTag(o.names[0]) : undefined));
       break;
