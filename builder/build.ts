@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ContextLimits } from './context-source.js';
+import { DEFAULT_CONTEXT_LIMITS, type ContextLimits } from './context-source.js';
+import { DEFAULT_TIMEOUTS } from '../registry/timeouts.js';
 import { availableParallelism } from 'node:os';
 import type { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
@@ -12,7 +13,7 @@ import type { NetworkTimeouts } from '../registry/http.js';
 import { Solver, type Slots, type StepRuntime } from './solve.js';
 import { attachSource } from '../parser/index.js';
 import { buildStage } from './dispatch.js';
-import { loadSecrets, prepare, readSource, resolveSsh, targetPlatforms, type DockerfileSource } from './prepare.js';
+import { loadSecrets, prepare, readSource, resolveSsh, sshAgent, targetPlatforms, type DockerfileSource } from './prepare.js';
 import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
@@ -221,7 +222,10 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
   if (o.signal?.aborted) stop.abort(o.signal.reason);
   else o.signal?.addEventListener('abort', () => stop.abort(o.signal?.reason), { once: true });
   let step = 0;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...o.networkTimeouts };
+  const sshAuthSock = sshAgent(o);
   const session: BuildSession = {
+    git: { deadlineMs: timeouts.deadlineMs, idleMs: timeouts.bodyIdleMs, ...DEFAULT_CONTEXT_LIMITS, ...o.contextLimits, ...(sshAuthSock ? { sshAuthSock } : {}) },
     store: o.store,
     df,
     emit: countingEmit,

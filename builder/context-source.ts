@@ -216,27 +216,38 @@ async function httpContext(url: string, input: ContextInput): Promise<ResolvedCo
   return { kind: 'http', dir, readIgnore: false, fileLabel: 'context', text, description: `build context: ${shown} (Dockerfile)` };
 }
 
-async function gitContext(source: GitSource, input: ContextInput): Promise<ResolvedContext> {
-  const checkout = await inScratch(input, 'git');
+/** What a git fetch may take: time, bytes, files, and the ssh agent. */
+export interface GitSettings {
+  deadlineMs: number;
+  idleMs: number;
+  maxBytes: number;
+  maxFiles: number;
+  sshAuthSock?: string;
+}
+
+/**
+ * Fetches `source` into `checkout` (a new directory) and returns the directory its `subdir`
+ * names there (resolved inside the checkout) and the commit: the git context, and `ADD <git url>`.
+ */
+export async function checkoutGit(source: GitSource, checkout: string, settings: GitSettings, o: { keepGitDir: boolean; signal?: AbortSignal }): Promise<{ dir: string; commit: string }> {
   await mkdir(checkout, { mode: 0o755 });
-  const { commit } = await fetchGitSource(source, {
-    dir: checkout,
+  const { commit } = await fetchGitSource(source, { dir: checkout, ...settings, keepGitDir: o.keepGitDir, ...(o.signal ? { signal: o.signal } : {}) });
+  const root = await realpath(checkout);
+  if (source.subdir === '') return { dir: root, commit };
+  const sub = resolveInRoot(root, source.subdir);
+  const st = sub.exists ? await stat(sub.host).catch(() => undefined) : undefined;
+  if (!st?.isDirectory()) throw new ContextError(`git source ${redactGitUrl(source.remote)}: subdirectory ${JSON.stringify(source.subdir)} not found at ${commit.slice(0, 12)}`, { subdir: source.subdir });
+  return { dir: sub.host, commit };
+}
+
+async function gitContext(source: GitSource, input: ContextInput): Promise<ResolvedContext> {
+  const settings: GitSettings = {
     deadlineMs: input.timeouts.deadlineMs,
     idleMs: input.timeouts.bodyIdleMs,
-    maxBytes: input.limits.maxBytes,
-    maxFiles: input.limits.maxFiles,
-    keepGitDir: source.keepGitDir ?? input.keepGitDir,
+    ...input.limits,
     ...(input.sshAuthSock ? { sshAuthSock: input.sshAuthSock } : {}),
-    ...(input.signal ? { signal: input.signal } : {}),
-  });
-  const root = await realpath(checkout);
-  let dir = root;
-  if (source.subdir !== '') {
-    const sub = resolveInRoot(root, source.subdir);
-    const st = sub.exists ? await stat(sub.host).catch(() => undefined) : undefined;
-    if (!st?.isDirectory()) throw new ContextError(`git source ${redactGitUrl(source.remote)}: subdirectory ${JSON.stringify(source.subdir)} not found at ${commit.slice(0, 12)}`, { subdir: source.subdir });
-    dir = sub.host;
-  }
+  };
+  const { dir, commit } = await checkoutGit(source, await inScratch(input, 'git'), settings, { keepGitDir: source.keepGitDir ?? input.keepGitDir, ...(input.signal ? { signal: input.signal } : {}) });
   const description = `build context: ${redactGitUrl(source.remote)}${source.ref ? `#${source.ref}` : ''} at ${commit.slice(0, 12)}${source.subdir ? `, subdirectory ${source.subdir}` : ''}`;
   return { ...(await dockerfileInside(dir, input)), kind: 'git', description };
 }

@@ -60,7 +60,7 @@ export function isTrue(value: string | undefined): boolean {
 }
 
 /** `--ssh default=SOCKET` (or $SSH_AUTH_SOCK) also serves git ssh URLs, as buildx forwards it. */
-function sshAgent(o: BuildOptions): string | undefined {
+export function sshAgent(o: BuildOptions): string | undefined {
   return o.ssh?.['default'] || process.env.SSH_AUTH_SOCK || undefined;
 }
 

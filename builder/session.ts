@@ -11,6 +11,7 @@ import type { CopyRoot } from './ops/copy.js';
 import type { StageState } from './stage-state.js';
 import type { StepCache } from './step-cache.js';
 import type { RunSettings } from './build.js';
+import type { GitSettings } from './context-source.js';
 
 /** Everything one build's ops share; created by build(), passed down, never global. */
 export interface BuildSession {
@@ -38,6 +39,8 @@ export interface BuildSession {
   ssh: Map<string, string>;
   network: 'default' | 'none' | 'host';
   allow: Set<string>;
+  /** Limits and the ssh agent of `ADD <git url>` fetches. */
+  git: GitSettings;
   /** What every RUN gets from the command line: hosts, limits, /dev/shm, confinement. */
   run: RunSettings;
   /** Another stage's result; within a stage, its solver waiter (the stage's slot is free while it waits). */

@@ -346,6 +346,37 @@ describe('build contexts: stdin, tar files, http(s), git', function () {
       }
     });
 
+    const adds: Array<{ name: string; dockerfile: string; want: (out: string) => void }> = [
+      {
+        name: 'ADD <git url>#v1 /src: the checkout\'s files, no .git',
+        dockerfile: 'ADD URL#v1 /src',
+        want: (out) => {
+          assert.equal(readFileSync(join(out, 'src/a.txt'), 'utf8'), 'v1\n');
+          assert.ok(!existsSync(join(out, 'src/.git')));
+        },
+      },
+      { name: 'ADD <git url>#main:sub /s/: the subdirectory', dockerfile: 'ADD URL#main:sub /s/', want: (out) => assert.deepEqual(tree(out), ['s', 's/Dockerfile', 's/s.txt']) },
+      { name: 'ADD --keep-git-dir=true keeps .git', dockerfile: 'ADD --keep-git-dir=true URL#v1 /src', want: (out) => assert.ok(existsSync(join(out, 'src/.git/HEAD'))) },
+      { name: 'ADD --checksum=<commit> with the matching commit', dockerfile: 'ADD --checksum=FIRST URL#v1 /src', want: (out) => assert.equal(readFileSync(join(out, 'src/a.txt'), 'utf8'), 'v1\n') },
+    ];
+    for (const c of adds) {
+      it(c.name, async () => {
+        const out = outDir();
+        const dockerfile = `FROM scratch\n${c.dockerfile.replace('URL', url).replace('FIRST', firstCommit)}\n`;
+        assertBuilt(await build(['-f', '-', '-o', `type=local,dest=${out}`, ctxDir], dockerfile));
+        c.want(out);
+      });
+    }
+
+    it('ADD <git url> errors: at the ADD line, one each', async () => {
+      const cases: Array<[string, number, RegExp]> = [
+        [`ADD ${url}#nosuch /src`, 1, /Dockerfile:2:1: git source .*#nosuch: .*couldn't find remote ref nosuch/],
+        [`ADD --checksum=${'0'.repeat(40)} ${url}#v1 /src`, 1, /Dockerfile:2:1: .*does not match the checksum 0{40}/],
+        [`COPY ${url} /src`, 2, /Dockerfile:2:1: source can't be a git ref for COPY/],
+      ];
+      for (const [line, code, message] of cases) assertOneError(await build(['-f', '-', ctxDir], `FROM scratch\n${line}\n`), code, message);
+    });
+
     it('a missing ref: one error naming it', async () => {
       assertOneError(await build([`${url}#nosuch`]), 1, /git source git:\/\/127\.0\.0\.1:\d+\/repo\.git#nosuch: git fetch failed \(exit 128\): couldn't find remote ref nosuch/);
     });

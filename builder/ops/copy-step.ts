@@ -6,7 +6,12 @@ import { sha256, type Digest } from '../../image/digest.js';
 import { createTarStream } from '../../image/tar/writer.js';
 import { tee } from '../../image/tee.js';
 import { parseChmod } from '../chmod.js';
-import { BuildUsageError } from '../errors.js';
+import { BuildUsageError, CopySourceError, type SourceLocation } from '../errors.js';
+import { isTsbuildError } from '../../errors/tsbuild-error.js';
+import { parseGitSource } from '../../registry/git-url.js';
+import { checkoutGit } from '../context-source.js';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BuildSession } from '../session.js';
 import { layersFor } from '../stage-sources.js';
 import { CREATED_BY_SUFFIX, withLayer, type StageState, type StepOutcome } from '../stage-state.js';
@@ -51,14 +56,21 @@ export async function copyStep(
   const sources = ins.sources.map((src) => (heredocs.has(src) ? src : ex(src)));
   const dest = ex(ins.dest);
   const checksum = ins.kind === 'add' && ins.checksum !== undefined ? ex(ins.checksum) : undefined;
+  // ADD <git url>: the checkout (its subdir) is copied into dest, as BuildKit's llb.Copy of the git state's "/"
+  let planSources = sources;
+  const git = await gitSource(s, ins, sources, checksum, loc);
+  if (git) {
+    root = git;
+    planSources = ['.'];
+  }
   const downloads = new Map<string, Awaited<ReturnType<typeof downloadSource>>>();
-  for (const src of sources) {
+  for (const src of git ? [] : sources) {
     if (!isUrlSource(src)) continue;
     if (ins.kind !== 'add') throw new BuildUsageError(`source can't be a URL for COPY: ${src}`, loc);
     downloads.set(src, await downloadSource(await s.registry(), src, s.views.tmpDir, { checksum, loc, epoch: s.epoch, signal: s.signal }));
   }
-  if (checksum !== undefined && downloads.size === 0) {
-    throw new BuildUsageError('ADD --checksum is only valid for URL sources (git sources are not supported yet)', loc);
+  if (checksum !== undefined && downloads.size === 0 && !git) {
+    throw new BuildUsageError('ADD --checksum is only valid for URL and git sources', loc);
   }
   const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
   const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
@@ -80,7 +92,7 @@ export async function copyStep(
   const planReq = {
     kind: ins.kind,
     root,
-    sources,
+    sources: planSources,
     heredocs,
     dest,
     workdir: state.config.config.WorkingDir || '/',
@@ -143,6 +155,37 @@ export async function copyStep(
     s.views.setFsView(next.layers, view);
   }
   return next;
+}
+
+/**
+ * The checkout of an ADD's git source, as a copy root; undefined when no source is a git URL.
+ * `--checksum` is the commit the ref must resolve to; `--keep-git-dir` keeps `.git`.
+ */
+async function gitSource(
+  s: BuildSession,
+  ins: Extract<Instruction, { kind: 'copy' | 'add' }>,
+  sources: string[],
+  checksum: string | undefined,
+  loc: SourceLocation,
+): Promise<CopyRoot | undefined> {
+  const git = sources.map((src) => parseGitSource(src)).filter((g) => g !== undefined);
+  if (git.length === 0) return undefined;
+  if (ins.kind !== 'add') throw new BuildUsageError(`source can't be a git ref for COPY: ${git[0]!.remote}`, loc);
+  if (sources.length > 1) throw new BuildUsageError('ADD of a git repository takes it as its only source (several sources with a git URL are not supported yet)', loc);
+  const fromUrl = git[0]!;
+  if (checksum !== undefined && fromUrl.checksum !== undefined && checksum !== fromUrl.checksum) throw new BuildUsageError(`checksum mismatch "${checksum}" != "${fromUrl.checksum}"`, loc);
+  if (ins.keepGitDir !== undefined && fromUrl.keepGitDir !== undefined && ins.keepGitDir !== fromUrl.keepGitDir) throw new BuildUsageError('inconsistent keep-git-dir configuration', loc);
+  const source = { ...fromUrl, ...(checksum !== undefined ? { checksum } : {}) };
+  await mkdir(s.views.tmpDir, { recursive: true });
+  const checkout = await mkdtemp(join(s.views.tmpDir, 'git-'));
+  try {
+    const { dir } = await checkoutGit(source, join(checkout, 'repo'), s.git, { keepGitDir: ins.keepGitDir ?? fromUrl.keepGitDir ?? false, ...(s.signal ? { signal: s.signal } : {}) });
+    return { dir, excludes: [], isContext: false };
+  } catch (e) {
+    if (s.signal?.aborted) throw s.signal.reason;
+    // at the ADD line, with git's reason
+    throw isTsbuildError(e) ? new CopySourceError(e.message, loc, { code: e.code }) : e;
+  }
 }
 
 /**
