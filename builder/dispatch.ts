@@ -50,7 +50,8 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
   s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'started', loc });
   try {
     const fromPlatform = stagePlatform(s, stage, loc);
-    const platform = fromPlatform ?? s.platform;
+    // scratch is always the target's, FROM --platform or not (BuildKit's dockerfile2llb: emptyImage(targetPlatform))
+    const platform = base.kind === 'scratch' ? s.platform : (fromPlatform ?? s.platform);
     const resolver = { ...s.resolver, platform };
     let resolved: ResolvedBase;
     if (base.kind === 'scratch') {
