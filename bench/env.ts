@@ -97,6 +97,19 @@ export function compileTsbuild(): string {
   return main;
 }
 
+/**
+ * The executable as `npm run build` makes it (scripts/compile.mjs, bun build --compile) from the
+ * bundle in `bundleDir`, into bench/out/tsbuild; TSBUILD_EXE overrides. Returns why not when Bun
+ * is missing (the cells then print n/a).
+ */
+export function compileTsbuildExe(bundleDir: string): { exe?: string; why?: string } {
+  if (process.env.TSBUILD_EXE) return { exe: resolve(process.env.TSBUILD_EXE) };
+  const exe = join(BENCH_OUT, 'tsbuild');
+  const r = spawnSync(process.execPath, [join(REPO, 'scripts', 'compile.mjs'), bundleDir, exe], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(exe)) return { why: `scripts/compile.mjs failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}` };
+  return { exe };
+}
+
 export interface MachineState {
   date: string;
   cpus: number;

@@ -2,7 +2,7 @@
  * `npm run bench`: tsbuild next to BuildKit and buildah, in the SAME run, on the
  * bench/cases/ contexts (not a test).
  *
- *   BENCHES=small,multistage,bigctx,manylayers,copyfrom  RUNS=3  TOOLS=tsbuild,buildkit,buildah
+ *   BENCHES=small,multistage,bigctx,manylayers,copyfrom  RUNS=3  TOOLS=tsbuild,tsbuild-exe,buildkit,buildah
  *   SCENARIOS=cold,warm,onefile                 (defaults shown; all comma separated)
  *
  * cold    before each run the tool's cache is emptied (tsbuild: its store dir; BuildKit:
@@ -18,14 +18,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CASES, SCENARIOS, type BenchCase, type Scenario } from './cases.js';
 import { ChangeFile } from './change-file.js';
 import { BenchConfigError } from './errors.js';
-import { BENCH_OUT, compileTsbuild, DOCKER, ensureRegistryAndBase, generateContext, machineState, rel, stopStartedServices } from './env.js';
+import { BENCH_OUT, compileTsbuild, compileTsbuildExe, DOCKER, ensureRegistryAndBase, generateContext, machineState, rel, stopStartedServices } from './env.js';
 import { hasGnuTime } from './measure.js';
 import { renderTable, summarize, type Cell } from './table.js';
-import { buildahBuilder, buildkitBuilder, stepCounts, TOOL_NAMES, tsbuildBuilder, type Builder, type ToolName } from './tools.js';
+import { buildahBuilder, buildkitBuilder, stepCounts, TOOL_NAMES, tsbuildBuilder, tsbuildExeBuilder, type Builder, type ToolName } from './tools.js';
 
 function envList<T extends string>(name: string, allowed: readonly T[]): T[] {
   const raw = process.env[name];
@@ -53,7 +53,7 @@ async function timedBuild(b: Builder, c: BenchCase, cell: Cell, label: string): 
     log(`  ${label} ${b.name}: ${cell.failure.kind === 'run-unsupported' ? 'RUN unsupported' : 'FAILED'}: ${cell.failure.message}`);
     return false;
   }
-  const rec = { wallMs: m.wallMs, maxRssKb: m.maxRssKb, ...(b.name === 'tsbuild' ? stepCounts(m.output) : {}) };
+  const rec = { wallMs: m.wallMs, maxRssKb: m.maxRssKb, ...(b.name.startsWith('tsbuild') ? stepCounts(m.output) : {}) };
   cell.runs.push(rec);
   const extra = rec.steps ? `, cached ${rec.cached}/${rec.steps}` : '';
   log(`  ${label} ${b.name.padEnd(8)} ${(m.wallMs / 1000).toFixed(2)} s  (peak RSS ${m.maxRssKb !== undefined ? `${(m.maxRssKb / 1024).toFixed(0)} MiB` : 'n/a'}${extra})`);
@@ -110,11 +110,13 @@ async function main(): Promise<void> {
 
   log('bundling tsbuild into bench/out/bin ...');
   const mainJs = compileTsbuild();
+  if (tools.includes('tsbuild-exe')) log('compiling the executable into bench/out/tsbuild ...');
+  const exe = tools.includes('tsbuild-exe') ? compileTsbuildExe(dirname(mainJs)) : {};
   ensureRegistryAndBase();
   const cases = benches.map((n) => CASES.find((c) => c.name === n)!);
   for (const c of cases) if (c.generated) generateContext(c.dir);
 
-  const all: Record<ToolName, () => Builder> = { tsbuild: () => tsbuildBuilder(mainJs), buildkit: buildkitBuilder, buildah: buildahBuilder };
+  const all: Record<ToolName, () => Builder> = { tsbuild: () => tsbuildBuilder(mainJs), 'tsbuild-exe': () => tsbuildExeBuilder(exe.exe, exe.why), buildkit: buildkitBuilder, buildah: buildahBuilder };
   const builders: Builder[] = [];
   const skipped: Partial<Record<ToolName, string>> = {};
   for (const t of tools) {
@@ -158,6 +160,7 @@ function toolVersions(builders: Builder[]): Record<string, string> {
   const first = (cmd: string, args: string[]): string => (spawnSync(cmd, args, { encoding: 'utf8' }).stdout ?? '').trim().split('\n')[0] ?? '';
   for (const b of builders) {
     if (b.name === 'tsbuild') v.tsbuild = machineState().gitRev;
+    if (b.name === 'tsbuild-exe') v['tsbuild-exe'] = `${machineState().gitRev} (bun build --compile)`;
     if (b.name === 'buildkit') v.buildkit = `dockerd ${first(DOCKER, ['version', '--format', '{{.Server.Version}}'])}`;
     if (b.name === 'buildah') v.buildah = first('buildah', ['--version']);
   }

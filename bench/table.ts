@@ -59,24 +59,29 @@ function ratio(a: Cell | undefined, b: Cell | undefined): string {
 
 export function renderTable(cells: readonly Cell[], benches: readonly string[], scenarios: readonly Scenario[]): string {
   const find = (b: string, s: Scenario, t: ToolName): Cell | undefined => cells.find((c) => c.bench === b && c.scenario === s && c.tool === t);
-  const head = ['bench', 'scenario', 'tsbuild s', 'tsbuild peak RSS', 'tsbuild cached', 'BuildKit s', 'buildah s', 'tsbuild/BuildKit', 'tsbuild/buildah'];
+  const head = ['bench', 'scenario', 'tsbuild s', 'exe s', 'tsbuild peak RSS', 'exe peak RSS', 'tsbuild cached', 'BuildKit s', 'buildah s', 'tsbuild/BuildKit', 'exe/BuildKit', 'tsbuild/buildah'];
   const rows: string[][] = [];
   for (const b of benches) {
     for (const s of scenarios) {
       const tsb = find(b, s, 'tsbuild');
       const bk = find(b, s, 'buildkit');
       const ba = find(b, s, 'buildah');
+      const exe = find(b, s, 'tsbuild-exe');
       const sum = tsb ? summarize(tsb) : undefined;
+      const exeSum = exe ? summarize(exe) : undefined;
       const last = tsb?.runs.at(-1);
       rows.push([
         b,
         s,
         cellText(tsb),
+        cellText(exe),
         sum?.peakRssKb !== undefined ? `${(sum.peakRssKb / 1024).toFixed(0)} MiB` : 'n/a',
+        exeSum?.peakRssKb !== undefined ? `${(exeSum.peakRssKb / 1024).toFixed(0)} MiB` : 'n/a',
         last?.steps ? `${last.cached ?? 0}/${last.steps}` : '–',
         cellText(bk),
         cellText(ba),
         ratio(tsb, bk),
+        ratio(exe, bk),
         ratio(tsb, ba),
       ]);
     }

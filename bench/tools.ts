@@ -3,6 +3,7 @@
  * build a case (timed), and say why a failed build failed.
  *
  *   tsbuild   node bench/out/bin/main.js build -t bench-B:tsbuild --root bench/out/stores/B --progress=plain CTX
+ *   tsbuild-exe  bench/out/tsbuild build -t bench-B:tsbuild-exe --root bench/out/stores/B-exe --progress=plain CTX
  *   buildkit  DOCKER_BUILDKIT=1 /usr/bin/docker build --network=host -q -t bench-B:buildkit CTX   (dockerd 20.10)
  *   buildah   shared/tools/buildah.sh bud --layers --isolation=oci --runtime=runc --network=host --tls-verify=false -q -t bench-B:buildah CTX
  *
@@ -14,7 +15,7 @@ import type { BenchCase } from './cases.js';
 import { BENCH_OUT, DOCKER, ensureDockerd, tool } from './env.js';
 import { measure, runOrThrow, succeeds, type Measurement } from './measure.js';
 
-export const TOOL_NAMES = ['tsbuild', 'buildkit', 'buildah'] as const;
+export const TOOL_NAMES = ['tsbuild', 'tsbuild-exe', 'buildkit', 'buildah'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** What a cell shows when it has no time: the build failed, or at a RUN step tsbuild cannot run yet. */
@@ -72,6 +73,19 @@ export function tsbuildBuilder(mainJs: string): Builder {
     makeCold: (c) => rmSync(store(c), { recursive: true, force: true }),
     build: (c) =>
       measure(process.execPath, [mainJs, 'build', '-t', `bench-${c.name}:tsbuild`, '--root', store(c), '--progress=plain', c.dir]),
+    classify: (m) => classifyTsbuild(m.output),
+  };
+}
+
+/** The executable (`dist/tsbuild`, Bun) on the same cases, with a store of its own. */
+export function tsbuildExeBuilder(exe: string | undefined, why: string | undefined): Builder {
+  const store = (c: BenchCase): string => join(BENCH_OUT, 'stores', `${c.name}-exe`);
+  return {
+    name: 'tsbuild-exe',
+    label: 'tsbuild executable',
+    setup: () => why ?? (exe && existsSync(exe) ? undefined : `${exe} missing`),
+    makeCold: (c) => rmSync(store(c), { recursive: true, force: true }),
+    build: (c) => measure(exe!, ['build', '-t', `bench-${c.name}:tsbuild-exe`, '--root', store(c), '--progress=plain', c.dir]),
     classify: (m) => classifyTsbuild(m.output),
   };
 }

@@ -118,8 +118,42 @@ export async function copyStep(
   const lowerView = (): Promise<FsView | undefined> => (ins.link ? Promise.resolve(undefined) : s.views.fsView(state.layers));
   let lower = keyedWithoutLower ? undefined : await lowerView();
   let plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
-  // The key sees every copied entry's content and metadata (never mtime), under
-  // --chmod/--chown only the resulting mode/owner: a source's own mode can't cause a miss.
+  // COPY --from is keyed by its source layers (above): hashing every copied file again for a key
+  // nobody reads cost a second read of all of them.
+  const step = fromStep ?? (await contentStep(s, state, stepIndex, op, plan, root, downloads));
+  const hit = fromStep ? { reasons: fromReasons } : await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
+  if ('state' in hit && hit.state) return { ...hit.state, cacheHit: true };
+  if (keyedWithoutLower) {
+    lower = await lowerView();
+    plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
+  }
+  const layer = await writeLayer(s, createTarStream(plan.entries.map((e) => clampToEpoch(e, s.epoch))), s.runFollows(state.label, Number(index)));
+  const ref = { desc: layer.desc, diffID: layer.diffID };
+  await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
+  await recordStep(s, state, step, ref, created);
+  const next: StepOutcome = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
+  if (lower) {
+    const view = lower.clone();
+    view.applyEntries(plan.entries.map((e) => e.header), next.layers.length - 1);
+    s.views.setFsView(next.layers, view);
+  }
+  return next;
+}
+
+/**
+ * The key of a COPY from the context (or a named context): every copied entry's content and
+ * metadata (never mtime); under --chmod/--chown only the resulting mode/owner, so a source's own
+ * mode can't cause a miss.
+ */
+async function contentStep(
+  s: BuildSession,
+  state: StageState,
+  stepIndex: number,
+  op: Record<string, unknown>,
+  plan: Awaited<ReturnType<typeof planCopy>>,
+  root: CopyRoot,
+  downloads: Map<string, Awaited<ReturnType<typeof downloadSource>>>,
+): Promise<ReturnType<typeof describeStep>> {
   const hasher = s.stepCache ? await s.stepCache.hasher(root.dir) : undefined;
   const inputs = await copyInputs(plan.entries, async (e) => {
     s.signal?.throwIfAborted(); // hashing a large context is long: stop between files
@@ -132,29 +166,12 @@ export async function copyStep(
     if (!o.absPath.startsWith(root.dir + '/')) return hashFileContent(o.absPath);
     return hasher.hashFile(o.absPath, { size: o.size, mtimeMs: o.mtimeMs, ctimeMs: o.ctimeMs, ino: o.ino, mode: 0o100000 | o.mode }, s.signal);
   }, (e) => plan.origins.get(e.header.path)?.path);
-  const step = describeStep(s, state, stepIndex, {
+  return describeStep(s, state, stepIndex, {
     type: 'copy',
     op,
     inputs: [{ name: 'sources', digest: inputs.tree }],
     files: inputs.files,
   });
-  const hit = fromStep ? { reasons: fromReasons } : await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
-  if ('state' in hit && hit.state) return { ...hit.state, cacheHit: true };
-  if (keyedWithoutLower) {
-    lower = await lowerView();
-    plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
-  }
-  const layer = await writeLayer(s, createTarStream(plan.entries.map((e) => clampToEpoch(e, s.epoch))), s.runFollows(state.label, Number(index)));
-  const ref = { desc: layer.desc, diffID: layer.diffID };
-  await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
-  await recordStep(s, state, fromStep ?? step, ref, created);
-  const next: StepOutcome = { ...withLayer(state, ref, history), cacheKey: (fromStep ?? step).key, missReason: hit.reasons.join('; ') };
-  if (lower) {
-    const view = lower.clone();
-    view.applyEntries(plan.entries.map((e) => e.header), next.layers.length - 1);
-    s.views.setFsView(next.layers, view);
-  }
-  return next;
 }
 
 /**
