@@ -1,6 +1,6 @@
 /** Directive detection outside the parser (BuildKit DetectSyntax/ParseDirective) and check options. */
 import assert from 'node:assert/strict';
-import { detectSyntax, findDirective, parseCheckOptions } from './directives.js';
+import { detectSyntax, findDirective, parseCheckOptions, type CheckOptions } from './directives.js';
 
 describe('directives: detectSyntax', () => {
   const table: [string, string, { ref: string; cmdline: string; line: number } | null][] = [
@@ -30,12 +30,14 @@ describe('directives: detectSyntax', () => {
 });
 
 describe('directives: parseCheckOptions', () => {
-  const table: [string, { skip: string[]; skipAll: boolean; error: boolean }][] = [
+  const table: [string, CheckOptions][] = [
     ['', { skip: [], skipAll: false, error: false }],
     ['skip=all', { skip: [], skipAll: true, error: false }],
     ['skip=A, B ;error=true', { skip: ['A', 'B'], skipAll: false, error: true }],
     ['error=1', { skip: [], skipAll: false, error: true }],
     [' error = false ; skip = X', { skip: ['X'], skipAll: false, error: false }],
+    ['skip=A;experimental=InvalidDefinitionDescription;error=true', { skip: ['A'], skipAll: false, error: true, experimental: ['InvalidDefinitionDescription'] }],
+    ['experimental=all', { skip: [], skipAll: false, error: false, experimentalAll: true }],
   ];
   for (const [src, want] of table) it(JSON.stringify(src), () => assert.deepEqual(parseCheckOptions(src), want));
   for (const [src, re] of [

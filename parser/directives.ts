@@ -151,6 +151,9 @@ export interface CheckOptions {
   skip: string[];
   skipAll: boolean;
   error: boolean;
+  /** Experimental rules turned on by name (`experimental=A,B`); they run only when asked for. */
+  experimental?: string[];
+  experimentalAll?: boolean;
 }
 
 /** Parse a `check` directive value like `skip=A,B;error=true`. */
@@ -158,9 +161,7 @@ export function parseCheckOptions(value: string): CheckOptions {
   const out: CheckOptions = { skip: [], skipAll: false, error: false };
   const text = value.trim();
   if (text === '') return out;
-  const semi = text.indexOf(';');
-  const parts = semi < 0 ? [text] : [text.slice(0, semi), text.slice(semi + 1)];
-  for (const p of parts) {
+  for (const p of splitN(text, ';', 3)) {
     const eq = p.indexOf('=');
     if (eq < 0) throw new DirectiveError(`invalid check option ${JSON.stringify(p)}`);
     const k = p.slice(0, eq).trim();
@@ -168,6 +169,9 @@ export function parseCheckOptions(value: string): CheckOptions {
     if (k === 'skip') {
       if (v === 'all') out.skipAll = true;
       else out.skip = v.split(',').map((r) => r.trim());
+    } else if (k === 'experimental') {
+      if (v === 'all') out.experimentalAll = true;
+      else out.experimental = v.split(',').map((r) => r.trim());
     } else if (k === 'error') {
       const b = parseGoBool(v);
       if (b === undefined) throw new DirectiveError(`failed to parse check option ${JSON.stringify(p)}: invalid syntax`);
@@ -176,6 +180,20 @@ export function parseCheckOptions(value: string): CheckOptions {
       throw new DirectiveError(`invalid check option ${JSON.stringify(k)}`);
     }
   }
+  return out;
+}
+
+/** Go `strings.SplitN`: at most `n` parts, the last one keeps the rest. */
+function splitN(text: string, sep: string, n: number): string[] {
+  const out: string[] = [];
+  let rest = text;
+  while (out.length < n - 1) {
+    const at = rest.indexOf(sep);
+    if (at < 0) break;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(at + 1);
+  }
+  out.push(rest);
   return out;
 }
 

@@ -11,7 +11,8 @@ import { parseDuration } from './duration.js';
 import { attachSource, DockerfileLintError, DockerfileParseError, DurationError } from './errors.js';
 import { FlagError, parseFlags, type FlagSpec } from './flags.js';
 import { chompHeredocContent, HeredocSyntaxError, parseHeredocWord as parseHeredocWordRaw } from './heredoc.js';
-import { lintDockerfile, type LintWarning } from './lint.js';
+import { lintDockerfile, type LintInput, type LintWarning } from './lint.js';
+import { commentsAbove } from './lint-comments.js';
 import { MAX_DOCKERFILE_BYTES, parse } from './parse.js';
 import { didYouMean } from './suggest.js';
 
@@ -670,6 +671,20 @@ export function parseDockerfile(text: string, opts: ParseDockerfileOptions = {})
   }
 }
 
+/** What the lint rules read of a parsed Dockerfile. */
+export function lintInputOf(text: string, result: ParseResult, globalArgs: ArgInstruction[], stages: Stage[]): LintInput {
+  const directiveLines = new Set(result.directives.map((d) => d.line));
+  return {
+    file: result.file,
+    root: result.root,
+    parseWarnings: result.warnings,
+    globalArgs,
+    stages,
+    escapeToken: result.escapeToken,
+    comments: commentsAbove(text, result.root, directiveLines),
+  };
+}
+
 function parseDockerfileText(text: string, opts: ParseDockerfileOptions): Dockerfile {
   const result = parse(text, opts.file === undefined ? {} : { file: opts.file });
   const file = result.file;
@@ -697,8 +712,7 @@ function parseDockerfileText(text: string, opts: ParseDockerfileOptions): Docker
     });
   }
 
-  const warnings =
-    opts.lint === false ? [] : lintDockerfile({ file, root: result.root, parseWarnings: result.warnings, globalArgs, stages }, check);
+  const warnings = opts.lint === false ? [] : lintDockerfile(lintInputOf(text, result, globalArgs, stages), check);
   const errors = warnings.filter((w) => w.severity === 'error');
   if (errors.length > 0 || (check.error && warnings.length > 0)) {
     throw new DockerfileLintError(check.error ? warnings : errors);

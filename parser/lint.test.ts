@@ -26,7 +26,14 @@ describe('lint: rules', () => {
     ['JSONArgsRecommended', 'FROM a\nENTRYPOINT my-app\n', [['JSONArgsRecommended', 2, 'JSON arguments recommended for ENTRYPOINT to prevent unintended behavior related to OS signals']]],
     ['JSONArgsRecommended not after SHELL', 'FROM a\nSHELL ["bash","-c"]\nCMD my-app\n', []],
     ['MaintainerDeprecated', 'FROM a\nMAINTAINER me\n', [['MaintainerDeprecated', 2, 'Maintainer instruction is deprecated in favor of using label']]],
-    ['UndefinedArgInFrom', 'ARG VERSION\nFROM a:$VERSIO\n', [['UndefinedArgInFrom', 2, "FROM argument 'VERSIO' is not declared (did you mean VERSION?)"]]],
+    [
+      'UndefinedArgInFrom (and the empty default makes the name invalid)',
+      'ARG VERSION\nFROM a:$VERSIO\n',
+      [
+        ['UndefinedArgInFrom', 2, "FROM argument 'VERSIO' is not declared (did you mean VERSION?)"],
+        ['InvalidDefaultArgInFrom', 2, 'Default value for ARG a:$VERSIO results in empty or invalid base image name'],
+      ],
+    ],
     ['UndefinedArgInFrom accepts declared and built-in args', 'ARG V=1\nFROM --platform=$BUILDPLATFORM a:${V} AS x\n', []],
     ['WorkdirRelativePath', 'FROM a\nWORKDIR app\n', [['WorkdirRelativePath', 2, 'Relative workdir "app" can have unexpected results if the base image changes']]],
     ['WorkdirRelativePath after absolute is fine', 'FROM a\nWORKDIR /app\nWORKDIR sub\n', []],
@@ -53,8 +60,8 @@ describe('lint: rules', () => {
       'SecretsUsedInArgOrEnv',
       'FROM a\nARG GITHUB_TOKEN\nENV DB_PASSWORD=x PUBLIC_KEY=y KEYBOARD=z\nARG MONKEY=1\n',
       [
-        ['SecretsUsedInArgOrEnv', 2, 'Do not use ARG or ENV instructions for sensitive data (ARG "GITHUB_TOKEN") (use RUN --mount=type=secret)'],
-        ['SecretsUsedInArgOrEnv', 3, 'Do not use ARG or ENV instructions for sensitive data (ENV "DB_PASSWORD") (use RUN --mount=type=secret)'],
+        ['SecretsUsedInArgOrEnv', 2, 'Do not use ARG or ENV instructions for sensitive data (ARG "GITHUB_TOKEN")'],
+        ['SecretsUsedInArgOrEnv', 3, 'Do not use ARG or ENV instructions for sensitive data (ENV "DB_PASSWORD")'],
       ],
     ],
   ];
@@ -82,6 +89,7 @@ describe('lint: rules', () => {
       description: RULES.MaintainerDeprecated.description,
       url: 'https://docs.docker.com/go/dockerfile/rule/maintainer-deprecated/',
       severity: 'warning',
+      source: 'buildkit',
       loc: { file: 'x/Dockerfile', line: 2, column: 3, endLine: 2 },
     });
   });
@@ -90,7 +98,8 @@ describe('lint: rules', () => {
     for (const [key, r] of Object.entries(RULES)) {
       assert.equal(r.name, key);
       assert.ok(r.description.length > 0);
-      assert.match(r.url, /^https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/[a-z-]+\/$/);
+      // BuildKit gives InvalidBaseImagePlatform no URL
+      if (key !== 'InvalidBaseImagePlatform') assert.match(r.url, /^https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/[a-z-]+\/$/);
     }
   });
 

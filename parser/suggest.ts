@@ -44,3 +44,34 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
   const c = closest(word, candidates);
   return c === undefined ? '' : ` (did you mean ${c}?)`;
 }
+
+/** Plain Levenshtein distance (insert, delete, substitute). */
+function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * BuildKit's `suggest.Search`, whose answers lint messages quote: the first
+ * candidate at the smallest distance under 3; none when `word` itself is a candidate.
+ */
+export function levenshteinSuggest(word: string, candidates: Iterable<string>, caseSensitive: boolean): string | undefined {
+  const w = caseSensitive ? word : word.toLowerCase();
+  let match: string | undefined;
+  let best = 3;
+  for (const c of candidates) {
+    const o = caseSensitive ? c : c.toLowerCase();
+    if (o === w) return undefined;
+    const d = levenshtein(w, o);
+    if (d < best) {
+      best = d;
+      match = c;
+    }
+  }
+  return match;
+}
