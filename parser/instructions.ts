@@ -685,7 +685,23 @@ export function lintInputOf(text: string, result: ParseResult, globalArgs: ArgIn
   };
 }
 
-function parseDockerfileText(text: string, opts: ParseDockerfileOptions): Dockerfile {
+/** A parsed Dockerfile with what its lint rules read, before any rule ran. */
+export interface ParsedForLint {
+  df: Omit<Dockerfile, 'warnings'>;
+  input: LintInput;
+  check: CheckOptions;
+}
+
+/** Parse into stages and the lint input; throws DockerfileParseError. */
+export function parseForLint(text: string, opts: ParseDockerfileOptions = {}): ParsedForLint {
+  try {
+    return parseStagesOf(text, opts);
+  } catch (e) {
+    throw text.length > MAX_DOCKERFILE_BYTES ? e : attachSource(e, opts.file ?? 'Dockerfile', text);
+  }
+}
+
+function parseStagesOf(text: string, opts: ParseDockerfileOptions): ParsedForLint {
   const result = parse(text, opts.file === undefined ? {} : { file: opts.file });
   const file = result.file;
   const directives = directivesOf(result);
@@ -711,11 +727,16 @@ function parseDockerfileText(text: string, opts: ParseDockerfileOptions): Docker
       column: 1,
     });
   }
+  const df = { directives, globalArgs, stages, escapeToken: result.escapeToken, file };
+  return { df, input: lintInputOf(text, result, globalArgs, stages), check };
+}
 
-  const warnings = opts.lint === false ? [] : lintDockerfile(lintInputOf(text, result, globalArgs, stages), check);
+function parseDockerfileText(text: string, opts: ParseDockerfileOptions): Dockerfile {
+  const { df, input, check } = parseStagesOf(text, opts);
+  const warnings = opts.lint === false ? [] : lintDockerfile(input, check);
   const errors = warnings.filter((w) => w.severity === 'error');
   if (errors.length > 0 || (check.error && warnings.length > 0)) {
     throw new DockerfileLintError(check.error ? warnings : errors);
   }
-  return { directives, globalArgs, stages, warnings, escapeToken: result.escapeToken, file };
+  return { ...df, warnings };
 }
