@@ -14,6 +14,7 @@ import { Solver, type Slots, type StepRuntime } from './solve.js';
 import { attachSource } from '../parser/index.js';
 import { buildStage } from './dispatch.js';
 import { loadSecrets, prepare, readSource, resolveSsh, sshAgent, targetPlatforms, type DockerfileSource } from './prepare.js';
+import { lintWithBuildFacts } from './build-lint.js';
 import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
 import { finalizeImage } from './finalize.js';
@@ -283,6 +284,9 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
 
   try {
     const final = await solver.solve();
+    for (const w of await lintWithBuildFacts(source.text, source.fileLabel, session.resolver.memo ?? new Map(), ignore.patterns, platform)) {
+      emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
+    }
     for (const k of buildArgs.keys()) {
       if (!session.usedBuildArgs.has(k) && !globalArgs.has(k) && !isPredefined(k)) {
         const w = `[Warning] One or more build-args [${k}] were not consumed`;

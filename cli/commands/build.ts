@@ -5,6 +5,7 @@ import { build } from '../../builder/build.js';
 import { readBounded } from '../../builder/dockerfile-source.js';
 import { BuildError } from '../../builder/errors.js';
 import type { OutputSpec } from '../../builder/exporters/index.js';
+import { parseCall, runBuildCheck } from '../build-check.js';
 import { parseAddHost, parseCacheSpec, parseOutput, parseSecret, parseSecurityOpts, parseSsh, parseUlimit, ramInBytes } from '../specs.js';
 import type { RunSettings } from '../../builder/build.js';
 import { checkCgroupParent } from '../../runtime/builds.js';
@@ -68,6 +69,8 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'timeout', type: 'string', valueName: 'SECONDS', description: 'time limit for each RUN step' },
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
   NETWORK_TIMEOUT_FLAG,
+  { name: 'check', type: 'bool', description: "run BuildKit's build checks and build nothing (= --call check)" },
+  { name: 'call', type: 'string', valueName: 'NAME[,format=FMT]', description: 'build (default) or check[,format=json]' },
   { name: 'report', type: 'optional', valueName: 'FILE', description: 'size report of the result (stderr, or FILE; .html/.json pick the format)' },
   ...GATE_FLAGS,
   ...DAEMON_FLAGS.map((d) => d.spec),
@@ -109,6 +112,17 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const file = str(p, 'file');
   let dockerfileText: string | undefined;
   if (file === '-') dockerfileText = await readBounded(process.stdin, 'Dockerfile');
+  const call = parseCall(str(p, 'call'), bool(p, 'check'));
+  if (call.name === 'check') {
+    const checkOpts = {
+      contextDir,
+      ...(file !== '-' && file !== undefined ? { dockerfile: file } : {}),
+      ...(dockerfileText !== undefined ? { dockerfileText } : {}),
+      ...(contextDir === '-' ? { stdin: process.stdin } : {}),
+    };
+    const root = str(p, 'root');
+    return runBuildCheck({ ...checkOpts, ...(root !== undefined ? { storeRoot: root } : {}), insecureRegistries: list(p, 'insecure-registry'), timeouts: networkTimeouts(p), format: call.format }, io);
+  }
   const mode = (bool(p, 'quiet') ? 'quiet' : (str(p, 'progress') ?? 'auto')) as ProgressMode;
   if (!['auto', 'plain', 'tty', 'quiet', 'rawjson'].includes(mode)) throw new UsageError(`invalid --progress ${mode}`);
   const outputs: OutputSpec[] = list(p, 'output').map(parseOutput);

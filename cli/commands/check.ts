@@ -1,30 +1,84 @@
-import { readFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { readDockerignore, walkContext } from '../../builder/context.js';
 import { readDockerfile } from '../../builder/dockerfile-source.js';
-import { parseDockerfile, parseIgnoreFileWithLines, PatternMatcher } from '../../parser/index.js';
-import { bool, helpText, parseArgs, str, type FlagSpec } from '../args.js';
-import { HELP_FLAG, humanSize, type Io } from '../common.js';
+import { defaultRoot } from '../../cache/root.js';
+import { parseIgnoreFileWithLines, PatternMatcher } from '../../parser/index.js';
+import { parseForLint } from '../../parser/instructions.js';
+import type { LintSeverity } from '../../parser/lint.js';
+import { ALL_RULES, lintText, type LintRunResult, type RuleSet } from '../../parser/lint-run.js';
+import { didYouMean } from '../../parser/suggest.js';
+import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
+import { HELP_FLAG, humanSize, ROOT_FLAG, type Io } from '../common.js';
+import { loadHadolintConfig } from '../lint-config.js';
+import { gatherFacts } from '../lint-facts.js';
+import { formatFindings, LINT_FORMATS, type LintFormat } from '../lint-output.js';
+import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 
 const LINT_FLAGS: FlagSpec[] = [
-  { name: 'format', type: 'string', valueName: 'FMT', description: 'text or json', default: 'text' },
-  { name: 'strict', type: 'bool', description: 'exit 1 when there is any warning' },
+  { name: 'format', type: 'string', valueName: 'FMT', description: 'text, json, sarif, checkstyle or gitlab', default: 'text' },
+  { name: 'rules', type: 'string', valueName: 'SET', description: "buildkit (docker build --check's), hadolint (DL codes) or all", default: 'all' },
+  { name: 'ignore', type: 'list', valueName: 'RULE', description: 'never report RULE (repeatable)' },
+  { name: 'config', type: 'string', valueName: 'FILE', description: 'hadolint config (default ./.hadolint.yaml if present)' },
+  { name: 'context', type: 'string', valueName: 'DIR', description: "build context for CopyIgnoredFile (default the Dockerfile's directory)" },
+  { name: 'offline', type: 'bool', description: 'look for base images in the store only, never in a registry' },
+  { name: 'strict', type: 'bool', description: 'exit 1 on warnings too' },
+  { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'write the report to FILE instead of stdout' },
+  { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'plain HTTP to HOST' },
+  NETWORK_TIMEOUT_FLAG,
+  ROOT_FLAG,
   HELP_FLAG,
 ];
 
-/** `tsbuild lint [Dockerfile]`: BuildKit's checks, without building. */
+const LINT_EXIT = 'Exit status: 0 no error-level finding, 1 error-level findings (or any warning with --strict, or any BuildKit finding with # check=error=true), 2 usage or parse error.';
+
+/** `tsbuild lint [Dockerfile]`: BuildKit's checks and hadolint's rules, without building. */
 async function lintCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, LINT_FLAGS);
-  if (bool(p, 'help')) return io.out(helpText('tsbuild lint [OPTIONS] [DOCKERFILE]', 'Check a Dockerfile (BuildKit\'s lint rules; `# check=` is honoured).', LINT_FLAGS)), 0;
+  if (bool(p, 'help')) return io.out(helpText('tsbuild lint [OPTIONS] [DOCKERFILE]', "Check a Dockerfile: BuildKit's build checks and hadolint's rules.", LINT_FLAGS, LINT_EXIT)), 0;
+  const format = str(p, 'format') ?? 'text';
+  if (!(LINT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`invalid --format ${format} (${LINT_FORMATS.join(', ')})`);
+  const rules = str(p, 'rules') ?? 'all';
+  if (!['buildkit', 'hadolint', 'all'].includes(rules)) throw new UsageError(`invalid --rules ${rules} (buildkit, hadolint or all)`);
+  const ignore = list(p, 'ignore');
+  for (const r of ignore) if (!ALL_RULES.has(r)) throw new UsageError(`--ignore ${r}: unknown rule${didYouMean(r, ALL_RULES.keys())}`);
+  const config = await loadHadolintConfig(str(p, 'config'));
   const file = p.positionals[0] ?? 'Dockerfile';
   const text = await readDockerfile(file);
-  const df = parseDockerfile(text, { file });
-  if (str(p, 'format') === 'json') io.out(JSON.stringify(df.warnings, null, 2) + '\n');
-  else {
-    for (const w of df.warnings) io.out(`${w.loc.file}:${w.loc.line}:${w.loc.column}: ${w.severity} ${w.rule}: ${w.message}\n  ${w.url}\n`);
-    io.out(`${df.warnings.length} warning(s)\n`);
-  }
-  return bool(p, 'strict') && df.warnings.length > 0 ? 1 : 0;
+  const parsed = parseForLint(text, { file });
+  const contextDir = str(p, 'context') ?? (file === '-' ? undefined : dirname(resolve(file)));
+  const facts = await gatherFacts(parsed, {
+    ...(contextDir !== undefined ? { contextDir } : {}),
+    ...(file !== '-' ? { dockerfilePath: resolve(file) } : {}),
+    storeRoot: str(p, 'root') ?? defaultRoot(),
+    network: !bool(p, 'offline'),
+    insecureRegistries: list(p, 'insecure-registry'),
+    timeouts: { deadlineMs: 60_000, ...networkTimeouts(p) },
+  });
+  const result = lintText(text, {
+    file,
+    rules: rules as RuleSet,
+    ignore: [...ignore, ...config.ignored],
+    severity: config.severity,
+    trustedRegistries: config.trustedRegistries,
+    facts,
+  });
+  const report = formatFindings(format as LintFormat, result.findings, ALL_RULES, '0.1.0');
+  const outFile = str(p, 'output');
+  if (outFile !== undefined) await writeFile(outFile, report);
+  else io.out(report);
+  for (const note of result.skipped) io.err(`lint: skipped ${note}\n`);
+  return lintExitCode(result, bool(p, 'strict'), config.failureThreshold);
+}
+
+const LEVEL_RANK: Record<LintSeverity, number> = { error: 3, warning: 2, info: 1, style: 0 };
+
+/** 1 when a finding reaches the failure level: error (default), warning (--strict) or the config's threshold. */
+export function lintExitCode(result: LintRunResult, strict: boolean, threshold?: LintSeverity | 'none'): number {
+  if (result.checkError && result.findings.some((f) => f.source === 'buildkit')) return 1;
+  const level: LintSeverity | 'none' = strict ? 'warning' : (threshold ?? 'error');
+  if (level === 'none') return 0;
+  return result.findings.some((f) => LEVEL_RANK[f.severity] >= LEVEL_RANK[level]) ? 1 : 0;
 }
 
 const CONTEXT_FLAGS: FlagSpec[] = [
@@ -78,6 +132,6 @@ async function contextCommand(argv: string[], io: Io): Promise<number> {
 }
 
 export const checkCommands = {
-  lint: { run: lintCommand, summary: 'Check a Dockerfile with BuildKit\'s lint rules' },
+  lint: { run: lintCommand, summary: "Check a Dockerfile: BuildKit's build checks and hadolint's rules" },
   context: { run: contextCommand, summary: 'Show the build context after .dockerignore (--explain PATH)' },
 };
