@@ -141,10 +141,14 @@ function hasCacheMount(run: RunFacts, fragment: string): boolean {
   return run.cacheTargets.some((t) => t.includes(fragment));
 }
 
+const parsedRuns = new WeakMap<RunInstruction, ParsedShell>();
+
 /** Shell parses are shared by every rule (a RUN is parsed once). */
 function runFacts(ins: RunInstruction, loc: Location): RunFacts {
   const text = runText(ins);
-  return { ins, loc, shell: parseShell(text), text, cacheTargets: cacheMountTargets(ins.mounts) };
+  let shell = parsedRuns.get(ins);
+  if (!shell) parsedRuns.set(ins, (shell = parseShell(text)));
+  return { ins, loc, shell, text, cacheTargets: cacheMountTargets(ins.mounts) };
 }
 
 type Emit = (r: LintRule, loc: Location) => void;

@@ -8,7 +8,7 @@
  */
 import { PatternMatcher } from './dockerignore.js';
 import type { Instruction, Location, Stage } from './instructions.js';
-import { defaultGlobalArgs, platformArgValues, RULES, tryExpand, type LintInput, type Report } from './lint.js';
+import { defaultGlobalArgs, platformArgValues, referencedVars, RULES, tryExpand, type LintInput, type Report } from './lint.js';
 import { levenshteinSuggest } from './suggest.js';
 
 export interface LintPlatform {
@@ -123,26 +123,30 @@ interface StageContext {
   matcher: PatternMatcher | undefined;
 }
 
-/** Expands one word as BuildKit's dispatch does, reporting the variables it found unset. */
-function expandChecked(word: string, loc: Location, ctx: StageContext): string | undefined {
-  const r = tryExpand(word, (n) => ctx.vars.env.get(n), ctx.escapeToken);
-  if (!r) return undefined;
-  if (ctx.vars.known) {
-    for (const name of r.unset) {
-      if (ctx.vars.args.has(name) || NON_ENV_ARGS.has(name)) continue;
+/**
+ * The variables a word refers to that the stage has not defined (what BuildKit's
+ * dispatch finds unset while it expands the word), reported as UndefinedVar;
+ * returns the expanded word when the caller needs it.
+ */
+function expandChecked(word: string, loc: Location, ctx: StageContext, wantValue = false): string | undefined {
+  if (!/[$'"\\`]/.test(word)) return word;
+  if (ctx.vars.known && word.includes('$')) {
+    for (const name of new Set(referencedVars(word, ctx.escapeToken))) {
+      if (ctx.vars.env.has(name) || ctx.vars.args.has(name) || NON_ENV_ARGS.has(name)) continue;
       const hint = levenshteinSuggest(name, ctx.vars.env.keys(), true);
       ctx.report(RULES.UndefinedVar, loc, `Usage of undefined variable '$${name}'` + (hint === undefined ? '' : ` (did you mean $${hint}?)`));
     }
   }
-  return r.value;
+  return wantValue ? tryExpand(word, (n) => ctx.vars.env.get(n), ctx.escapeToken)?.value : word;
 }
 
 /** UndefinedVar for one instruction (and CopyIgnoredFile on the expanded sources), then its effect on the stage's variables. */
 function undefinedVars(ins: Instruction, ctx: StageContext): void {
   const check = (w: string | undefined): string | undefined => (w === undefined ? undefined : expandChecked(w, ins.loc, ctx));
+  const value = (w: string): string | undefined => expandChecked(w, ins.loc, ctx, true);
   switch (ins.kind) {
     case 'env': {
-      const values = ins.pairs.map((p) => ({ key: check(p.key) ?? p.key, value: check(p.value) ?? p.value }));
+      const values = ins.pairs.map((p) => ({ key: value(p.key) ?? p.key, value: value(p.value) ?? p.value }));
       for (const p of values) ctx.vars.env.set(p.key, p.value);
       break;
     }
@@ -154,8 +158,8 @@ function undefinedVars(ins: Instruction, ctx: StageContext): void {
       break;
     case 'arg':
       for (const a of ins.args) {
-        const value = a.value === undefined ? ctx.globals.get(a.key) : check(a.value);
-        if (value !== undefined && !NON_ENV_ARGS.has(a.key)) ctx.vars.env.set(a.key, value);
+        const v = a.value === undefined ? ctx.globals.get(a.key) : value(a.value);
+        if (v !== undefined && !NON_ENV_ARGS.has(a.key)) ctx.vars.env.set(a.key, v);
         ctx.vars.args.add(a.key);
       }
       break;
@@ -182,8 +186,8 @@ function undefinedVars(ins: Instruction, ctx: StageContext): void {
       const heredocNames = new Set(ins.heredocs.map((h) => h.name));
       for (const src of ins.sources) {
         if (heredocNames.has(src.replace(/^<<-?/, '').replace(/^["']|["']$/g, ''))) continue;
-        const value = check(src);
-        if (value !== undefined && ins.from === undefined) ignoredSource(ins.kind === 'add' ? 'Add' : 'Copy', value, ins.loc, ctx);
+        const expanded = ins.from === undefined && ctx.matcher ? value(src) : check(src);
+        if (expanded !== undefined && ins.from === undefined) ignoredSource(ins.kind === 'add' ? 'Add' : 'Copy', expanded, ins.loc, ctx);
       }
       check(ins.dest);
       break;

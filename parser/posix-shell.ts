@@ -51,6 +51,7 @@ type Token =
   | { kind: 'word'; word: ShellWord; raw: string }
   | { kind: 'op'; op: string };
 
+const OPERATOR_START = new Set(['&', '|', ';', '(', ')', '<', '>']);
 const OPERATORS = ['&&', '||', ';;', '|&', '<<-', '<<', '>>', '<&', '>&', '<>', '>|', '|', '&', ';', '(', ')', '<', '>'];
 
 /** Splits shell text into words and operators, skipping comments and here-document bodies. */
@@ -107,6 +108,7 @@ class Lexer {
       this.pos++;
       return { kind: 'op', op: '\n' };
     }
+    if (!OPERATOR_START.has(s[this.pos]!)) return this.word();
     for (const op of OPERATORS) {
       if (s.startsWith(op, this.pos)) {
         this.pos += op.length;

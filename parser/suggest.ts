@@ -45,15 +45,32 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
   return c === undefined ? '' : ` (did you mean ${c}?)`;
 }
 
-/** Plain Levenshtein distance (insert, delete, substitute). */
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = row;
+let rowA = new Int32Array(64);
+let rowB = new Int32Array(64);
+
+/** Levenshtein distance (insert, delete, substitute), or `limit` when it is at least that. */
+function levenshteinWithin(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) >= limit) return limit;
+  if (rowA.length <= b.length) {
+    rowA = new Int32Array(b.length + 1);
+    rowB = new Int32Array(b.length + 1);
   }
-  return prev[b.length]!;
+  let prev = rowA;
+  let row = rowB;
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    row[0] = i;
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1));
+      row[j] = d;
+      if (d < rowMin) rowMin = d;
+    }
+    // every later row is at least this row's minimum
+    if (rowMin >= limit) return limit;
+    [prev, row] = [row, prev];
+  }
+  return Math.min(prev[b.length]!, limit);
 }
 
 /**
@@ -67,7 +84,7 @@ export function levenshteinSuggest(word: string, candidates: Iterable<string>, c
   for (const c of candidates) {
     const o = caseSensitive ? c : c.toLowerCase();
     if (o === w) return undefined;
-    const d = levenshtein(w, o);
+    const d = levenshteinWithin(w, o, best);
     if (d < best) {
       best = d;
       match = c;
