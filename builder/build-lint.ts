@@ -8,15 +8,23 @@ import { DockerfileLintError } from '../parser/errors.js';
 import { parseForLint } from '../parser/instructions.js';
 import { lintBuildkit, type LintWarning } from '../parser/lint.js';
 import type { BaseImageFacts } from '../parser/lint-context.js';
+import { formatPlatform } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
 import type { ResolvedBase } from './base.js';
 
 const FACT_RULES: ReadonlySet<string> = new Set(['UndefinedVar', 'CopyIgnoredFile', 'InvalidBaseImagePlatform']);
 
-/** Base image configs the build resolved (settled promises only; a failed pull has no facts). */
-async function settledBases(memo: ReadonlyMap<string, Promise<ResolvedBase>>): Promise<Map<string, BaseImageFacts>> {
+/**
+ * Base image configs the build resolved, by image name (settled promises only; a failed pull
+ * has no facts). The memo's keys are `PLATFORM NAME`; the target platform's image wins.
+ */
+async function settledBases(memo: ReadonlyMap<string, Promise<ResolvedBase>>, platform: Platform): Promise<Map<string, BaseImageFacts>> {
   const out = new Map<string, BaseImageFacts>();
-  for (const [name, p] of memo) {
+  const target = formatPlatform(platform);
+  for (const [key, p] of memo) {
+    const space = key.indexOf(' ');
+    const name = key.slice(space + 1);
+    if (out.has(name) && key.slice(0, space) !== target) continue;
     const base = await p.catch(() => undefined);
     if (!base) continue;
     const c = base.config;
@@ -37,7 +45,7 @@ export async function lintWithBuildFacts(
   platform: Platform,
 ): Promise<LintWarning[]> {
   const parsed = parseForLint(text, { file });
-  const bases = await settledBases(memo);
+  const bases = await settledBases(memo, platform);
   const { warnings } = lintBuildkit(parsed.input, parsed.check, {
     baseImage: (name) => bases.get(name),
     targetPlatform: { os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) },
