@@ -6,7 +6,7 @@
  * (from the store, a registry, the context directory); what it could not
  * gather is reported back as skipped, never guessed.
  */
-import { PatternMatcher } from './dockerignore.js';
+import { goClean, PatternMatcher } from './dockerignore.js';
 import type { Instruction, Location, Stage } from './instructions.js';
 import { defaultGlobalArgs, platformArgValues, referencedVars, RULES, tryExpand, type LintInput, type Report } from './lint.js';
 import { levenshteinSuggest } from './suggest.js';
@@ -197,24 +197,10 @@ function undefinedVars(ins: Instruction, ctx: StageContext): void {
   }
 }
 
-function posixClean(p: string): string {
-  const abs = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!abs) out.push('..');
-    } else out.push(part);
-  }
-  const s = out.join('/');
-  return abs ? '/' + s : s === '' ? '.' : s;
-}
-
 /** CopyIgnoredFile: a context source that .dockerignore leaves out. */
 function ignoredSource(cmd: 'Copy' | 'Add', src: string, loc: Location, ctx: StageContext): void {
   if (!ctx.matcher || /^(?:https?:\/\/|git@|git:\/\/)/.test(src)) return;
-  const clean = posixClean(src);
+  const clean = goClean(src);
   if (clean === '.' || clean === '/') {
     const rootIgnored = ctx.matcher.patterns().some((p) => !p.exclusion && ['*', '**', '**/*'].includes(p.text));
     if (rootIgnored) ctx.report(RULES.CopyIgnoredFile, loc, `Attempting to ${cmd} file ${JSON.stringify(clean)} that is excluded by .dockerignore`);
