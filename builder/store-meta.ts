@@ -2,6 +2,7 @@
  * The records the builder keeps in the store's meta (cache/ does the writing; these name what),
  * and their garbage collection: each describes a blob, and goes when nothing needs it any more.
  */
+import { LAYER_SIZE_NS } from '../cache/image-size.js';
 import type { PruneDependent } from '../cache/prune.js';
 import type { ContentStore } from '../cache/store.js';
 import { RuntimeState } from '../runtime/state.js';
@@ -30,7 +31,8 @@ export async function pruneBuilderMeta(
 ): Promise<{ removed: number; bytes: number }> {
   const images = await store.pruneMeta(IMAGES_NS, (key) => store.has(key as Digest), opts);
   const indexes = await store.pruneMeta(LAYER_INDEX_NS, (key) => neededDiffIDs.has(key as Digest), opts);
-  return { removed: images.removed + indexes.removed, bytes: images.bytes + indexes.bytes };
+  const sizes = await store.pruneMeta(LAYER_SIZE_NS, (key) => neededDiffIDs.has(key as Digest), opts);
+  return { removed: images.removed + indexes.removed + sizes.removed, bytes: images.bytes + indexes.bytes + sizes.bytes };
 }
 
 /**

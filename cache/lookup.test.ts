@@ -26,6 +26,9 @@ describe('cache/lookup: finding a stored image as docker does', () => {
       [untagged.digest, undefined, untagged.digest],
       ['app:2', undefined, undefined],
       [configHex.slice(0, 11), undefined, undefined],
+      // a layer or config digest is no image (only a named image's config digest is its ID)
+      [(await img.manifest()).layers[0]!.digest, undefined, undefined],
+      [(await store.readJSON<{ config: { digest: string } }>(untagged.digest)).config.digest, undefined, undefined],
     ];
     for (const [query, name, digest] of cases) {
       const found = await findStoredImage(store, query);

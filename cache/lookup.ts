@@ -3,7 +3,7 @@
  * or config digest, or by an ID prefix of at least 12 hex digits.
  */
 import { isDigest, type Digest } from '../image/digest.js';
-import { isIndexMediaType, MediaType } from '../image/mediatypes.js';
+import { isIndexMediaType, isManifestMediaType, MediaType } from '../image/mediatypes.js';
 import { formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
 import { storeRefName } from '../registry/reference.js';
@@ -55,11 +55,38 @@ export async function findStoredImage(store: ContentStore, nameOrId: string, pla
       const cfg = (await store.readJSON<Manifest>(m.digest)).config.digest;
       if (m.digest.startsWith(id) || cfg.startsWith(id)) return { name: r.name, desc: m };
     }
-    if (isDigest(id) && (await store.has(id as Digest))) {
-      return { desc: { mediaType: MediaType.OciManifest, digest: id as Digest, size: (await store.stat(id as Digest))?.size ?? 0 } };
+    if (isDigest(id)) {
+      const desc = await imageBlob(store, id);
+      if (desc) return { desc: await storedManifestOf(store, desc, platform) };
     }
   }
   const name = storeRefName(nameOrId);
   const desc = await store.getRef(name);
   return desc ? { name, desc: await storedManifestOf(store, desc, platform) } : undefined;
+}
+
+/** Largest blob read to see whether it is a manifest: a layer is never parsed. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The descriptor of a stored manifest or index with this digest; undefined for other blobs. A
+ * config or layer digest names no image (docker's image ID is the config digest of a named image,
+ * matched above), so it must not be read as a manifest.
+ */
+async function imageBlob(store: ContentStore, digest: Digest): Promise<Descriptor | undefined> {
+  const st = await store.stat(digest);
+  if (!st || st.size > MAX_MANIFEST_BYTES) return undefined;
+  let doc: { mediaType?: unknown; schemaVersion?: unknown; config?: unknown; layers?: unknown; manifests?: unknown };
+  try {
+    doc = await store.readJSON(digest);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || doc.schemaVersion !== 2) return undefined;
+  const mediaType = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
+  if (Array.isArray(doc.manifests) && (mediaType === undefined || isIndexMediaType(mediaType))) return { mediaType: mediaType ?? MediaType.OciIndex, digest, size: st.size };
+  if (typeof doc.config === 'object' && doc.config !== null && Array.isArray(doc.layers) && (mediaType === undefined || isManifestMediaType(mediaType))) {
+    return { mediaType: mediaType ?? MediaType.OciManifest, digest, size: st.size };
+  }
+  return undefined;
 }

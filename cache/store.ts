@@ -569,6 +569,11 @@ export class ContentStore {
     return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length));
   }
 
+  /** Where the store keeps what, for `du`: blob files, metadata records, scratch space. */
+  diskAreas(): { blobs: string; meta: string; temp: string[] } {
+    return { blobs: this.#blobsDir, meta: this.#metaDir, temp: [this.#tmpDir, this.#ingestDir] };
+  }
+
   // ---------------------------------------------------------------- temp files
 
   /**

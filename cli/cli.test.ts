@@ -175,7 +175,7 @@ describe('tsbuild CLI commands', () => {
       }
     });
 
-    const commands = ['build', 'images', 'tag', 'rmi', 'save', 'load', 'inspect', 'analyze', 'pull', 'push', 'login', 'logout', 'lint', 'context', 'du', 'prune'];
+    const commands = ['build', 'images', 'tag', 'rmi', 'save', 'load', 'inspect', 'analyze', 'pull', 'push', 'login', 'logout', 'lint', 'context', 'du', 'prune', 'check-store'];
     for (const c of commands) {
       it(`${c} --help and help ${c}: usage, every flag, exit codes`, async () => {
         const a = await cli([c, '--help']);
@@ -226,7 +226,7 @@ describe('tsbuild CLI commands', () => {
       const store = await ContentStore.open(root);
       const img = await randomImage(1024, 1, 3);
       await store.setRef('app:1', await writeImage(store, img));
-      assert.deepEqual(await cli(['check-store', '--root', root]), { code: 0, stdout: 'checked 3 blobs (1.84kB) and 1 image names: store OK\n', stderr: '' });
+      assert.deepEqual(await cli(['check-store', '--root', root]), { code: 0, stdout: 'checked 3 blobs (1.845kB) and 1 image names: store OK\n', stderr: '' });
       const layer = (await img.manifest()).layers[0]!.digest;
       await store.delete(layer);
       const bad = await cli(['check-store', '--root', root]);

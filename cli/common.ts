@@ -50,13 +50,31 @@ export const stdio: Io = {
   err: (s) => process.stderr.write(s),
 };
 
-export function humanSize(n: number): string {
-  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
+/**
+ * docker's size strings (go-units HumanSizeWithPrecision): decimal units, `precision` significant
+ * digits in Go's %g (`images` SIZE uses 3: 320MB, 1.99MB; `du` and messages 4: 1.986MB).
+ */
+export function humanSize(bytes: number, precision = 4): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
   let i = 0;
-  let v = n;
-  while (v >= 1000 && i < u.length - 1) {
+  let v = bytes;
+  while (v >= 1000 && i < units.length - 1) {
     v /= 1000;
     i++;
   }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)}${u[i]}`;
+  return `${goFormatG(v, precision)}${units[i]}`;
+}
+
+/** Go's %.{precision}g: shortest of fixed and exponent form, trailing zeros dropped. */
+function goFormatG(v: number, precision: number): string {
+  if (v === 0) return '0';
+  const exp = Math.floor(Math.log10(Math.abs(Number(v.toPrecision(precision)))));
+  if (exp < -4 || exp >= precision) {
+    const [mant, e] = v.toExponential(precision - 1).split('e');
+    const m = mant!.includes('.') ? mant!.replace(/\.?0+$/, '') : mant!;
+    const n = Number(e);
+    return `${m}e${n < 0 ? '-' : '+'}${String(Math.abs(n)).padStart(2, '0')}`;
+  }
+  const fixed = v.toFixed(Math.max(0, precision - 1 - exp));
+  return fixed.includes('.') ? fixed.replace(/\.?0+$/, '') : fixed;
 }

@@ -11,7 +11,7 @@ import { DefaultKeychain, type Keychain } from './auth/keychain.js';
 import { RegistryBaseError, TransportError, redactUrl } from './errors.js';
 import type { EventSink, RegistryEvent } from './events.js';
 import { createHttpClient, DEFAULT_RETRY, DEFAULT_TIMEOUTS, Operation, send, type HttpClient, type HttpResponse, type NetworkTimeouts, type RetryPolicy } from './http.js';
-import { getImage, getIndex, getPlatformImage, headManifest, type FetchedManifest } from './pull.js';
+import { getImage, getIndex, getPlatformImage, headManifest, listTags, type FetchedManifest } from './pull.js';
 import { pushImage, pushIndexTo, type PushResult, type PushTuning } from './push.js';
 import type { Reference } from './reference.js';
 import { RegistrySession } from './session.js';
@@ -128,6 +128,11 @@ export class RegistryClient {
   /** The index a reference names, or undefined when it names a single image. */
   getIndex(ref: Reference): Promise<ImageIndex | undefined> {
     return getIndex(this.#session(ref.registry, this.#operation(`pull of ${ref.toString()}`)), ref);
+  }
+
+  /** Every tag of the reference's repository. */
+  listTags(ref: Reference): Promise<string[]> {
+    return listTags(this.#session(ref.registry, this.#operation(`tag list of ${ref.registry}/${ref.repository}`)), ref.repository);
   }
 
   /** The manifest descriptor (HEAD, which Docker Hub does not count against rate limits), or undefined if absent. */

@@ -10,7 +10,7 @@ import { isIndexMediaType, MediaType } from '../image/mediatypes.js';
 import { imageFromCore, indexFromCore, layerFromOpener, parseIndex, parseManifest } from '../image/partial.js';
 import { formatPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, Platform } from '../image/types.js';
-import { PlatformNotFoundError } from './errors.js';
+import { PlatformNotFoundError, RegistryBaseError } from './errors.js';
 import { errorFromResponse, header, readLimited, type HttpResponse } from './http.js';
 import { repositoryScope, type Reference } from './reference.js';
 import type { RegistrySession } from './session.js';
@@ -83,6 +83,29 @@ export async function headManifest(session: RegistrySession, repository: string,
     return { mediaType: m.mediaType, digest: m.digest, size: m.raw.length };
   }
   return { mediaType: (header(res, 'content-type') ?? '').split(';')[0]!.trim(), digest: digest as Digest, size };
+}
+
+/** At most this many pages of `tags/list` (a hostile registry could send `next` links forever). */
+const MAX_TAG_PAGES = 100;
+
+/** Every tag of a repository (GET /v2/NAME/tags/list, following `Link: <…>; rel="next"` pages). */
+export async function listTags(session: RegistrySession, repository: string): Promise<string[]> {
+  const tags: string[] = [];
+  let path: string | undefined = `/v2/${repository}/tags/list`;
+  for (let page = 0; path !== undefined; page++) {
+    if (page >= MAX_TAG_PAGES) throw new RegistryBaseError('TSB_REGISTRY_TAGS', `${repository}: more than ${MAX_TAG_PAGES} pages of tags`);
+    const url = session.url(path);
+    const res = await session.request({ method: 'GET', url }, pullScopes(repository));
+    await check(res, 'GET', url, [200]);
+    const doc = JSON.parse((await readLimited(res.body, MAX_MANIFEST, 'tag list')).toString('utf8')) as { tags?: unknown };
+    if (doc.tags !== null && doc.tags !== undefined && !(Array.isArray(doc.tags) && doc.tags.every((t) => typeof t === 'string'))) {
+      throw new RegistryBaseError('TSB_REGISTRY_TAGS', `${repository}: the registry's tag list is not a list of strings`);
+    }
+    tags.push(...((doc.tags as string[] | null | undefined) ?? []));
+    const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, 'link') ?? '')?.[1];
+    path = next === undefined ? undefined : next.startsWith('/') ? next : new URL(next).pathname + new URL(next).search;
+  }
+  return tags;
 }
 
 /** Opens a blob as a stream (unverified: callers wrap it in a VerifyingStream). */

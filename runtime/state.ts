@@ -27,6 +27,15 @@ export class RuntimeState {
     return new RuntimeState(join(storeRoot, STATE_DIR));
   }
 
+  /** Where each kind of runtime data lives, for `du` (everything else under root is runtime state). */
+  diskAreas(): { snapshots: string[]; cacheMounts: string[]; temp: string[] } {
+    return {
+      snapshots: [join(this.root, 'snapshots'), join(this.root, 'l')],
+      cacheMounts: [join(this.root, 'cache-mounts')],
+      temp: [join(this.root, 'tmp'), join(this.root, 'steps')],
+    };
+  }
+
   /** Bytes of files in the cache mount `id`, or undefined when this machine has none. */
   async cacheMountSize(id: string): Promise<number | undefined> {
     return (await cacheMountIo()).cacheMountSize(this.root, id);

@@ -134,7 +134,7 @@ describe('multi-platform build: --platform linux/amd64,linux/arm64', function ()
       assert.equal((await run('pull', '--all', `${reg.host}/team/app:1`)).code, 0);
       const tree = (await run('images', '--tree')).stdout;
       assert.match(tree, /└─ linux\/amd64 [\s\S]*└─ linux\/arm64 /);
-      const inspect = JSON.parse((await run('inspect', '--platform', 'linux/arm64', `${reg.host}/team/app:1`)).stdout) as Array<{ Platforms: string[]; Config: { architecture: string } }>;
+      const inspect = JSON.parse((await run('inspect', '--manifest', '--platform', 'linux/arm64', `${reg.host}/team/app:1`)).stdout) as Array<{ Platforms: string[]; Config: { architecture: string } }>;
       assert.deepEqual(inspect[0]!.Platforms, ['linux/amd64', 'linux/arm64']);
       assert.equal(inspect[0]!.Config.architecture, 'arm64');
       const pushed = await run('push', `${reg.host}/team/app:1`, `${reg.host}/team/copy:1`);

@@ -341,8 +341,8 @@ describe('RUN and the build cache: end to end', function () {
       const r = await cli(['prune', '--root', root3, '--all']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /Removed 2 layer snapshots/);
-      const insp = JSON.parse((await cli(['inspect', '--root', root3, '-f', 'config', 'busybox:latest'])).stdout) as Array<{ rootfs: { diff_ids: string[] } }>;
-      assert.deepEqual(await readdir(snaps), insp[0]!.rootfs.diff_ids.map((d) => d.slice('sha256:'.length)));
+      const insp = JSON.parse((await cli(['inspect', '--root', root3, '-f', '{{json .RootFS.Layers}}', 'busybox:latest'])).stdout) as string[];
+      assert.deepEqual(await readdir(snaps), insp.map((d) => d.slice('sha256:'.length)));
     } finally {
       await removeAll(root3, ctx);
     }

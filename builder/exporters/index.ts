@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../../cache/store.js';
 import { storeImage, storeIndex } from '../../cache/store-image.js';
+import { streamViaScratchFile } from '../../cache/scratch-file.js';
 import type { Digest } from '../../image/digest.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import { writeOciIndexLayout, writeOciLayout } from '../../image/oci-layout.js';
@@ -131,19 +132,10 @@ function platformDirName(d: Descriptor): string {
   return d.platform ? formatPlatform(d.platform).replaceAll('/', '_') : d.digest.replace(':', '_');
 }
 
-/** `-` writes to stdout through a temp file (the formats need a seekable file first). */
+/** `-` writes to stdout through a scratch file (the formats need a seekable file first). */
 async function writeTo(store: ContentStore, dest: string, write: (file: string) => Promise<void>): Promise<void> {
   if (dest !== '-') return write(dest);
-  const { rm } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  // a store scratch dir: a killed export's is removed by the next command
-  const d = await store.makeTempDir();
-  try {
-    await write(join(d, 'out.tar'));
-    await pipeline(createReadStream(join(d, 'out.tar')), process.stdout);
-  } finally {
-    await rm(d, { recursive: true, force: true });
-  }
+  await streamViaScratchFile(store, write, process.stdout);
 }
 
 async function* tarSourcesOf(dir: string): AsyncGenerator<TarSource> {

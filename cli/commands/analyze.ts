@@ -20,7 +20,7 @@ import {
 } from '../../report/index.js';
 import { TsbuildError } from '../../image/errors.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
-import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { HELP_FLAG, openExistingStore, ROOT_FLAG, type Io } from '../common.js';
 import { GATE_FLAGS } from '../gate-flags.js';
 import { readBuildRecord } from '../../builder/store-meta.js';
 import { findImage, parsePlatformFlag, PLATFORM_FLAG } from './images.js';
@@ -49,13 +49,14 @@ export class GateFailedError extends TsbuildError {
  * Opens IMAGE as the user wrote it (image/image-spec.ts): a store name, `oci-archive:FILE`,
  * `oci:DIR[:TAG]`, `docker-archive:FILE`, or `docker://REF` (pulled lazily, layers streamed).
  */
-async function openImage(store: ContentStore, spec: string, registry: () => RegistryClient, platform: string | undefined): Promise<{ image: Image; record?: BuildRecord }> {
+async function openImage(openStore: () => Promise<ContentStore>, spec: string, registry: () => RegistryClient, platform: string | undefined): Promise<{ image: Image; record?: BuildRecord }> {
   let record: BuildRecord | undefined;
   const wanted = platform !== undefined ? parsePlatformFlag(platform) : undefined;
   const image = await openImageSpec(spec, {
     registry: async (reference) => (await registry().getPlatformImage(parseReference(reference), wanted)).image,
     ...(wanted ? { platform: wanted } : {}),
     name: async (name) => {
+      const store = await openStore();
       const f = await findImage(store, name, platform);
       record = await readBuildRecord(store, f.desc.digest);
       return storeImage(store, f.desc.digest);
@@ -105,7 +106,9 @@ export async function analyzeCommand(argv: string[], io: Io): Promise<number> {
     io.out(helpText('tsbuild analyze [OPTIONS] IMAGE', 'Where the bytes of an image go, what is wasted and why.\nIMAGE: a store name, oci-archive:FILE, oci:DIR[:TAG], docker-archive:FILE or docker://REF.', REPORT_FLAGS));
     return bool(p, 'help') ? 0 : 2;
   }
-  const store = await openStore(p);
+  // Only a store name needs the store (which must exist); archives and registries do not.
+  let opened: Promise<ContentStore> | undefined;
+  const store = (): Promise<ContentStore> => (opened ??= openExistingStore(p));
   let client: RegistryClient | undefined;
   const registry = (): RegistryClient => (client ??= new RegistryClient({ insecureRegistries: list(p, 'insecure-registry'), timeouts: networkTimeouts(p) }));
   try {

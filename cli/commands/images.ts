@@ -5,14 +5,16 @@ import { writeOciIndexLayout, writeOciLayout, readOciLayout } from '../../image/
 import { readDockerArchive } from '../../image/docker-archive.js';
 import { detectArchiveFormat, dockerArchiveTags } from '../../image/image-spec.js';
 import { writeImage } from '../../cache/store-image.js';
+import { readViaScratchFile, streamViaScratchFile } from '../../cache/scratch-file.js';
 import type { ContentStore } from '../../cache/store.js';
-import { findStoredImage, storedIndexEntries, storedManifestOf, storedPlatforms } from '../../cache/lookup.js';
+import { findStoredImage, storedManifestOf } from '../../cache/lookup.js';
 import { isIndexMediaType } from '../../image/mediatypes.js';
 import { formatPlatform, parsePlatform } from '../../image/platform.js';
 import type { Platform } from '../../image/types.js';
-import type { Descriptor, ImageConfigFile, Index, Manifest } from '../../image/types.js';
+import type { Descriptor, Index, Manifest } from '../../image/types.js';
+import type { Image } from '../../image/image.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
-import { HELP_FLAG, humanSize, openExistingStore, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { HELP_FLAG, openExistingStore, openStore, ROOT_FLAG, type Io } from '../common.js';
 
 /** The manifest (not index) descriptor an image name or digest points at in the store (cache/lookup.ts). */
 export async function findImage(store: ContentStore, nameOrId: string, platform?: string): Promise<{ name?: string; desc: Descriptor }> {
@@ -33,50 +35,9 @@ export function parsePlatformFlag(value: string): Platform {
 /** The --platform flag of the commands that pick one image of a multi-platform (index) name. */
 export const PLATFORM_FLAG: FlagSpec = { name: 'platform', type: 'string', valueName: 'OS/ARCH', description: "of a multi-platform image, this platform's (default: the host's)" };
 
-const LIST_FLAGS: FlagSpec[] = [
-  { name: 'quiet', short: 'q', type: 'bool', description: 'only show image IDs' },
-  { name: 'digests', type: 'bool', description: 'show manifest digests' },
-  { name: 'tree', type: 'bool', description: 'under a multi-platform image, a row for each platform in the store' },
-  ROOT_FLAG,
-  HELP_FLAG,
-];
-
-export async function imagesCommand(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, LIST_FLAGS);
-  if (bool(p, 'help')) return io.out(helpText('tsbuild images [OPTIONS]', 'List images in the local store.', LIST_FLAGS)), 0;
-  const store = await openExistingStore(p);
-  const rows: string[][] = [];
-  for (const r of (await store.listRefs()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const m = await storedManifestOf(store, r.desc);
-    const manifest = await store.readJSON<Manifest>(m.digest);
-    const cfg = await store.readJSON<ImageConfigFile>(manifest.config.digest);
-    const size = manifest.layers.reduce((n, l) => n + l.size, 0);
-    const [repo, tag] = splitName(familiar(r.name));
-    const id = manifest.config.digest.slice(7, 19);
-    if (bool(p, 'quiet')) rows.push([id]);
-    else rows.push([repo, tag, ...(bool(p, 'digests') ? [m.digest] : []), id, cfg.created ?? '', humanSize(size)]);
-    if (!bool(p, 'tree') || bool(p, 'quiet')) continue;
-    for (const e of await storedIndexEntries(store, r.desc)) {
-      const em = await store.readJSON<Manifest>(e.digest);
-      const ecfg = await store.readJSON<ImageConfigFile>(em.config.digest);
-      const plat = e.platform ? formatPlatform(e.platform) : e.digest.slice(0, 19);
-      rows.push([`  └─ ${plat}`, '', ...(bool(p, 'digests') ? [e.digest] : []), em.config.digest.slice(7, 19), ecfg.created ?? '', humanSize(em.layers.reduce((n, l) => n + l.size, 0))]);
-    }
-  }
-  if (!bool(p, 'quiet')) rows.unshift(['REPOSITORY', 'TAG', ...(bool(p, 'digests') ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']);
-  io.out(table(rows));
-  return 0;
-}
-
 function splitName(n: string): [string, string] {
   const i = n.lastIndexOf(':');
   return i > n.lastIndexOf('/') ? [n.slice(0, i), n.slice(i + 1)] : [n, 'latest'];
-}
-
-export function table(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('') + '\n').join('');
 }
 
 const TAG_FLAGS: FlagSpec[] = [ROOT_FLAG, HELP_FLAG];
@@ -142,39 +103,52 @@ async function namesToRemove(store: ContentStore, arg: string, force: boolean): 
 }
 
 const SAVE_FLAGS: FlagSpec[] = [
-  { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'write to FILE (required)' },
+  { name: 'output', short: 'o', type: 'string', valueName: 'FILE', description: 'write to FILE instead of stdout (stdout must then not be a terminal)' },
   { name: 'format', type: 'string', valueName: 'FORMAT', description: 'docker or oci', default: 'docker' },
   { name: 'platform', type: 'string', valueName: 'OS/ARCH', description: "of a multi-platform image, save only this platform's (oci saves the whole index otherwise)" },
   ROOT_FLAG,
   HELP_FLAG,
 ];
 
+const SAVE_HELP = helpText(
+  'tsbuild save [OPTIONS] IMAGE [IMAGE...]',
+  'Save images (names, IDs or unique ID prefixes) to a docker-archive (docker load reads it) or an OCI\narchive, written to -o FILE or, when stdout is not a terminal, to stdout (tsbuild save app | gzip > app.tgz).',
+  SAVE_FLAGS,
+);
+
 export async function saveCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, SAVE_FLAGS);
-  if (bool(p, 'help')) return io.out(helpText('tsbuild save [OPTIONS] IMAGE [IMAGE...]', 'Save images to a tar archive.', SAVE_FLAGS)), 0;
-  const file = str(p, 'output');
-  if (!file) throw new UsageError('tsbuild save needs -o FILE');
-  if (p.positionals.length === 0) throw new UsageError('tsbuild save needs at least one image');
+  if (bool(p, 'help')) return io.out(SAVE_HELP), 0;
+  if (p.positionals.length === 0) throw new UsageError('"tsbuild save" requires at least 1 argument (IMAGE)');
   const format = str(p, 'format') ?? 'docker';
+  if (format !== 'docker' && format !== 'oci') throw new UsageError(`unknown --format ${format} (docker or oci)`);
+  const file = str(p, 'output');
+  if ((file === undefined || file === '-') && process.stdout.isTTY) throw new UsageError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   const store = await openExistingStore(p);
   const platform = str(p, 'platform');
+  const toDest = async (write: (dest: string) => Promise<void>): Promise<void> => {
+    if (file === undefined || file === '-') await streamViaScratchFile(store, write, process.stdout);
+    else await write(file);
+  };
   if (format === 'oci' && platform === undefined && p.positionals.length === 1) {
     // a multi-platform name: the whole index, as `skopeo copy --all` would (every platform must be here)
     const named = await store.getRef(storeRefName(p.positionals[0]!)).catch(() => undefined);
     if (named && isIndexMediaType(named.mediaType)) {
       await requireAllPlatforms(store, named, p.positionals[0]!);
-      await writeOciIndexLayout({ tarFile: file }, storeIndex(store, named.digest), splitName(familiar(storeRefName(p.positionals[0]!)))[1]);
+      await toDest((dest) => writeOciIndexLayout({ tarFile: dest }, storeIndex(store, named.digest), splitName(familiar(storeRefName(p.positionals[0]!)))[1]));
       return 0;
     }
   }
-  const imgs = [];
+  const imgs: Array<{ image: Image; name: string | undefined }> = [];
   for (const n of p.positionals) {
     const f = await findImage(store, n, platform);
     imgs.push({ image: storeImage(store, f.desc.digest), name: f.name });
   }
-  if (format === 'docker') await writeDockerArchive(file, imgs.map((i) => ({ image: i.image, tags: i.name ? [familiar(i.name)] : [] })));
-  else if (format === 'oci') await writeOciLayout({ tarFile: file }, imgs.map((i) => ({ image: i.image, refName: i.name ? splitName(familiar(i.name))[1] : undefined })));
-  else throw new UsageError(`unknown --format ${format} (docker or oci)`);
+  const write = (dest: string): Promise<void> =>
+    format === 'docker'
+      ? writeDockerArchive(dest, imgs.map((i) => ({ image: i.image, tags: i.name ? [familiar(i.name)] : [] })))
+      : writeOciLayout({ tarFile: dest }, imgs.map((i) => ({ image: i.image, refName: i.name ? splitName(familiar(i.name))[1] : undefined })));
+  await toDest(write);
   return 0;
 }
 
@@ -187,19 +161,33 @@ export async function requireAllPlatforms(store: ContentStore, index: Descriptor
 }
 
 const LOAD_FLAGS: FlagSpec[] = [
-  { name: 'input', short: 'i', type: 'string', valueName: 'FILE', description: 'docker-archive or OCI tar/dir to load' },
+  { name: 'input', short: 'i', type: 'string', valueName: 'FILE', description: 'docker-archive, OCI archive or OCI layout dir to load (default: stdin)' },
   { name: 'tag', short: 't', type: 'list', valueName: 'NAME', description: 'tag the loaded image (needed for OCI input without a name)' },
+  { name: 'quiet', short: 'q', type: 'bool', description: 'print nothing' },
   ROOT_FLAG,
   HELP_FLAG,
 ];
 
+const LOAD_HELP = helpText(
+  'tsbuild load [OPTIONS]',
+  'Load an image from a docker-archive (docker save), an OCI archive or an OCI layout directory: -i FILE,\nor stdin (tsbuild load < app.tar). Creates the store when it is missing.',
+  LOAD_FLAGS,
+);
+
 export async function loadCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, LOAD_FLAGS);
-  if (bool(p, 'help')) return io.out(helpText('tsbuild load [OPTIONS]', 'Load an image from a docker-archive or OCI tar.', LOAD_FLAGS)), 0;
+  if (bool(p, 'help')) return io.out(LOAD_HELP), 0;
   const file = str(p, 'input') ?? p.positionals[0];
-  if (!file) throw new UsageError('tsbuild load needs -i FILE');
+  if ((file === undefined || file === '-') && process.stdin.isTTY) throw new UsageError('requested load from stdin, but stdin is empty (use -i FILE or redirect)');
   const store = await openStore(p);
-  const tags = list(p, 'tag');
+  const quiet = bool(p, 'quiet');
+  const say: Io = quiet ? { out: () => {}, err: io.err } : io;
+  if (file === undefined || file === '-') await readViaScratchFile(store, process.stdin, (f) => loadFile(store, f, list(p, 'tag'), say));
+  else await loadFile(store, file, list(p, 'tag'), say);
+  return 0;
+}
+
+async function loadFile(store: ContentStore, file: string, tags: string[], io: Io): Promise<void> {
   if ((await detectArchiveFormat(file)) === 'docker-archive') {
     const img = await readDockerArchive(file);
     const desc = await writeImage(store, img);
@@ -218,26 +206,4 @@ export async function loadCommand(argv: string[], io: Io): Promise<number> {
     }
     if (tags.length === 0) io.out(`Loaded image: ${desc.digest} (untagged: pass -t NAME to name it)\n`);
   }
-  return 0;
-}
-
-export async function inspectCommand(argv: string[], io: Io): Promise<number> {
-  const flags: FlagSpec[] = [{ name: 'format', short: 'f', type: 'string', description: 'manifest, config or all (JSON)', default: 'all' }, PLATFORM_FLAG, ROOT_FLAG, HELP_FLAG];
-  const p = parseArgs(argv, flags);
-  if (bool(p, 'help') || p.positionals.length === 0) return io.out(helpText('tsbuild inspect [OPTIONS] IMAGE', 'Show an image\'s manifest and config.', flags)), 0;
-  const store = await openExistingStore(p);
-  const out = [];
-  for (const n of p.positionals) {
-    const f = await findImage(store, n, str(p, 'platform'));
-    const manifest = await store.readJSON<Manifest>(f.desc.digest);
-    const config = await store.readJSON<ImageConfigFile>(manifest.config.digest);
-    const what = str(p, 'format') ?? 'all';
-    const named = f.name ? await store.getRef(f.name) : undefined;
-    const platforms = named ? await storedPlatforms(store, named) : [];
-    if (what === 'manifest') out.push(manifest);
-    else if (what === 'config') out.push(config);
-    else out.push({ Name: f.name ? familiar(f.name) : undefined, Id: manifest.config.digest, Digest: f.desc.digest, ...(platforms.length > 0 ? { Index: named!.digest, Platforms: platforms } : {}), Manifest: manifest, Config: config });
-  }
-  io.out(JSON.stringify(out, null, 2) + '\n');
-  return 0;
 }

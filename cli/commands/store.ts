@@ -1,5 +1,7 @@
 import { checkStore } from '../../cache/check.js';
-import { diskUsage } from '../../cache/gc.js';
+import { storeUsage, type UsageKind } from '../../cache/disk-usage.js';
+import { RuntimeState } from '../../runtime/state.js';
+import { alignColumns } from '../template.js';
 import { pruneStore } from '../../cache/prune.js';
 import { builderPruneDependents } from '../../builder/store-meta.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
@@ -7,14 +9,58 @@ import { BuildCache } from '../../cache/build-cache.js';
 import { parseSize } from '../../report/units.js';
 import { HELP_FLAG, humanSize, openExistingStore, ROOT_FLAG, type Io } from '../common.js';
 
+const DU_FLAGS: FlagSpec[] = [
+  { name: 'format', type: 'string', valueName: 'FORMAT', description: "'table' or 'json' (bytes as numbers)", default: 'table' },
+  ROOT_FLAG,
+  HELP_FLAG,
+];
+
+const DU_LABELS: Record<UsageKind, string> = {
+  images: 'Images',
+  'build-cache': 'Build cache',
+  unreferenced: 'Unreferenced blobs',
+  snapshots: 'Layer snapshots',
+  'cache-mounts': 'Cache mounts',
+  runtime: 'Runtime state',
+  metadata: 'Metadata',
+  temp: 'Temp files',
+  other: 'Other',
+};
+
+const DU_HELP = helpText(
+  'tsbuild du [OPTIONS]',
+  `Show everything the store holds on disk, by kind (the total is what du -sb of the store says):
+  Images              blobs an image name reaches (count: blobs)
+  Build cache         blobs only build-cache records keep (prune --all frees them)
+  Unreferenced blobs  blobs nothing names (prune frees them)
+  Layer snapshots     unpacked layers RUN steps used (count: snapshots)
+  Cache mounts        RUN --mount=type=cache contents (count: mounts)
+  Runtime state       container bundles, logs, build records
+  Metadata            layer indexes, sizes, cache records, image facts (count: records)
+  Temp files          scratch and partial downloads of running or killed commands
+  Other               refs.json, locks, the store's directories`,
+  DU_FLAGS,
+);
+
 async function duCommand(argv: string[], io: Io): Promise<number> {
-  const flags = [ROOT_FLAG, HELP_FLAG];
-  const p = parseArgs(argv, flags);
-  if (bool(p, 'help')) return io.out(helpText('tsbuild du [OPTIONS]', 'Show what uses space in the store (JSON: blobs, bytes, reclaimable).', flags)), 0;
+  const p = parseArgs(argv, DU_FLAGS);
+  if (bool(p, 'help')) return io.out(DU_HELP), 0;
+  const format = str(p, 'format') ?? 'table';
+  if (format !== 'table' && format !== 'json') throw new UsageError(`unknown --format ${format} (table or json)`);
   const store = await openExistingStore(p);
-  const cache = new BuildCache(store);
-  const u = await diskUsage(store, { extraRoots: await cache.roots() });
-  io.out(`${JSON.stringify(u, null, 2)}\n`);
+  const runtime = RuntimeState.ofStore(store.root);
+  const areas = runtime.diskAreas();
+  const usage = await storeUsage(store, { cacheRoots: await new BuildCache(store).roots(), runtimeRoot: runtime.root, snapshots: areas.snapshots, cacheMounts: areas.cacheMounts, runtimeTemp: areas.temp });
+  if (format === 'json') {
+    io.out(`${JSON.stringify({ root: store.root, types: usage.rows.map((r) => ({ type: r.kind, count: r.count ?? null, bytes: r.bytes, reclaimable: r.reclaimable })), total: usage.total }, null, 2)}\n`);
+    return 0;
+  }
+  const pct = (part: number, whole: number): string => `${humanSize(part)} (${whole === 0 ? 0 : Math.round((part * 100) / whole)}%)`;
+  const lines = ['TYPE\tTOTAL\tSIZE\tRECLAIMABLE'];
+  for (const r of usage.rows) lines.push(`${DU_LABELS[r.kind]}\t${r.count ?? '-'}\t${humanSize(r.bytes)}\t${pct(r.reclaimable, r.bytes)}`);
+  const reclaimable = usage.rows.reduce((n, r) => n + r.reclaimable, 0);
+  lines.push(`Total\t\t${humanSize(usage.total)}\t${pct(reclaimable, usage.total)}`);
+  io.out(alignColumns(`${lines.join('\n')}\n`));
   return 0;
 }
 
