@@ -162,6 +162,25 @@ describe('multi-platform build: --platform linux/amd64,linux/arm64', function ()
     }
   });
 
+  it('FROM oci-layout:// of a multi-platform layout picks each platform\'s image', async () => {
+    const store = await tempDir('tsb-root-oci-');
+    const layout = join(store, 'layout');
+    const df = await makeTree({ 'Dockerfile': `FROM oci-layout://${layout}\nRUN uname -m > /u\n` });
+    try {
+      assert.equal((await cli(['pull', '--root', store, '--all', base])).code, 0);
+      assert.equal((await cli(['save', '--root', store, '--format', 'oci', '-o', join(store, 'b.tar'), base])).code, 0);
+      await execFileP('mkdir', ['-p', layout]);
+      await execFileP('tar', ['-xf', join(store, 'b.tar'), '-C', layout]);
+      const out = join(store, 'out');
+      const r = await cli(['build', '--root', store, '--platform', 'linux/amd64,linux/arm64', '--output', `type=local,dest=${out}`, df]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await readFile(join(out, 'linux_amd64/u'), 'utf8'), 'x86_64\n');
+      assert.equal(await readFile(join(out, 'linux_arm64/u'), 'utf8'), 'aarch64\n');
+    } finally {
+      await removeAll(store, df);
+    }
+  });
+
   it('a single-platform base used for another platform names both platforms', async () => {
     const single = await makeTree({ 'Dockerfile': `FROM ${reg.host}/library/busybox:amd64\nRUN true\n` });
     try {
