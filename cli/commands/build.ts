@@ -209,8 +209,9 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
         JSON.stringify(
           {
             'containerimage.digest': r.digest,
-            'containerimage.config.digest': r.imageId,
-            'containerimage.descriptor': { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: r.digest, size: r.manifestSize },
+            // a multi-platform build's result is an index: no single config (as buildx writes it)
+            ...(r.platforms ? {} : { 'containerimage.config.digest': r.imageId }),
+            'containerimage.descriptor': { mediaType: r.platforms ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json', digest: r.digest, size: r.manifestSize },
             ...(tags.length ? { 'image.name': tags.join(',') } : {}),
           },
           null,
@@ -223,7 +224,10 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       const { analyzeImage } = await import('../../report/index.js');
       const { storeImage } = await import('../../cache/store-image.js');
       const { gatesFrom, renderAndGate } = await import('./analyze.js');
-      const rep = await analyzeImage(storeImage(store, r.digest), { baseLayerCount: r.baseLayerCount, sourceMap: r.sourceMap });
+      // of a multi-platform build, the first platform's image (its layers are what the others repeat)
+      const reported = r.platforms?.[0];
+      if (reported) io.err(`report: the ${reported.platform} image (the first of ${r.platforms!.length} platforms)\n`);
+      const rep = await analyzeImage(storeImage(store, reported?.digest ?? r.digest), { baseLayerCount: r.baseLayerCount, sourceMap: r.sourceMap });
       const file = report === 'true' ? undefined : report;
       const fmt = file?.endsWith('.html') ? 'html' : file?.endsWith('.json') ? 'json' : 'text';
       const flags = { ...p, flags: new Map([...p.flags, ['format', [fmt]]]) };
@@ -238,7 +242,8 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
     if (mode === 'quiet') io.out(`${r.imageId}\n`);
     else {
       for (const x of r.pushed) io.err(`pushed ${x.name}@${x.digest}\n`);
-      io.err(`built ${r.imageId}${tags.length ? ` (${tags.join(', ')})` : ''}  manifest ${r.digest}\n`);
+      if (r.platforms) io.err(`built index ${r.digest}${tags.length ? ` (${tags.join(', ')})` : ''}: ${r.platforms.map((x) => `${x.platform} ${x.digest}`).join(', ')}\n`);
+      else io.err(`built ${r.imageId}${tags.length ? ` (${tags.join(', ')})` : ''}  manifest ${r.digest}\n`);
     }
     return 0;
   } finally {
