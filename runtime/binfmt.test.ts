@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binfmtHandler, checkEmulation, runsNatively } from './binfmt.js';
+import { readFile } from 'node:fs/promises';
+import { binfmtHandler, checkEmulation, installEmulators, runsNatively } from './binfmt.js';
 
 describe('runtime/binfmt', () => {
   let dir: string;
@@ -38,6 +39,17 @@ describe('runtime/binfmt', () => {
   it('reads a handler: state, flags, interpreter', async () => {
     assert.deepEqual(await binfmtHandler('arm64', dir), { architecture: 'arm64', name: 'qemu-aarch64', state: 'enabled', interpreter: '/usr/libexec/qemu-binfmt/x-binfmt-P', flags: 'POF' });
     assert.equal((await binfmtHandler('ppc64le', dir)).state, 'missing');
+  });
+
+  it('installEmulators (into a stand-in binfmt_misc dir): never the host\'s own architectures; keeps a handler with F; replaces one without, adding F', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    await writeFile(join(dir, 'register'), '');
+    const r = await installEmulators(['amd64', '386', 'arm64', 'arm'], amd64, dir);
+    assert.deepEqual(r.map((x) => x.result.split(' (')[0]), ['native here', 'native here', 'kept', r[3]!.result.startsWith('no qemu') ? r[3]!.result.split(' (')[0] : 'registered']);
+    if (r[3]!.result.startsWith('registered')) {
+      assert.equal(await readFile(join(dir, 'qemu-arm'), 'utf8'), '-1', 'the old handler was removed first');
+      assert.match(await readFile(join(dir, 'register'), 'utf8'), /^:qemu-arm:M:.*:[A-Z]*F[A-Z]*$/);
+    }
   });
 
   it('runsNatively: the own architecture and its 32-bit sibling', () => {

@@ -116,7 +116,7 @@ async function registerLine(qemu: string): Promise<string | undefined> {
  * first if needed. A handler already enabled with F is kept; one without F is replaced. Returns
  * what happened to each, for `tsbuild binfmt --install`.
  */
-export async function installEmulators(architectures: string[], dir = BINFMT_DIR): Promise<Array<{ architecture: string; result: string }>> {
+export async function installEmulators(architectures: string[], host: Platform, dir = BINFMT_DIR): Promise<Array<{ architecture: string; result: string }>> {
   if (process.getuid?.() !== 0) throw new RuntimeSetupError('registering binfmt_misc handlers needs root');
   if (!(await readdir(dir).then((names) => names.includes('register'), () => false))) {
     await promisify(execFile)('mount', ['-t', 'binfmt_misc', 'binfmt_misc', dir]).catch((e: unknown) => {
@@ -127,6 +127,11 @@ export async function installEmulators(architectures: string[], dir = BINFMT_DIR
   for (const architecture of architectures) {
     const qemu = QEMU_ARCH[architecture];
     if (!qemu) throw new RuntimeSetupError(`no emulator known for ${architecture} (known: ${emulatedArchitectures().join(', ')})`);
+    // a handler for the host's own binaries would send every native program through qemu
+    if (runsNatively(host, { os: 'linux', architecture })) {
+      out.push({ architecture, result: `native here (${host.architecture} host): no emulator registered` });
+      continue;
+    }
     const h = await binfmtHandler(architecture, dir);
     if (h.state === 'enabled' && (h.flags ?? '').includes('F')) {
       out.push({ architecture, result: `kept (${h.name}, flags ${h.flags})` });

@@ -23,9 +23,9 @@ async function binfmtCommand(argv: string[], io: Io): Promise<number> {
     const unknown = wanted.filter((a) => !emulatedArchitectures().includes(a));
     if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`--install: unknown architecture ${unknown.join(', ') || '(none)'} (known: ${emulatedArchitectures().join(', ')}, or all)`);
     let missing = 0;
-    for (const r of await installEmulators(wanted)) {
+    for (const r of await installEmulators(wanted, host)) {
       io.out(`linux/${r.architecture}: ${r.result}\n`);
-      if (!r.result.startsWith('kept') && !r.result.startsWith('registered')) missing++;
+      if (r.result.startsWith('no qemu')) missing++;
     }
     return missing > 0 ? 1 : 0;
   }
