@@ -13,7 +13,7 @@ import type { NetworkTimeouts } from '../registry/http.js';
 import { Solver, type Slots, type StepRuntime } from './solve.js';
 import { attachSource } from '../parser/index.js';
 import { buildStage } from './dispatch.js';
-import { loadSecrets, prepare, readSource, resolveSsh, sshAgent, targetPlatforms, type DockerfileSource } from './prepare.js';
+import { fetchNamedContexts, loadSecrets, prepare, readSource, resolveSsh, sshAgent, targetPlatforms, type DockerfileSource } from './prepare.js';
 import { lintWithBuildFacts } from './build-lint.js';
 import type { EventSink } from './events.js';
 import { runExporter, type OutputSpec } from './exporters/index.js';
@@ -59,6 +59,8 @@ export interface BuildOptions {
   store: ContentStore;
   /** The CONTEXT argument: a directory, `-` (stdin), a tar file, an http(s) URL or a git URL (builder/context-source.ts). */
   contextDir: string;
+  /** Set by build(): the `--build-context` URLs it fetched, by name (their directories). */
+  fetchedNamedContexts?: Record<string, string>;
   /** What `-` reads (the CLI passes process.stdin). */
   stdin?: Readable;
   /** Size limits of a tar, download or git context. */
@@ -154,6 +156,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   try {
     const source = await readSource(o, contextScratch, contextRegistry);
     if (source.description) o.onEvent?.({ type: 'message', level: 'info', text: source.description });
+    o = { ...o, fetchedNamedContexts: await fetchNamedContexts(o, contextScratch, contextRegistry) };
     if (registry && !o.registry) await (await registry).close();
     if (!o.perPlatform && targetPlatforms(o.platform).length > 1) {
       // builder/platforms.ts runs this function once per platform and writes the image index

@@ -17,7 +17,7 @@
  * has a size limit; downloads and git fetches go through registry/ with its deadlines.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, realpath, rename, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rename, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -163,7 +163,7 @@ async function stdinContext(input: ContextInput): Promise<ResolvedContext> {
 }
 
 /** A path in the scratch dir, which is made on first use: a directory context needs none. */
-async function inScratch(input: ContextInput, name: string): Promise<string> {
+async function inScratch(input: FetchInput, name: string): Promise<string> {
   await mkdir(input.scratch, { recursive: true });
   return join(input.scratch, name);
 }
@@ -191,6 +191,40 @@ async function unpackedContext(kind: ContextKind, archive: string, label: string
 async function httpContext(url: string, input: ContextInput): Promise<ResolvedContext> {
   const shown = redactGitUrl(url);
   const file = await inScratch(input, 'download');
+  await download(url, file, input);
+  if (isArchiveHead(await readHead(file, 1024))) return unpackedContext('http', file, shown, input, `build context: ${shown} (tar)`);
+  // Not an archive: BuildKit builds the file as the Dockerfile, in a context holding only it.
+  const dir = await inScratch(input, 'context');
+  await mkdir(dir, { mode: 0o755 });
+  await rename(file, join(dir, 'context'));
+  const text = await readDockerfile(join(dir, 'context'), 'context');
+  return { kind: 'http', dir, readIgnore: false, fileLabel: 'context', text, description: `build context: ${shown} (Dockerfile)` };
+}
+
+/** What fetching a remote context needs besides its URL. */
+export type FetchInput = Pick<ContextInput, 'scratch' | 'registry' | 'timeouts' | 'limits' | 'sshAuthSock' | 'signal'>;
+
+/**
+ * A `--build-context NAME=URL` fetched into scratch, as BuildKit's named contexts: a git URL gives
+ * its checkout (subdir applied, no `.git` unless `?keep-git-dir=true`), another http(s) URL a
+ * directory holding the file as `context` (not unpacked: llb.HTTP). Undefined for what is not a
+ * URL (a directory, an image). As for the main context, no `.dockerignore` applies to it.
+ */
+export async function fetchNamedContext(value: string, input: FetchInput): Promise<string | undefined> {
+  if (!/^(https?|git):\/\//i.test(value)) return undefined;
+  const git = parseGitSource(value);
+  await inScratch(input, '');
+  const where = await mkdtemp(join(input.scratch, 'named-'));
+  if (git) return (await checkoutGit(git, join(where, 'git'), gitSettings(input), { keepGitDir: git.keepGitDir ?? false, ...(input.signal ? { signal: input.signal } : {}) })).dir;
+  const dir = join(where, 'context');
+  await mkdir(dir, { mode: 0o755 });
+  await download(value, join(dir, 'context'), input);
+  return dir;
+}
+
+/** GET `url` into `file` through registry/ (its timeouts), up to the size limit. */
+async function download(url: string, file: string, input: FetchInput): Promise<void> {
+  const shown = redactGitUrl(url);
   const registry = await input.registry();
   let res;
   try {
@@ -207,13 +241,15 @@ async function httpContext(url: string, input: ContextInput): Promise<ResolvedCo
   } catch (e) {
     throw new ContextError(`failed to download build context ${shown}: ${(e as Error).message}`, { url: shown }, e);
   }
-  if (isArchiveHead(await readHead(file, 1024))) return unpackedContext('http', file, shown, input, `build context: ${shown} (tar)`);
-  // Not an archive: BuildKit builds the file as the Dockerfile, in a context holding only it.
-  const dir = await inScratch(input, 'context');
-  await mkdir(dir, { mode: 0o755 });
-  await rename(file, join(dir, 'context'));
-  const text = await readDockerfile(join(dir, 'context'), 'context');
-  return { kind: 'http', dir, readIgnore: false, fileLabel: 'context', text, description: `build context: ${shown} (Dockerfile)` };
+}
+
+function gitSettings(input: FetchInput): GitSettings {
+  return {
+    deadlineMs: input.timeouts.deadlineMs,
+    idleMs: input.timeouts.bodyIdleMs,
+    ...input.limits,
+    ...(input.sshAuthSock ? { sshAuthSock: input.sshAuthSock } : {}),
+  };
 }
 
 /** What a git fetch may take: time, bytes, files, and the ssh agent. */
@@ -241,13 +277,7 @@ export async function checkoutGit(source: GitSource, checkout: string, settings:
 }
 
 async function gitContext(source: GitSource, input: ContextInput): Promise<ResolvedContext> {
-  const settings: GitSettings = {
-    deadlineMs: input.timeouts.deadlineMs,
-    idleMs: input.timeouts.bodyIdleMs,
-    ...input.limits,
-    ...(input.sshAuthSock ? { sshAuthSock: input.sshAuthSock } : {}),
-  };
-  const { dir, commit } = await checkoutGit(source, await inScratch(input, 'git'), settings, { keepGitDir: source.keepGitDir ?? input.keepGitDir, ...(input.signal ? { signal: input.signal } : {}) });
+  const { dir, commit } = await checkoutGit(source, await inScratch(input, 'git'), gitSettings(input), { keepGitDir: source.keepGitDir ?? input.keepGitDir, ...(input.signal ? { signal: input.signal } : {}) });
   const description = `build context: ${redactGitUrl(source.remote)}${source.ref ? `#${source.ref}` : ''} at ${commit.slice(0, 12)}${source.subdir ? `, subdirectory ${source.subdir}` : ''}`;
   return { ...(await dockerfileInside(dir, input)), kind: 'git', description };
 }

@@ -14,8 +14,9 @@ import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { BuildOptions, SecretSpec } from './build.js';
 import { readDockerignore } from './context.js';
-import { DEFAULT_CONTEXT_LIMITS, resolveContext, type ResolvedContext } from './context-source.js';
-import { BuildUsageError } from './errors.js';
+import { DEFAULT_CONTEXT_LIMITS, fetchNamedContext, resolveContext, type FetchInput, type ResolvedContext } from './context-source.js';
+import { isTsbuildError } from '../errors/tsbuild-error.js';
+import { BuildError, BuildUsageError } from './errors.js';
 import type { EventSink } from './events.js';
 import type { NamedContext } from './session.js';
 import { expand, platformArgs } from './vars.js';
@@ -44,14 +45,33 @@ export async function readSource(o: BuildOptions, scratch: string, registry: () 
     ...(o.dockerfile !== undefined ? { dockerfile: o.dockerfile } : {}),
     ...(o.dockerfileText !== undefined ? { dockerfileText: o.dockerfileText } : {}),
     ...(o.stdin ? { stdin: o.stdin } : {}),
+    ...fetchInput(o, scratch, registry),
+    keepGitDir: isTrue(o.buildArgs?.['BUILDKIT_CONTEXT_KEEP_GIT_DIR']),
+  });
+}
+
+/** `--build-context NAME=URL` (git, or an http(s) file) fetched into `scratch`: NAME → its directory. */
+export async function fetchNamedContexts(o: BuildOptions, scratch: string, registry: () => Promise<RegistryClient>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(o.namedContexts ?? {})) {
+    const dir = await fetchNamedContext(value, fetchInput(o, scratch, registry)).catch((e: unknown) => {
+      throw isTsbuildError(e) ? new BuildError(e.code, `named context ${name}: ${e.message}`) : e;
+    });
+    if (dir !== undefined) out[name] = dir;
+  }
+  return out;
+}
+
+function fetchInput(o: BuildOptions, scratch: string, registry: () => Promise<RegistryClient>): FetchInput {
+  const ssh = sshAgent(o);
+  return {
     scratch,
     registry,
     timeouts: { ...DEFAULT_TIMEOUTS, ...o.networkTimeouts },
     limits: { ...DEFAULT_CONTEXT_LIMITS, ...o.contextLimits },
-    keepGitDir: isTrue(o.buildArgs?.['BUILDKIT_CONTEXT_KEEP_GIT_DIR']),
-    ...(sshAgent(o) ? { sshAuthSock: sshAgent(o) } : {}),
+    ...(ssh ? { sshAuthSock: ssh } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
-  });
+  };
 }
 
 /** Go's strconv.ParseBool truths, as BuildKit reads its build-arg switches. */
@@ -74,7 +94,7 @@ export async function prepare(o: BuildOptions, source: DockerfileSource, emit: E
   const globalArgs = resolveGlobalArgs(df, buildArgs, platform, buildPlatform);
   // only a local directory's .dockerignore counts: BuildKit uses a tar or git context whole
   const ignore = source.readIgnore ? await readDockerignore(contextDir, source.dockerfilePath) : { patterns: [] };
-  const namedContexts = await resolveNamedContexts(o.namedContexts ?? {});
+  const namedContexts = await resolveNamedContexts(o.namedContexts ?? {}, o.fetchedNamedContexts ?? {});
   return { contextDir, df, platform, buildPlatform, buildArgs, globalArgs, ignore, namedContexts };
 }
 
@@ -100,14 +120,18 @@ export function resolveGlobalArgs(df: Dockerfile, buildArgs: Map<string, string>
   return args;
 }
 
-async function resolveNamedContexts(spec: Record<string, string>): Promise<Map<string, NamedContext>> {
+async function resolveNamedContexts(spec: Record<string, string>, fetched: Record<string, string>): Promise<Map<string, NamedContext>> {
   const out = new Map<string, NamedContext>();
   for (const [name, value] of Object.entries(spec)) {
     if (hasImagePrefix(value, 'dockerfile')) {
       out.set(name, { kind: 'image', ref: value });
       continue;
     }
-    if (/^(https?|git):\/\//.test(value)) throw new BuildUsageError(`named context ${name}: remote contexts are not supported yet`);
+    const remote = fetched[name];
+    if (remote !== undefined) {
+      out.set(name, { kind: 'dir', root: { dir: remote, excludes: [], isContext: true } });
+      continue;
+    }
     const dir = resolve(value);
     const st = await stat(dir).catch(() => undefined);
     if (!st?.isDirectory()) throw new BuildUsageError(`named context ${name}: ${value} is not a directory`);

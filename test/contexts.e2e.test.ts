@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -63,7 +63,7 @@ function assertOneError(r: CliResult, code: number, message: RegExp): void {
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 }
 
-async function tarOf(entries: Array<{ name: string; body?: string | Buffer; type?: 'file' | 'directory' }>): Promise<Buffer> {
+async function tarOf(entries: Array<{ name: string; body?: string | Buffer; type?: 'file' | 'directory' | 'symlink'; linkname?: string }>): Promise<Buffer> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c) => void chunks.push(c as Buffer));
@@ -74,7 +74,7 @@ async function tarOf(entries: Array<{ name: string; body?: string | Buffer; type
   for (const e of entries) {
     const type = e.type ?? 'file';
     await new Promise<void>((resolve, reject) =>
-      pack.entry({ name: e.name, type, mode: type === 'directory' ? 0o755 : 0o644, mtime: new Date(1e12) }, type === 'file' ? (e.body ?? '') : '', (err) => (err ? reject(err) : resolve())),
+      pack.entry({ name: e.name, type, mode: type === 'directory' ? 0o755 : 0o644, mtime: new Date(1e12), ...(e.linkname ? { linkname: e.linkname } : {}) }, type === 'file' ? (e.body ?? '') : '', (err) => (err ? reject(err) : resolve())),
     );
   }
   pack.finalize();
@@ -186,6 +186,11 @@ describe('build contexts: stdin, tar files, http(s), git', function () {
       assert.ok(!existsSync(join(work, 'escape')) && !existsSync(join(root, 'escape')));
     });
 
+    it('a Dockerfile that is a symlink to a host file (/etc/hostname) is looked up inside the context, not on the host', async () => {
+      const evil = await tarOf([{ name: 'Dockerfile', type: 'symlink', linkname: '/etc/hostname' }, { name: 'a', body: 'a' }]);
+      assertOneError(await build(['-'], evil), 2, /failed to read dockerfile: open Dockerfile: no such file or directory/);
+    });
+
     it('stdin over TSBUILD_CONTEXT_MAX_BYTES stops there', async () => {
       const big = await tarOf([{ name: 'Dockerfile', body: 'FROM scratch\n' }, { name: 'big', body: Buffer.alloc(256 * 1024, 7) }]);
       assertOneError(await build(['-'], big, { TSBUILD_CONTEXT_MAX_BYTES: '64KiB' }), 1, /build context stdin is too large: more than 65536 bytes/);
@@ -260,6 +265,13 @@ describe('build contexts: stdin, tar files, http(s), git', function () {
       assert.ok(Date.now() - t0 < 60_000);
     });
 
+    it('--build-context NAME=<http url>: the file, not unpacked, named "context" (BuildKit)', async () => {
+      const out = outDir();
+      const r = await build(['--build-context', `remote=${base}/ctx.tar.gz`, '-f', '-', '-o', `type=local,dest=${out}`, ctxDir], 'FROM scratch\nCOPY --from=remote context /h/ctx.tar.gz\n');
+      assertBuilt(r);
+      assert.deepEqual(readFileSync(join(out, 'h/ctx.tar.gz')), readFileSync(tars.gzip!));
+    });
+
     it('a download over the limit stops', async () => {
       assertOneError(await build([`${base}/ctx.tar.gz`], undefined, { TSBUILD_CONTEXT_MAX_BYTES: '100' }), 1, /more than the 100 allowed|more than 100/);
     });
@@ -279,6 +291,7 @@ describe('build contexts: stdin, tar files, http(s), git', function () {
         execFileP('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', '-C', repo, ...args]);
       await git('init', '-q');
       await makeTree({ ...CONTEXT_FILES, 'a.txt': 'v1\n', 'sub/s.txt': 's\n' }, repo);
+      await symlink('/etc', join(repo, 'escape')); // a hostile repository: a subdir that leaves it
       await git('add', '-A');
       await git('commit', '-q', '-m', 'one');
       await git('tag', 'v1');
@@ -383,6 +396,24 @@ describe('build contexts: stdin, tar files, http(s), git', function () {
 
     it('a missing subdirectory: one error naming it', async () => {
       assertOneError(await build([`${url}#main:nope`]), 1, /subdirectory "nope" not found/);
+    });
+
+    it('#main:escape, a symlink to /etc, resolves inside the checkout (no host /etc as the context)', async () => {
+      assertOneError(await build([`${url}#main:escape`]), 1, /subdirectory "escape" not found/);
+    });
+
+    it('--build-context NAME=<git url>#ref: COPY --from=NAME reads the checkout', async () => {
+      const out = outDir();
+      assertBuilt(await build(['--build-context', `src=${url}#v1`, '-f', '-', '-o', `type=local,dest=${out}`, ctxDir], 'FROM scratch\nCOPY --from=src a.txt sub/s.txt /n/\n'));
+      assert.deepEqual(tree(out), ['n', 'n/a.txt', 'n/s.txt']);
+      assert.equal(readFileSync(join(out, 'n/a.txt'), 'utf8'), 'v1\n');
+    });
+
+    it('an ssh URL (git@host:repo) never prompts: an unreachable host is one error', async () => {
+      const t0 = Date.now();
+      const r = await build(['git@127.0.0.1:nope/repo.git'], undefined, { SSH_AUTH_SOCK: undefined });
+      assertOneError(r, 1, /git source git@127\.0\.0\.1:nope\/repo\.git: git fetch failed/);
+      assert.ok(Date.now() - t0 < 60_000);
     });
 
     it('an unreachable git server: one error', async () => {

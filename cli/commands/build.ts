@@ -50,7 +50,7 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'explain-cache', type: 'bool', description: 'say in full why each step missed the cache' },
   { name: 'pull', type: 'bool', description: 'always pull base images' },
   { name: 'platform', type: 'string', valueName: 'OS/ARCH[,…]', description: 'target platform(s); several build an OCI image index (foreign RUN needs qemu binfmt: tsbuild binfmt)' },
-  { name: 'build-context', type: 'list', valueName: 'NAME=VALUE', description: 'named context: DIR, oci-layout://PATH[:TAG] or docker-image://REF' },
+  { name: 'build-context', type: 'list', valueName: 'NAME=VALUE', description: 'named context: DIR, oci-layout://PATH[:TAG], docker-image://REF, a git URL or an http(s) file' },
   { name: 'secret', type: 'list', valueName: 'id=ID[,src=FILE|env=VAR]', description: 'secret for RUN --mount=type=secret' },
   { name: 'ssh', type: 'list', valueName: 'default|ID[=SOCKET]', description: 'SSH agent socket for RUN --mount=type=ssh' },
   { name: 'network', type: 'string', valueName: 'MODE', description: 'RUN network: default, none or host' },
@@ -104,7 +104,7 @@ function contextLimits(env: NodeJS.ProcessEnv = process.env): { maxBytes?: numbe
 export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, BUILD_FLAGS);
   if (bool(p, 'help')) {
-    io.out(helpText('tsbuild build [OPTIONS] CONTEXT', 'Build an image from a Dockerfile.', BUILD_FLAGS, 'Exit status: 0 built, 1 the build failed, 2 usage error (a bad flag or Dockerfile), 3 a --report gate failed.'));
+    io.out(helpText('tsbuild build [OPTIONS] CONTEXT', 'Build an image from a Dockerfile. CONTEXT is a directory, - (a tar or a Dockerfile on stdin), a tar file,\nan http(s) URL (a tar, or a Dockerfile) or a git URL (https://…/repo.git#ref:subdir, git@host:repo, ssh://…).', BUILD_FLAGS, 'Exit status: 0 built, 1 the build failed, 2 usage error (a bad flag or Dockerfile), 3 a --report gate failed.'));
     return 0;
   }
   if (p.positionals.length !== 1) throw new UsageError('"tsbuild build" requires exactly 1 argument (the context: a directory, -, a tar file, or an http(s) or git URL)');
