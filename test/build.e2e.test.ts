@@ -144,7 +144,7 @@ describe('tsbuild build (no RUN): end to end', function () {
     const images = await cli(['images', '--root', root]);
     assert.match(images.stdout, /demo\s+store/);
     assert.equal((await cli(['tag', '--root', root, 'demo:store', 'registry.example/team/demo:v2'])).code, 0);
-    const insp = await cli(['inspect', '--root', root, 'registry.example/team/demo:v2']);
+    const insp = await cli(['inspect', '--root', root, '--manifest', 'registry.example/team/demo:v2']);
     const parsed = JSON.parse(insp.stdout) as Array<{ Config: { config: { Entrypoint: string[]; OnBuild: string[] } } }>;
     assert.deepEqual(parsed[0]!.Config.config.Entrypoint, ['/usr/local/bin/tool']);
     assert.deepEqual(parsed[0]!.Config.config.OnBuild, ['COPY . /onbuild/']);
@@ -284,7 +284,7 @@ describe('tsbuild build: errors', function () {
       assert.equal((await metaKeys('images')).length, 2);
       assert.equal((await metaKeys('layer-index')).length, 2);
       assert.equal((await metaKeys('context-hash')).length, 2);
-      const keepDiff = JSON.parse((await cli(['inspect', '--root', root, '-f', 'config', 'keep:1'])).stdout)[0].rootfs.diff_ids[0] as string;
+      const keepDiff = JSON.parse((await cli(['inspect', '--root', root, '--manifest', 'keep:1'])).stdout)[0].Config.rootfs.diff_ids[0] as string;
       const keepManifest = (await cli(['images', '--root', root, '--digests'])).stdout.match(/keep\s+1\s+(sha256:[a-f0-9]{64})/)![1]!;
       assert.equal((await cli(['rmi', '--root', root, 'gone:1'])).code, 0);
       await removeAll(goneCtx);
