@@ -2,7 +2,8 @@
  * `.hadolint.yaml`: `ignored` rules, `override` of levels (error, warning,
  * info, style), `trustedRegistries` (DL3026) and `failure-threshold`.
  * `label-schema`/`strict-labels` are accepted and not used (the label rules
- * are not implemented). YAML is read with js-yaml, loaded only when a file exists.
+ * are not implemented). YAML is read with `yaml` (the package bake's compose files use),
+ * loaded only when a config file exists.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -36,10 +37,10 @@ export async function loadHadolintConfig(file: string | undefined): Promise<Hado
   } catch (e) {
     throw new UsageError(`cannot read lint config ${path}: ${(e as Error).message}`);
   }
-  const { load } = await import('js-yaml');
+  const { parse } = await import('yaml');
   let doc: unknown;
   try {
-    doc = load(text);
+    doc = parse(text, { maxAliasCount: 100, uniqueKeys: true });
   } catch (e) {
     throw new UsageError(`${path}: invalid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
