@@ -175,6 +175,17 @@ describe('tsbuild lint (end to end)', function () {
     }
   });
 
+  it('examples/ci/lint-sarif.yml runs lint with --format sarif and uploads that file', async () => {
+    const { parse } = await import('yaml');
+    const wf = parse(readFileSync('examples/ci/lint-sarif.yml', 'utf8')) as { permissions: Record<string, string>; jobs: { lint: { steps: { run?: string; uses?: string; with?: Record<string, string> }[] } } };
+    assert.equal(wf.permissions['security-events'], 'write');
+    const steps = wf.jobs.lint.steps;
+    const lintStep = steps.find((st) => st.run?.includes('tsbuild lint'));
+    const upload = steps.find((st) => st.uses?.startsWith('github/codeql-action/upload-sarif@'));
+    assert.match(lintStep!.run!, /tsbuild lint --format sarif --output (\S+) Dockerfile/);
+    assert.equal(upload!.with!['sarif_file'], /--output (\S+)/.exec(lintStep!.run!)![1]);
+  });
+
   it("testdata's Dockerfiles: no findings but the listed, deliberate ones", () => {
     // Each fixture exercises exactly the construct its rule flags; the differential suite's base
     // is its own reproducible busybox, tagged :latest on purpose.
