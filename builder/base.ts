@@ -8,7 +8,7 @@ import { openFileImage, parseImageSpec, type ImageSpec } from '../image/image-sp
 import { configPlatformMismatch, formatPlatform, hostPlatform, indexPlatforms, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest, Platform } from '../image/types.js';
 import { parseReference, storeRefName } from '../registry/reference.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { StepRegistry } from './solve.js';
 import { BaseImageError, type SourceLocation } from './errors.js';
 import type { LayerRef } from './stage-state.js';
 
@@ -79,7 +79,7 @@ async function storedForPlatform(store: ContentStore, desc: Descriptor, platform
 export interface BaseResolver {
   store: ContentStore;
   platform: Platform;
-  registry: () => Promise<RegistryClient>;
+  registry: () => Promise<StepRegistry>;
   pull: boolean;
   /** Gets each layer blob a pull downloads, as it arrives (see pulled-layer.ts). */
   tee?: (compressed: Readable) => Promise<void>;
@@ -134,7 +134,7 @@ async function resolveUncached(r: BaseResolver, name: string, loc?: SourceLocati
     // an image built or loaded here for another platform only: the registry may have this one
     if (local && (await storedForPlatform(r.store, local, r.platform)) === 'ok') return loadFromStore(r.store, local, r.platform, imageName);
   }
-  let pulled: Awaited<ReturnType<RegistryClient['getPlatformImage']>>;
+  let pulled: Awaited<ReturnType<StepRegistry['getPlatformImage']>>;
   try {
     pulled = await (await r.registry()).getPlatformImage(ref, r.platform);
   } catch (e) {

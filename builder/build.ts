@@ -10,7 +10,7 @@ import type { ImageConfigFile } from '../image/types.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
-import { Solver, type Slots, type StepRuntime } from './solve.js';
+import { Solver, systemClock, type Clock, type Slots, type StepRuntime } from './solve.js';
 import { attachSource } from '../parser/index.js';
 import { buildStage } from './dispatch.js';
 import { fetchNamedContexts, loadSecrets, prepare, readSource, resolveSsh, sshAgent, targetPlatforms, type DockerfileSource } from './prepare.js';
@@ -97,6 +97,8 @@ export interface BuildOptions {
   /** The runtime RUN steps use instead of runtime/'s (tests: a fake that counts executions). */
   runtimeFactory?: () => Promise<StepRuntime>;
   registry?: RegistryClient;
+  /** Time for step durations and `created` without SOURCE_DATE_EPOCH (tests: a fixed clock). */
+  clock?: Clock;
   insecureRegistries?: string[];
   /** Network timeouts and the deadline of each pull, push and ADD <url> (registry/'s defaults otherwise). */
   networkTimeouts?: Partial<NetworkTimeouts>;
@@ -183,6 +185,7 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
   let registryP: Promise<RegistryClient> | undefined;
   const getRegistry = (): Promise<RegistryClient> =>
     (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: o.insecureRegistries, ...(o.networkTimeouts ? { timeouts: o.networkTimeouts } : {}) }))));
+  const clock = o.clock ?? systemClock;
   const warnings: string[] = [];
   const plan = planBuild(df, globalArgs, { target: o.target, namedContexts: new Set(namedContexts.keys()) });
 
@@ -245,6 +248,7 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
     },
     registry: getRegistry,
     runtime: getRuntime,
+    clock,
     context: { dir: contextDir, excludes: ignore.patterns, isContext: true },
     namedContexts,
     globalArgs,
@@ -300,7 +304,7 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
     const inline = (o.cacheTo ?? []).some((c) => c.type === 'inline')
       ? { [INLINE_CACHE_KEY]: await inlineCacheRecords(buildCache, stageLineageKeys(plan, final.label, stepCache.keys, df), final.layers.map((l) => l.desc)) }
       : {};
-    const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, extraConfig: inline });
+    const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, clock, extraConfig: inline });
     // What report/ needs to attribute layers: kept beside the image, not inside it.
     await o.store.writeMetaIfChanged(IMAGES_NS, img.manifest.digest, {
       baseLayerCount: final.baseLayerCount,

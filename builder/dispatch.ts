@@ -46,7 +46,7 @@ function parseTrigger(trigger: string, stage: Stage): Instruction {
 async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label: string): Promise<StageState> {
   const id = stepId(s);
   const loc = locOf(stage.from);
-  const t0 = Date.now();
+  const t0 = s.clock.now();
   s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'started', loc });
   try {
     const fromPlatform = stagePlatform(s, stage, loc);
@@ -60,7 +60,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       const st = await s.stageResult(base.index);
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
-      s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
+      s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: s.clock.now() - t0 });
       // the parent's valued ARGs stay in the environment of a stage built FROM it (BuildKit)
       // a stage FROM a stage is for that stage's platform (BuildKit), unless FROM --platform says
       return { label, platform: fromPlatform ?? st.platform, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, ...(st.argEnv ? { argEnv: st.argEnv } : {}), baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated, owned: new WeakSet() };
@@ -71,7 +71,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
     } else {
       resolved = await resolveImage(resolver, base.ref, loc);
     }
-    s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: Date.now() - t0 });
+    s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: s.clock.now() - t0 });
     return {
       label,
       platform,
@@ -115,7 +115,7 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
   if (s.signal?.aborted) throw new BuildError('TSB_ABORTED', 'build aborted');
   const id = stepId(s);
   const loc = locOf(ins);
-  const t0 = Date.now();
+  const t0 = s.clock.now();
   s.emit({ type: 'step', id, stage: state.label, name: display, status: 'started', loc });
   // Read before the step: it may extend the stage's own history in place.
   const before = { history: state.config.history?.length ?? 0, sources: state.historySources };
@@ -123,7 +123,7 @@ async function runInstruction(s: BuildSession, state: StageState, ins: Instructi
     const { cacheHit, missReason, ...out } = await dispatch(s, state, ins, id, index, display);
     let next = attribute(before, out, loc);
     next = { ...next, lastCreated: next.config.history?.at(-1)?.created ?? state.lastCreated };
-    s.emit({ type: 'step', id, stage: state.label, name: display, status: cacheHit === true ? 'cached' : 'done', loc, durationMs: Date.now() - t0, ...(missReason ? { reason: missReason } : {}) });
+    s.emit({ type: 'step', id, stage: state.label, name: display, status: cacheHit === true ? 'cached' : 'done', loc, durationMs: s.clock.now() - t0, ...(missReason ? { reason: missReason } : {}) });
     return next;
   } catch (caught) {
     const e = causeOf(caught, s.signal);
@@ -185,7 +185,7 @@ async function dispatch(s: BuildSession, state: StageState, ins: Instruction, id
   // Times: a step that runs now is dated now; a cached one keeps its first date;
   // metadata steps take the date of the step before them. So a fully cached
   // rebuild yields the same config, hence the same image ID (as BuildKit).
-  const created = s.epoch !== undefined ? new Date(s.epoch * 1000).toISOString() : new Date().toISOString();
+  const created = s.epoch !== undefined ? new Date(s.epoch * 1000).toISOString() : new Date(s.clock.now()).toISOString();
   const metaCreated = s.epoch !== undefined ? created : state.lastCreated;
   const meta = (edit: Parameters<typeof setConfig>[1], by: string): StageState => setConfig(state, edit, by, metaCreated);
 

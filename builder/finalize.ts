@@ -1,6 +1,7 @@
 import type { ContentStore } from '../cache/store.js';
 import { MediaType } from '../image/mediatypes.js';
 import type { Descriptor, ImageConfigFile, Manifest } from '../image/types.js';
+import type { Clock } from './solve.js';
 import type { StageState } from './stage-state.js';
 
 export interface FinalImage {
@@ -16,12 +17,12 @@ export interface FinalImage {
 export async function finalizeImage(
   store: ContentStore,
   state: StageState,
-  o: { labels: Record<string, string>; epoch: number | undefined; extraConfig?: Record<string, unknown> },
+  o: { labels: Record<string, string>; epoch: number | undefined; clock: Clock; extraConfig?: Record<string, unknown> },
 ): Promise<FinalImage> {
   const c = state.config;
   // The newest step's date: a fully cached rebuild gives the same config and image ID.
   const newest = (c.history ?? []).map((h) => h.created ?? '').reduce((a, b) => (b > a ? b : a), '');
-  const created = o.epoch !== undefined ? new Date(o.epoch * 1000).toISOString() : newest || new Date().toISOString();
+  const created = o.epoch !== undefined ? new Date(o.epoch * 1000).toISOString() : newest || new Date(o.clock.now()).toISOString();
   const labels = { ...(c.config.Labels ?? {}), ...o.labels };
   const history = (c.history ?? []).map((h) => (o.epoch !== undefined ? { ...h, created } : h));
   const configFile: ImageConfigFile = {

@@ -1,8 +1,7 @@
 import type { ContentStore } from '../cache/store.js';
 import type { Dockerfile } from '../parser/instructions.js';
 import type { Platform } from '../image/types.js';
-import type { RegistryClient } from '../registry/client.js';
-import type { StepRuntime } from './solve.js';
+import type { SolveEnv } from './solve.js';
 import type { BaseResolver } from './base.js';
 import type { EventSink } from './events.js';
 import type { LayerViews } from './layers.js';
@@ -14,14 +13,12 @@ import type { RunSettings } from './build.js';
 import type { GitSettings } from './context-source.js';
 
 /** Everything one build's ops share; created by build(), passed down, never global. */
-export interface BuildSession {
+export interface BuildSession extends SolveEnv {
   store: ContentStore;
   df: Dockerfile;
   emit: EventSink;
   views: LayerViews;
   resolver: BaseResolver;
-  registry: () => Promise<RegistryClient>;
-  runtime: () => Promise<StepRuntime>;
   context: CopyRoot;
   namedContexts: Map<string, NamedContext>;
   /** Global ARG values (after --build-arg), including the platform ARGs. */

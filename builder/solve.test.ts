@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { ContentStore } from '../cache/store.js';
 import type { Digest } from '../image/digest.js';
 import type { TarSource } from '../image/tar/writer.js';
+import type { RegistryClient } from '../registry/client.js';
 import { RunAbortedError } from '../runtime/errors.js';
 import type { RunRequest, RunResult } from '../runtime/types.js';
 import { makeTree, removeAll, tempDir } from '../test/helpers.js';
@@ -318,6 +319,39 @@ describe('builder: builds scheduled over a fake runtime (no runc, no root)', fun
     assert.deepEqual(rt.aborted, ['wait']);
     assert.ok(!rt.runs.includes('final'));
     assert.ok(rt.closed);
+  });
+
+  it('the injected clock dates steps and the image: two builds at the same instant give the same digest', async () => {
+    const ctx = await makeTree({ Dockerfile: 'FROM scratch\nRUN a\nENV X=1\n' }, `${work}/ctx-clock`);
+    const clock = { now: () => Date.UTC(2020, 0, 2, 3, 4, 5) };
+    const builds = [];
+    for (const name of ['clock-1', 'clock-2']) {
+      const store = await ContentStore.open(`${work}/root-${name}`);
+      builds.push(await build({ store, contextDir: ctx, runtimeFactory: async () => new CountingRuntime(), clock, noCache: true }));
+    }
+    assert.equal(builds[0]!.config.created, '2020-01-02T03:04:05.000Z');
+    assert.deepEqual(builds[0]!.config.history?.map((h) => h.created), ['2020-01-02T03:04:05.000Z', '2020-01-02T03:04:05.000Z']);
+    assert.equal(builds[1]!.digest, builds[0]!.digest);
+  });
+
+  it('base images come from the injected registry', async () => {
+    const ctx = await makeTree({ Dockerfile: 'FROM registry.example/team/base:1\nRUN a\n' }, `${work}/ctx-registry`);
+    const store = await ContentStore.open(`${work}/root-registry`);
+    const asked: string[] = [];
+    const registry = {
+      getPlatformImage: async (ref: { repository: string; tag?: string }) => {
+        asked.push(`${ref.repository}:${ref.tag}`);
+        throw new BuildError('TSB_ABORTED', 'the fake registry has no images');
+      },
+      download: async () => {
+        throw new Error('not used');
+      },
+      close: async () => {},
+    } as unknown as RegistryClient;
+    const rt = new CountingRuntime();
+    await assert.rejects(build({ store, contextDir: ctx, runtimeFactory: async () => rt, registry }), /the fake registry has no images/);
+    assert.deepEqual(asked, ['team/base:1']);
+    assert.deepEqual(rt.runs, []);
   });
 
   it('cancelling the build stops the running step and starts no other', async () => {

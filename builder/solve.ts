@@ -6,9 +6,10 @@
  * wait. Each stage runs once however many stages read it, and the first failure aborts the rest
  * (their running steps see the abort signal and are killed), as BuildKit does.
  *
- * What a stage does is injected (`buildStage`), and so is the runtime its RUN steps use
- * (StepRuntime), so scheduling is tested without runc (solve.test.ts).
+ * What a stage does is injected (`buildStage`), and so are the runtime, registry and clock its
+ * steps use (SolveEnv), so scheduling is tested without runc or a network (solve.test.ts).
  */
+import type { RegistryClient } from '../registry/client.js';
 import type { Runtime } from '../runtime/index.js';
 import { BuildError } from './errors.js';
 import type { BuildPlan, PlannedStage } from './plan.js';
@@ -18,6 +19,24 @@ export type StepRuntime = Pick<Runtime, 'runStep' | 'seedLayer' | 'close'>;
 
 /** How a running stage waits for another stage's result (it gives its slot back meanwhile). */
 export type StageWaiter<T> = (index: number) => Promise<T>;
+
+/** What a build's steps need of a registry (pull a base image, download an ADD URL): registry/'s RegistryClient, or a fake. */
+export type StepRegistry = Pick<RegistryClient, 'getPlatformImage' | 'download'>;
+
+/** Wall-clock time for step durations and the image's `created` when SOURCE_DATE_EPOCH is unset (tests: a fixed clock). */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** What solving injects into the steps, each loaded only when a step first needs it. */
+export interface SolveEnv {
+  runtime: () => Promise<StepRuntime>;
+  registry: () => Promise<StepRegistry>;
+  clock: Clock;
+}
 
 export interface SolveOptions<T> {
   plan: Pick<BuildPlan, 'stages' | 'order' | 'target'>;

@@ -1,11 +1,11 @@
 /**
  * runtime/: RUN steps in real containers.
  *
- * A step's rootfs is an overlay of read-only layer snapshots plus a fresh upper dir (or, where
- * overlay does not work, a `cp -a` of a flattened chain). runc/crun run the step with a spec we
- * build ourselves; the upper dir (or a stat-manifest walk) becomes the diff handed to `commit`,
- * while the snapshot still exists; then everything is torn down — also on error, timeout,
- * abort, close() and SIGINT/SIGTERM. A build killed with SIGKILL is cleaned up by the next
+ * A step's rootfs comes from a Snapshotter (snapshotter.ts: an overlay of read-only layer
+ * snapshots plus a fresh upper dir, or a `cp -a` of a flattened chain where overlay does not
+ * work). runc/crun run the step with a spec we build ourselves; the snapshotter's diff is handed
+ * to `commit` while the snapshot still exists; then everything is torn down — also on error,
+ * timeout, abort, close() and SIGINT/SIGTERM. A build killed with SIGKILL is cleaned up by the next
  * command that opens the store (or Runtime.create on the same state dir); its RUN payload dies
  * with it (OciRuntime.run's watchdog).
  *
@@ -29,15 +29,14 @@ import {
   removeBuildRecord,
   writeBuildRecord,
 } from './builds.js';
-import { overlayDiffEntries, takeManifest, walkDiff } from './diff.js';
 import { RunAbortedError, RunRequestError, RunTimeoutError, RuntimeSetupError } from './errors.js';
 import { resolveInRoot } from '../image/safe-path.js';
-import { mountOverlay, unmountAllUnder } from './mounts.js';
+import { unmountAllUnder } from './mounts.js';
 import { isHybridCgroups, OciRuntime, removeBuildCgroups } from './oci.js';
 import { StepOutput } from './output.js';
 import { probeOverlay, probeRuntime } from './probe.js';
 import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';
-import { copyTree, FlatSnapshots, LayerSnapshots, visibleStack } from './snapshots.js';
+import { createSnapshotter, type Snapshotter } from './snapshotter.js';
 import { buildSpec, DEFAULT_CAPS, specJson, standardMounts, type OciMount } from './spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import { MountStubs } from './stubs.js';
@@ -233,10 +232,8 @@ export class Runtime {
   readonly buildId: string;
   readonly root: string;
   readonly #oci: OciRuntime;
-  readonly #overlay: boolean;
   readonly #cgroupParent: string | undefined;
-  readonly #layers: LayerSnapshots;
-  readonly #flat: FlatSnapshots;
+  readonly #snapshotter: Snapshotter;
   readonly #steps = new Set<Step>();
   #counter = 0;
   #closed: Promise<void> | undefined;
@@ -246,10 +243,8 @@ export class Runtime {
     this.#cgroupParent = cgroupParent;
     this.buildId = buildId;
     this.#oci = oci;
-    this.#overlay = overlay;
-    this.info = { runtime: oci.name, snapshotter: overlay ? 'overlay' : 'copy' };
-    this.#layers = new LayerSnapshots(root, buildId);
-    this.#flat = new FlatSnapshots(root, buildId);
+    this.#snapshotter = createSnapshotter(overlay ? 'overlay' : 'copy', root, buildId);
+    this.info = { runtime: oci.name, snapshotter: this.#snapshotter.name };
   }
 
   static async create(o: RuntimeOptions): Promise<Runtime> {
@@ -340,87 +335,10 @@ export class Runtime {
     req.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await fsp.mkdir(join(stepDir, 'bundle'), { recursive: true });
-
-      // ---- rootfs
-      let rootfs: string;
-      let upper = '';
-      let lowerDirs: string[] = [];
-      let manifest: ReturnType<typeof takeManifest> | undefined;
-      if (this.#overlay) {
-        const all = [];
-        for (const l of req.lowers) all.push(await this.#layers.ensure(l));
-        const snaps = visibleStack(all);
-        lowerDirs = snaps.map((s) => s.dir).reverse();
-        let shorts = snaps.map((s) => s.short).reverse();
-        if (shorts.length === 0) {
-          await fsp.mkdir(join(stepDir, 'empty'));
-          shorts = [join(stepDir, 'empty')];
-        }
-        upper = join(stepDir, 'upper');
-        rootfs = join(stepDir, 'merged');
-        for (const d of [upper, join(stepDir, 'work'), rootfs]) await fsp.mkdir(d);
-        await mountOverlay({ cwd: this.#layers.linkDir, lowers: shorts, upper, work: join(stepDir, 'work'), target: rootfs });
-        step.hostMounts.push(rootfs);
-      } else {
-        const flat = await this.#flat.ensure(req.lowers);
-        rootfs = join(stepDir, 'rootfs');
-        await copyTree(flat, rootfs);
-        manifest = takeManifest(rootfs);
-      }
+      const rootfs = await this.#snapshotter.prepare(req.lowers, { dir: stepDir, hostMounts: step.hostMounts });
       this.#throwIfAborted(step, req);
 
-      // the cwd may also reach /proc through a symlink inside the image
-      const cwdIn = resolveInRoot(rootfs, cwd);
-      if (checkCwd(cwdIn.path) !== cwdIn.path) throw new RunRequestError(`bad working directory ${cwd}`, { cwd });
-
-      const user = resolveUser(rootfs, req.user);
-
-      // ---- mounts
-      const files = join(stepDir, 'files');
-      await fsp.mkdir(files);
-      const hostname = req.hostname ?? DEFAULT_HOSTNAME;
-      await fsp.writeFile(join(files, 'hosts'), hostsFile(hostname, req.extraHosts ?? []));
-      await fsp.writeFile(join(files, 'resolv.conf'), hostResolvConf(req.network));
-      const netMounts: OciMount[] = [
-        { destination: '/etc/resolv.conf', type: 'bind', source: join(files, 'resolv.conf'), options: ['rbind', 'ro'] },
-        { destination: '/etc/hosts', type: 'bind', source: join(files, 'hosts'), options: ['rbind', 'ro'] },
-      ];
-      const ctx: MountContext = {
-        stateRoot: this.root,
-        stepDir,
-        overlay: this.#overlay,
-        layers: this.#layers,
-        flat: this.#flat,
-        cleanup: step.cleanup,
-        hostMounts: step.hostMounts,
-      };
-      if (req.signal) ctx.signal = req.signal;
-      const userMounts = await prepareMounts(req.mounts, ctx);
-      const security = req.security ?? 'sandbox';
-
-      // ---- what runc will have to create (removed again after the run)
-      const stubs = new MountStubs(rootfs);
-      for (const m of [...standardMounts(security === 'insecure', req.shmSize), ...netMounts, ...userMounts]) {
-        stubs.record(normalizeTarget(m.destination));
-      }
-      stubs.record(cwd);
-
-      const spec = buildSpec({
-        rootfs,
-        args: req.args,
-        env: withDefaults(req.env, user.home),
-        cwd,
-        user,
-        hostname,
-        network: req.network,
-        security,
-        mounts: [...netMounts, ...userMounts],
-        cgroupsPath: `/${this.#cgroupParent ? `${this.#cgroupParent}/` : ''}${this.buildId}/${id}`,
-        ...(req.ulimits ? { ulimits: req.ulimits } : {}),
-        ...(req.shmSize !== undefined ? { shmSize: req.shmSize } : {}),
-        ...(req.securityOptions ? { securityOptions: req.securityOptions } : {}),
-      });
-      await fsp.writeFile(join(stepDir, 'bundle', 'config.json'), specJson(spec));
+      const stubs = await this.#writeBundle(step, rootfs.path, cwd, req);
       this.#throwIfAborted(step, req);
 
       // ---- run
@@ -438,16 +356,9 @@ export class Runtime {
       await stubs.clean();
       const result: RunResult<T> = { exitCode, durationMs: 0, lastLines, logFile };
       if (exitCode === 0) {
-        if (this.#overlay) {
-          await unmountAllUnder(rootfs);
-          const entries = overlayDiffEntries(upper, lowerDirs);
-          result.committed = await commit(iterate(entries));
-          const diffID = committedDiffID?.(result.committed);
-          // a snapshot that cannot be adopted is unpacked by the next RUN that needs it
-          if (diffID) await this.#layers.adopt(upper, entries, diffID).catch(() => {});
-        } else {
-          result.committed = await commit(walkDiff(rootfs, manifest!));
-        }
+        result.committed = await commit(await rootfs.diff());
+        const diffID = committedDiffID?.(result.committed);
+        if (diffID) await rootfs.keep(diffID);
       }
       result.durationMs = Math.round(performance.now() - t0);
       return result;
@@ -464,6 +375,53 @@ export class Runtime {
         this.#steps.delete(step);
       }
     }
+  }
+
+  /** The container's bundle: its mounts prepared, its config.json written; the stubs runc will create. */
+  async #writeBundle(step: Step, rootfs: string, cwd: string, req: RunRequest): Promise<MountStubs> {
+    // the cwd may also reach /proc through a symlink inside the image
+    const cwdIn = resolveInRoot(rootfs, cwd);
+    if (checkCwd(cwdIn.path) !== cwdIn.path) throw new RunRequestError(`bad working directory ${cwd}`, { cwd });
+
+    const user = resolveUser(rootfs, req.user);
+
+    const hostname = req.hostname ?? DEFAULT_HOSTNAME;
+    const netMounts = await networkFiles(step.dir, hostsFile(hostname, req.extraHosts ?? []), req.network);
+    const ctx: MountContext = {
+      stateRoot: this.root,
+      stepDir: step.dir,
+      snapshotter: this.#snapshotter,
+      cleanup: step.cleanup,
+      hostMounts: step.hostMounts,
+    };
+    if (req.signal) ctx.signal = req.signal;
+    const userMounts = await prepareMounts(req.mounts, ctx);
+    const security = req.security ?? 'sandbox';
+
+    // ---- what runc will have to create (removed again after the run)
+    const stubs = new MountStubs(rootfs);
+    for (const m of [...standardMounts(security === 'insecure', req.shmSize), ...netMounts, ...userMounts]) {
+      stubs.record(normalizeTarget(m.destination));
+    }
+    stubs.record(cwd);
+
+    const spec = buildSpec({
+      rootfs,
+      args: req.args,
+      env: withDefaults(req.env, user.home),
+      cwd,
+      user,
+      hostname,
+      network: req.network,
+      security,
+      mounts: [...netMounts, ...userMounts],
+      cgroupsPath: `/${this.#cgroupParent ? `${this.#cgroupParent}/` : ''}${this.buildId}/${step.id}`,
+      ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+      ...(req.shmSize !== undefined ? { shmSize: req.shmSize } : {}),
+      ...(req.securityOptions ? { securityOptions: req.securityOptions } : {}),
+    });
+    await fsp.writeFile(join(step.dir, 'bundle', 'config.json'), specJson(spec));
+    return stubs;
   }
 
   #throwIfAborted(step: Step, req: RunRequest): void {
@@ -498,20 +456,15 @@ export class Runtime {
     }
   }
 
-  /** Tears down every live step of this instance, its cgroup parent and its build record. */
   /**
    * Makes the overlay snapshot of a layer from its uncompressed tar as it is
    * written (copy snapshotter: nothing to do, the stream is drained).
    */
-  async seedLayer(tar: Readable, diffID: Promise<Digest>): Promise<void> {
-    if (!this.#overlay) {
-      tar.resume();
-      await diffID;
-      return;
-    }
-    await this.#layers.seed(tar, diffID);
+  seedLayer(tar: Readable, diffID: Promise<Digest>): Promise<void> {
+    return this.#snapshotter.seed(tar, diffID);
   }
 
+  /** Tears down every live step of this instance, its cgroup parent and its build record. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       const steps = [...this.#steps];
@@ -525,8 +478,16 @@ export class Runtime {
   }
 }
 
-async function* iterate<E>(entries: readonly E[]): AsyncGenerator<E> {
-  yield* entries;
+/** /etc/hosts and /etc/resolv.conf for the step, bound read-only. */
+async function networkFiles(stepDir: string, hosts: string, network: RunRequest['network']): Promise<OciMount[]> {
+  const files = join(stepDir, 'files');
+  await fsp.mkdir(files);
+  await fsp.writeFile(join(files, 'hosts'), hosts);
+  await fsp.writeFile(join(files, 'resolv.conf'), hostResolvConf(network));
+  return [
+    { destination: '/etc/resolv.conf', type: 'bind', source: join(files, 'resolv.conf'), options: ['rbind', 'ro'] },
+    { destination: '/etc/hosts', type: 'bind', source: join(files, 'hosts'), options: ['rbind', 'ro'] },
+  ];
 }
 
 /** /etc/hosts as BuildKit writes it (executor/oci/hosts.go): its two lines, then `IP<TAB>NAME` per --add-host. */

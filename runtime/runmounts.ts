@@ -11,7 +11,7 @@
  *   the requested owner/mode that forwards to the agent socket).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,18 +19,15 @@ import { processStartTime } from '../image/owner.js';
 import { cacheMountDir } from './cache-mount-io.js';
 import { RunAbortedError, RunRequestError } from './errors.js';
 import { resolveInRoot } from '../image/safe-path.js';
-import { mountOverlay, mountTmpfs } from './mounts.js';
-import type { FlatSnapshots, LayerSnapshots } from './snapshots.js';
-import { copyTree, visibleStack } from './snapshots.js';
+import { mountTmpfs } from './mounts.js';
+import type { Snapshotter } from './snapshotter.js';
 import type { OciMount } from './spec.js';
 import type { RunMount } from './types.js';
 
 export interface MountContext {
   stateRoot: string;
   stepDir: string;
-  overlay: boolean;
-  layers: LayerSnapshots;
-  flat: FlatSnapshots;
+  snapshotter: Snapshotter;
   signal?: AbortSignal;
   /** Undo actions, run last-in first-out by the teardown. */
   cleanup: Array<() => Promise<void> | void>;
@@ -136,47 +133,12 @@ async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, ctx: MountCon
   return { destination: normalizeTarget(m.target), type: 'bind', source: dir, options: ['rbind', m.readonly ? 'ro' : 'rw'] };
 }
 
-/** A throwaway writable view of `src` (a dir or file): overlay when possible, else a copy. */
-async function writableView(src: string, ctx: MountContext, i: number): Promise<string> {
-  const isDir = lstatSync(src).isDirectory();
-  if (ctx.overlay && isDir) {
-    const d = join(ctx.stepDir, `bind-${i}`);
-    await fsp.mkdir(join(d, 'upper'), { recursive: true });
-    await fsp.mkdir(join(d, 'work'));
-    await fsp.mkdir(join(d, 'merged'));
-    await fsp.symlink(src, join(d, 'lower'));
-    await mountOverlay({ cwd: d, lowers: ['lower'], upper: join(d, 'upper'), work: join(d, 'work'), target: join(d, 'merged') });
-    ctx.hostMounts.push(join(d, 'merged'));
-    return join(d, 'merged');
-  }
-  const dst = join(ctx.stepDir, `bind-${i}-copy`);
-  await copyTree(src, dst);
-  return dst;
-}
-
 async function bindMount(m: Extract<RunMount, { type: 'bind' }>, ctx: MountContext, i: number): Promise<OciMount> {
   let root: string;
   if ('hostDir' in m.from) {
     root = m.from.hostDir;
-  } else if (ctx.overlay && m.from.layers.length > 0) {
-    // a read-only overlay of those layers; its upper only ever sees writes the step discards
-    const snaps = [];
-    for (const l of m.from.layers) snaps.push(await ctx.layers.ensure(l));
-    const d = join(ctx.stepDir, `from-${i}`);
-    await fsp.mkdir(join(d, 'upper'), { recursive: true });
-    await fsp.mkdir(join(d, 'work'));
-    await fsp.mkdir(join(d, 'merged'));
-    await mountOverlay({
-      cwd: ctx.layers.linkDir,
-      lowers: visibleStack(snaps).map((s) => s.short).reverse(),
-      upper: join(d, 'upper'),
-      work: join(d, 'work'),
-      target: join(d, 'merged'),
-    });
-    ctx.hostMounts.push(join(d, 'merged'));
-    root = join(d, 'merged');
   } else {
-    root = await ctx.flat.ensure(m.from.layers);
+    root = await ctx.snapshotter.view(m.from.layers, { dir: join(ctx.stepDir, `from-${i}`), hostMounts: ctx.hostMounts });
   }
   const r = resolveInRoot(root, m.source);
   if (!r.exists) {
@@ -184,7 +146,7 @@ async function bindMount(m: Extract<RunMount, { type: 'bind' }>, ctx: MountConte
   }
   const writable = m.readwrite === true;
   // Layer snapshots and flattened chains are shared: never bind them writable.
-  const source = writable ? await writableView(r.host, ctx, i) : r.host;
+  const source = writable ? await ctx.snapshotter.writableView(r.host, { dir: join(ctx.stepDir, `bind-${i}`), hostMounts: ctx.hostMounts }) : r.host;
   return { destination: normalizeTarget(m.target), type: 'bind', source, options: ['rbind', writable ? 'rw' : 'ro'] };
 }
 
