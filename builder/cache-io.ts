@@ -4,15 +4,18 @@
  * state (RuntimeState), never by path.
  */
 import type { BuildCache } from '../cache/build-cache.js';
-import { exportCache, importCache, importInlineCache, type CacheMountExport } from '../cache/remote-cache.js';
+import { exportCache, importCache, importInlineCache, INLINE_CACHE_KEY, inlineCacheRecords, type CacheMountExport } from '../cache/remote-cache.js';
 import type { ContentStore } from '../cache/store.js';
 import { gunzipStream } from '../image/compress.js';
 import type { Digest } from '../image/digest.js';
+import type { Descriptor } from '../image/types.js';
 import { createTarStream } from '../image/tar/writer.js';
 import type { RegistryClient } from '../registry/client.js';
 import { parseReference } from '../registry/reference.js';
 import type { RuntimeState } from '../runtime/state.js';
+import type { Dockerfile } from '../parser/instructions.js';
 import type { CacheSpec } from './build.js';
+import type { BuildPlan } from './plan.js';
 import { BuildUsageError } from './errors.js';
 import type { EventSink } from './events.js';
 
@@ -54,6 +57,12 @@ export async function importCaches(specs: readonly CacheSpec[], io: CacheIo): Pr
   }
 }
 
+/** With `--cache-to type=inline`: the config keys that carry the target's cache records (else none). */
+export async function inlineCache(specs: readonly CacheSpec[], io: CacheIo, keys: Digest[], layers: Descriptor[]): Promise<Record<string, unknown>> {
+  if (!specs.some((c) => c.type === 'inline')) return {};
+  return { [INLINE_CACHE_KEY]: await inlineCacheRecords(io.buildCache, keys, layers) };
+}
+
 /** Exports every non-inline `--cache-to`: the step keys `mode` selects, and the cache mounts RUN used when asked. */
 export async function exportCaches(
   specs: readonly CacheSpec[],
@@ -83,4 +92,21 @@ async function exportCacheMounts(io: CacheIo, ids: ReadonlySet<string>, max: num
     mounts.push({ id, layer: { desc: l.desc, diffID: l.diffID } });
   }
   return mounts;
+}
+
+/** Keys of the target stage and of every stage it builds FROM (not COPY --from): mode=min. */
+function lineageKeys(plan: BuildPlan, df: Dockerfile, finalLabel: string, keys: ReadonlyMap<string, Digest[]>): Digest[] {
+  const out: Digest[] = [...(keys.get(finalLabel) ?? [])];
+  let base = plan.stages[plan.target]?.base;
+  while (base?.kind === 'stage') {
+    const st = df.stages[base.index];
+    out.push(...(keys.get(st?.name ?? String(base.index)) ?? []));
+    base = plan.stages[base.index]?.base;
+  }
+  return out;
+}
+
+/** The step keys a `--cache-to` of `mode` exports. min: the target stage's lineage; max: every stage's. */
+export function keysForMode(mode: 'min' | 'max', plan: BuildPlan, df: Dockerfile, finalLabel: string, keys: ReadonlyMap<string, Digest[]>): Digest[] {
+  return mode === 'max' ? [...keys.values()].flat() : lineageKeys(plan, df, finalLabel, keys);
 }

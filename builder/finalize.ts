@@ -1,13 +1,32 @@
 import type { ContentStore } from '../cache/store.js';
 import { MediaType } from '../image/mediatypes.js';
 import type { Descriptor, ImageConfigFile, Manifest } from '../image/types.js';
+import type { EventSink } from './events.js';
 import type { Clock } from './solve.js';
 import type { StageState } from './stage-state.js';
+import type { BuildOptions, BuildRecord } from './build.js';
+import { inlineCache } from './cache-io.js';
+import type { BuildResources } from './resources.js';
+import type { Solved } from './session.js';
+import { IMAGES_NS } from './store-meta.js';
 
 export interface FinalImage {
   manifest: Descriptor;
   config: Descriptor;
   configFile: ImageConfigFile;
+}
+
+/** The finalize phase: the target stage's image in the store, with what report/ needs kept beside it. */
+export async function finalizeBuild(o: BuildOptions, solved: Solved, res: BuildResources, emit: EventSink): Promise<FinalImage> {
+  const { final, session } = solved;
+  const extraConfig = await inlineCache(o.cacheTo ?? [], res.cacheIo(emit), solved.stepKeys('min'), final.layers.map((l) => l.desc));
+  const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, clock: session.clock, extraConfig });
+  // What report/ needs to attribute layers: kept beside the image, not inside it.
+  await o.store.writeMetaIfChanged(IMAGES_NS, img.manifest.digest, {
+    baseLayerCount: final.baseLayerCount,
+    sourceMap: final.historySources ?? [],
+  } satisfies BuildRecord);
+  return img;
 }
 
 /**
