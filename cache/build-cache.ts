@@ -89,9 +89,9 @@ export class BuildCache {
   readonly #store: ContentStore;
   readonly #now: () => number;
 
-  constructor(store: ContentStore, o: { now?: () => number } = {}) {
+  constructor(store: ContentStore, options: { now?: () => number } = {}) {
     this.#store = store;
-    this.#now = o.now ?? Date.now;
+    this.#now = options.now ?? Date.now;
   }
 
   async #readRecord(key: Digest): Promise<RecordFile | undefined> {
@@ -221,11 +221,11 @@ export class BuildCache {
    * Records that are unreadable or name a blob the store lacks (a layer, a stored preimage): a
    * lookup would miss on them anyway. With `repair` they are deleted.
    */
-  async dangling(o: { repair: boolean }): Promise<Array<{ record: string; problem: string }>> {
+  async dangling(options: { repair: boolean }): Promise<Array<{ record: string; problem: string }>> {
     const out: Array<{ record: string; problem: string }> = [];
     const found = async (ns: string, name: string, problem: string): Promise<void> => {
       out.push({ record: `${ns}/${name}`, problem });
-      if (o.repair) await this.#store.deleteMeta(ns, name);
+      if (options.repair) await this.#store.deleteMeta(ns, name);
     };
     for (const name of await this.#store.listMeta(RECORDS_NS)) {
       const r = await this.#store.readMeta<unknown>(RECORDS_NS, name).catch(() => undefined);
@@ -255,13 +255,13 @@ export class BuildCache {
    * already be in the store. An existing local entry is kept (it has our
    * LRU history). Returns whether it was added.
    */
-  async importEntry(e: CacheEntry): Promise<boolean> {
-    const name = keyName(e.key);
-    if (await this.#readRecord(e.key)) return false;
-    if (!(await this.#complete(e.rec))) {
-      throw new CacheKeyError(`imported record ${e.key} names layer ${e.rec.layer?.desc.digest ?? ''}, which is not in the store`, { key: e.key });
+  async importEntry(entry: CacheEntry): Promise<boolean> {
+    const name = keyName(entry.key);
+    if (await this.#readRecord(entry.key)) return false;
+    if (!(await this.#complete(entry.rec))) {
+      throw new CacheKeyError(`imported record ${entry.key} names layer ${entry.rec.layer?.desc.digest ?? ''}, which is not in the store`, { key: entry.key });
     }
-    const file: RecordFile = { format: FORMAT, key: e.key, rec: e.rec, parent: e.parent, inputs: e.inputs, lastUsedMs: this.#now() };
+    const file: RecordFile = { format: FORMAT, key: entry.key, rec: entry.rec, parent: entry.parent, inputs: entry.inputs, lastUsedMs: this.#now() };
     await this.#store.writeMeta(RECORDS_NS, name, file);
     return true;
   }

@@ -39,8 +39,8 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
  * image lacks a blob and cache records naming a missing blob (so one pass leaves a store that
  * checks clean). Blobs are hashed as streams: memory stays flat whatever their size.
  */
-export async function checkStore(store: ContentStore, o: { repair?: boolean } = {}): Promise<StoreCheck> {
-  const repair = o.repair === true;
+export async function checkStore(store: ContentStore, options: { repair?: boolean } = {}): Promise<StoreCheck> {
+  const repair = options.repair === true;
   const out: StoreCheck = { blobs: 0, bytes: 0, refs: 0, problems: [] };
   const corrupt = new Set<Digest>();
   for await (const b of store.blobs()) {

@@ -97,10 +97,10 @@ export class ContextHasher {
   }
 
   /** Load the remembered hashes of `contextDir` (an unreadable table just starts empty). */
-  static async open(store: ContentStore, contextDir: string, o: ContextHasherOptions = {}): Promise<ContextHasher> {
+  static async open(store: ContentStore, contextDir: string, options: ContextHasherOptions = {}): Promise<ContextHasher> {
     const dir = resolve(contextDir);
     const table = await readTable(store, digestHex(sha256(dir)), dir);
-    return new ContextHasher(store, dir, table, o);
+    return new ContextHasher(store, dir, table, options);
   }
 
   #rel(absPath: string): string {

@@ -60,8 +60,8 @@ export interface KeyPreimage {
  * undefined elements) instead of silently changing it, because a key built
  * from a lossy value would collide.
  */
-export function canonicalJson(v: unknown): string {
-  return canon(v, new Set(), '$');
+export function canonicalJson(value: unknown): string {
+  return canon(value, new Set(), '$');
 }
 
 function canon(v: unknown, stack: Set<object>, at: string): string {
@@ -198,24 +198,24 @@ function checkDigest(d: unknown, what: string): asserts d is Digest {
 }
 
 /** The part of a preimage that is hashed, normalized and checked. */
-export function keyMaterial(p: KeyPreimage): { v: number; type: string; parent: Digest | null; op: Record<string, unknown>; inputs: KeyInput[] } {
-  if (typeof p.type !== 'string' || p.type === '') throw new CacheKeyError('preimage type must be a non-empty string');
-  if (p.parent !== null) checkDigest(p.parent, 'preimage parent');
-  if (!isRecord(p.op)) throw new CacheKeyError('preimage op must be an object');
+export function keyMaterial(keyPreimage: KeyPreimage): { v: number; type: string; parent: Digest | null; op: Record<string, unknown>; inputs: KeyInput[] } {
+  if (typeof keyPreimage.type !== 'string' || keyPreimage.type === '') throw new CacheKeyError('preimage type must be a non-empty string');
+  if (keyPreimage.parent !== null) checkDigest(keyPreimage.parent, 'preimage parent');
+  if (!isRecord(keyPreimage.op)) throw new CacheKeyError('preimage op must be an object');
   const names = new Set<string>();
-  const inputs = (p.inputs ?? []).map((i, n) => {
+  const inputs = (keyPreimage.inputs ?? []).map((i, n) => {
     if (typeof i.name !== 'string' || i.name === '') throw new CacheKeyError(`input ${n} has no name`);
     if (names.has(i.name)) throw new CacheKeyError(`input name ${JSON.stringify(i.name)} appears twice`, { name: i.name });
     names.add(i.name);
     checkDigest(i.digest, `input ${JSON.stringify(i.name)}`);
     return { name: i.name, digest: i.digest };
   });
-  return { v: KEY_VERSION, type: p.type, parent: p.parent, op: stripExcluded(p.op), inputs };
+  return { v: KEY_VERSION, type: keyPreimage.type, parent: keyPreimage.parent, op: stripExcluded(keyPreimage.op), inputs };
 }
 
 /** The step's cache key: sha256 of the canonical JSON of { v, type, parent, op minus exclusions, inputs }. `files` is not hashed. */
-export function keyOf(p: KeyPreimage): Digest {
-  return sha256(canonicalJson(keyMaterial(p)));
+export function keyOf(preimage: KeyPreimage): Digest {
+  return sha256(canonicalJson(keyMaterial(preimage)));
 }
 
 // ---------------------------------------------------------------- file and tree digests
@@ -246,30 +246,30 @@ export interface FileDigestHeader {
  *     content: sha256 of the bytes (regular files only) }.
  * Never mtime, atime, ctime, uname/gname or the path. Golden values are pinned in keys.test.ts.
  */
-export function fileDigest(h: FileDigestHeader, content?: Digest): Digest {
-  const isFile = h.type === 'file';
+export function fileDigest(header: FileDigestHeader, content?: Digest): Digest {
+  const isFile = header.type === 'file';
   if (isFile) checkDigest(content, 'content digest of a regular file');
-  else if (content !== undefined) throw new CacheKeyError(`a ${h.type} has no content digest`, { type: h.type });
+  else if (content !== undefined) throw new CacheKeyError(`a ${header.type} has no content digest`, { type: header.type });
   for (const f of ['mode', 'uid', 'gid', 'size'] as const) {
-    if (!Number.isSafeInteger(h[f]) || h[f] < 0) throw new CacheKeyError(`file ${f} must be a non-negative integer, got ${String(h[f])}`);
+    if (!Number.isSafeInteger(header[f]) || header[f] < 0) throw new CacheKeyError(`file ${f} must be a non-negative integer, got ${String(header[f])}`);
   }
   const m: Record<string, unknown> = {
     v: FILE_DIGEST_VERSION,
-    type: h.type,
-    mode: h.mode & 0o7777,
-    uid: h.uid,
-    gid: h.gid,
-    size: isFile ? h.size : 0,
+    type: header.type,
+    mode: header.mode & 0o7777,
+    uid: header.uid,
+    gid: header.gid,
+    size: isFile ? header.size : 0,
   };
-  if (h.type === 'symlink' || h.type === 'hardlink') m['linkname'] = h.linkname ?? '';
-  if (h.type === 'char' || h.type === 'block') {
-    m['devmajor'] = h.devmajor ?? 0;
-    m['devminor'] = h.devminor ?? 0;
+  if (header.type === 'symlink' || header.type === 'hardlink') m['linkname'] = header.linkname ?? '';
+  if (header.type === 'char' || header.type === 'block') {
+    m['devmajor'] = header.devmajor ?? 0;
+    m['devminor'] = header.devminor ?? 0;
   }
-  const names = Object.keys(h.xattrs ?? {});
+  const names = Object.keys(header.xattrs ?? {});
   if (names.length > 0) {
     const x: Record<string, string> = {};
-    for (const n of names) x[n] = Buffer.from(h.xattrs![n]!).toString('base64');
+    for (const n of names) x[n] = Buffer.from(header.xattrs![n]!).toString('base64');
     m['xattrs'] = x;
   }
   if (isFile) m['content'] = content;

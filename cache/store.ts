@@ -155,18 +155,18 @@ export class ContentStore {
   // ---------------------------------------------------------------- blobs
 
   /** The file of a blob. Throws on anything but `sha256:<64 hex>`, so a digest from a manifest cannot name another path. */
-  blobPath(d: Digest): string {
-    if (!isDigest(d)) throw new InvalidNameError('digest', String(d), 'not sha256:<64 lowercase hex>');
-    return join(this.#blobsDir, digestHex(d));
+  blobPath(blobDigest: Digest): string {
+    if (!isDigest(blobDigest)) throw new InvalidNameError('digest', String(blobDigest), 'not sha256:<64 lowercase hex>');
+    return join(this.#blobsDir, digestHex(blobDigest));
   }
 
-  async has(d: Digest): Promise<boolean> {
-    return (await this.stat(d)) !== undefined;
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.stat(digest)) !== undefined;
   }
 
-  async stat(d: Digest): Promise<{ size: number } | undefined> {
+  async stat(digest: Digest): Promise<{ size: number } | undefined> {
     try {
-      const st = await stat(this.blobPath(d));
+      const st = await stat(this.blobPath(digest));
       return { size: st.size };
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return undefined;
@@ -254,26 +254,26 @@ export class ContentStore {
   }
 
   /** Store a buffer (small things: configs, manifests). */
-  async putBytes(b: Buffer, expected?: ExpectedBlob): Promise<BlobInfo> {
-    const digest = sha256(b);
+  async putBytes(bytes: Buffer, expected?: ExpectedBlob): Promise<BlobInfo> {
+    const digest = sha256(bytes);
     if (expected) {
       this.blobPath(expected.digest);
-      if (expected.size !== undefined && expected.size !== b.length) {
-        throw new DigestMismatchError(expected.digest, digest, `size ${b.length} != ${expected.size}`);
+      if (expected.size !== undefined && expected.size !== bytes.length) {
+        throw new DigestMismatchError(expected.digest, digest, `size ${bytes.length} != ${expected.size}`);
       }
       if (expected.digest !== digest) throw new DigestMismatchError(expected.digest, digest);
     }
     const st = await this.stat(digest);
-    if (st?.size === b.length) {
+    if (st?.size === bytes.length) {
       await touch(this.blobPath(digest));
-      return { digest, size: b.length };
+      return { digest, size: bytes.length };
     }
-    return this.#write([b], { digest, size: b.length });
+    return this.#write([bytes], { digest, size: bytes.length });
   }
 
   /** Store `JSON.stringify(v)` (no whitespace, keys in the order given) and describe it. */
-  async putJSON(v: unknown, mediaType: string): Promise<Descriptor> {
-    const { digest, size } = await this.putBytes(Buffer.from(JSON.stringify(v), 'utf8'));
+  async putJSON(value: unknown, mediaType: string): Promise<Descriptor> {
+    const { digest, size } = await this.putBytes(Buffer.from(JSON.stringify(value), 'utf8'));
     return { mediaType, digest, size };
   }
 
@@ -282,9 +282,9 @@ export class ContentStore {
    * they flow; on a mismatch the blob is deleted and the stream fails with
    * BlobCorruptError. Throws BlobNotFoundError for a missing blob.
    */
-  async open(d: Digest, opts: { verify?: boolean } = {}): Promise<Readable> {
-    const path = this.blobPath(d);
-    const fh = await this.#openBlob(d, path);
+  async open(digest: Digest, opts: { verify?: boolean } = {}): Promise<Readable> {
+    const path = this.blobPath(digest);
+    const fh = await this.#openBlob(digest, path);
     let ino: number;
     let dev: number;
     try {
@@ -295,9 +295,9 @@ export class ContentStore {
     }
     const rs = fh.createReadStream(); // closes fh at end or on destroy
     if (opts.verify === false) return rs;
-    const verifier = new BlobVerifier(d, async (actual) => {
+    const verifier = new BlobVerifier(digest, async (actual) => {
       await this.#removeCorrupt(path, ino, dev);
-      return new BlobCorruptError(d, actual, path);
+      return new BlobCorruptError(digest, actual, path);
     });
     // pipeline destroys both ends on error, so consumers of the verifier see it.
     return pipeline(rs, verifier, noop);
@@ -322,9 +322,9 @@ export class ContentStore {
   }
 
   /** The whole blob in memory, verified. For small blobs only (manifests, configs). */
-  async readBytes(d: Digest): Promise<Buffer> {
-    const path = this.blobPath(d);
-    const fh = await this.#openBlob(d, path);
+  async readBytes(digest: Digest): Promise<Buffer> {
+    const path = this.blobPath(digest);
+    const fh = await this.#openBlob(digest, path);
     let buf: Buffer;
     let ino: number;
     let dev: number;
@@ -335,30 +335,30 @@ export class ContentStore {
       await fh.close().catch(noop);
     }
     const actual = sha256(buf);
-    if (actual !== d) {
+    if (actual !== digest) {
       await this.#removeCorrupt(path, ino, dev);
-      throw new BlobCorruptError(d, actual, path);
+      throw new BlobCorruptError(digest, actual, path);
     }
     return buf;
   }
 
-  async readJSON<T>(d: Digest): Promise<T> {
-    const buf = await this.readBytes(d);
+  async readJSON<T>(blobDigest: Digest): Promise<T> {
+    const buf = await this.readBytes(blobDigest);
     try {
       return JSON.parse(buf.toString('utf8')) as T;
     } catch (e) {
-      throw new StoreFormatError(`blob ${d} is not JSON: ${(e as Error).message}`, { digest: d });
+      throw new StoreFormatError(`blob ${blobDigest} is not JSON: ${(e as Error).message}`, { digest: blobDigest });
     }
   }
 
   /** Remove a blob; false if it was not there. Refs to it are not checked (gc is the safe way). */
-  async delete(d: Digest): Promise<boolean> {
-    return removeIfExists(this.blobPath(d));
+  async delete(digest: Digest): Promise<boolean> {
+    return removeIfExists(this.blobPath(digest));
   }
 
   /** Refresh a blob's mtime so gc's grace period spares it; false if absent. */
-  async touch(d: Digest): Promise<boolean> {
-    return touch(this.blobPath(d));
+  async touch(digest: Digest): Promise<boolean> {
+    return touch(this.blobPath(digest));
   }
 
   /** Every blob in the store (unordered). */

@@ -88,12 +88,12 @@ export class TsbuildError extends Error {
 }
 
 /** Whether `e` is a tsbuild error (by brand: parser/'s errors and bundled copies count too). */
-export function isTsbuildError(e: unknown): e is { code: ErrorCode; message: string; data?: Readonly<Record<string, unknown>> } {
-  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[ERROR_BRAND] === true;
+export function isTsbuildError(error: unknown): error is { code: ErrorCode; message: string; data?: Readonly<Record<string, unknown>> } {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[ERROR_BRAND] === true;
 }
 
 /** Node's own errors for a module or native addon of tsbuild that cannot load: a broken installation. */
-export function isModuleLoadFailure(e: unknown): e is Error & { code: string } {
-  const code = (e as { code?: unknown } | null)?.code;
+export function isModuleLoadFailure(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED';
 }

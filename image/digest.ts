@@ -7,18 +7,18 @@ export type Digest = `sha256:${string}`;
 
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
-export function isDigest(s: string): s is Digest {
-  return DIGEST_RE.test(s);
+export function isDigest(value: string): value is Digest {
+  return DIGEST_RE.test(value);
 }
 
-export function parseDigest(s: string): Digest {
-  if (!isDigest(s)) throw new TypeError(`not a sha256 digest: ${JSON.stringify(s)}`);
-  return s;
+export function parseDigest(text: string): Digest {
+  if (!isDigest(text)) throw new TypeError(`not a sha256 digest: ${JSON.stringify(text)}`);
+  return text;
 }
 
 /** The hex part of a digest (the blob's file name). */
-export function digestHex(d: Digest): string {
-  return d.slice('sha256:'.length);
+export function digestHex(digest: Digest): string {
+  return digest.slice('sha256:'.length);
 }
 
 export function sha256(data: Buffer | string): Digest {

@@ -188,9 +188,9 @@ export function withConfig(img: Image, editFn: (c: ImageConfigFile) => ImageConf
 }
 
 /** Appends a history entry for a step that made no layer (ENV, CMD, ...). */
-export function withHistory(img: Image, h: HistoryEntry): Image {
+export function withHistory(img: Image, entry: HistoryEntry): Image {
   return edit(img, (m, c) => {
-    c.history = [...alignedHistory(c.history, m.layers.length), { ...h, empty_layer: true }];
+    c.history = [...alignedHistory(c.history, m.layers.length), { ...entry, empty_layer: true }];
   });
 }
 

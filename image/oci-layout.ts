@@ -31,8 +31,8 @@ const LAYOUT_CONTENT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' 
 /** Manifests, indexes and configs are read into memory; nothing honest is this big. */
 const MAX_JSON_BLOB = 64 << 20;
 
-export function blobPath(d: Digest): string {
-  return `blobs/sha256/${digestHex(d)}`;
+export function blobPath(digest: Digest): string {
+  return `blobs/sha256/${digestHex(digest)}`;
 }
 
 // ---------------------------------------------------------------------------

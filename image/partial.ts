@@ -142,16 +142,16 @@ function isZstdLayer(mt: string): boolean {
  * A layer whose compressed bytes come from `open()`. compressed() checks digest
  * and size as the bytes stream by; uncompressed() decompresses that verified stream.
  */
-export function layerFromOpener(o: { desc: Descriptor; diffID: Digest; open: () => Promise<Readable> }): Layer {
-  const { desc } = o;
+export function layerFromOpener(source: { desc: Descriptor; diffID: Digest; open: () => Promise<Readable> }): Layer {
+  const { desc } = source;
   const compressed = async (): Promise<Readable> => {
-    const src = await o.open();
+    const src = await source.open();
     // pipeline destroys both ends on error, so a consumer of the verifier sees the failure.
     return pipeline(src, new VerifyingStream(desc.digest, desc.size), noop);
   };
   const layer = {
     digest: async () => desc.digest,
-    diffID: async () => o.diffID,
+    diffID: async () => source.diffID,
     size: async () => desc.size,
     mediaType: async () => desc.mediaType,
     compressed,

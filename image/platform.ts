@@ -32,8 +32,8 @@ export function hostPlatform(): Platform {
 }
 
 /** `os/arch[/variant]`, the form `--platform` takes. */
-export function formatPlatform(p: Platform): string {
-  return [p.os, p.architecture, ...(p.variant ? [p.variant] : [])].join('/');
+export function formatPlatform(platform: Platform): string {
+  return [platform.os, platform.architecture, ...(platform.variant ? [platform.variant] : [])].join('/');
 }
 
 const KNOWN_OS = new Set(['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'aix', 'plan9']);
@@ -93,10 +93,10 @@ export function normalizePlatform(p: Platform): Platform {
  * BuildKit does (containerd's Parse, then Normalize): `linux/aarch64` and `linux/arm64/v8` are
  * `linux/arm64`, `linux/arm` is `linux/arm/v7`.
  */
-export function parsePlatform(s: string): Platform {
-  const parts = s.trim().toLowerCase().split('/');
+export function parsePlatform(spec: string): Platform {
+  const parts = spec.trim().toLowerCase().split('/');
   if (parts.length > 3 || parts.some((x) => x === '' || !/^[a-z0-9._-]+$/.test(x))) {
-    throw new FormatError(`invalid platform ${JSON.stringify(s)}: want os/arch[/variant]`, { platform: s });
+    throw new FormatError(`invalid platform ${JSON.stringify(spec)}: want os/arch[/variant]`, { platform: spec });
   }
   const host = hostPlatform();
   if (parts.length === 1 && KNOWN_OS.has(parts[0]!)) return normalizePlatform({ ...host, os: parts[0]! });

@@ -22,8 +22,8 @@ export const MAX_PATH_BYTES = 4096;
 const MAX_SYMLINKS = 40;
 
 /** Components of a path, `.` and empty ones dropped (no checks: see entryParts for inputs). */
-export function splitPath(p: string): string[] {
-  return p.split('/').filter((c) => c !== '' && c !== '.');
+export function splitPath(path: string): string[] {
+  return path.split('/').filter((c) => c !== '' && c !== '.');
 }
 
 function checkLength(p: string, parts: readonly string[], original: string): void {
@@ -34,11 +34,11 @@ function checkLength(p: string, parts: readonly string[], original: string): voi
 }
 
 /** Components of a tar entry path, cleaned; `[]` is the root. Refuses NUL, `..` and over-long names. */
-export function entryParts(p: string, original: string = p): string[] {
-  if (p.includes('\0')) throw new UnsafePathError(original, 'NUL byte');
-  const parts = splitPath(p);
+export function entryParts(entryPath: string, original: string = entryPath): string[] {
+  if (entryPath.includes('\0')) throw new UnsafePathError(original, 'NUL byte');
+  const parts = splitPath(entryPath);
   if (parts.includes('..')) throw new UnsafePathError(original, 'path component ".."');
-  checkLength(p, parts, original);
+  checkLength(entryPath, parts, original);
   return parts;
 }
 
@@ -91,10 +91,10 @@ function lstatOrUndefined(host: string): Stats | undefined {
 }
 
 /** Resolves `p` inside `root` (a real path) with chroot semantics; see the module comment. */
-export function resolveInRoot(root: string, p: string, opts: ResolveOptions = {}): InRootPath {
-  if (p.includes('\0')) throw new UnsafePathError(p, 'NUL byte');
+export function resolveInRoot(root: string, inputPath: string, opts: ResolveOptions = {}): InRootPath {
+  if (inputPath.includes('\0')) throw new UnsafePathError(inputPath, 'NUL byte');
   const followFinal = opts.followFinal ?? true;
-  const queue = splitPath(p);
+  const queue = splitPath(inputPath);
   const resolved: string[] = [];
   const missing: string[] = [];
   let links = 0;
@@ -154,9 +154,9 @@ export function resolveInRoot(root: string, p: string, opts: ResolveOptions = {}
  * but the last are directories; else undefined. For acting on a tree a container has written:
  * with no symlink on the way, the host path names the same file the container saw.
  */
-export function hostPathBeneath(root: string, p: string): { host: string; stat: Stats } | undefined {
-  if (p.includes('\0')) return undefined;
-  const parts = splitPath(p);
+export function hostPathBeneath(root: string, path: string): { host: string; stat: Stats } | undefined {
+  if (path.includes('\0')) return undefined;
+  const parts = splitPath(path);
   if (parts.includes('..')) return undefined;
   let host = root;
   let stat: Stats | undefined;

@@ -22,10 +22,10 @@ function message(e: unknown): string {
 }
 
 /** Reads a stream to the end, returning its digest and size (never holding the bytes). */
-export async function digestStream(s: Readable): Promise<{ digest: Digest; size: number }> {
+export async function digestStream(stream: Readable): Promise<{ digest: Digest; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  for await (const chunk of s) {
+  for await (const chunk of stream) {
     const b = chunk as Buffer;
     h.update(b);
     size += b.length;

@@ -201,16 +201,16 @@ export function explain(patterns: readonly string[], path: string): Explanation 
 }
 
 /** The pattern with a trailing `/**` or `/*` removed (walkers use it to prune directories). */
-export function patternWithoutTrailingGlob(p: CompiledPattern): string {
-  let s = p.text;
+export function patternWithoutTrailingGlob(pattern: CompiledPattern): string {
+  let s = pattern.text;
   if (s.endsWith('/**')) s = s.slice(0, -3);
   if (s.endsWith('/*')) s = s.slice(0, -2);
   return s;
 }
 
 /** Characters that make a pattern more than a literal path, for walker pruning. */
-export function hasGlobChars(s: string): boolean {
-  return /[*[\]?^\\]/.test(s);
+export function hasGlobChars(text: string): boolean {
+  return /[*[\]?^\\]/.test(text);
 }
 
 function matchOne(p: Pattern, path: string): boolean {
@@ -557,20 +557,20 @@ export function goRegexpToJs(src: string): string {
 const SPACE = /\p{White_Space}/u;
 
 /** strings.TrimSpace: Unicode White_Space (which, unlike JS \s, excludes U+FEFF). */
-export function goTrimSpace(s: string): string {
+export function goTrimSpace(text: string): string {
   let start = 0;
-  let end = s.length;
-  while (start < end && SPACE.test(s[start]!)) start++;
-  while (end > start && SPACE.test(s[end - 1]!)) end--;
-  return s.slice(start, end);
+  let end = text.length;
+  while (start < end && SPACE.test(text[start]!)) start++;
+  while (end > start && SPACE.test(text[end - 1]!)) end--;
+  return text.slice(start, end);
 }
 
 /** path.Clean: lexical, "" → ".", no trailing slash, ".." resolved where possible. */
-export function goClean(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
+export function goClean(path: string): string {
+  if (path === '') return '.';
+  const rooted = path.startsWith('/');
   const parts: string[] = [];
-  for (const seg of p.split('/')) {
+  for (const seg of path.split('/')) {
     if (seg === '' || seg === '.') continue;
     if (seg === '..') {
       if (parts.length > 0 && parts[parts.length - 1] !== '..') parts.pop();
@@ -585,7 +585,7 @@ export function goClean(p: string): string {
 }
 
 /** path.Dir: everything but the last element, cleaned. */
-export function goDir(p: string): string {
-  const i = p.lastIndexOf('/');
-  return goClean(p.slice(0, i + 1));
+export function goDir(path: string): string {
+  const i = path.lastIndexOf('/');
+  return goClean(path.slice(0, i + 1));
 }

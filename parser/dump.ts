@@ -29,9 +29,9 @@ function hex(n: number, width: number): string {
 }
 
 /** Go `strconv.Quote`. */
-export function goQuote(s: string): string {
+export function goQuote(text: string): string {
   let out = '"';
-  for (const ch of s) {
+  for (const ch of text) {
     const cp = ch.codePointAt(0)!;
     if (ch === '"' || ch === '\\') {
       out += '\\' + ch;

@@ -11,18 +11,18 @@ export { ERROR_BRAND } from '../errors/tsbuild-error.js';
 export const SOURCE_TEXT: unique symbol = Symbol.for('tsbuild.sourceText') as never;
 
 /** Gives `e` the text of `file` when `e` points into that file (and has no text yet); returns `e`. */
-export function attachSource<T>(e: T, file: string, text: string): T {
-  if (typeof e !== 'object' || e === null || SOURCE_TEXT in e) return e;
-  const at = e as { file?: unknown; loc?: { file?: unknown }; data?: { file?: unknown } };
-  const errFile = at.file ?? at.loc?.file ?? at.data?.file ?? (e instanceof DockerfileLintError ? e.warnings[0]?.loc.file : undefined);
-  if (errFile === file) Object.defineProperty(e, SOURCE_TEXT, { value: text, enumerable: false });
-  return e;
+export function attachSource<T>(error: T, file: string, text: string): T {
+  if (typeof error !== 'object' || error === null || SOURCE_TEXT in error) return error;
+  const at = error as { file?: unknown; loc?: { file?: unknown }; data?: { file?: unknown } };
+  const errFile = at.file ?? at.loc?.file ?? at.data?.file ?? (error instanceof DockerfileLintError ? error.warnings[0]?.loc.file : undefined);
+  if (errFile === file) Object.defineProperty(error, SOURCE_TEXT, { value: text, enumerable: false });
+  return error;
 }
 
 /** The Dockerfile text attached to `e` by attachSource, if any. */
-export function sourceTextOf(e: unknown): string | undefined {
-  if (typeof e !== 'object' || e === null) return undefined;
-  const text = (e as { [SOURCE_TEXT]?: unknown })[SOURCE_TEXT];
+export function sourceTextOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const text = (error as { [SOURCE_TEXT]?: unknown })[SOURCE_TEXT];
   return typeof text === 'string' ? text : undefined;
 }
 

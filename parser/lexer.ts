@@ -23,35 +23,35 @@ export function isGoSpace(ch: string): boolean {
 }
 
 /** Go `strings.TrimSpace`. */
-export function trimGoSpace(s: string): string {
-  return trimGoSpaceRight(trimGoSpaceLeft(s));
+export function trimGoSpace(text: string): string {
+  return trimGoSpaceRight(trimGoSpaceLeft(text));
 }
 
-export function trimGoSpaceLeft(s: string): string {
+export function trimGoSpaceLeft(text: string): string {
   let i = 0;
-  while (i < s.length && isGoSpace(s[i]!)) i++;
-  return s.slice(i);
+  while (i < text.length && isGoSpace(text[i]!)) i++;
+  return text.slice(i);
 }
 
-export function trimGoSpaceRight(s: string): string {
-  let j = s.length;
-  while (j > 0 && isGoSpace(s[j - 1]!)) j--;
-  return s.slice(0, j);
+export function trimGoSpaceRight(text: string): string {
+  let j = text.length;
+  while (j > 0 && isGoSpace(text[j - 1]!)) j--;
+  return text.slice(0, j);
 }
 
 /** BuildKit's `reWhitespace`: the separators of whitespace-delimited arguments. */
 const WHITESPACE_RUN = /[\t\v\f\r ]+/;
 
 /** Go `reWhitespace.Split(s, -1)`. */
-export function splitWhitespace(s: string): string[] {
-  return s.split(WHITESPACE_RUN);
+export function splitWhitespace(text: string): string[] {
+  return text.split(WHITESPACE_RUN);
 }
 
 /** Go `reWhitespace.Split(s, 2)`: first field and the untouched rest. */
-export function splitWhitespaceOnce(s: string): [string] | [string, string] {
-  const m = WHITESPACE_RUN.exec(s);
-  if (!m) return [s];
-  return [s.slice(0, m.index), s.slice(m.index + m[0].length)];
+export function splitWhitespaceOnce(text: string): [string] | [string, string] {
+  const m = WHITESPACE_RUN.exec(text);
+  if (!m) return [text];
+  return [text.slice(0, m.index), text.slice(m.index + m[0].length)];
 }
 
 export interface SplitCommand {

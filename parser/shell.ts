@@ -514,8 +514,8 @@ export function reversePattern(pattern: string): string {
   return out.join('');
 }
 
-export function reverseString(s: string): string {
-  return Array.from(s).reverse().join('');
+export function reverseString(text: string): string {
+  return Array.from(text).reverse().join('');
 }
 
 /**

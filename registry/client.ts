@@ -59,10 +59,10 @@ export class RegistryClient {
   readonly #tuning: PushTuning;
   readonly #timeouts: NetworkTimeouts;
 
-  constructor(o: RegistryOptions = {}) {
-    this.#o = o;
-    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...o.timeouts };
-    const listener = o.onEvent;
+  constructor(options: RegistryOptions = {}) {
+    this.#o = options;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    const listener = options.onEvent;
     // A listener that throws must not break a push.
     this.#onEvent = (e) => {
       try {
@@ -71,23 +71,23 @@ export class RegistryClient {
         // ignored on purpose
       }
     };
-    const retry = o.retry ?? DEFAULT_RETRY;
+    const retry = options.retry ?? DEFAULT_RETRY;
     this.#http = createHttpClient({
       retry,
       onEvent: this.#onEvent,
-      userAgent: o.userAgent ?? DEFAULT_USER_AGENT,
-      connections: Math.max(4, (o.concurrency ?? 4) * 2),
+      userAgent: options.userAgent ?? DEFAULT_USER_AGENT,
+      connections: Math.max(4, (options.concurrency ?? 4) * 2),
       timeouts: this.#timeouts,
-      ...(o.env ? { env: o.env } : {}),
+      ...(options.env ? { env: options.env } : {}),
     });
     this.#keychain =
-      o.keychain ??
-      new DefaultKeychain({ http: this.#http, ...(o.dockerConfigDir ? { dockerConfigDir: o.dockerConfigDir } : {}), ...(o.env ? { env: o.env } : {}) });
+      options.keychain ??
+      new DefaultKeychain({ http: this.#http, ...(options.dockerConfigDir ? { dockerConfigDir: options.dockerConfigDir } : {}), ...(options.env ? { env: options.env } : {}) });
     this.#tuning = {
       retry,
-      concurrency: o.concurrency ?? 4,
-      monolithicMax: o.monolithicMax ?? 16 << 20,
-      chunkSize: o.chunkSize ?? 16 << 20,
+      concurrency: options.concurrency ?? 4,
+      monolithicMax: options.monolithicMax ?? 16 << 20,
+      chunkSize: options.chunkSize ?? 16 << 20,
       onEvent: this.#onEvent,
     };
   }
@@ -144,13 +144,13 @@ export class RegistryClient {
    * Pushes `img` to every reference (grouped by repository: blobs once per
    * repository, then the manifest under each tag). Counts are per blob.
    */
-  async push(img: Image, refs: Reference[], o: PushOptions = {}): Promise<PushResult> {
-    return this.#pushEach(refs, o, (session, repo, tags, mountFrom) => pushImage(session, repo, img, tags, { mountFrom, tuning: this.#tuning }));
+  async push(img: Image, refs: Reference[], options: PushOptions = {}): Promise<PushResult> {
+    return this.#pushEach(refs, options, (session, repo, tags, mountFrom) => pushImage(session, repo, img, tags, { mountFrom, tuning: this.#tuning }));
   }
 
   /** Pushes a multi-platform index: each child image by digest, then the index under each tag. */
-  async pushIndex(idx: ImageIndex, refs: Reference[], o: PushOptions = {}): Promise<PushResult> {
-    return this.#pushEach(refs, o, (session, repo, tags, mountFrom) => pushIndexTo(session, repo, idx, tags, { mountFrom, tuning: this.#tuning }));
+  async pushIndex(idx: ImageIndex, refs: Reference[], options: PushOptions = {}): Promise<PushResult> {
+    return this.#pushEach(refs, options, (session, repo, tags, mountFrom) => pushIndexTo(session, repo, idx, tags, { mountFrom, tuning: this.#tuning }));
   }
 
   async #pushEach(
@@ -191,10 +191,10 @@ export class RegistryClient {
    * timeouts, bounded by its own deadline and `signal`. The body fails past
    * `maxBytes`; a Content-Length over it fails before reading.
    */
-  async download(url: string, o: { signal?: AbortSignal; maxBytes?: number; headers?: Record<string, string> } = {}): Promise<HttpResponse> {
-    const maxBytes = o.maxBytes ?? MAX_DOWNLOAD_BYTES;
-    const op = new Operation(`download of ${redactUrl(url)}`, this.#timeouts.deadlineMs, o.signal);
-    const res = await send(this.#http, { method: 'GET', url, op, maxBodyBytes: maxBytes, ...(o.headers ? { headers: o.headers } : {}) });
+  async download(url: string, options: { signal?: AbortSignal; maxBytes?: number; headers?: Record<string, string> } = {}): Promise<HttpResponse> {
+    const maxBytes = options.maxBytes ?? MAX_DOWNLOAD_BYTES;
+    const op = new Operation(`download of ${redactUrl(url)}`, this.#timeouts.deadlineMs, options.signal);
+    const res = await send(this.#http, { method: 'GET', url, op, maxBodyBytes: maxBytes, ...(options.headers ? { headers: options.headers } : {}) });
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
       res.body.destroy();

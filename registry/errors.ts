@@ -28,25 +28,25 @@ export class RegistryError extends RegistryBaseError {
   readonly registryCode: string;
   readonly errors: readonly RegistryErrorEntry[];
   readonly temporary: boolean;
-  constructor(o: { status: number; method: string; url: string; errors?: RegistryErrorEntry[]; retryAfterMs?: number }) {
-    const errors = o.errors ?? [];
+  constructor(details: { status: number; method: string; url: string; errors?: RegistryErrorEntry[]; retryAfterMs?: number }) {
+    const errors = details.errors ?? [];
     const first = errors[0];
-    const registryCode = first?.code ?? `HTTP_${o.status}`;
+    const registryCode = first?.code ?? `HTTP_${details.status}`;
     const what = errors.length
       ? errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ')
-      : `HTTP ${o.status}`;
-    super(`TSB_REGISTRY_${registryCode}`, `${o.method} ${redactUrl(o.url)}: ${what}`, {
-      status: o.status,
-      method: o.method,
-      url: redactUrl(o.url),
+      : `HTTP ${details.status}`;
+    super(`TSB_REGISTRY_${registryCode}`, `${details.method} ${redactUrl(details.url)}: ${what}`, {
+      status: details.status,
+      method: details.method,
+      url: redactUrl(details.url),
       registryCode,
       errors,
-      retryAfterMs: o.retryAfterMs,
+      retryAfterMs: details.retryAfterMs,
     });
-    this.status = o.status;
+    this.status = details.status;
     this.registryCode = registryCode;
     this.errors = errors;
-    this.temporary = TEMPORARY_STATUS.has(o.status) || errors.some((e) => TEMPORARY_CODES.has(e.code));
+    this.temporary = TEMPORARY_STATUS.has(details.status) || errors.some((e) => TEMPORARY_CODES.has(e.code));
   }
 }
 
@@ -93,15 +93,15 @@ export type TimeoutPhase = 'connect' | 'headers' | 'upload' | 'body' | 'deadline
 export class NetworkTimeoutError extends RegistryBaseError {
   readonly phase: TimeoutPhase;
   readonly temporary: boolean;
-  constructor(o: { host: string; phase: TimeoutPhase; activity: string; limitMs: number; operation?: string }, options?: { cause?: unknown }) {
-    const limit = formatMs(o.limitMs);
+  constructor(details: { host: string; phase: TimeoutPhase; activity: string; limitMs: number; operation?: string }, options?: { cause?: unknown }) {
+    const limit = formatMs(details.limitMs);
     const message =
-      o.phase === 'deadline'
-        ? `${o.operation ?? 'operation'} exceeded its ${limit} deadline (--network-timeout) while ${o.activity} (${o.host})`
-        : `${o.host}: timed out ${o.activity}: ${o.phase === 'connect' ? 'no connection' : o.phase === 'headers' ? 'no response' : 'no progress'} for ${limit}`;
-    super('TSB_REGISTRY_TIMEOUT', message, { host: o.host, phase: o.phase, activity: o.activity, limitMs: o.limitMs, operation: o.operation }, options);
-    this.phase = o.phase;
-    this.temporary = o.phase !== 'deadline';
+      details.phase === 'deadline'
+        ? `${details.operation ?? 'operation'} exceeded its ${limit} deadline (--network-timeout) while ${details.activity} (${details.host})`
+        : `${details.host}: timed out ${details.activity}: ${details.phase === 'connect' ? 'no connection' : details.phase === 'headers' ? 'no response' : 'no progress'} for ${limit}`;
+    super('TSB_REGISTRY_TIMEOUT', message, { host: details.host, phase: details.phase, activity: details.activity, limitMs: details.limitMs, operation: details.operation }, options);
+    this.phase = details.phase;
+    this.temporary = details.phase !== 'deadline';
   }
 }
 
@@ -123,13 +123,13 @@ export class CredentialHelperError extends RegistryBaseError {
 const SECRET_PARAMS = /([?&](?:access_token|token|password|refresh_token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|sig|signature)=)[^&]*/gi;
 
 /** A URL safe to show: no userinfo, no token-like query values. */
-export function redactUrl(u: string): string {
+export function redactUrl(rawUrl: string): string {
   try {
-    const url = new URL(u);
+    const url = new URL(rawUrl);
     url.username = '';
     url.password = '';
     return url.toString().replace(SECRET_PARAMS, '$1REDACTED');
   } catch {
-    return u.replace(SECRET_PARAMS, '$1REDACTED');
+    return rawUrl.replace(SECRET_PARAMS, '$1REDACTED');
   }
 }

@@ -86,8 +86,8 @@ export function backoffMs(policy: RetryPolicy, attempt: number, retryAfterMs?: n
   return Math.round(cap / 2 + Math.random() * (cap / 2));
 }
 
-export function parseRetryAfter(v: string | string[] | undefined): number | undefined {
-  const s = Array.isArray(v) ? v[0] : v;
+export function parseRetryAfter(header: string | string[] | undefined): number | undefined {
+  const s = Array.isArray(header) ? header[0] : header;
   if (s === undefined || s === '') return undefined;
   const n = Number(s);
   if (Number.isFinite(n)) return Math.max(0, n * 1000);
@@ -109,7 +109,7 @@ export interface HttpClient {
 /** How long close() lets requests in flight finish before destroying their sockets. */
 const CLOSE_GRACE_MS = 1000;
 
-export function createHttpClient(o: {
+export function createHttpClient(options: {
   retry: RetryPolicy;
   onEvent: EventSink;
   userAgent: string;
@@ -117,10 +117,10 @@ export function createHttpClient(o: {
   env?: NodeJS.ProcessEnv;
   timeouts?: NetworkTimeouts;
 }): HttpClient {
-  const env = o.env ?? process.env;
-  const timeouts = o.timeouts ?? DEFAULT_TIMEOUTS;
+  const env = options.env ?? process.env;
+  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
   const proxyOpts: EnvHttpProxyAgentOptions = {
-    connections: o.connections ?? 8,
+    connections: options.connections ?? 8,
     connectTimeout: timeouts.connectMs,
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyIdleMs,
@@ -141,7 +141,7 @@ export function createHttpClient(o: {
       methods: ['GET', 'HEAD'],
       statusCodes: RETRY_STATUS,
       errorCodes: RETRY_ERROR_CODES,
-      maxRetries: Math.max(0, o.retry.attempts - 1),
+      maxRetries: Math.max(0, options.retry.attempts - 1),
       retry(err, { state, opts }, cb) {
         const e = err as Error & { statusCode?: number; code?: string; headers?: IncomingHttpHeaders };
         const method = opts.method;
@@ -155,11 +155,11 @@ export function createHttpClient(o: {
         // Remembered so that a failed resume (UND_ERR_REQ_RETRY) reports the stall that caused it.
         const trace = (opts as { tsbTrace?: RequestTrace }).tsbTrace;
         if (trace && e.code !== 'UND_ERR_REQ_RETRY') trace.cause = err;
-        if (!retryable || state.counter >= o.retry.attempts) {
+        if (!retryable || state.counter >= options.retry.attempts) {
           cb(err);
           return;
         }
-        const delayMs = backoffMs(o.retry, state.counter, parseRetryAfter(e.headers?.['retry-after']));
+        const delayMs = backoffMs(options.retry, state.counter, parseRetryAfter(e.headers?.['retry-after']));
         const ev: Parameters<EventSink>[0] = {
           type: 'retry',
           method,
@@ -169,7 +169,7 @@ export function createHttpClient(o: {
         };
         if (e.statusCode !== undefined) ev.status = e.statusCode;
         if (e.code !== undefined && e.statusCode === undefined) ev.errorCode = e.code;
-        o.onEvent(ev);
+        options.onEvent(ev);
         setTimeout(() => cb(null), delayMs);
       },
     }),
@@ -184,7 +184,7 @@ export function createHttpClient(o: {
       clearTimeout(timer);
     }
   };
-  return { idempotent, plain, userAgent: o.userAgent, timeouts, close };
+  return { idempotent, plain, userAgent: options.userAgent, timeouts, close };
 }
 
 export interface HttpRequest {
@@ -319,21 +319,21 @@ function guardBody(body: Readable, http: HttpClient, req: HttpRequest, trace: Re
   return out;
 }
 
-export function toTransportError(e: unknown, method: string, url: string): Error {
-  if (e instanceof RegistryError || e instanceof TransportError) return e;
-  const err = e as Error & { code?: string; cause?: { code?: string } };
+export function toTransportError(error: unknown, method: string, url: string): Error {
+  if (error instanceof RegistryError || error instanceof TransportError) return error;
+  const err = error as Error & { code?: string; cause?: { code?: string } };
   const code = err.code ?? err.cause?.code;
-  return new TransportError(`${method} ${redactUrl(url)}: ${code ?? err.message}`, { method, url: redactUrl(url), errorCode: code }, { cause: e });
+  return new TransportError(`${method} ${redactUrl(url)}: ${code ?? err.message}`, { method, url: redactUrl(url), errorCode: code }, { cause: error });
 }
 
 /** Whether an error (transport or registry) deserves another try. */
-export function isTemporary(e: unknown): boolean {
-  if (e instanceof RegistryError || e instanceof NetworkTimeoutError) return e.temporary;
-  if (e instanceof TransportError) {
-    const c = e.data['errorCode'];
+export function isTemporary(error: unknown): boolean {
+  if (error instanceof RegistryError || error instanceof NetworkTimeoutError) return error.temporary;
+  if (error instanceof TransportError) {
+    const c = error.data['errorCode'];
     return typeof c !== 'string' || RETRY_ERROR_CODES.includes(c) || c.startsWith('UND_ERR');
   }
-  const c = (e as { code?: string }).code;
+  const c = (error as { code?: string }).code;
   return typeof c === 'string' && (RETRY_ERROR_CODES.includes(c) || c.startsWith('UND_ERR') || c === 'ERR_STREAM_PREMATURE_CLOSE');
 }
 

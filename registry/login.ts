@@ -15,17 +15,17 @@ import { DEFAULT_USER_AGENT, type RegistryOptions } from './client.js';
 
 export type LoginOptions = Pick<RegistryOptions, 'insecureRegistries' | 'dockerConfigDir' | 'env' | 'userAgent' | 'retry' | 'timeouts'>;
 
-export async function login(registry: string, user: string, password: string, o: LoginOptions = {}): Promise<void> {
+export async function login(registry: string, user: string, password: string, options: LoginOptions = {}): Promise<void> {
   const reg = normalizeRegistry(registry);
-  const env = o.env ?? process.env;
-  const timeouts = { ...DEFAULT_TIMEOUTS, ...o.timeouts };
-  const http = createHttpClient({ retry: o.retry ?? DEFAULT_RETRY, onEvent: () => {}, userAgent: o.userAgent ?? DEFAULT_USER_AGENT, env, timeouts });
+  const env = options.env ?? process.env;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const http = createHttpClient({ retry: options.retry ?? DEFAULT_RETRY, onEvent: () => {}, userAgent: options.userAgent ?? DEFAULT_USER_AGENT, env, timeouts });
   try {
     const session = new RegistrySession(reg, {
       http,
       keychain: staticKeychain({ kind: 'basic', username: user, password }),
       onEvent: () => {},
-      insecure: (o.insecureRegistries ?? []).includes(reg),
+      insecure: (options.insecureRegistries ?? []).includes(reg),
     }).withOperation(new Operation(`login to ${reg}`, timeouts.deadlineMs));
     let res;
     try {
@@ -43,7 +43,7 @@ export async function login(registry: string, user: string, password: string, o:
   } finally {
     await http.close();
   }
-  const dir = dockerConfigDir({ env, ...(o.dockerConfigDir ? { dockerConfigDir: o.dockerConfigDir } : {}) });
+  const dir = dockerConfigDir({ env, ...(options.dockerConfigDir ? { dockerConfigDir: options.dockerConfigDir } : {}) });
   const cfg = await readDockerConfig(dir);
   const key = serverKey(reg);
   const helper = helperFor(cfg, reg);
@@ -57,10 +57,10 @@ export async function login(registry: string, user: string, password: string, o:
   await writeDockerConfig(dir, cfg);
 }
 
-export async function logout(registry: string, o: Pick<RegistryOptions, 'dockerConfigDir' | 'env'> = {}): Promise<void> {
+export async function logout(registry: string, options: Pick<RegistryOptions, 'dockerConfigDir' | 'env'> = {}): Promise<void> {
   const reg = normalizeRegistry(registry);
-  const env = o.env ?? process.env;
-  const dir = dockerConfigDir({ env, ...(o.dockerConfigDir ? { dockerConfigDir: o.dockerConfigDir } : {}) });
+  const env = options.env ?? process.env;
+  const dir = dockerConfigDir({ env, ...(options.dockerConfigDir ? { dockerConfigDir: options.dockerConfigDir } : {}) });
   const cfg = await readDockerConfig(dir);
   const helper = helperFor(cfg, reg);
   if (helper) await helperErase(helper, serverKey(reg), env);

@@ -28,8 +28,8 @@ export interface RemoteSource {
   registry: string;
   repository: string;
 }
-export function remoteSourceOf(l: Layer): RemoteSource | undefined {
-  return (l as Layer & { [REMOTE_SOURCE]?: RemoteSource })[REMOTE_SOURCE];
+export function remoteSourceOf(layer: Layer): RemoteSource | undefined {
+  return (layer as Layer & { [REMOTE_SOURCE]?: RemoteSource })[REMOTE_SOURCE];
 }
 
 export interface FetchedManifest {
@@ -125,11 +125,11 @@ async function fetchSmallBlob(session: RegistrySession, repository: string, desc
 }
 
 /** A lazy Image over a manifest already fetched. */
-export function remoteImage(session: RegistrySession, repository: string, m: FetchedManifest): Image {
+export function remoteImage(session: RegistrySession, repository: string, fetched: FetchedManifest): Image {
   return imageFromCore({
-    rawManifest: async () => m.raw,
+    rawManifest: async () => fetched.raw,
     rawConfig: async () => {
-      return fetchSmallBlob(session, repository, parseManifest(m.raw).config, 'config');
+      return fetchSmallBlob(session, repository, parseManifest(fetched.raw).config, 'config');
     },
     layerByDigest: async (desc, diffID) => {
       const layer = layerFromOpener({ desc, diffID, open: () => openBlob(session, repository, desc.digest) });

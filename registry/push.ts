@@ -314,8 +314,8 @@ export class ByteReader {
     if (r.done) throw Object.assign(new Error('blob source ended early'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     return r.value;
   }
-  async *take(n: number): AsyncGenerator<Buffer> {
-    let need = n;
+  async *take(count: number): AsyncGenerator<Buffer> {
+    let need = count;
     while (need > 0) {
       const b = await this.#next();
       if (b.length > need) {
@@ -327,8 +327,8 @@ export class ByteReader {
       yield b;
     }
   }
-  async skip(n: number): Promise<void> {
-    for await (const _ of this.take(n)) {
+  async skip(count: number): Promise<void> {
+    for await (const _ of this.take(count)) {
       // discard
     }
   }
@@ -346,22 +346,22 @@ export async function pushImage(
   repository: string,
   img: Image,
   tags: string[],
-  o: { mountFrom: string[]; tuning: PushTuning },
+  options: { mountFrom: string[]; tuning: PushTuning },
 ): Promise<PushResult> {
   const [manifest, layers, rawManifest, digest, mediaType] = await Promise.all([img.manifest(), img.layers(), img.rawManifest(), img.digest(), img.mediaType()]);
   const jobs = new Map<Digest, BlobJob>();
-  const sourceRepos = new Set<string>(o.mountFrom);
+  const sourceRepos = new Set<string>(options.mountFrom);
   layers.forEach((layer: Layer, i) => {
     const desc = manifest.layers[i]!;
     if (jobs.has(desc.digest)) return;
     const src = remoteSourceOf(layer);
-    const from = [...(src && src.registry === session.registry ? [src.repository] : []), ...o.mountFrom];
+    const from = [...(src && src.registry === session.registry ? [src.repository] : []), ...options.mountFrom];
     for (const r of from) sourceRepos.add(r);
     jobs.set(desc.digest, { digest: desc.digest, size: desc.size, open: () => layer.compressed(), mountFrom: from });
   });
   const scopes = pushScopes(repository, sourceRepos);
-  const p = new Pusher(session, repository, scopes, o.tuning);
-  const limit = pLimit(Math.max(1, o.tuning.concurrency));
+  const p = new Pusher(session, repository, scopes, options.tuning);
+  const limit = pLimit(Math.max(1, options.tuning.concurrency));
   const counts = { uploaded: 0, mounted: 0, skipped: 0 };
   const tally = (r: Outcome): void => {
     counts[r]++;
@@ -391,18 +391,18 @@ export async function pushIndexTo(
   repository: string,
   idx: ImageIndex,
   tags: string[],
-  o: { mountFrom: string[]; tuning: PushTuning },
+  options: { mountFrom: string[]; tuning: PushTuning },
 ): Promise<PushResult> {
   const [ix, raw, digest, mediaType] = await Promise.all([idx.indexManifest(), idx.rawManifest(), idx.digest(), idx.mediaType()]);
   const counts = { uploaded: 0, mounted: 0, skipped: 0 };
   for (const d of ix.manifests) {
     const child = await idx.image(d);
-    const r = await pushImage(session, repository, child, [], o);
+    const r = await pushImage(session, repository, child, [], options);
     counts.uploaded += r.uploaded;
     counts.mounted += r.mounted;
     counts.skipped += r.skipped;
   }
-  const p = new Pusher(session, repository, pushScopes(repository, o.mountFrom), o.tuning);
+  const p = new Pusher(session, repository, pushScopes(repository, options.mountFrom), options.tuning);
   for (const t of tags.length ? tags : [digest]) await p.putManifest(t, raw, mediaType, digest);
   return { digest, ...counts };
 }

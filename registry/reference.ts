@@ -54,8 +54,8 @@ class Ref implements Reference {
   }
 }
 
-export function makeReference(o: { registry: string; repository: string; tag?: string; digest?: Digest }): Reference {
-  return new Ref(normalizeRegistry(o.registry), o.repository, o.tag, o.digest);
+export function makeReference(parts: { registry: string; repository: string; tag?: string; digest?: Digest }): Reference {
+  return new Ref(normalizeRegistry(parts.registry), parts.repository, parts.tag, parts.digest);
 }
 
 function validDomain(d: string): boolean {
@@ -70,16 +70,16 @@ function validDomain(d: string): boolean {
  * Parses and normalizes a reference. Without a tag or digest, the tag is
  * `opts.defaultTag` (default `latest`); pass `defaultTag: ''` to leave it unset.
  */
-export function parseReference(s: string, opts: { defaultTag?: string } = {}): Reference {
-  if (s === '') throw new InvalidReferenceError(s, 'empty');
-  let rest = s;
+export function parseReference(text: string, opts: { defaultTag?: string } = {}): Reference {
+  if (text === '') throw new InvalidReferenceError(text, 'empty');
+  let rest = text;
   let digest: Digest | undefined;
   const at = rest.indexOf('@');
   if (at >= 0) {
     const d = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!isDigest(d)) {
-      throw new InvalidReferenceError(s, /^[a-z0-9]+:/.test(d) ? 'only sha256 digests of 64 lowercase hex are supported' : 'invalid digest');
+      throw new InvalidReferenceError(text, /^[a-z0-9]+:/.test(d) ? 'only sha256 digests of 64 lowercase hex are supported' : 'invalid digest');
     }
     digest = d;
   }
@@ -89,7 +89,7 @@ export function parseReference(s: string, opts: { defaultTag?: string } = {}): R
   if (lastColon > rest.lastIndexOf('/')) {
     tag = rest.slice(lastColon + 1);
     rest = rest.slice(0, lastColon);
-    if (!TAG.test(tag)) throw new InvalidReferenceError(s, `invalid tag ${JSON.stringify(tag)}`);
+    if (!TAG.test(tag)) throw new InvalidReferenceError(text, `invalid tag ${JSON.stringify(tag)}`);
   }
   let registry: string;
   let path: string;
@@ -98,20 +98,20 @@ export function parseReference(s: string, opts: { defaultTag?: string } = {}): R
   if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase())) {
     registry = first;
     path = rest.slice(slash + 1);
-    if (!validDomain(registry)) throw new InvalidReferenceError(s, `invalid registry ${JSON.stringify(registry)}`);
+    if (!validDomain(registry)) throw new InvalidReferenceError(text, `invalid registry ${JSON.stringify(registry)}`);
   } else {
     registry = DOCKER_HUB;
     path = rest;
   }
   registry = normalizeRegistry(registry);
   if (registry === DOCKER_HUB && path !== '' && !path.includes('/')) path = `library/${path}`;
-  if (path === '') throw new InvalidReferenceError(s, 'missing repository');
-  if (path !== path.toLowerCase()) throw new InvalidReferenceError(s, 'repository name must be lowercase');
+  if (path === '') throw new InvalidReferenceError(text, 'missing repository');
+  if (path !== path.toLowerCase()) throw new InvalidReferenceError(text, 'repository name must be lowercase');
   for (const c of path.split('/')) {
-    if (!COMPONENT.test(c)) throw new InvalidReferenceError(s, `invalid repository component ${JSON.stringify(c)}`);
+    if (!COMPONENT.test(c)) throw new InvalidReferenceError(text, `invalid repository component ${JSON.stringify(c)}`);
   }
   if (registry.length + 1 + path.length > NAME_TOTAL_MAX) {
-    throw new InvalidReferenceError(s, `repository name longer than ${NAME_TOTAL_MAX} characters`);
+    throw new InvalidReferenceError(text, `repository name longer than ${NAME_TOTAL_MAX} characters`);
   }
   if (tag === undefined && digest === undefined) {
     const dt = opts.defaultTag ?? 'latest';

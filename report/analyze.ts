@@ -172,11 +172,11 @@ async function scanEntry(
   }
 }
 
-export async function analyzeImage(img: Image, o: AnalyzeOptions = {}): Promise<SizeReport> {
-  const topN = o.topN ?? 20;
-  const wastedLimit = o.wastedLimit ?? 500;
-  const dirDepth = o.dirDepth ?? 3;
-  const hashContent = o.hashContent ?? true;
+export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Promise<SizeReport> {
+  const topN = options.topN ?? 20;
+  const wastedLimit = options.wastedLimit ?? 500;
+  const dirDepth = options.dirDepth ?? 3;
+  const hashContent = options.hashContent ?? true;
 
   const [manifest, cfg, layers, digest, mediaType] = await Promise.all([
     img.manifest(),
@@ -185,7 +185,7 @@ export async function analyzeImage(img: Image, o: AnalyzeOptions = {}): Promise<
     img.digest(),
     img.mediaType(),
   ]);
-  const base = baseLayers(o, cfg, manifest, layers.length);
+  const base = baseLayers(options, cfg, manifest, layers.length);
   const hist = historyForLayers(cfg.history, layers.length);
 
   const works: LayerWork[] = [];
@@ -199,7 +199,7 @@ export async function analyzeImage(img: Image, o: AnalyzeOptions = {}): Promise<
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!;
     const { h, index: historyIndex } = hist[i]!;
-    const source: SourceLocation | undefined = historyIndex !== undefined ? o.sourceMap?.[historyIndex] : undefined;
+    const source: SourceLocation | undefined = historyIndex !== undefined ? options.sourceMap?.[historyIndex] : undefined;
     const report: LayerReport = {
       index: i,
       digest: await layer.digest(),

@@ -56,12 +56,12 @@ const d = (a: number, b: number): Delta => ({ a, b, delta: b - a });
 const byMagnitude = (x: PathDiff, y: PathDiff) =>
   Math.abs(y.delta) - Math.abs(x.delta) || (x.path < y.path ? -1 : x.path > y.path ? 1 : 0);
 
-export function diffReports(a: SizeReport, b: SizeReport): SizeDiff {
+export function diffReports(before: SizeReport, after: SizeReport): SizeDiff {
   const layers: LayerDiff[] = [];
-  const n = Math.max(a.layers.length, b.layers.length);
+  const n = Math.max(before.layers.length, after.layers.length);
   for (let i = 0; i < n; i++) {
-    const la = a.layers[i];
-    const lb = b.layers[i];
+    const la = before.layers[i];
+    const lb = after.layers[i];
     const status: LayerDiff['status'] = !la ? 'added' : !lb ? 'removed' : la.diffID === lb.diffID ? 'same' : 'changed';
     layers.push({
       status,
@@ -73,8 +73,8 @@ export function diffReports(a: SizeReport, b: SizeReport): SizeDiff {
     });
   }
 
-  const dirsA = new Map(a.dirs.map((x) => [x.path, x.size]));
-  const dirsB = new Map(b.dirs.map((x) => [x.path, x.size]));
+  const dirsA = new Map(before.dirs.map((x) => [x.path, x.size]));
+  const dirsB = new Map(after.dirs.map((x) => [x.path, x.size]));
   const dirs: PathDiff[] = [];
   for (const path of new Set([...dirsA.keys(), ...dirsB.keys()])) {
     const sa = dirsA.get(path) ?? 0;
@@ -83,8 +83,8 @@ export function diffReports(a: SizeReport, b: SizeReport): SizeDiff {
   }
   dirs.sort(byMagnitude);
 
-  const filesA = new Map(a.largestFiles.map((x) => [x.path, x.size]));
-  const filesB = new Map(b.largestFiles.map((x) => [x.path, x.size]));
+  const filesA = new Map(before.largestFiles.map((x) => [x.path, x.size]));
+  const filesB = new Map(after.largestFiles.map((x) => [x.path, x.size]));
   const files: PathDiff[] = [];
   for (const path of new Set([...filesA.keys(), ...filesB.keys()])) {
     const sa = filesA.get(path) ?? null;
@@ -95,26 +95,26 @@ export function diffReports(a: SizeReport, b: SizeReport): SizeDiff {
   files.sort(byMagnitude);
 
   const key = (f: Finding) => `${f.rule}\u0000${f.createdBy}`;
-  const fa = new Set(a.findings.map(key));
-  const fb = new Set(b.findings.map(key));
+  const fa = new Set(before.findings.map(key));
+  const fb = new Set(after.findings.map(key));
 
   return {
-    a: { digest: a.image.digest },
-    b: { digest: b.image.digest },
+    a: { digest: before.image.digest },
+    b: { digest: after.image.digest },
     totals: {
-      compressed: d(a.totals.compressed, b.totals.compressed),
-      uncompressed: d(a.totals.uncompressed, b.totals.uncompressed),
-      finalBytes: d(a.totals.finalBytes, b.totals.finalBytes),
-      files: d(a.totals.files, b.totals.files),
-      reclaimableBytes: d(a.reclaimableBytes, b.reclaimableBytes),
-      efficiency: d(a.efficiency, b.efficiency),
+      compressed: d(before.totals.compressed, after.totals.compressed),
+      uncompressed: d(before.totals.uncompressed, after.totals.uncompressed),
+      finalBytes: d(before.totals.finalBytes, after.totals.finalBytes),
+      files: d(before.totals.files, after.totals.files),
+      reclaimableBytes: d(before.reclaimableBytes, after.reclaimableBytes),
+      efficiency: d(before.efficiency, after.efficiency),
     },
     layers,
     dirs,
     files,
     findings: {
-      added: b.findings.filter((f) => !fa.has(key(f))),
-      resolved: a.findings.filter((f) => !fb.has(key(f))),
+      added: after.findings.filter((f) => !fa.has(key(f))),
+      resolved: before.findings.filter((f) => !fb.has(key(f))),
     },
   };
 }

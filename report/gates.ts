@@ -93,26 +93,26 @@ export function parseDiveCi(text: string): Gates {
 }
 
 /** Each configured gate with its limit, the report's value and whether it passed. */
-export function checkGates(r: SizeReport, g: Gates): GateResult[] {
+export function checkGates(report: SizeReport, gates: Gates): GateResult[] {
   const out: GateResult[] = [];
-  const dive = g.wastedMeasure === 'dive';
-  const wasted = dive ? r.diveWastedBytes : r.reclaimableBytes;
-  if (g.maxSize !== undefined) {
-    const actual = g.sizeMeasure === 'compressed' ? r.totals.compressed : r.totals.uncompressed;
-    out.push({ gate: 'maxSize', limit: g.maxSize, actual, passed: actual <= g.maxSize });
+  const dive = gates.wastedMeasure === 'dive';
+  const wasted = dive ? report.diveWastedBytes : report.reclaimableBytes;
+  if (gates.maxSize !== undefined) {
+    const actual = gates.sizeMeasure === 'compressed' ? report.totals.compressed : report.totals.uncompressed;
+    out.push({ gate: 'maxSize', limit: gates.maxSize, actual, passed: actual <= gates.maxSize });
   }
-  if (g.minEfficiency !== undefined) {
-    out.push({ gate: 'minEfficiency', limit: g.minEfficiency, actual: r.efficiency, passed: r.efficiency >= g.minEfficiency });
+  if (gates.minEfficiency !== undefined) {
+    out.push({ gate: 'minEfficiency', limit: gates.minEfficiency, actual: report.efficiency, passed: report.efficiency >= gates.minEfficiency });
   }
-  if (g.maxWasted !== undefined) {
-    out.push({ gate: 'maxWasted', limit: g.maxWasted, actual: wasted, passed: wasted <= g.maxWasted });
+  if (gates.maxWasted !== undefined) {
+    out.push({ gate: 'maxWasted', limit: gates.maxWasted, actual: wasted, passed: wasted <= gates.maxWasted });
   }
-  if (g.maxWastedPercent !== undefined) {
+  if (gates.maxWastedPercent !== undefined) {
     // dive divides by every layer but layer 0; tsbuild by the bytes above the real base image
     const actual = dive
-      ? (r.diveUserWastedPercent ?? (wasted > 0 ? Number.POSITIVE_INFINITY : 0))
-      : r.reclaimablePercent;
-    out.push({ gate: 'maxWastedPercent', limit: g.maxWastedPercent, actual, passed: actual <= g.maxWastedPercent });
+      ? (report.diveUserWastedPercent ?? (wasted > 0 ? Number.POSITIVE_INFINITY : 0))
+      : report.reclaimablePercent;
+    out.push({ gate: 'maxWastedPercent', limit: gates.maxWastedPercent, actual, passed: actual <= gates.maxWastedPercent });
   }
   return out;
 }

@@ -2,23 +2,23 @@ import type { Delta, SizeDiff } from './diff.js';
 import { formatDelta, formatSize } from './units.js';
 
 /** `analyze --diff` for a terminal: totals, then layers, directories and files that changed, largest change first. */
-export function renderDiffText(d: SizeDiff, o: { rows?: number; width?: number } = {}): string {
-  const rows = o.rows ?? 15;
-  const width = o.width ?? 100;
+export function renderDiffText(diff: SizeDiff, options: { rows?: number; width?: number } = {}): string {
+  const rows = options.rows ?? 15;
+  const width = options.width ?? 100;
   const cut = (s: string, w: number): string => (s.length > w ? `${s.slice(0, w - 1)}…` : s);
   const size = (n: number | null): string => (n === null ? '-' : formatSize(n));
   const out: string[] = [];
-  out.push(`A ${d.a.digest}`, `B ${d.b.digest}`, '');
+  out.push(`A ${diff.a.digest}`, `B ${diff.b.digest}`, '');
   const total = (name: string, x: Delta, fmt: (n: number) => string = formatSize): string =>
     `${name.padEnd(14)} ${fmt(x.a).padStart(11)} → ${fmt(x.b).padStart(11)}  ${x.delta === 0 ? '=' : x.delta > 0 ? `+${fmt(x.delta)}` : fmt(x.delta)}`;
-  out.push(total('compressed', d.totals.compressed));
-  out.push(total('uncompressed', d.totals.uncompressed));
-  out.push(total('files', d.totals.files, (n) => String(n)));
-  out.push(total('reclaimable', d.totals.reclaimableBytes));
-  out.push(total('efficiency', d.totals.efficiency, (n) => `${(n * 100).toFixed(1)}%`), '');
+  out.push(total('compressed', diff.totals.compressed));
+  out.push(total('uncompressed', diff.totals.uncompressed));
+  out.push(total('files', diff.totals.files, (n) => String(n)));
+  out.push(total('reclaimable', diff.totals.reclaimableBytes));
+  out.push(total('efficiency', diff.totals.efficiency, (n) => `${(n * 100).toFixed(1)}%`), '');
 
-  const changed = d.layers.filter((l) => l.status !== 'same');
-  out.push(`Layers (${changed.length} of ${d.layers.length} differ)`);
+  const changed = diff.layers.filter((l) => l.status !== 'same');
+  out.push(`Layers (${changed.length} of ${diff.layers.length} differ)`);
   for (const l of changed) {
     const by = l.createdByB ?? l.createdByA ?? '';
     out.push(`  ${String(l.index).padStart(3)} ${l.status.padEnd(8)} ${formatDelta(l.content.delta).padStart(11)}  ${cut(by, width - 28)}`);
@@ -30,12 +30,12 @@ export function renderDiffText(d: SizeDiff, o: { rows?: number; width?: number }
     }
     if (list.length > rows) out.push(`  … ${list.length - rows} more`);
   };
-  paths('Directories', d.dirs);
-  paths('Files', d.files);
-  if (d.findings.added.length || d.findings.resolved.length) {
+  paths('Directories', diff.dirs);
+  paths('Files', diff.files);
+  if (diff.findings.added.length || diff.findings.resolved.length) {
     out.push('', 'Findings');
-    for (const f of d.findings.added) out.push(`  + ${f.rule}: ${f.message ?? ''}`);
-    for (const f of d.findings.resolved) out.push(`  - ${f.rule} (resolved)`);
+    for (const f of diff.findings.added) out.push(`  + ${f.rule}: ${f.message ?? ''}`);
+    for (const f of diff.findings.resolved) out.push(`  - ${f.rule} (resolved)`);
   }
   return out.join('\n') + '\n';
 }

@@ -244,14 +244,14 @@ function card(label: string, value: string, figure: string, warn = false): strin
   return `<div class="card${warn ? ' warn' : ''}" data-figure="${figure}"><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
 }
 
-export function renderHtml(r: SizeReport): string {
+export function renderHtml(sizeReport: SizeReport): string {
   const sz = (n: number) => esc(formatSize(n));
   const loc = (s?: { file: string; line: number }) => (s ? `${esc(s.file)}:${s.line}` : '');
   const sections: string[] = [];
 
   sections.push(`<h2>Layers</h2>
 <p class="legend"><span style="background:#9ca3af"></span>base image<span style="background:#3b82f6"></span>added<span style="background:#dc2626"></span>wasted (not in the final filesystem)</p>
-${layerChart(r)}
+${layerChart(sizeReport)}
 ${htmlTable('layers', [
     { head: '#', cell: (l) => String(l.index) + (l.base ? ' (base)' : ''), sort: (l) => l.index, num: true },
     { head: 'compressed', cell: (l) => sz(l.compressedSize), sort: (l) => l.compressedSize, num: true },
@@ -260,42 +260,42 @@ ${htmlTable('layers', [
     { head: 'files', cell: (l) => String(l.files), sort: (l) => l.files, num: true },
     { head: 'source', cell: (l) => loc(l.source) },
     { head: 'created by', cell: (l) => esc(oneLine(l.createdBy)) },
-  ], r.layers)}`);
+  ], sizeReport.layers)}`);
 
-  sections.push(`<h2>Directories</h2>${treemap(r)}
+  sections.push(`<h2>Directories</h2>${treemap(sizeReport)}
 ${htmlTable('dirs', [
     { head: 'size', cell: (d) => sz(d.size), sort: (d) => d.size, num: true },
     { head: 'files', cell: (d) => String(d.files), sort: (d) => d.files, num: true },
     { head: 'path', cell: (d) => esc(d.path) },
-  ], r.largestDirs)}`);
+  ], sizeReport.largestDirs)}`);
 
   sections.push(`<h2>Largest files</h2>${htmlTable('files', [
     { head: 'size', cell: (f) => sz(f.size), sort: (f) => f.size, num: true },
     { head: 'layer', cell: (f) => String(f.layer), sort: (f) => f.layer, num: true },
     { head: 'path', cell: (f) => esc(f.path) },
-  ], r.largestFiles)}`);
+  ], sizeReport.largestFiles)}`);
 
   sections.push(`<h2>Wasted space</h2>
-<p>${r.wastedPaths} path(s); ${sz(r.reclaimableBytes)} would disappear if each path were stored once${r.wasted.length < r.wastedPaths ? ` (largest ${r.wasted.length} shown)` : ''}.</p>
+<p>${sizeReport.wastedPaths} path(s); ${sz(sizeReport.reclaimableBytes)} would disappear if each path were stored once${sizeReport.wasted.length < sizeReport.wastedPaths ? ` (largest ${sizeReport.wasted.length} shown)` : ''}.</p>
 ${htmlTable('wasted', [
     { head: 'bytes', cell: (w) => sz(w.bytes), sort: (w) => w.bytes, num: true },
     { head: 'kind', cell: (w) => w.kind },
     { head: 'layers', cell: (w) => w.layers.join(', ') + (w.deletedIn !== undefined ? ` → deleted in ${w.deletedIn}` : '') },
     { head: 'path', cell: (w) => esc(w.path) },
-  ], r.wasted)}`);
+  ], sizeReport.wasted)}`);
 
-  if (r.duplicates.length) {
+  if (sizeReport.duplicates.length) {
     sections.push(`<h2>Same content at several paths</h2>${htmlTable('duplicates', [
       { head: 'savable', cell: (d) => sz(d.bytes), sort: (d) => d.bytes, num: true },
       { head: 'size', cell: (d) => sz(d.size), sort: (d) => d.size, num: true },
       { head: 'paths', cell: (d) => d.paths.map(esc).join('<br>') },
-    ], r.duplicates)}`);
+    ], sizeReport.duplicates)}`);
   }
 
   sections.push(
     `<h2>Findings</h2>` +
-      (r.findings.length
-        ? r.findings
+      (sizeReport.findings.length
+        ? sizeReport.findings
             .map(
               (f) => `<div class="finding" data-rule="${esc(f.rule)}"><b>${esc(f.rule)}</b> — layer ${f.layer}${f.source ? ` (${loc(f.source)})` : ''}: ${esc(f.message)}
 <div class="mono">${esc(clip(oneLine(f.createdBy), 300))}</div>
@@ -307,24 +307,24 @@ ${htmlTable('wasted', [
   );
 
   const cards = [
-    card('compressed (pull) size', formatSize(r.totals.compressed), 'compressed'),
-    card('uncompressed size', formatSize(r.totals.uncompressed), 'uncompressed'),
-    card(`files in ${r.totals.layers} layers`, String(r.totals.files), 'files'),
-    card('reclaimable', formatSize(r.reclaimableBytes), 'reclaimable', r.reclaimableBytes > 0),
-    card('efficiency (dive score)', formatPercent(r.efficiency), 'efficiency', r.efficiency < 0.9),
-    card('dive would call wasted', formatSize(r.diveWastedBytes), 'dive-wasted'),
-    card(`base: ${r.image.baseLayerCount} layer(s)`, formatSize(r.totals.baseBytes), 'base'),
+    card('compressed (pull) size', formatSize(sizeReport.totals.compressed), 'compressed'),
+    card('uncompressed size', formatSize(sizeReport.totals.uncompressed), 'uncompressed'),
+    card(`files in ${sizeReport.totals.layers} layers`, String(sizeReport.totals.files), 'files'),
+    card('reclaimable', formatSize(sizeReport.reclaimableBytes), 'reclaimable', sizeReport.reclaimableBytes > 0),
+    card('efficiency (dive score)', formatPercent(sizeReport.efficiency), 'efficiency', sizeReport.efficiency < 0.9),
+    card('dive would call wasted', formatSize(sizeReport.diveWastedBytes), 'dive-wasted'),
+    card(`base: ${sizeReport.image.baseLayerCount} layer(s)`, formatSize(sizeReport.totals.baseBytes), 'base'),
   ].join('');
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>tsbuild size report ${esc(r.image.digest.slice(0, 19))}</title>
+<title>tsbuild size report ${esc(sizeReport.image.digest.slice(0, 19))}</title>
 <style>${CSS}</style></head>
 <body>
 <h1>Image size report</h1>
-<div class="mono">${esc(r.image.digest)} · ${esc(r.image.platform)}${r.image.created ? ` · created ${esc(r.image.created)}` : ''}</div>
+<div class="mono">${esc(sizeReport.image.digest)} · ${esc(sizeReport.image.platform)}${sizeReport.image.created ? ` · created ${esc(sizeReport.image.created)}` : ''}</div>
 <div class="cards">${cards}</div>
 ${sections.join('\n')}
 <script>${JS}</script>

@@ -1,6 +1,6 @@
 /** The JSON form of a SizeReport (documented in SCHEMA.md): stable key order, 2-space indent. */
 import type { SizeReport } from './types.js';
 
-export function renderJson(r: SizeReport): string {
-  return JSON.stringify(r, null, 2) + '\n';
+export function renderJson(report: SizeReport): string {
+  return JSON.stringify(report, null, 2) + '\n';
 }

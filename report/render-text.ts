@@ -66,32 +66,32 @@ function table(head: string[], rows: string[][], align: Align[], width: number, 
   return [paint(color, '1', fmt(head)), ...rows.map(fmt)];
 }
 
-export function renderText(r: SizeReport, o: TextOptions): string {
-  const width = o.width ?? 100;
-  const rows = o.rows ?? 10;
-  const c = o.color;
+export function renderText(sizeReport: SizeReport, options: TextOptions): string {
+  const width = options.width ?? 100;
+  const rows = options.rows ?? 10;
+  const c = options.color;
   const out: string[] = [];
   const title = (s: string) => out.push('', paint(c, '1;4', s));
   const para = (s: string, indent: string) => out.push(...wrap(s, width, indent));
 
-  para(`${paint(c, '1', 'Image')}  ${r.image.digest}  ${r.image.platform}${r.image.created ? `  created ${r.image.created}` : ''}`, '       ');
+  para(`${paint(c, '1', 'Image')}  ${sizeReport.image.digest}  ${sizeReport.image.platform}${sizeReport.image.created ? `  created ${sizeReport.image.created}` : ''}`, '       ');
   para(
-    `${paint(c, '1', 'Size')}   ${formatSize(r.totals.compressed)} compressed · ${formatSize(r.totals.uncompressed)} uncompressed · ` +
-      `${r.totals.files} files (${formatSize(r.totals.finalBytes)}) in ${r.totals.layers} layers`,
+    `${paint(c, '1', 'Size')}   ${formatSize(sizeReport.totals.compressed)} compressed · ${formatSize(sizeReport.totals.uncompressed)} uncompressed · ` +
+      `${sizeReport.totals.files} files (${formatSize(sizeReport.totals.finalBytes)}) in ${sizeReport.totals.layers} layers`,
     '       ',
   );
   para(
-    `${paint(c, '1', 'Base')}   ${r.image.baseLayerCount} layer(s), ${formatSize(r.totals.baseBytes)}` +
-      (r.image.baseLayerSource === 'default' ? ' (assumed: layer 0, as dive does)' : '') +
-      ` · added on top: ${formatSize(r.totals.userBytes)}`,
+    `${paint(c, '1', 'Base')}   ${sizeReport.image.baseLayerCount} layer(s), ${formatSize(sizeReport.totals.baseBytes)}` +
+      (sizeReport.image.baseLayerSource === 'default' ? ' (assumed: layer 0, as dive does)' : '') +
+      ` · added on top: ${formatSize(sizeReport.totals.userBytes)}`,
     '       ',
   );
-  const waste = r.reclaimableBytes > 0 ? paint(c, '33', formatSize(r.reclaimableBytes)) : formatSize(0);
+  const waste = sizeReport.reclaimableBytes > 0 ? paint(c, '33', formatSize(sizeReport.reclaimableBytes)) : formatSize(0);
   para(
     `${paint(c, '1', 'Waste')}  reclaimable ${waste}` +
-      (r.totals.userBytes > 0 ? ` (${formatPercent(r.reclaimablePercent)} of added bytes)` : '') +
-      ` in ${r.wastedPaths} path(s) · ` +
-      `efficiency ${formatPercent(r.efficiency)} · dive would report ${formatSize(r.diveWastedBytes)} wasted`,
+      (sizeReport.totals.userBytes > 0 ? ` (${formatPercent(sizeReport.reclaimablePercent)} of added bytes)` : '') +
+      ` in ${sizeReport.wastedPaths} path(s) · ` +
+      `efficiency ${formatPercent(sizeReport.efficiency)} · dive would report ${formatSize(sizeReport.diveWastedBytes)} wasted`,
     '       ',
   );
 
@@ -99,7 +99,7 @@ export function renderText(r: SizeReport, o: TextOptions): string {
   out.push(
     ...table(
       ['#', 'COMPRESSED', 'SIZE', 'WASTED', 'FILES', 'CREATED BY'],
-      r.layers.map((l) => [
+      sizeReport.layers.map((l) => [
         `${l.index}${l.base ? 'ᵇ' : ''}`,
         formatSize(l.compressedSize),
         formatSize(l.contentBytes),
@@ -117,7 +117,7 @@ export function renderText(r: SizeReport, o: TextOptions): string {
   out.push(
     ...table(
       ['SIZE', 'LAYER', 'PATH'],
-      r.largestFiles.slice(0, rows).map((f) => [formatSize(f.size), String(f.layer), f.path]),
+      sizeReport.largestFiles.slice(0, rows).map((f) => [formatSize(f.size), String(f.layer), f.path]),
       ['r', 'r', 'l'],
       width,
       c,
@@ -128,19 +128,19 @@ export function renderText(r: SizeReport, o: TextOptions): string {
   out.push(
     ...table(
       ['SIZE', 'FILES', 'PATH'],
-      r.largestDirs.slice(0, rows).map((d) => [formatSize(d.size), String(d.files), d.path]),
+      sizeReport.largestDirs.slice(0, rows).map((d) => [formatSize(d.size), String(d.files), d.path]),
       ['r', 'r', 'l'],
       width,
       c,
     ),
   );
 
-  if (r.wasted.length) {
-    title(`Wasted space (${r.wastedPaths} path(s), ${formatSize(r.reclaimableBytes)} reclaimable)`);
+  if (sizeReport.wasted.length) {
+    title(`Wasted space (${sizeReport.wastedPaths} path(s), ${formatSize(sizeReport.reclaimableBytes)} reclaimable)`);
     out.push(
       ...table(
         ['BYTES', 'KIND', 'LAYERS', 'PATH'],
-        r.wasted.slice(0, rows).map((w) => [
+        sizeReport.wasted.slice(0, rows).map((w) => [
           formatSize(w.bytes),
           w.kind,
           w.layers.join(',') + (w.deletedIn !== undefined ? `→rm@${w.deletedIn}` : ''),
@@ -153,12 +153,12 @@ export function renderText(r: SizeReport, o: TextOptions): string {
     );
   }
 
-  if (r.duplicates.length) {
+  if (sizeReport.duplicates.length) {
     title('Same content at several paths');
     out.push(
       ...table(
         ['SAVABLE', 'COPIES', 'PATHS'],
-        r.duplicates.slice(0, rows).map((d) => [formatSize(d.bytes), String(d.paths.length), d.paths.join(' ')]),
+        sizeReport.duplicates.slice(0, rows).map((d) => [formatSize(d.bytes), String(d.paths.length), d.paths.join(' ')]),
         ['r', 'r', 'l'],
         width,
         c,
@@ -166,9 +166,9 @@ export function renderText(r: SizeReport, o: TextOptions): string {
     );
   }
 
-  if (r.findings.length) {
+  if (sizeReport.findings.length) {
     title('Findings');
-    for (const f of r.findings) {
+    for (const f of sizeReport.findings) {
       const where = f.source ? ` (${f.source.file}:${f.source.line})` : '';
       para(`  ${paint(c, '31;1', f.rule)}  layer ${f.layer}${where}: ${f.message}`, '    ');
       if (f.createdBy) out.push(`    ${paint(c, '2', cut(oneLine(f.createdBy), width - 4))}`);

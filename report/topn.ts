@@ -2,7 +2,7 @@
 export class TopN<T> {
   readonly #items: T[] = [];
   constructor(
-    private readonly n: number,
+    private readonly limit: number,
     private readonly key: (t: T) => number,
     private readonly tie: (a: T, b: T) => number = () => 0,
   ) {}
@@ -14,8 +14,8 @@ export class TopN<T> {
 
   add(item: T): void {
     const items = this.#items;
-    if (this.n <= 0) return;
-    if (items.length === this.n && !this.#before(item, items[items.length - 1]!)) return;
+    if (this.limit <= 0) return;
+    if (items.length === this.limit && !this.#before(item, items[items.length - 1]!)) return;
     // binary search for the insertion point
     let lo = 0;
     let hi = items.length;
@@ -25,7 +25,7 @@ export class TopN<T> {
       else lo = mid + 1;
     }
     items.splice(lo, 0, item);
-    if (items.length > this.n) items.pop();
+    if (items.length > this.limit) items.pop();
   }
 
   values(): T[] {
@@ -33,4 +33,4 @@ export class TopN<T> {
   }
 }
 
-export const byPath = <T extends { path: string }>(a: T, b: T): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+export const byPath = <T extends { path: string }>(left: T, right: T): number => (left.path < right.path ? -1 : left.path > right.path ? 1 : 0);

@@ -17,22 +17,22 @@ const UNITS: Record<string, number> = {
 };
 
 /** `10MB` → 10000000, `1.5GiB` → 1610612736, `100k` → 100000, `512` → 512. */
-export function parseSize(s: string): number {
-  const m = /^\s*([0-9][0-9,]*(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$/.exec(s);
-  if (!m) throw new InvalidSizeError(s, 'expected a number with an optional unit (B, k, KB, KiB, MB, MiB, GB, GiB, TB, TiB)');
+export function parseSize(text: string): number {
+  const m = /^\s*([0-9][0-9,]*(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) throw new InvalidSizeError(text, 'expected a number with an optional unit (B, k, KB, KiB, MB, MiB, GB, GiB, TB, TiB)');
   const num = Number(m[1]!.replace(/,/g, ''));
   const unit = UNITS[m[2]!.toLowerCase()];
-  if (unit === undefined) throw new InvalidSizeError(s, `unknown unit ${JSON.stringify(m[2])}`);
-  if (!Number.isFinite(num)) throw new InvalidSizeError(s, 'not a number');
+  if (unit === undefined) throw new InvalidSizeError(text, `unknown unit ${JSON.stringify(m[2])}`);
+  if (!Number.isFinite(num)) throw new InvalidSizeError(text, 'not a number');
   const bytes = Math.floor(num * unit);
-  if (!Number.isSafeInteger(bytes)) throw new InvalidSizeError(s, 'too large');
+  if (!Number.isSafeInteger(bytes)) throw new InvalidSizeError(text, 'too large');
   return bytes;
 }
 
 /** 1536 → `1.5 KiB`; exact bytes below 1 KiB. IEC units so the numbers are unambiguous. */
-export function formatSize(n: number): string {
-  const neg = n < 0;
-  let v = Math.abs(n);
+export function formatSize(bytes: number): string {
+  const neg = bytes < 0;
+  let v = Math.abs(bytes);
   if (v < 1024) return `${neg ? '-' : ''}${v} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let u = -1;
@@ -44,8 +44,8 @@ export function formatSize(n: number): string {
 }
 
 /** A signed size change: `+1.0 MiB`, `-512 B`, `0 B`. */
-export function formatDelta(n: number): string {
-  return n > 0 ? `+${formatSize(n)}` : formatSize(n);
+export function formatDelta(bytes: number): string {
+  return bytes > 0 ? `+${formatSize(bytes)}` : formatSize(bytes);
 }
 
 /** 0.1234 → `12.3%`. */

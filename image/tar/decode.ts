@@ -90,8 +90,8 @@ export function isTarHeaderBlock(block: Buffer): boolean {
  * repeated slashes, so `/x`, `./x` and `x` read the same. The archive root reads as `.`.
  * `..` segments are kept: rejecting them is the extractor's job.
  */
-export function normalizeTarPath(p: string): string {
-  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+export function normalizeTarPath(path: string): string {
+  const parts = path.split('/').filter((s) => s !== '' && s !== '.');
   return parts.length ? parts.join('/') : '.';
 }
 

@@ -120,11 +120,11 @@ function formatPaxTime(t: number): string {
  * The header block for one entry, preceded by a PAX header + records when needed.
  * Does not include the body or its padding.
  */
-export function encodeHeader(h: TarHeader): Buffer {
-  checkHeader(h);
+export function encodeHeader(header: TarHeader): Buffer {
+  checkHeader(header);
   const pax = new Map<string, Buffer>();
-  const isDir = h.type === 'dir';
-  const tarPath = isDir ? h.path.replace(/\/+$/, '') + '/' : h.path;
+  const isDir = header.type === 'dir';
+  const tarPath = isDir ? header.path.replace(/\/+$/, '') + '/' : header.path;
 
   let name = tarPath;
   let prefix = '';
@@ -135,61 +135,61 @@ export function encodeHeader(h: TarHeader): Buffer {
     name = fallbackName(tarPath, 100);
   }
 
-  let linkname = h.linkname ?? '';
+  let linkname = header.linkname ?? '';
   if (linkname.length > 100 || !isAscii(linkname)) {
     pax.set('linkpath', Buffer.from(linkname));
     linkname = fallbackName(linkname, 100);
   }
 
-  let uid = h.uid;
+  let uid = header.uid;
   if (uid > MAX_OCTAL_7) {
     pax.set('uid', Buffer.from(String(uid)));
     uid = 0;
   }
-  let gid = h.gid;
+  let gid = header.gid;
   if (gid > MAX_OCTAL_7) {
     pax.set('gid', Buffer.from(String(gid)));
     gid = 0;
   }
-  let size = h.size;
+  let size = header.size;
   if (size > MAX_OCTAL_11) {
     pax.set('size', Buffer.from(String(size)));
     size = 0;
   }
-  let mtime = Math.floor(h.mtime);
-  if (!Number.isInteger(h.mtime) || mtime < 0 || mtime > MAX_OCTAL_11) {
-    pax.set('mtime', Buffer.from(formatPaxTime(h.mtime)));
+  let mtime = Math.floor(header.mtime);
+  if (!Number.isInteger(header.mtime) || mtime < 0 || mtime > MAX_OCTAL_11) {
+    pax.set('mtime', Buffer.from(formatPaxTime(header.mtime)));
     mtime = Math.min(Math.max(mtime, 0), MAX_OCTAL_11);
   }
-  let uname = h.uname ?? '';
+  let uname = header.uname ?? '';
   if (Buffer.byteLength(uname) > 31 || !isAscii(uname)) {
     pax.set('uname', Buffer.from(uname));
     uname = '';
   }
-  let gname = h.gname ?? '';
+  let gname = header.gname ?? '';
   if (Buffer.byteLength(gname) > 31 || !isAscii(gname)) {
     pax.set('gname', Buffer.from(gname));
     gname = '';
   }
-  if (h.xattrs) {
-    for (const [k, v] of Object.entries(h.xattrs)) pax.set(`SCHILY.xattr.${k}`, Buffer.from(v));
+  if (header.xattrs) {
+    for (const [k, v] of Object.entries(header.xattrs)) pax.set(`SCHILY.xattr.${k}`, Buffer.from(v));
   }
 
   const block = Buffer.alloc(BLOCK);
   writeString(block, name, 0, 100);
-  writeOctal(block, h.mode, 100, 8);
+  writeOctal(block, header.mode, 100, 8);
   writeOctal(block, uid, 108, 8);
   writeOctal(block, gid, 116, 8);
   writeOctal(block, size, 124, 12);
   writeOctal(block, mtime, 136, 12);
-  block.write(TYPEFLAG[h.type], 156, 1, 'ascii');
+  block.write(TYPEFLAG[header.type], 156, 1, 'ascii');
   writeString(block, linkname, 157, 100);
   block.write('ustar\x0000', 257, 8, 'ascii');
   writeString(block, uname, 265, 32);
   writeString(block, gname, 297, 32);
-  if (h.type === 'char' || h.type === 'block') {
-    writeOctal(block, h.devmajor ?? 0, 329, 8);
-    writeOctal(block, h.devminor ?? 0, 337, 8);
+  if (header.type === 'char' || header.type === 'block') {
+    writeOctal(block, header.devmajor ?? 0, 329, 8);
+    writeOctal(block, header.devminor ?? 0, 337, 8);
   }
   writeString(block, prefix, 345, 155);
   finishChecksum(block);
@@ -205,7 +205,7 @@ export function encodeHeader(h: TarHeader): Buffer {
   writeOctal(paxHeader, 0o644, 100, 8);
   writeOctal(paxHeader, 0, 108, 8);
   writeOctal(paxHeader, 0, 116, 8);
-  if (records.length > MAX_OCTAL_11) throw new TarWriteError(`PAX records too large for ${h.path}`, { path: h.path });
+  if (records.length > MAX_OCTAL_11) throw new TarWriteError(`PAX records too large for ${header.path}`, { path: header.path });
   writeOctal(paxHeader, records.length, 124, 12);
   writeOctal(paxHeader, 0, 136, 12);
   paxHeader.write('x', 156, 1, 'ascii');

@@ -28,9 +28,9 @@ export interface DockerConfigFile {
 /** The key docker uses for Docker Hub in auths and in credential helpers. */
 export const DOCKER_HUB_SERVER_URL = 'https://index.docker.io/v1/';
 
-export function dockerConfigDir(o: { dockerConfigDir?: string; env?: NodeJS.ProcessEnv }): string {
-  const env = o.env ?? process.env;
-  return o.dockerConfigDir ?? env['DOCKER_CONFIG'] ?? join(env['HOME'] ?? homedir(), '.docker');
+export function dockerConfigDir(options: { dockerConfigDir?: string; env?: NodeJS.ProcessEnv }): string {
+  const env = options.env ?? process.env;
+  return options.dockerConfigDir ?? env['DOCKER_CONFIG'] ?? join(env['HOME'] ?? homedir(), '.docker');
 }
 
 export async function readDockerConfig(dir: string): Promise<DockerConfigFile> {

@@ -40,7 +40,7 @@ const EXPIRY_MARGIN_MS = 60_000;
 export class DefaultKeychain implements Keychain {
   readonly #cache = new Map<string, Promise<ResolvedCredential>>();
   constructor(
-    private readonly o: { http: HttpClient; dockerConfigDir?: string; env?: NodeJS.ProcessEnv },
+    private readonly options: { http: HttpClient; dockerConfigDir?: string; env?: NodeJS.ProcessEnv },
   ) {}
 
   resolve(registry: string): Promise<ResolvedCredential> {
@@ -65,8 +65,8 @@ export class DefaultKeychain implements Keychain {
   }
 
   async #lookup(registry: string): Promise<ResolvedCredential> {
-    const env = this.o.env ?? process.env;
-    const dir = dockerConfigDir({ env, ...(this.o.dockerConfigDir ? { dockerConfigDir: this.o.dockerConfigDir } : {}) });
+    const env = this.options.env ?? process.env;
+    const dir = dockerConfigDir({ env, ...(this.options.dockerConfigDir ? { dockerConfigDir: this.options.dockerConfigDir } : {}) });
     const cfg = await readDockerConfig(dir);
     const helper = helperFor(cfg, registry);
     if (helper) {
@@ -87,13 +87,13 @@ export class DefaultKeychain implements Keychain {
       if (username !== '' || password !== '') return { credential: { kind: 'basic', username, password }, source: 'config.json' };
     }
     if (isGoogleRegistry(registry)) {
-      const t = await googleAccessToken(this.o.http, env);
+      const t = await googleAccessToken(this.options.http, env);
       if (t) {
         return { credential: { kind: 'basic', username: 'oauth2accesstoken', password: t.accessToken }, source: 'google', expiresAt: t.expiresAt };
       }
     }
     if (parseEcrRegistry(registry)) {
-      const t = await ecrAuthorizationToken(this.o.http, registry, env);
+      const t = await ecrAuthorizationToken(this.options.http, registry, env);
       if (t) return { credential: { kind: 'basic', username: t.username, password: t.password }, source: 'ecr', expiresAt: t.expiresAt };
     }
     return ANONYMOUS;

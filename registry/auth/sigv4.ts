@@ -35,12 +35,12 @@ const sha256hex = (d: string | Buffer): string => createHash('sha256').update(d)
 const hmac = (k: Buffer | string, d: string): Buffer => createHmac('sha256', k).update(d, 'utf8').digest();
 
 /** RFC 3986 encoding: everything but unreserved characters. */
-export function uriEncode(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+export function uriEncode(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-export function amzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+export function amzDate(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 }
 
 function canonicalPath(pathname: string): string {
@@ -76,33 +76,33 @@ export function signingKey(secret: string, date: string, region: string, service
   return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
 }
 
-export function signV4(i: SignInput): Signed {
-  const url = new URL(i.url);
-  const now = i.now ?? new Date();
+export function signV4(input: SignInput): Signed {
+  const url = new URL(input.url);
+  const now = input.now ?? new Date();
   const stamp = amzDate(now);
   const date = stamp.slice(0, 8);
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(i.headers ?? {})) headers[k.toLowerCase()] = v;
+  for (const [k, v] of Object.entries(input.headers ?? {})) headers[k.toLowerCase()] = v;
   headers['host'] ??= url.host;
   headers['x-amz-date'] = stamp;
-  if (i.credentials.sessionToken) headers['x-amz-security-token'] = i.credentials.sessionToken;
+  if (input.credentials.sessionToken) headers['x-amz-security-token'] = input.credentials.sessionToken;
   const names = Object.keys(headers).sort();
   const canonHeaders = names.map((n) => `${n}:${headers[n]!.trim().replace(/\s+/g, ' ')}\n`).join('');
   const signedHeaders = names.join(';');
   const canonicalRequest = [
-    i.method.toUpperCase(),
+    input.method.toUpperCase(),
     canonicalPath(url.pathname),
     canonicalQuery(url.search),
     canonHeaders,
     signedHeaders,
-    sha256hex(i.body ?? ''),
+    sha256hex(input.body ?? ''),
   ].join('\n');
-  const scope = `${date}/${i.region}/${i.service}/aws4_request`;
+  const scope = `${date}/${input.region}/${input.service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', stamp, scope, sha256hex(canonicalRequest)].join('\n');
-  const signature = createHmac('sha256', signingKey(i.credentials.secretAccessKey, date, i.region, i.service))
+  const signature = createHmac('sha256', signingKey(input.credentials.secretAccessKey, date, input.region, input.service))
     .update(stringToSign, 'utf8')
     .digest('hex');
   headers['authorization'] =
-    `AWS4-HMAC-SHA256 Credential=${i.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+    `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   return { headers, canonicalRequest, stringToSign, signature };
 }

@@ -24,9 +24,9 @@ function basicHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
-export function basicAuthorization(c: Credential): string | undefined {
-  if (c.kind === 'basic') return basicHeader(c.username, c.password);
-  if (c.kind === 'identity') return basicHeader(c.username || '<token>', c.token);
+export function basicAuthorization(credential: Credential): string | undefined {
+  if (credential.kind === 'basic') return basicHeader(credential.username, credential.password);
+  if (credential.kind === 'identity') return basicHeader(credential.username || '<token>', credential.token);
   return undefined;
 }
 
