@@ -274,7 +274,7 @@ function num(v: string | undefined, base = 10): number | undefined {
  * cache key whether or not the secret was given (BuildKit: secrets never reach a cache key, so a
  * rebuild without one reuses the step).
  */
-interface SecretEnv {
+export interface SecretEnv {
   values: string[];
   names: string[];
 }
@@ -288,11 +288,11 @@ function sshMountKey(target: string): Record<string, unknown> {
 }
 
 /** A declared secret or ssh mount that was not provided: the step runs without it, keyed as if it had it. */
-interface AbsentMount {
+export interface AbsentMount {
   absentKey: Record<string, unknown>;
 }
 
-async function parseMount(
+export async function parseMount(
   s: BuildSession,
   spec: string,
   state: StageState,
