@@ -110,6 +110,16 @@ describe('multi-platform build: --platform linux/amd64,linux/arm64', function ()
     assert.equal(inner.manifests.length, 2);
   });
 
+  it('one foreign --platform gives a plain manifest (no index) with its platform's config', async () => {
+    const archive = join(work, 'arm64.tar');
+    const r = await cli(['build', '--root', root, '--progress=plain', '--platform', 'linux/arm64', '--output', `type=oci,dest=${archive}`, ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    const raw = JSON.parse((await execFileP('skopeo', ['inspect', '--raw', `oci-archive:${archive}`])).stdout) as { mediaType: string };
+    assert.equal(raw.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    const cfg = JSON.parse((await execFileP('skopeo', ['inspect', '--config', `oci-archive:${archive}`])).stdout) as { architecture: string };
+    assert.equal(cfg.architecture, 'arm64');
+  });
+
   const failures = [
     { name: 'type=docker with several platforms', args: ['--output', 'type=docker,dest=/dev/null'], code: 2, message: /type=docker holds one image, not the 2 platforms asked for \(linux\/amd64, linux\/arm64\)/ },
   ];
