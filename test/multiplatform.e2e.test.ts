@@ -110,7 +110,7 @@ describe('multi-platform build: --platform linux/amd64,linux/arm64', function ()
     assert.equal(inner.manifests.length, 2);
   });
 
-  it('one foreign --platform gives a plain manifest (no index) with its platform's config', async () => {
+  it("one foreign --platform gives a plain manifest (no index) with that platform's config", async () => {
     const archive = join(work, 'arm64.tar');
     const r = await cli(['build', '--root', root, '--progress=plain', '--platform', 'linux/arm64', '--output', `type=oci,dest=${archive}`, ctx]);
     assert.equal(r.code, 0, r.stderr);
