@@ -89,7 +89,8 @@ export interface ExtractLimits {
 /**
  * Unpacks a local archive (plain, gzip, bzip2 or xz tar) into `dir`, which must exist, with
  * image/'s extractor (no entry lands outside `dir`), stopping at the limits. Owners are not
- * applied: the files belong to whoever runs the build, as a context directory's would.
+ * applied: the files belong to whoever runs the build, as a context directory's would; `.wh.*`
+ * entries are plain files (a context is no layer: BuildKit keeps them, checked against dockerd).
  */
 export async function extractArchive(abs: string, dir: string, limits: ExtractLimits): Promise<void> {
   let entries = 0;
@@ -99,6 +100,7 @@ export async function extractArchive(abs: string, dir: string, limits: ExtractLi
   limited.on('close', () => source.destroy());
   await applyLayer(source.pipe(limited), dir, {
     sameOwner: false,
+    literalWhiteouts: true,
     include: () => {
       if (++entries > limits.maxFiles) throw limits.tooLarge(`more than ${limits.maxFiles} entries`);
       return true;

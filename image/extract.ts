@@ -29,6 +29,11 @@ export interface ExtractOptions {
    * own `.wh.` name). A caller that unpacks part of an image checks the result itself.
    */
   include?: (path: string) => boolean;
+  /**
+   * A plain archive (a build context), not a layer: `.wh.*` entries are files like any other, as
+   * moby's Untar (BuildKit's unpack of a tar context) leaves them.
+   */
+  literalWhiteouts?: boolean;
 }
 
 /** Files up to this size are written with sync calls; larger ones with async writes. */
@@ -62,9 +67,11 @@ class LayerApplier {
     this.#sameOwner = opts.sameOwner ?? process.getuid?.() === 0;
     this.#onSkipped = opts.onSkipped ?? (() => undefined);
     this.#include = opts.include;
+    this.#literalWhiteouts = opts.literalWhiteouts ?? false;
   }
 
   readonly #include: ((path: string) => boolean) | undefined;
+  readonly #literalWhiteouts: boolean;
 
   /**
    * Real path of a logical directory (components), every symlink resolved inside the root,
@@ -95,7 +102,7 @@ class LayerApplier {
     for await (const { header: h, body } of readTar(tar)) {
       const parts = entryParts(h.path);
       const base = parts[parts.length - 1];
-      const whiteout = base === undefined ? undefined : parseWhiteout(base, h.path);
+      const whiteout = base === undefined || this.#literalWhiteouts ? undefined : parseWhiteout(base, h.path);
       if (this.#include && !this.#include(parts.join('/'))) {
         body.resume();
         continue;

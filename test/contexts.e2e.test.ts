@@ -119,6 +119,18 @@ describe('build contexts: stdin, tar files, http(s), git', function () {
       });
     }
 
+    it('gives the image a directory with the same files gives (same image ID), .wh.* files included', async () => {
+      const dir = await makeTree({ Dockerfile: 'FROM scratch\nCOPY . /c/\n', x: 'x\n', '.wh.y': 'not a whiteout here\n', 'd/.wh..wh..opq': '' }, join(work, 'wh'));
+      const tar = join(work, 'wh.tar');
+      await execFileP('tar', ['-C', dir, '-cf', tar, '.']);
+      const fromDir = await build(['-q', dir]);
+      const fromTar = await build(['-q', '-'], readFileSync(tar));
+      assertBuilt(fromDir);
+      assertBuilt(fromTar);
+      assert.match(fromTar.stdout, /^sha256:[0-9a-f]{64}\n$/);
+      assert.equal(fromTar.stdout, fromDir.stdout);
+    });
+
     it('-f names a Dockerfile inside the tar', async () => {
       const out = outDir();
       assertBuilt(await build(['-f', 'sub/Dockerfile', '-o', `type=local,dest=${out}`, '-'], readFileSync(tars.plain!)));
