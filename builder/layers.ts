@@ -3,6 +3,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../cache/store.js';
+import { rememberLayerSize } from '../cache/image-size.js';
+import type { Digest } from '../image/digest.js';
 import { gunzipStream } from '../image/compress.js';
 import { sha256 } from '../image/digest.js';
 import { applyLayers } from '../image/extract.js';
@@ -60,6 +62,7 @@ export class LayerViews {
   async rememberIndex(diffID: string, headers: ReadonlyArray<{ path: string; type: LayerIndexEntry[1]; mode: number; uid: number; gid: number; size: number; linkname?: string }>): Promise<void> {
     const index: LayerIndexEntry[] = headers.map((h) => [h.path, h.type, h.mode, h.uid, h.gid, h.size, h.linkname ?? null]);
     await this.store.writeMeta(LAYER_INDEX_NS, diffID, index).catch(() => {});
+    await rememberLayerSize(this.store, diffID as Digest, headers);
   }
 
   /** Remembers a view the builder computed itself (a COPY layer it just wrote). */

@@ -18,15 +18,32 @@ export async function unpackedLayerSize(store: ContentStore, layer: Layer): Prom
   const diffID = await layer.diffID();
   const known = await store.readMeta<{ size?: unknown }>(LAYER_SIZE_NS, diffID).catch(() => undefined);
   if (typeof known?.size === 'number') return known.size;
-  let size = 0;
   const tar = await layer.uncompressed();
+  const headers = async function* (): AsyncGenerator<SizedHeader> {
+    for await (const { header } of readTar(tar)) yield header;
+  };
   try {
-    for await (const { header } of readTar(tar)) {
-      if (header.type === 'file') size += header.size;
-      else if (header.type === 'symlink') size += Buffer.byteLength(header.linkname ?? '');
-    }
+    return await rememberLayerSize(store, diffID, headers());
   } finally {
     tar.destroy();
+  }
+}
+
+interface SizedHeader {
+  type: string;
+  size: number;
+  linkname?: string;
+}
+
+/**
+ * Keeps a layer's unpacked size, counted from its tar headers (the builder calls this with the
+ * headers of a layer it just wrote, so `images` never gunzips a layer built here).
+ */
+export async function rememberLayerSize(store: ContentStore, diffID: Digest, headers: Iterable<SizedHeader> | AsyncIterable<SizedHeader>): Promise<number> {
+  let size = 0;
+  for await (const h of headers) {
+    if (h.type === 'file') size += h.size;
+    else if (h.type === 'symlink') size += Buffer.byteLength(h.linkname ?? '');
   }
   await store.writeMeta(LAYER_SIZE_NS, diffID, { size }).catch(() => {});
   return size;

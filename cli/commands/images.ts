@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { storeImage, storeIndex } from '../../cache/store-image.js';
 import { familiar, storeRefName } from '../../registry/reference.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
@@ -179,6 +180,7 @@ export async function loadCommand(argv: string[], io: Io): Promise<number> {
   if (bool(p, 'help')) return io.out(LOAD_HELP), 0;
   const file = str(p, 'input') ?? p.positionals[0];
   if ((file === undefined || file === '-') && process.stdin.isTTY) throw new UsageError('requested load from stdin, but stdin is empty (use -i FILE or redirect)');
+  if (file !== undefined && file !== '-' && !existsSync(file)) throw new UsageError(`open ${file}: no such file or directory`);
   const store = await openStore(p);
   const quiet = bool(p, 'quiet');
   const say: Io = quiet ? { out: () => {}, err: io.err } : io;
