@@ -187,6 +187,9 @@ describe('docker-shaped commands', function () {
       const r = await sh(`$TSBUILD save --root '${root}' cmd/base:1 | $TSBUILD load --root '${root2}' && $TSBUILD images --root '${root2}' -q --no-trunc`);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, `Loaded image: cmd/base:1\nsha256:${idB}\n`);
+      // by ID, as docker: the archive names no tag
+      const byId = await sh(`$TSBUILD save --root '${root}' ${idB.slice(0, 12)} | $TSBUILD load --root '${join(dir, 'root4')}'`);
+      assert.equal(byId.stdout, `Loaded image ID: sha256:${idB}\n`);
       const oci = await sh(`$TSBUILD save --format oci --root '${root}' cmd/base:1 | tar -t | sort`);
       assert.match(oci.stdout, /^index\.json$/m);
     });

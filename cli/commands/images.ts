@@ -143,7 +143,8 @@ export async function saveCommand(argv: string[], io: Io): Promise<number> {
   const imgs: Array<{ image: Image; name: string | undefined }> = [];
   for (const n of p.positionals) {
     const f = await findImage(store, n, platform);
-    imgs.push({ image: storeImage(store, f.desc.digest), name: f.name });
+    // by name: the archive carries that name; by ID or digest: none, as docker saves it
+    imgs.push({ image: storeImage(store, f.desc.digest), name: f.name !== undefined && f.name === nameOf(n) ? f.name : undefined });
   }
   const write = (dest: string): Promise<void> =>
     format === 'docker'
@@ -151,6 +152,15 @@ export async function saveCommand(argv: string[], io: Io): Promise<number> {
       : writeOciLayout({ tarFile: dest }, imgs.map((i) => ({ image: i.image, refName: i.name ? splitName(familiar(i.name))[1] : undefined })));
   await toDest(write);
   return 0;
+}
+
+/** The store name an argument spells, or undefined when it is no name (an ID, a digest). */
+function nameOf(arg: string): string | undefined {
+  try {
+    return storeRefName(arg);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Fails unless every platform a stored index lists is in the store (a pull without --all keeps only some). */
