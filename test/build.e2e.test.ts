@@ -144,10 +144,10 @@ describe('tsbuild build (no RUN): end to end', function () {
     const images = await cli(['images', '--root', root]);
     assert.match(images.stdout, /demo\s+store/);
     assert.equal((await cli(['tag', '--root', root, 'demo:store', 'registry.example/team/demo:v2'])).code, 0);
-    const insp = await cli(['inspect', '--root', root, '--manifest', 'registry.example/team/demo:v2']);
-    const parsed = JSON.parse(insp.stdout) as Array<{ Config: { config: { Entrypoint: string[]; OnBuild: string[] } } }>;
-    assert.deepEqual(parsed[0]!.Config.config.Entrypoint, ['/usr/local/bin/tool']);
-    assert.deepEqual(parsed[0]!.Config.config.OnBuild, ['COPY . /onbuild/']);
+    const insp = await cli(['inspect', '--root', root, 'registry.example/team/demo:v2']);
+    const parsed = JSON.parse(insp.stdout) as Array<{ Config: { Entrypoint: string[]; OnBuild: string[] } }>;
+    assert.deepEqual(parsed[0]!.Config.Entrypoint, ['/usr/local/bin/tool']);
+    assert.deepEqual(parsed[0]!.Config.OnBuild, ['COPY . /onbuild/']);
     const saved = join(out, 'saved.tar');
     assert.equal((await cli(['save', '--root', root, '-o', saved, 'demo:store'])).code, 0);
     const root2 = await tempDir('tsb-root2-');
@@ -284,15 +284,17 @@ describe('tsbuild build: errors', function () {
       assert.equal((await metaKeys('images')).length, 2);
       assert.equal((await metaKeys('layer-index')).length, 2);
       assert.equal((await metaKeys('context-hash')).length, 2);
-      const keepDiff = JSON.parse((await cli(['inspect', '--root', root, '--manifest', 'keep:1'])).stdout)[0].Config.rootfs.diff_ids[0] as string;
+      const keepDiff = (await cli(['inspect', '--root', root, '-f', '{{index .RootFS.Layers 0}}', 'keep:1'])).stdout.trim();
       const keepManifest = (await cli(['images', '--root', root, '--digests'])).stdout.match(/keep\s+1\s+(sha256:[a-f0-9]{64})/)![1]!;
       assert.equal((await cli(['rmi', '--root', root, 'gone:1'])).code, 0);
       await removeAll(goneCtx);
       const r = await cli(['prune', '--root', root, '--all']);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /Removed 3 metadata records/);
+      // the image record, the layer index and the layer size of gone:1, and its context's hash table
+      assert.match(r.stdout, /Removed 4 metadata records/);
       assert.deepEqual(await metaKeys('images'), [`${keepManifest}.json`]);
       assert.deepEqual(await metaKeys('layer-index'), [`${keepDiff}.json`]);
+      assert.deepEqual(await metaKeys('layer-size'), [`${keepDiff}.json`]);
       const tables = await metaKeys('context-hash');
       assert.equal(tables.length, 1);
       assert.equal(JSON.parse(await readFile(join(root, 'meta', 'context-hash', tables[0]!), 'utf8')).dir, keepCtx);
