@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONTEXT_LIMITS, resolveContext, type ResolvedContext } from '../builder/context-source.js';
 import { defaultRoot } from '../cache/root.js';
-import { RegistryClient } from '../registry/client.js';
+import type { RegistryClient } from '../registry/client.js';
 import { DEFAULT_TIMEOUTS } from '../registry/http.js';
 import { parseForLint } from '../parser/instructions.js';
 import { lintText } from '../parser/lint-run.js';
@@ -65,7 +65,7 @@ export async function runBuildCheck(o: CheckOptions, io: Io): Promise<number> {
       ...(o.dockerfileText !== undefined ? { dockerfileText: o.dockerfileText } : {}),
       ...(o.stdin ? { stdin: o.stdin } : {}),
       scratch,
-      registry: async () => (client ??= new RegistryClient({ insecureRegistries: o.insecureRegistries, timeouts: o.timeouts })),
+      registry: async () => (client ??= new (await import('../registry/client.js')).RegistryClient({ insecureRegistries: o.insecureRegistries, timeouts: o.timeouts })),
       timeouts: { ...DEFAULT_TIMEOUTS, ...o.timeouts },
       limits: DEFAULT_CONTEXT_LIMITS,
       keepGitDir: false,

@@ -14,7 +14,7 @@ import type { ImageConfigFile, Manifest, Platform } from '../image/types.js';
 import { defaultGlobalArgs, platformArgValues, tryExpand } from '../parser/lint.js';
 import type { BaseImageFacts, LintFacts } from '../parser/lint-context.js';
 import type { ParsedForLint } from '../parser/instructions.js';
-import { RegistryClient } from '../registry/client.js';
+import type { RegistryClient } from '../registry/client.js';
 import type { NetworkTimeouts } from '../registry/http.js';
 import { parseReference } from '../registry/reference.js';
 
@@ -77,18 +77,20 @@ export async function gatherFacts(parsed: ParsedForLint, src: FactSources): Prom
   const names = baseImageNames(parsed, platform);
   const root = src.storeRoot === undefined ? undefined : resolve(src.storeRoot);
   const store = root !== undefined && existsSync(join(root, 'version')) ? await ContentStore.open(root) : undefined;
-  let client: RegistryClient | undefined;
+  let client: Promise<RegistryClient> | undefined;
   const images = new Map<string, BaseImageFacts>();
   await Promise.all(
     names.map(async (name) => {
       let facts = store ? await fromStore(store, name) : undefined;
       if (!facts && src.network) {
-        client ??= new RegistryClient({ insecureRegistries: src.insecureRegistries ?? [], platform, ...(src.timeouts ? { timeouts: src.timeouts } : {}) });
-        facts = await fromRegistry(client, name);
+        // registry/ (and undici) load only when a base image is not in the store
+        client ??= import('../registry/client.js').then((m) => new m.RegistryClient({ insecureRegistries: src.insecureRegistries ?? [], platform, ...(src.timeouts ? { timeouts: src.timeouts } : {}) }));
+        facts = await fromRegistry(await client, name);
       }
       if (facts) images.set(name, facts);
     }),
   );
+  if (client) await (await client).close().catch(() => {});
   const facts: LintFacts = {
     baseImage: (name) => images.get(name),
     targetPlatform: { os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) },

@@ -13,6 +13,7 @@ import { parseIgnoreFile } from '../parser/dockerignore.js';
 import { lintText } from '../parser/lint-run.js';
 import { cli, makeTree, removeAll, tempDir } from './helpers.js';
 import { validate } from './json-schema.js';
+import { requireTools, startRegistry } from './registry-server.js';
 
 const SCHEMA = JSON.parse(readFileSync('testdata/sarif/sarif-schema-2.1.0.json', 'utf8')) as Record<string, unknown>;
 
@@ -131,6 +132,27 @@ describe('tsbuild lint (end to end)', function () {
       assert.doesNotMatch(clean.stderr, /WARN/);
     } finally {
       await removeAll(ctx);
+    }
+  });
+
+  it("without the image in the store, the base image's ENV comes from its registry (config only)", async function () {
+    requireTools(this, ['docker-registry']);
+    const reg = await startRegistry({ mode: 'plain' });
+    const ctx = await makeTree({ 'base/Dockerfile': 'FROM scratch\nENV FROM_REGISTRY=1\n', 'Dockerfile': `FROM ${reg.host}/lint/base:1\nENV A=$FROM_REGISTRY B=$FROM_REGISTR\n` });
+    const empty = await tempDir('tsb-lint-empty-');
+    try {
+      const pushed = await cli(['build', '--root', root, '-q', '--push', '-t', `${reg.host}/lint/base:1`, join(ctx, 'base')]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const r = await cli(['lint', '--root', join(empty, 'none'), '--rules', 'buildkit', join(ctx, 'Dockerfile')]);
+      assert.equal(r.stderr, '');
+      assert.match(r.stdout, /UndefinedVar: Usage of undefined variable '\$FROM_REGISTR' \(did you mean \$FROM_REGISTRY\?\)/);
+      assert.doesNotMatch(r.stdout, /'\$FROM_REGISTRY'/);
+      assert.equal(existsSync(join(empty, 'none')), false); // lint creates no store
+      const offline = await cli(['lint', '--root', join(empty, 'none'), '--offline', '--rules', 'buildkit', join(ctx, 'Dockerfile')]);
+      assert.match(offline.stderr, /skipped UndefinedVar, InvalidBaseImagePlatform: base image 127\.0\.0\.1:\d+\/lint\/base:1 \(line 1\) is not available/);
+    } finally {
+      await reg.stop();
+      await removeAll(ctx, empty);
     }
   });
 
