@@ -2,11 +2,11 @@
  * `.hadolint.yaml`: `ignored` rules, `override` of levels (error, warning,
  * info, style), `trustedRegistries` (DL3026) and `failure-threshold`.
  * `label-schema`/`strict-labels` are accepted and not used (the label rules
- * are not implemented). YAML is read with `yaml` (the package bake's compose files use),
- * loaded only when a config file exists.
+ * are not implemented). YAML is read with `yaml`, the package bake's compose files use.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import type { LintSeverity } from '../parser/lint.js';
 import { UsageError } from './args.js';
 
@@ -37,10 +37,9 @@ export async function loadHadolintConfig(file: string | undefined): Promise<Hado
   } catch (e) {
     throw new UsageError(`cannot read lint config ${path}: ${(e as Error).message}`);
   }
-  const { parse } = await import('yaml');
   let doc: unknown;
   try {
-    doc = parse(text, { maxAliasCount: 100, uniqueKeys: true });
+    doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
   } catch (e) {
     throw new UsageError(`${path}: invalid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
