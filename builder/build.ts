@@ -79,7 +79,7 @@ export interface BuildOptions {
   run?: RunSettings;
   /** Seconds since the epoch (SOURCE_DATE_EPOCH): fixes every timestamp, so rebuilds give the same digest. */
   sourceDateEpoch?: number;
-  runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy' };
+  runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy'; isolation?: 'container' | 'chroot' };
   /** Shared with the other builds of this process (bake): each step key runs once. */
   stepFlights?: StepFlights;
   /** The runtime RUN steps use instead of runtime/'s (tests: a fake that counts executions). */

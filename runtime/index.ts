@@ -36,7 +36,8 @@ import { isHybridCgroups, OciRuntime, removeBuildCgroups } from './oci.js';
 import { StepOutput } from './output.js';
 import { probeOverlay, probeRuntime } from './probe.js';
 import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';
-import { createSnapshotter, type Snapshotter } from './snapshotter.js';
+import { createSnapshotter, type Snapshotter, type StepRootfs } from './snapshotter.js';
+import { chrootRefusal, placeChrootFixtures, runChrooted, withoutChrootFixtures, type ChrootRun } from './chroot.js';
 import { buildSpec, DEFAULT_CAPS, specJson, standardMounts, type OciMount } from './spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import { MountStubs } from './stubs.js';
@@ -234,17 +235,20 @@ export class Runtime {
   readonly #oci: OciRuntime;
   readonly #cgroupParent: string | undefined;
   readonly #snapshotter: Snapshotter;
+  /** `--isolation chroot` (runtime/chroot.ts): no runtime, no containers. */
+  readonly #chroot: boolean;
   readonly #steps = new Set<Step>();
   #counter = 0;
   #closed: Promise<void> | undefined;
 
-  private constructor(root: string, buildId: string, oci: OciRuntime, overlay: boolean, cgroupParent: string | undefined) {
+  private constructor(root: string, buildId: string, oci: OciRuntime, overlay: boolean, cgroupParent: string | undefined, chroot = false) {
     this.root = root;
+    this.#chroot = chroot;
     this.#cgroupParent = cgroupParent;
     this.buildId = buildId;
     this.#oci = oci;
     this.#snapshotter = createSnapshotter(overlay ? 'overlay' : 'copy', root, buildId);
-    this.info = { runtime: oci.name, snapshotter: this.#snapshotter.name };
+    this.info = { runtime: chroot ? 'chroot' : oci.name, snapshotter: this.#snapshotter.name };
   }
 
   static async create(o: RuntimeOptions): Promise<Runtime> {
@@ -270,6 +274,16 @@ export class Runtime {
     // leftovers of dead builds (every command that opens the store also does this)
     await cleanupStale(root, buildId);
 
+    if (o.isolation === 'chroot') {
+      // no runtime to probe, and no mount(2) for overlay: the copy snapshotter and chroot(1)
+      if (o.snapshotter === 'overlay') {
+        await removeBuildRecord(root, buildId);
+        throw new RuntimeSetupError('--isolation chroot uses the copy snapshotter (it cannot mount overlay)', {});
+      }
+      const r = new Runtime(root, buildId, new OciRuntime('runc', '', join(root, 'runc'), false), false, undefined, true);
+      track(r, true);
+      return r;
+    }
     const want = o.runtime ?? 'auto';
     const snap = o.snapshotter ?? 'auto';
     const key = `${root}\0${want}\0${snap}`;
@@ -337,6 +351,7 @@ export class Runtime {
       await fsp.mkdir(join(stepDir, 'bundle'), { recursive: true });
       const rootfs = await this.#snapshotter.prepare(req.lowers, { dir: stepDir, hostMounts: step.hostMounts });
       this.#throwIfAborted(step, req);
+      if (this.#chroot) return await this.#runChrootStep(step, req, { rootfs, cwd, output, logFile, t0 }, commit);
 
       const stubs = await this.#writeBundle(step, rootfs.path, cwd, req);
       this.#throwIfAborted(step, req);
@@ -375,6 +390,51 @@ export class Runtime {
         this.#steps.delete(step);
       }
     }
+  }
+
+  /** `--isolation chroot`: the step runs by chroot(1) in its rootfs copy (runtime/chroot.ts). */
+  async #runChrootStep<T>(
+    step: Step,
+    req: RunRequest,
+    s: { rootfs: StepRootfs; cwd: string; output: StepOutput; logFile: string; t0: number },
+    commit: (diff: AsyncIterable<TarSource>) => Promise<T>,
+  ): Promise<RunResult<T>> {
+    const refusal = chrootRefusal(req);
+    if (refusal) throw new RunRequestError(refusal, {});
+    const rootfs = s.rootfs.path;
+    const cwdIn = resolveInRoot(rootfs, s.cwd);
+    if (checkCwd(cwdIn.path) !== cwdIn.path) throw new RunRequestError(`bad working directory ${s.cwd}`, { cwd: s.cwd });
+    const user = resolveUser(rootfs, req.user);
+    if (cwdIn.missing.length > 0) await fsp.mkdir(cwdIn.host, { recursive: true });
+    const hostname = req.hostname ?? DEFAULT_HOSTNAME;
+    const fixtures = await placeChrootFixtures(
+      rootfs,
+      { hosts: hostsFile(hostname, req.extraHosts ?? []), resolvConf: hostResolvConf(req.network) },
+      join(step.dir, 'saved'),
+    );
+    this.#throwIfAborted(step, req);
+    const run: ChrootRun = {
+      rootfs,
+      cwd: s.cwd,
+      user,
+      args: req.args,
+      env: withDefaults(req.env, user.home),
+      output: s.output,
+      onKill: (kill) => step.cleanup.push(kill),
+    };
+    if (req.timeoutMs !== undefined) run.timeoutMs = req.timeoutMs;
+    if (req.signal) run.signal = req.signal;
+    const { exitCode, timedOut } = await runChrooted(run);
+    await s.output.close();
+    const lastLines = s.output.lastLines();
+    const data = { containerId: step.id, lastLines, logFile: s.logFile };
+    if (step.aborted || req.signal?.aborted) throw new RunAbortedError(data);
+    if (timedOut) throw new RunTimeoutError(req.timeoutMs ?? 0, data);
+    await fixtures.remove();
+    const result: RunResult<T> = { exitCode, durationMs: 0, lastLines, logFile: s.logFile };
+    if (exitCode === 0) result.committed = await commit(withoutChrootFixtures(await s.rootfs.diff()));
+    result.durationMs = Math.round(performance.now() - s.t0);
+    return result;
   }
 
   /** The container's bundle: its mounts prepared, its config.json written; the stubs runc will create. */

@@ -16,6 +16,11 @@ export interface RuntimeOptions {
    * of `<buildId>/<step>` (a relative path; checked by `checkCgroupParent`).
    */
   cgroupParent?: string;
+  /**
+   * 'container' (default): runc/crun. 'chroot': no new namespaces, for root inside an
+   * unprivileged container (runtime/chroot.ts says what that does not isolate).
+   */
+  isolation?: 'container' | 'chroot';
 }
 
 /** An `/etc/hosts` line a RUN gets after BuildKit's two (`--add-host`). */
@@ -106,6 +111,6 @@ export interface RunResult<T> {
 }
 
 export interface RuntimeInfo {
-  runtime: 'runc' | 'crun';
+  runtime: 'runc' | 'crun' | 'chroot';
   snapshotter: 'overlay' | 'copy';
 }

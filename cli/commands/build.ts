@@ -66,6 +66,14 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'metadata-file', type: 'string', valueName: 'FILE', description: 'write build result metadata (JSON) to FILE' },
   { name: 'runtime', type: 'string', valueName: 'NAME', description: 'OCI runtime for RUN: auto, runc or crun', default: 'auto' },
   { name: 'snapshotter', type: 'string', valueName: 'NAME', description: 'auto, overlay or copy', default: 'auto' },
+  {
+    name: 'isolation',
+    type: 'string',
+    valueName: 'MODE',
+    description:
+      'RUN isolation: container (runc/crun), or chroot for root in an unprivileged container (no namespaces: RUN shares the container\'s processes and network, keeps its capabilities, gets no seccomp profile, /proc or RUN --mount; the container is the only boundary)',
+    default: 'container',
+  },
   { name: 'timeout', type: 'string', valueName: 'SECONDS', description: 'time limit for each RUN step' },
   { name: 'insecure-registry', type: 'list', valueName: 'HOST', description: 'talk plain HTTP to this registry' },
   NETWORK_TIMEOUT_FLAG,
@@ -138,6 +146,8 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   if (!['auto', 'runc', 'crun'].includes(runtime)) throw new UsageError(`invalid --runtime ${runtime}`);
   const snapshotter = str(p, 'snapshotter') ?? 'auto';
   if (!['auto', 'overlay', 'copy'].includes(snapshotter)) throw new UsageError(`invalid --snapshotter ${snapshotter}`);
+  const isolation = str(p, 'isolation') ?? 'container';
+  if (!['container', 'chroot'].includes(isolation)) throw new UsageError(`invalid --isolation ${isolation} (container or chroot)`);
   for (const a of list(p, 'allow')) {
     if (!ENTITLEMENTS.includes(a)) throw new UsageError(`invalid --allow ${JSON.stringify(a)} (${ENTITLEMENTS.join(', ')})`);
   }
@@ -192,7 +202,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       allow: list(p, 'allow'),
       run,
       sourceDateEpoch: epochEnv !== undefined ? Number(epochEnv) : undefined,
-      runtime: { runtime: runtime as 'auto', snapshotter: snapshotter as 'auto' },
+      runtime: { runtime: runtime as 'auto', snapshotter: snapshotter as 'auto', isolation: isolation as 'container' },
       insecureRegistries: list(p, 'insecure-registry'),
       networkTimeouts: timeouts,
       stepTimeoutMs: timeout !== undefined ? Number(timeout) * 1000 : undefined,
