@@ -69,7 +69,11 @@ export async function probeRuntime(
   } finally {
     await fsp.rm(probeDir, { recursive: true, force: true });
   }
-  throw new RuntimeSetupError(`no working OCI runtime (${names.join(', ')}): ${failures.join('; ')}`, { failures });
+  // inside an unprivileged container (a CI pod) no runtime can start: say what can
+  throw new RuntimeSetupError(
+    `no working OCI runtime (${names.join(', ')}): ${failures.join('; ')} (inside an unprivileged container, use --isolation chroot)`,
+    { failures },
+  );
 }
 
 function isWhiteout(p: string): boolean {
