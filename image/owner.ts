@@ -11,7 +11,11 @@ export function processStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // counted after the parenthesised command name (which may hold spaces)
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // a zombie has ended (its locks and mounts are gone) though no one reaped it yet: an orphan
+    // whose reaper is slow stays one for a while (measured: a SIGKILLed rootless build's)
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return fields[19];
   } catch {
     return undefined;
   }
