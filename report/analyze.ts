@@ -172,12 +172,13 @@ async function scanEntry(
   }
 }
 
+/**
+ * Phases: scan every layer's tar once (scanLayers), walk the merged metadata tree once
+ * (TreeWalk: final filesystem, waste, dive's score), group identical content (duplicatesOf),
+ * turn the per-layer matches into findings (findingsOf), add up the totals (totalsOf).
+ */
 export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Promise<SizeReport> {
   const topN = options.topN ?? 20;
-  const wastedLimit = options.wastedLimit ?? 500;
-  const dirDepth = options.dirDepth ?? 3;
-  const hashContent = options.hashContent ?? true;
-
   const [manifest, cfg, layers, digest, mediaType] = await Promise.all([
     img.manifest(),
     img.configFile(),
@@ -186,8 +187,46 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
     img.mediaType(),
   ]);
   const base = baseLayers(options, cfg, manifest, layers.length);
-  const hist = historyForLayers(cfg.history, layers.length);
+  const { works, overlay } = await scanLayers(layers, cfg, base.count, options);
+  const layerReports = works.map((w) => w.report);
+  const tree = new TreeWalk(layerReports, topN, options.dirDepth ?? 3);
+  tree.walk(overlay.root, '/', 0);
+  tree.wasted.sort((a, b) => b.bytes - a.bytes || byPath(a, b));
+  tree.dirs.sort(byPath);
+  const totals = totalsOf(layerReports, tree);
+  // dive's user size is every layer but layer 0, whatever the base really is
+  const diveUserBytes = totals.contentBytes - (layerReports[0]?.contentBytes ?? 0);
+  return {
+    schemaVersion: 1,
+    image: {
+      digest,
+      mediaType,
+      configDigest: manifest.config.digest,
+      ...(cfg.created !== undefined ? { created: cfg.created } : {}),
+      platform: [cfg.os, cfg.architecture, ...(cfg.variant ? [cfg.variant] : [])].join('/'),
+      baseLayerCount: base.count,
+      baseLayerSource: base.source,
+    },
+    totals,
+    layers: layerReports,
+    largestFiles: tree.largestFiles.values(),
+    largestDirs: tree.largestDirs.values(),
+    dirs: tree.dirs,
+    wasted: tree.wasted.slice(0, options.wastedLimit ?? 500),
+    wastedPaths: tree.wasted.length,
+    reclaimableBytes: tree.reclaimable,
+    reclaimablePercent: totals.userBytes > 0 ? tree.reclaimable / totals.userBytes : 0,
+    efficiency: tree.diveCum === 0 ? 1 : tree.diveMin / tree.diveCum,
+    diveWastedBytes: tree.diveWasted,
+    diveUserWastedPercent: diveUserBytes > 0 ? tree.diveWasted / diveUserBytes : null,
+    duplicates: duplicatesOf(tree.byHash, topN),
+    findings: findingsOf(works, tree, layerReports),
+  };
+}
 
+/** Phase 1: every layer's tar, once, in manifest order, into one overlay of path metadata. */
+async function scanLayers(layers: Layer[], cfg: ImageConfigFile, baseCount: number, options: AnalyzeOptions): Promise<{ works: LayerWork[]; overlay: Overlay }> {
+  const hist = historyForLayers(cfg.history, layers.length);
   const works: LayerWork[] = [];
   const overlay = new Overlay({
     onRemoved: (layer, v) => {
@@ -195,7 +234,6 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
       if (w) w.report.removedBytes += v.size;
     },
   });
-
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!;
     const { h, index: historyIndex } = hist[i]!;
@@ -215,96 +253,106 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
       ...(h?.comment !== undefined ? { comment: h.comment } : {}),
       ...(historyIndex !== undefined ? { historyIndex } : {}),
       ...(source ? { source: { file: source.file, line: source.line } } : {}),
-      base: i < base.count,
+      base: i < baseCount,
       wastedBytes: 0,
       removedBytes: 0,
     };
     const work: LayerWork = { report, caches: new Map() };
     works.push(work);
     try {
-      await scanLayer(layer, i, overlay, work, hashContent);
+      await scanLayer(layer, i, overlay, work, options.hashContent ?? true);
     } catch (e) {
       throw new LayerReadError(i, report.digest, e);
     }
   }
-  const layerReports = works.map((w) => w.report);
+  return { works, overlay };
+}
 
-  // ---- one walk over the metadata tree: final filesystem, waste, dive's score
-  const wasted: WastedPath[] = [];
-  let reclaimable = 0;
-  let diveMin = 0;
-  let diveCum = 0;
-  let diveWasted = 0;
-  let finalFiles = 0;
-  let finalBytes = 0;
-  const largestFiles = new TopN<FileEntry>(topN, (f) => f.size, byPath);
-  const largestDirs = new TopN<DirEntry>(topN, (d) => d.size, byPath);
-  const dirs: DirEntry[] = [];
-  const byHash = new Map<string, Array<{ path: string; layer: number; size: number }>>();
-  const toolchain = new Map<number, FindingAccumulator>();
-  let compilerDriver = false;
+/** Phase 2: one walk over the merged tree: the final filesystem, what is wasted, dive's score. */
+class TreeWalk {
+  readonly wasted: WastedPath[] = [];
+  reclaimable = 0;
+  diveMin = 0;
+  diveCum = 0;
+  diveWasted = 0;
+  finalFiles = 0;
+  finalBytes = 0;
+  readonly largestFiles: TopN<FileEntry>;
+  readonly largestDirs: TopN<DirEntry>;
+  readonly dirs: DirEntry[] = [];
+  readonly byHash = new Map<string, Array<{ path: string; layer: number; size: number }>>();
+  /** Compiler-toolchain bytes in the final filesystem, per layer. */
+  readonly toolchain = new Map<number, FindingAccumulator>();
+  compilerDriver = false;
 
-  const walk = (n: PathNode, path: string, depth: number): { size: number; files: number } => {
+  constructor(
+    private readonly layerReports: LayerReport[],
+    topN: number,
+    private readonly dirDepth: number,
+  ) {
+    this.largestFiles = new TopN<FileEntry>(topN, (f) => f.size, byPath);
+    this.largestDirs = new TopN<DirEntry>(topN, (d) => d.size, byPath);
+  }
+
+  walk(node: PathNode, path: string, depth: number): { size: number; files: number } {
+    if (node.dCount > 0) {
+      this.diveMin += node.dMin;
+      this.diveCum += node.dCum;
+      if (node.dCount >= 2) this.diveWasted += node.dCum;
+    }
+    if (node.versions) this.#accountVersions(node.versions, node.live, path);
+    const own = node.live ? this.#finalFile(node.live, path) : { size: 0, files: 0 };
+    const children = node.children ? this.#walkChildren(node.children, path, depth) : { size: 0, files: 0 };
+    return { size: own.size + children.size, files: own.files + children.files };
+  }
+
+  #walkChildren(children: Map<string, PathNode>, path: string, depth: number): { size: number; files: number } {
     let size = 0;
     let files = 0;
-    if (n.dCount > 0) {
-      diveMin += n.dMin;
-      diveCum += n.dCum;
-      if (n.dCount >= 2) diveWasted += n.dCum;
+    for (const name of [...children.keys()].sort()) {
+      const r = this.walk(children.get(name)!, path === '/' ? `/${name}` : `${path}/${name}`, depth + 1);
+      size += r.size;
+      files += r.files;
     }
-    if (n.versions) accountVersions(n.versions, n.live, path);
-    const live = n.live;
-    if (live) {
-      size += live.size;
-      files++;
-      finalFiles++;
-      finalBytes += live.size;
-      largestFiles.add({ path, size: live.size, layer: live.layer });
-      if (live.hash) {
-        let g = byHash.get(live.hash);
-        if (!g) byHash.set(live.hash, (g = []));
-        g.push({ path, layer: live.layer, size: live.size });
-      }
-      const rel = path.slice(1);
-      if (COMPILER_DRIVER.test(rel)) compilerDriver = true;
-      if (live.size > 0 && (TOOLCHAIN_PATH.test(rel) || COMPILER_DRIVER.test(rel))) {
-        let acc = toolchain.get(live.layer);
-        if (!acc) toolchain.set(live.layer, (acc = new FindingAccumulator()));
-        acc.add(path, live.size);
-      }
-    }
-    if (n.children) {
-      let cs = 0;
-      let cf = 0;
-      const names = [...n.children.keys()].sort();
-      for (const name of names) {
-        const r = walk(n.children.get(name)!, path === '/' ? `/${name}` : `${path}/${name}`, depth + 1);
-        cs += r.size;
-        cf += r.files;
-      }
-      if (cf > 0 && path !== '/') {
-        const d: DirEntry = { path, size: cs, files: cf, depth };
-        largestDirs.add(d);
-        if (depth <= dirDepth) dirs.push(d);
-      }
-      size += cs;
-      files += cf;
+    if (files > 0 && path !== '/') {
+      const d: DirEntry = { path, size, files, depth };
+      this.largestDirs.add(d);
+      if (depth <= this.dirDepth) this.dirs.push(d);
     }
     return { size, files };
-  };
+  }
 
-  const accountVersions = (versions: Version[], live: Version | undefined, path: string): void => {
+  #finalFile(live: Version, path: string): { size: number; files: number } {
+    this.finalFiles++;
+    this.finalBytes += live.size;
+    this.largestFiles.add({ path, size: live.size, layer: live.layer });
+    if (live.hash) {
+      let g = this.byHash.get(live.hash);
+      if (!g) this.byHash.set(live.hash, (g = []));
+      g.push({ path, layer: live.layer, size: live.size });
+    }
+    const rel = path.slice(1);
+    if (COMPILER_DRIVER.test(rel)) this.compilerDriver = true;
+    if (live.size > 0 && (TOOLCHAIN_PATH.test(rel) || COMPILER_DRIVER.test(rel))) {
+      let acc = this.toolchain.get(live.layer);
+      if (!acc) this.toolchain.set(live.layer, (acc = new FindingAccumulator()));
+      acc.add(path, live.size);
+    }
+    return { size: live.size, files: 1 };
+  }
+
+  #accountVersions(versions: Version[], live: Version | undefined, path: string): void {
     if (versions.length < 2 && live) return;
     let bytes = 0;
     let sameAsFinal = live !== undefined && live.hash !== undefined;
     for (const v of versions) {
       if (v === live) continue;
       bytes += v.size;
-      layerReports[v.layer]!.wastedBytes += v.size;
+      this.layerReports[v.layer]!.wastedBytes += v.size;
       if (!live || v.hash === undefined || v.hash !== live.hash) sameAsFinal = false;
     }
     if (bytes === 0) return;
-    reclaimable += bytes;
+    this.reclaimable += bytes;
     const last = versions[versions.length - 1]!;
     const w: WastedPath = {
       path,
@@ -315,15 +363,12 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
     };
     if (live) w.finalLayer = live.layer;
     else if (last.endKind === 'deleted') w.deletedIn = last.endLayer;
-    wasted.push(w);
-  };
+    this.wasted.push(w);
+  }
+}
 
-  walk(overlay.root, '/', 0);
-
-  wasted.sort((a, b) => b.bytes - a.bytes || byPath(a, b));
-  dirs.sort(byPath);
-
-  // ---- duplicates: identical content under different paths
+/** Phase 3: identical content under different paths, largest first. */
+function duplicatesOf(byHash: TreeWalk['byHash'], topN: number): DuplicateContent[] {
   const dupTop = new TopN<DuplicateContent>(topN, (d) => d.bytes, (a, b) => byPath({ path: a.paths[0]! }, { path: b.paths[0]! }));
   for (const [hash, group] of byHash) {
     if (group.length < 2) continue;
@@ -336,8 +381,11 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
       bytes: (group.length - 1) * size,
     });
   }
+  return dupTop.values();
+}
 
-  // ---- findings
+/** Phase 4: package-manager caches per layer, and a compiler toolchain left in the final image. */
+function findingsOf(works: LayerWork[], tree: TreeWalk, layerReports: LayerReport[]): Finding[] {
   const findings: Finding[] = [];
   for (const w of works) {
     for (const rule of CACHE_RULES) {
@@ -356,8 +404,8 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
       });
     }
   }
-  if (compilerDriver) {
-    for (const [layer, acc] of [...toolchain].sort((a, b) => a[0] - b[0])) {
+  if (tree.compilerDriver) {
+    for (const [layer, acc] of [...tree.toolchain].sort((a, b) => a[0] - b[0])) {
       const lr = layerReports[layer]!;
       findings.push({
         rule: 'compiler-in-final',
@@ -372,9 +420,11 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
       });
     }
   }
-  findings.sort((a, b) => b.bytes - a.bytes || a.layer - b.layer);
+  return findings.sort((a, b) => b.bytes - a.bytes || a.layer - b.layer);
+}
 
-  // ---- totals
+/** Phase 5: sizes over all layers, and the final filesystem's. */
+function totalsOf(layerReports: LayerReport[], tree: TreeWalk): SizeReport['totals'] {
   let compressed = 0;
   let uncompressed = 0;
   let contentBytes = 0;
@@ -385,43 +435,14 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
     contentBytes += l.contentBytes;
     if (l.base) baseBytes += l.contentBytes;
   }
-  const userBytes = contentBytes - baseBytes;
-  // dive's user size is every layer but layer 0, whatever the base really is
-  const diveUserBytes = contentBytes - (layerReports[0]?.contentBytes ?? 0);
-
   return {
-    schemaVersion: 1,
-    image: {
-      digest,
-      mediaType,
-      configDigest: manifest.config.digest,
-      ...(cfg.created !== undefined ? { created: cfg.created } : {}),
-      platform: [cfg.os, cfg.architecture, ...(cfg.variant ? [cfg.variant] : [])].join('/'),
-      baseLayerCount: base.count,
-      baseLayerSource: base.source,
-    },
-    totals: {
-      compressed,
-      uncompressed,
-      files: finalFiles,
-      finalBytes,
-      contentBytes,
-      baseBytes,
-      userBytes,
-      layers: layerReports.length,
-    },
-    layers: layerReports,
-    largestFiles: largestFiles.values(),
-    largestDirs: largestDirs.values(),
-    dirs,
-    wasted: wasted.slice(0, wastedLimit),
-    wastedPaths: wasted.length,
-    reclaimableBytes: reclaimable,
-    reclaimablePercent: userBytes > 0 ? reclaimable / userBytes : 0,
-    efficiency: diveCum === 0 ? 1 : diveMin / diveCum,
-    diveWastedBytes: diveWasted,
-    diveUserWastedPercent: diveUserBytes > 0 ? diveWasted / diveUserBytes : null,
-    duplicates: dupTop.values(),
-    findings,
+    compressed,
+    uncompressed,
+    files: tree.finalFiles,
+    finalBytes: tree.finalBytes,
+    contentBytes,
+    baseBytes,
+    userBytes: contentBytes - baseBytes,
+    layers: layerReports.length,
   };
 }
