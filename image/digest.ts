@@ -11,11 +11,6 @@ export function isDigest(value: string): value is Digest {
   return DIGEST_RE.test(value);
 }
 
-export function parseDigest(text: string): Digest {
-  if (!isDigest(text)) throw new TypeError(`not a sha256 digest: ${JSON.stringify(text)}`);
-  return text;
-}
-
 /** The hex part of a digest (the blob's file name). */
 export function digestHex(digest: Digest): string {
   return digest.slice('sha256:'.length);

@@ -13,7 +13,6 @@ export const MediaType = {
   DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 } as const;
-export type MediaTypeName = (typeof MediaType)[keyof typeof MediaType];
 
 export function isIndexMediaType(mt: string | undefined): boolean {
   return mt === MediaType.OciIndex || mt === MediaType.DockerManifestList;

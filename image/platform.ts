@@ -147,11 +147,6 @@ export function matchPlatform(want: Platform, have: Platform): boolean {
   return platformRank(want, have) >= 0;
 }
 
-/** Whether two platforms are the same once normalized (`linux/arm64` = `linux/arm64/v8`). */
-export function samePlatform(a: Platform, b: Platform): boolean {
-  return formatPlatform(normalizePlatform(a)) === formatPlatform(normalizePlatform(b));
-}
-
 /**
  * A single image's platform (from its config), formatted, when it cannot serve `want`; undefined
  * when it can or names none. For "X is an image for linux/amd64, not linux/arm64" errors.

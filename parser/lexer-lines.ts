@@ -127,6 +127,3 @@ export function parseLineArgs(keyword: string, rest: string, escapeToken: string
   const fn = Object.hasOwn(DISPATCH, keyword) ? DISPATCH[keyword]! : parseIgnore;
   return fn(rest, escapeToken);
 }
-
-/** Keywords the low-level parser dispatches (ONBUILD included). */
-export const KNOWN_KEYWORDS: ReadonlySet<string> = new Set([...Object.keys(DISPATCH), 'onbuild']);
