@@ -125,7 +125,7 @@ describe('builder/context: walker table (§5)', () => {
       if (r.error) {
         assert.ok(error instanceof ContextError, `expected a ContextError, got ${String(error)}`);
         assert.match(error.message, r.error);
-        assert.equal(error.code, 'TSB_CONTEXT');
+        assert.equal(error.code, 'TSB_BUILD_CONTEXT');
         assert.equal(error.data['errno'], 'EACCES');
       } else {
         assert.equal(error, undefined);

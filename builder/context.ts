@@ -74,7 +74,7 @@ export interface WalkOptions {
 /** The context directory or one of its entries could not be read. */
 export class ContextError extends BuildError {
   constructor(message: string, data: Record<string, unknown> = {}, cause?: unknown) {
-    super('TSB_CONTEXT', message, undefined, data);
+    super('TSB_BUILD_CONTEXT', message, undefined, data);
     if (cause !== undefined) this.cause = cause;
   }
 }

@@ -112,7 +112,7 @@ function locOf(ins: { loc: { file: string; line: number; column: number } }): So
 }
 
 async function runInstruction(s: BuildSession, state: StageState, ins: Instruction, display: string, index: string): Promise<StageState> {
-  if (s.signal?.aborted) throw new BuildError('TSB_ABORTED', 'build aborted');
+  if (s.signal?.aborted) throw new BuildError('TSB_BUILD_ABORTED', 'build aborted');
   const id = stepId(s);
   const loc = locOf(ins);
   const t0 = s.clock.now();
@@ -151,12 +151,12 @@ function locate(e: unknown, loc: SourceLocation): Error {
   if (e instanceof BuildError) return e.loc ? e : new BuildError(e.code, e.message, loc, e.data);
   if (e instanceof TsbuildError) return new BuildError(e.code, e.message, loc, e.data);
   if (e instanceof Error && 'format' in e) return e;
-  return new BuildError('TSB_STEP_FAILED', (e as Error).message ?? String(e), loc);
+  return new BuildError('TSB_BUILD_STEP_FAILED', (e as Error).message ?? String(e), loc);
 }
 
 /** A module of tsbuild itself failed to load: a broken installation, not the Dockerfile's fault. */
 function isInstallationFault(e: unknown): boolean {
-  return (e as { code?: unknown } | null)?.code === 'TSB_INSTALL_BROKEN' || isModuleLoadFailure(e);
+  return (e as { code?: unknown } | null)?.code === 'TSB_IMAGE_INSTALL_BROKEN' || isModuleLoadFailure(e);
 }
 
 /** Records which Dockerfile line made each new history entry (for reports). */

@@ -36,7 +36,7 @@ export class RunStepFailedError extends BuildError {
     loc: SourceLocation | undefined,
   ) {
     super(
-      'TSB_RUN_FAILED',
+      'TSB_BUILD_RUN_FAILED',
       `process "${step}" did not complete successfully: exit code: ${exitCode}` +
         (lastLines.length ? `\n--- last ${lastLines.length} lines of output ---\n${lastLines.join('\n')}` : '') +
         (logFile ? `\n(full log: ${logFile})` : ''),
@@ -49,12 +49,12 @@ export class RunStepFailedError extends BuildError {
 /** A COPY/ADD source is missing, outside the context, or otherwise unusable. */
 export class CopySourceError extends BuildError {
   constructor(message: string, loc?: SourceLocation, data: Record<string, unknown> = {}) {
-    super('TSB_COPY_SOURCE', message, loc, data);
+    super('TSB_BUILD_COPY_SOURCE', message, loc, data);
   }
 }
 
 export class BaseImageError extends BuildError {
   constructor(message: string, loc?: SourceLocation, data: Record<string, unknown> = {}) {
-    super('TSB_BASE_IMAGE', message, loc, data);
+    super('TSB_BUILD_BASE_IMAGE', message, loc, data);
   }
 }

@@ -95,7 +95,7 @@ describe('builder/pulled-layer: a pull feeds the layer index and the RUN snapsho
           await assert.rejects(
             resolveImage({ store, platform: hostPlatform(), registry: async () => client, pull: true, tee: (s) => takePulledLayer(s, { store, ...(rt ? { runtime: async () => rt } : {}) }) }, tampered),
             (e: Error & { code?: string }) => {
-              assert.equal(e.code, 'TSB_DIGEST_MISMATCH', e.stack);
+              assert.equal(e.code, 'TSB_IMAGE_DIGEST_MISMATCH', e.stack);
               return true;
             },
           );

@@ -162,7 +162,7 @@ describe('builder/solve: the stage scheduler', () => {
         // stage 0 runs until cancelled, then fails with the abort (not the root cause)
         await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
         sawAbort = true;
-        throw new BuildError('TSB_ABORTED', 'build aborted');
+        throw new BuildError('TSB_BUILD_ABORTED', 'build aborted');
       },
     });
     await assert.rejects(solver.solve(), /stage 1 failed/);
@@ -341,7 +341,7 @@ describe('builder: builds scheduled over a fake runtime (no runc, no root)', fun
     const registry = {
       getPlatformImage: async (ref: { repository: string; tag?: string }) => {
         asked.push(`${ref.repository}:${ref.tag}`);
-        throw new BuildError('TSB_ABORTED', 'the fake registry has no images');
+        throw new BuildError('TSB_BUILD_ABORTED', 'the fake registry has no images');
       },
       download: async () => {
         throw new Error('not used');
@@ -362,7 +362,7 @@ describe('builder: builds scheduled over a fake runtime (no runc, no root)', fun
     const running = build({ store, contextDir: ctx, runtimeFactory: async () => rt, signal: cancel.signal });
     while (rt.runs.length === 0) await tick(5);
     cancel.abort();
-    await assert.rejects(running, (e: unknown) => (e as { code?: string }).code === 'TSB_RUN_ABORTED' || (e as { code?: string }).code === 'TSB_ABORTED');
+    await assert.rejects(running, (e: unknown) => (e as { code?: string }).code === 'TSB_RUNTIME_ABORTED' || (e as { code?: string }).code === 'TSB_BUILD_ABORTED');
     assert.deepEqual(rt.runs, ['first']);
     assert.deepEqual(rt.aborted, ['first']);
     assert.ok(rt.closed);

@@ -107,7 +107,7 @@ export class Solver<T> {
     await this.#slots.acquire();
     try {
       // a stage whose turn comes after a failure does not start
-      if (this.#o.stop.signal.aborted) throw new BuildError('TSB_ABORTED', 'build aborted');
+      if (this.#o.stop.signal.aborted) throw new BuildError('TSB_BUILD_ABORTED', 'build aborted');
       return await this.#o.buildStage(planned, index, this.#waiter());
     } catch (e) {
       this.#fail(e); // before the slot goes to a queued stage

@@ -73,7 +73,7 @@ async function hashBlob(store: ContentStore, d: Digest): Promise<Digest | undefi
   try {
     for await (const chunk of await store.open(d, { verify: false })) hash.update(chunk as Buffer);
   } catch (e) {
-    if (isErrno(e, 'ENOENT') || (e as { code?: string }).code === 'TSB_BLOB_NOT_FOUND') return undefined;
+    if (isErrno(e, 'ENOENT') || (e as { code?: string }).code === 'TSB_CACHE_BLOB_NOT_FOUND') return undefined;
     throw e;
   }
   return `sha256:${hash.digest('hex')}`;

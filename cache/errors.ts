@@ -9,7 +9,7 @@ export class CacheError extends TsbuildError {}
 /** The store has no blob with this digest. */
 export class BlobNotFoundError extends CacheError {
   constructor(readonly digest: string) {
-    super('TSB_BLOB_NOT_FOUND', `blob not found in store: ${digest}`, { digest });
+    super('TSB_CACHE_BLOB_NOT_FOUND', `blob not found in store: ${digest}`, { digest });
   }
 }
 
@@ -24,7 +24,7 @@ export class BlobCorruptError extends CacheError {
     readonly actual: string,
     readonly path: string,
   ) {
-    super('TSB_BLOB_CORRUPT', `corrupt blob ${digest} (content hashes to ${actual}); it was removed from the store`, {
+    super('TSB_CACHE_BLOB_CORRUPT', `corrupt blob ${digest} (content hashes to ${actual}); it was removed from the store`, {
       digest,
       actual,
       path,
@@ -35,7 +35,7 @@ export class BlobCorruptError extends CacheError {
 /** A lock could not be taken in time; `holder` is what the lock file says about its owner. */
 export class LockTimeoutError extends CacheError {
   constructor(name: string, timeoutMs: number, holder: unknown) {
-    super('TSB_LOCK_TIMEOUT', `timed out after ${timeoutMs} ms waiting for lock ${JSON.stringify(name)}`, {
+    super('TSB_CACHE_LOCK_TIMEOUT', `timed out after ${timeoutMs} ms waiting for lock ${JSON.stringify(name)}`, {
       name,
       timeoutMs,
       holder,
@@ -53,14 +53,14 @@ export class InvalidNameError extends CacheError {
 /** A stored name has no image for the platform asked for. */
 export class NoStoredPlatformError extends CacheError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('TSB_STORE_NO_PLATFORM', message, data);
+    super('TSB_CACHE_NO_PLATFORM', message, data);
   }
 }
 
 /** The store on disk is of another format version, or one of its files does not parse. */
 export class StoreFormatError extends CacheError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('TSB_STORE_FORMAT', message, data);
+    super('TSB_CACHE_STORE_FORMAT', message, data);
   }
 }
 
@@ -74,7 +74,7 @@ export class CacheKeyError extends CacheError {
 /** A context file kept changing while it was being hashed, so no stable digest could be taken. */
 export class ContextChangedError extends CacheError {
   constructor(path: string, attempts: number) {
-    super('TSB_CONTEXT_CHANGED', `${path} changed while it was being hashed (${attempts} attempts)`, { path, attempts });
+    super('TSB_CACHE_CONTEXT_CHANGED', `${path} changed while it was being hashed (${attempts} attempts)`, { path, attempts });
   }
 }
 

@@ -84,7 +84,7 @@ describe('cache/lock (ContentStore.withLock)', () => {
         assert.equal(await p, 'got it');
         assert.deepEqual(await listDir(join(root, 'locks')), []);
       } else {
-        await assert.rejects(p, (e: unknown) => e instanceof LockTimeoutError && e.code === 'TSB_LOCK_TIMEOUT');
+        await assert.rejects(p, (e: unknown) => e instanceof LockTimeoutError && e.code === 'TSB_CACHE_LOCK_TIMEOUT');
         // Someone else's lock is left alone.
         assert.equal(await readFile(lockPath, 'utf8'), body);
         assert.deepEqual(await listDir(join(root, 'locks')), ['x.lock']);

@@ -68,7 +68,7 @@ describe('cache/store-image', () => {
       layers: async () =>
         (await img.layers()).map((l, i) => (i === 1 ? { ...l, compressed: async () => Readable.from([Buffer.from('not the layer')]) } : l)),
     };
-    await assert.rejects(writeImage(store, bad), { code: 'TSB_DIGEST_MISMATCH' });
+    await assert.rejects(writeImage(store, bad), { code: 'TSB_IMAGE_DIGEST_MISMATCH' });
     assert.equal(await store.has(await img.digest()), false);
     assert.equal(await store.has((await img.manifest()).layers[1]!.digest), false);
   });

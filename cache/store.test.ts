@@ -114,7 +114,7 @@ describe('cache/store', () => {
       const d = sha256('absent');
       assert.equal(await store.has(d), false);
       assert.equal(await store.stat(d), undefined);
-      await assert.rejects(store.open(d), (e: unknown) => e instanceof BlobNotFoundError && e.code === 'TSB_BLOB_NOT_FOUND');
+      await assert.rejects(store.open(d), (e: unknown) => e instanceof BlobNotFoundError && e.code === 'TSB_CACHE_BLOB_NOT_FOUND');
       await assert.rejects(store.readBytes(d), BlobNotFoundError);
     });
 
@@ -136,7 +136,7 @@ describe('cache/store', () => {
       for (const { expected, ok } of cases) {
         const p = store.ingest(content('y', 100_000), expected);
         if (ok) assert.deepEqual(await p, { digest: want, size: 100_000 });
-        else await assert.rejects(p, (e: unknown) => (e as { code?: string }).code === 'TSB_DIGEST_MISMATCH');
+        else await assert.rejects(p, (e: unknown) => (e as { code?: string }).code === 'TSB_IMAGE_DIGEST_MISMATCH');
         assert.deepEqual(await assertStoreValid(store), ok ? [want] : []);
       }
     });
@@ -188,7 +188,7 @@ describe('cache/store', () => {
         const read = how === 'open' ? async () => collect(await store.open(digest)) : () => store.readBytes(digest);
         await assert.rejects(read(), (e: unknown) => {
           assert.ok(e instanceof BlobCorruptError);
-          assert.equal(e.code, 'TSB_BLOB_CORRUPT');
+          assert.equal(e.code, 'TSB_CACHE_BLOB_CORRUPT');
           assert.equal(e.data.digest, digest);
           assert.equal(e.data.actual, sha256(Buffer.concat([data.subarray(0, 123_456), Buffer.from([2]), data.subarray(123_457)])));
           assert.equal((e as unknown as Record<symbol, unknown>)[Symbol.for('tsbuild.error')], true);

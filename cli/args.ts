@@ -6,7 +6,7 @@ import { TsbuildError } from '../image/errors.js';
 
 export class UsageError extends TsbuildError {
   constructor(message: string) {
-    super('TSB_USAGE', message);
+    super('TSB_CLI_USAGE', message);
   }
 }
 

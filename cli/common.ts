@@ -35,7 +35,7 @@ async function reapDeadBuilds(store: ContentStore): Promise<void> {
 export async function openExistingStore(p: Parsed): Promise<ContentStore> {
   const root = resolve(str(p, 'root') ?? defaultRoot());
   if (!existsSync(join(root, 'version'))) {
-    throw new TsbuildError('TSB_NO_STORE', `no tsbuild store at ${root} (a build, load or pull creates one; check --root and $TSBUILD_ROOT)`);
+    throw new TsbuildError('TSB_CLI_NO_STORE', `no tsbuild store at ${root} (a build, load or pull creates one; check --root and $TSBUILD_ROOT)`);
   }
   return openStore(p);
 }

@@ -15,14 +15,14 @@ function isTsbuildError(e: unknown): e is Branded {
 }
 
 /** Errors in what the user typed or wrote: flags, the command line, the Dockerfile's syntax. */
-const USAGE_CODES = new Set(['TSB_USAGE', 'TSB_BUILD_USAGE', 'TSB_DOCKERFILE_PARSE', 'TSB_SHELL_EXPANSION', 'TSB_BAKE_CONFIG']);
+const USAGE_CODES = new Set(['TSB_CLI_USAGE', 'TSB_BUILD_USAGE', 'TSB_DOCKERFILE_PARSE', 'TSB_DOCKERFILE_SHELL_EXPANSION', 'TSB_BAKE_CONFIG']);
 
 /** Exit codes: 0 ok, 1 build or operation failed, 2 usage error (a bad flag or Dockerfile), 3 a report gate failed. */
 export function exitCodeOf(e: unknown): number {
   if (!isTsbuildError(e)) return 1;
   const code = e.code ?? '';
   if (USAGE_CODES.has(code)) return 2;
-  if (code === 'TSB_GATE_FAILED') return 3;
+  if (code === 'TSB_CLI_GATE_FAILED') return 3;
   return 1;
 }
 

@@ -64,7 +64,7 @@ const ERRORS: Array<[string, RegExp]> = [
 describe('cli/template: the Go text/template subset of --format', () => {
   for (const [tpl, want] of CASES) it(tpl, () => assert.equal(new Template(tpl, OPTS).execute(DATA), want));
   for (const [tpl, err] of ERRORS) {
-    it(`${tpl} is a usage error`, () => assert.throws(() => new Template(tpl, OPTS).execute(DATA), (e: Error & { code?: string }) => err.test(e.message) && e.code === 'TSB_USAGE'));
+    it(`${tpl} is a usage error`, () => assert.throws(() => new Template(tpl, OPTS).execute(DATA), (e: Error & { code?: string }) => err.test(e.message) && e.code === 'TSB_CLI_USAGE'));
   }
   it('goJson escapes as encoding/json does', () => assert.equal(goJson({ a: '<none>', b: null }), '{"a":"\\u003cnone\\u003e","b":null}'));
   it('listFormat: table prefix, literal \\t and \\n, trimmed', () => {

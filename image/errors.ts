@@ -11,7 +11,7 @@ export class ImageError extends TsbuildError {}
 export class DigestMismatchError extends ImageError {
   constructor(expected: string, got: string | undefined, detail?: string) {
     super(
-      'TSB_DIGEST_MISMATCH',
+      'TSB_IMAGE_DIGEST_MISMATCH',
       `content does not match ${expected}` + (got ? ` (got ${got})` : '') + (detail ? `: ${detail}` : ''),
       { expected, got, detail },
     );
@@ -21,7 +21,7 @@ export class DigestMismatchError extends ImageError {
 /** A tar entry that would land outside the root, or is otherwise unsafe. */
 export class UnsafePathError extends ImageError {
   constructor(path: string, reason: string) {
-    super('TSB_UNSAFE_PATH', `unsafe path in archive: ${JSON.stringify(path)}: ${reason}`, { path, reason });
+    super('TSB_IMAGE_UNSAFE_PATH', `unsafe path in archive: ${JSON.stringify(path)}: ${reason}`, { path, reason });
   }
 }
 

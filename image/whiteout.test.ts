@@ -14,6 +14,6 @@ describe('image/whiteout whiteoutOf', () => {
   for (const [path, want] of cases) it(`${path} → ${JSON.stringify(want)}`, () => assert.deepEqual(whiteoutOf(path), want));
   // a name that joined to its directory would be the directory itself or its parent
   for (const path of ['.wh.', '.wh..', '.wh...', 'a/.wh...', 'a/.wh..', 'a/.wh.', '.wh.x\0y', `.wh.${'n'.repeat(256)}`]) {
-    it(`${JSON.stringify(path)} → TSB_UNSAFE_PATH`, () => assert.throws(() => whiteoutOf(path), { code: 'TSB_UNSAFE_PATH' }));
+    it(`${JSON.stringify(path)} → TSB_IMAGE_UNSAFE_PATH`, () => assert.throws(() => whiteoutOf(path), { code: 'TSB_IMAGE_UNSAFE_PATH' }));
   }
 });

@@ -29,7 +29,7 @@ function loadXattr(): Xattr {
   } catch (err) {
     // Not a build error: the installation lacks its native part.
     throw new ImageError(
-      'TSB_INSTALL_BROKEN',
+      'TSB_IMAGE_INSTALL_BROKEN',
       `tsbuild installation is incomplete: cannot load the xattr binding (${(err as Error).message.split('\n')[0]}); ` +
         'reinstall tsbuild (npm ci, or npm run build for dist/bin)',
       { module: '@napi-rs/xattr' },

@@ -81,7 +81,7 @@ describe('parser/dockerignore §2: building the matcher', () => {
   it('a lone ! is an error', () => {
     assert.throws(() => new PatternMatcher(['!']), (e: unknown) => {
       assert.ok(e instanceof IgnorePatternError);
-      assert.equal(e.code, 'TSB_IGNORE_PATTERN');
+      assert.equal(e.code, 'TSB_DOCKERFILE_IGNORE_PATTERN');
       assert.match(e.message, /illegal exclusion pattern: "!"/);
       return true;
     });

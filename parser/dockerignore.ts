@@ -19,7 +19,7 @@ export class IgnorePatternError extends ParserBaseError {
     readonly pattern: string,
     readonly reason: string,
   ) {
-    super('TSB_IGNORE_PATTERN', `invalid .dockerignore pattern ${JSON.stringify(pattern)}: ${reason}`, {
+    super('TSB_DOCKERFILE_IGNORE_PATTERN', `invalid .dockerignore pattern ${JSON.stringify(pattern)}: ${reason}`, {
       pattern,
       reason,
     });

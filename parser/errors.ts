@@ -115,7 +115,7 @@ export class DockerfileLintError extends ParserBaseError {
 /** Go `time.ParseDuration` rejected a string. */
 export class DurationError extends ParserBaseError {
   constructor(message: string, input: string) {
-    super('TSB_DURATION', message, { input });
+    super('TSB_DOCKERFILE_DURATION', message, { input });
   }
 }
 

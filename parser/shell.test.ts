@@ -247,7 +247,7 @@ describe('parser/shell: errors', () => {
         () => expandWord(c.word, envOf({})),
         (e: unknown) => {
           assert.ok(e instanceof ShellExpansionError);
-          assert.equal(e.code, 'TSB_SHELL_EXPANSION');
+          assert.equal(e.code, 'TSB_DOCKERFILE_SHELL_EXPANSION');
           assert.equal((e as unknown as Record<symbol, unknown>)[Symbol.for('tsbuild.error')], true);
           assert.equal(e.word, c.word);
           assert.match(e.reason, c.reason);

@@ -52,7 +52,7 @@ export class ShellExpansionError extends ParserBaseError {
     readonly reason: string,
     extra: Record<string, unknown> = {},
   ) {
-    super('TSB_SHELL_EXPANSION', `failed to process ${quoteShort(word)}: ${reason}`, {
+    super('TSB_DOCKERFILE_SHELL_EXPANSION', `failed to process ${quoteShort(word)}: ${reason}`, {
       word,
       offset,
       reason,

@@ -21,7 +21,7 @@ import { DEFAULT_TIMEOUTS, type NetworkTimeouts } from './timeouts.js';
 
 export { DEFAULT_TIMEOUTS, type NetworkTimeouts } from './timeouts.js';
 
-const DEADLINE_CODE = 'TSB_DEADLINE';
+const DEADLINE_CODE = 'TSB_REGISTRY_DEADLINE';
 
 /**
  * One pull, push, login or download. Its signal aborts every request (and body

@@ -245,7 +245,7 @@ describe('registry client against real docker-registry', function () {
             // drain
           }
         })(),
-        (e: Error & { code?: string }) => e.code === 'TSB_DIGEST_MISMATCH',
+        (e: Error & { code?: string }) => e.code === 'TSB_IMAGE_DIGEST_MISMATCH',
       );
     });
   });

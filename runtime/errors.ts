@@ -22,7 +22,7 @@ export interface StepOutputData extends Record<string, unknown> {
 
 export class RunTimeoutError extends RuntimeError {
   constructor(timeoutMs: number, data: StepOutputData) {
-    super('TSB_RUN_TIMEOUT', `RUN step timed out after ${timeoutMs} ms (all its processes were killed)`, {
+    super('TSB_RUNTIME_TIMEOUT', `RUN step timed out after ${timeoutMs} ms (all its processes were killed)`, {
       ...data,
       timeoutMs,
     });
@@ -31,20 +31,20 @@ export class RunTimeoutError extends RuntimeError {
 
 export class RunAbortedError extends RuntimeError {
   constructor(data: StepOutputData | { containerId?: string }) {
-    super('TSB_RUN_ABORTED', 'RUN step aborted', data);
+    super('TSB_RUNTIME_ABORTED', 'RUN step aborted', data);
   }
 }
 
 /** A request the runtime refuses before starting anything (unsafe cwd, bad user, bad mount...). */
 export class RunRequestError extends RuntimeError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('TSB_RUN_REQUEST', message, data);
+    super('TSB_RUNTIME_REQUEST', message, data);
   }
 }
 
 /** A snapshot (upper dir or copied rootfs) that cannot be turned into a layer. */
 export class DiffError extends RuntimeError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('TSB_RUN_DIFF', message, data);
+    super('TSB_RUNTIME_DIFF', message, data);
   }
 }

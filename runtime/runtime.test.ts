@@ -388,13 +388,13 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
   });
 
   it('CVE-2024-21626: a cwd under /proc (directly or through a symlink in the image) is refused', async () => {
-    await assert.rejects(rt.runStep(sh('pwd', { cwd: '/proc/self/fd/7' }), noCommit), { code: 'TSB_RUN_REQUEST' });
+    await assert.rejects(rt.runStep(sh('pwd', { cwd: '/proc/self/fd/7' }), noCommit), { code: 'TSB_RUNTIME_REQUEST' });
     const tar = join(work, 'evil.tar');
     const r = await rt.runStep(sh('ln -s /proc/self/fd/7 /evil && ln -s ../proc/self/cwd /evil2'), (d) => writeTar(d, tar));
     assert.equal(r.exitCode, 0);
     const lowers = [...base, tarFileLayer(tar)];
     for (const cwd of ['/evil', '/evil2', '/evil/x']) {
-      await assert.rejects(rt.runStep(sh('pwd', { lowers, cwd }), noCommit), { code: 'TSB_RUN_REQUEST' }, cwd);
+      await assert.rejects(rt.runStep(sh('pwd', { lowers, cwd }), noCommit), { code: 'TSB_RUNTIME_REQUEST' }, cwd);
     }
   });
 
@@ -403,7 +403,7 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
     await assert.rejects(
       rt.runStep(sh('echo started; sleep 997 & sleep 998 & trap "" TERM; sleep 999', { timeoutMs: 800 }), noCommit),
       (e: Error & { code?: string; data?: { lastLines: string[] } }) => {
-        assert.equal(e.code, 'TSB_RUN_TIMEOUT');
+        assert.equal(e.code, 'TSB_RUNTIME_TIMEOUT');
         assert.ok(e.data?.lastLines.includes('started'));
         return true;
       },
@@ -417,7 +417,7 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 500);
     const t0 = Date.now();
-    await assert.rejects(rt.runStep(sh('sleep 996', { signal: ac.signal }), noCommit), { code: 'TSB_RUN_ABORTED' });
+    await assert.rejects(rt.runStep(sh('sleep 996', { signal: ac.signal }), noCommit), { code: 'TSB_RUNTIME_ABORTED' });
     assert.ok(Date.now() - t0 < 10_000);
     assert.deepEqual(sleepers(/^sleep\x00996\x00$/), []);
   });
@@ -546,7 +546,7 @@ for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): proce
     // `escape` → /etc resolves inside the context (ctx/etc), which does not exist
     await assert.rejects(
       rt.runStep(sh('true', { mounts: [{ type: 'bind', target: '/x', source: 'escape/passwd', from: { hostDir: ctx } }] }), noCommit),
-      { code: 'TSB_RUN_REQUEST' },
+      { code: 'TSB_RUNTIME_REQUEST' },
     );
   });
 

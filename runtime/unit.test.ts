@@ -96,7 +96,7 @@ describe('runtime/users resolveUser', () => {
     it(`${spec ?? '(none)'} → ${want.uid}:${want.gid}`, () => assert.deepEqual(resolveUser(root, spec), want));
   }
   for (const bad of ['nosuch', 'app:nogroup', '99999999999']) {
-    it(`${bad} is refused`, () => assert.throws(() => resolveUser(root, bad), { code: 'TSB_RUN_REQUEST' }));
+    it(`${bad} is refused`, () => assert.throws(() => resolveUser(root, bad), { code: 'TSB_RUNTIME_REQUEST' }));
   }
   it('reads the rootfs files, never the host ones, even through an absolute symlink', () => {
     const r2 = join(dir, 'users2');
@@ -105,7 +105,7 @@ describe('runtime/users resolveUser', () => {
     writeFileSync(join(r2, 'x/pw'), 'svc:x:77:77::/srv:/bin/sh\n');
     symlinkSync('/x/pw', join(r2, 'etc/passwd'));
     assert.deepEqual(resolveUser(r2, 'svc'), { uid: 77, gid: 77, additionalGids: [], home: '/srv' });
-    assert.throws(() => resolveUser(r2, 'daemon'), { code: 'TSB_RUN_REQUEST' }); // the host has daemon
+    assert.throws(() => resolveUser(r2, 'daemon'), { code: 'TSB_RUNTIME_REQUEST' }); // the host has daemon
   });
 });
 
@@ -176,7 +176,7 @@ describe('runtime ids and cwd', () => {
   ];
   for (const [cwd, want] of cwds) {
     it(`checkCwd(${cwd}) ${want === null ? 'is refused' : '= ' + want}`, () => {
-      if (want === null) assert.throws(() => checkCwd(cwd), { code: 'TSB_RUN_REQUEST' });
+      if (want === null) assert.throws(() => checkCwd(cwd), { code: 'TSB_RUNTIME_REQUEST' });
       else assert.equal(checkCwd(cwd), want);
     });
   }
@@ -242,7 +242,7 @@ describe('runtime/unpack overlay-format snapshots', () => {
     it(`refuses ${name} and writes nothing outside`, async () => {
       const out = join(dir, `hostile-${name.replace(/\W+/g, '_')}`);
       mkdirSync(out);
-      await assert.rejects(unpackOverlayLayer(tar(entries), out), { code: 'TSB_UNSAFE_PATH' });
+      await assert.rejects(unpackOverlayLayer(tar(entries), out), { code: 'TSB_IMAGE_UNSAFE_PATH' });
       assert.equal(existsSync(join(dir, 'escape')), false);
       assert.equal(existsSync('/tmp/escape'), false);
     });

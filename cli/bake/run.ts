@@ -54,7 +54,7 @@ export async function runTargets(options: BakeRunOptions): Promise<TargetOutcome
           } catch (error) {
             // Once one target failed (or the user interrupted), what the others report is the cancel.
             if (stop.signal.aborted) return { name: target.name, status: 'cancelled' };
-            stop.abort(new BuildError('TSB_ABORTED', `cancelled: target "${target.name}" failed`));
+            stop.abort(new BuildError('TSB_BUILD_ABORTED', `cancelled: target "${target.name}" failed`));
             return { name: target.name, status: 'failed', error };
           } finally {
             progress.close();

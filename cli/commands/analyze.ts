@@ -41,7 +41,7 @@ export const REPORT_FLAGS: FlagSpec[] = [
 /** A gate failure: exit code 3, naming the gates. */
 export class GateFailedError extends TsbuildError {
   constructor(message: string) {
-    super('TSB_GATE_FAILED', message);
+    super('TSB_CLI_GATE_FAILED', message);
   }
 }
 

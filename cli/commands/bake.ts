@@ -65,7 +65,7 @@ export async function bakeCommand(argv: string[], io: Io): Promise<number> {
 
   const store = await openStore(parsed);
   const cancel = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => cancel.abort(new BuildError('TSB_ABORTED', `bake cancelled (${signal})`));
+  const onSignal = (signal: NodeJS.Signals): void => cancel.abort(new BuildError('TSB_BUILD_ABORTED', `bake cancelled (${signal})`));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {

@@ -173,7 +173,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   if (mode !== 'quiet') for (const n of notes) io.err(`note: ${n}\n`);
   const ac = new AbortController();
   // The reason is what a step that stops reports (a second signal kills: these are `once`).
-  const onSignal = (sig: NodeJS.Signals): void => ac.abort(new BuildError('TSB_ABORTED', `build cancelled (${sig})`));
+  const onSignal = (sig: NodeJS.Signals): void => ac.abort(new BuildError('TSB_BUILD_ABORTED', `build cancelled (${sig})`));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {

@@ -234,7 +234,7 @@ describe('image/tar/writer', () => {
         (e: unknown) => e,
       );
       assert.ok(out instanceof TarWriteError, String(out));
-      assert.equal(out.code, 'TSB_TAR_WRITE');
+      assert.equal(out.code, 'TSB_IMAGE_TAR_WRITE');
     });
   }
 

@@ -11,7 +11,7 @@ import { ImageError } from '../errors.js';
 /** An entry that cannot be written: bad header values, or a body whose length differs from header.size. */
 export class TarWriteError extends ImageError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('TSB_TAR_WRITE', message, data);
+    super('TSB_IMAGE_TAR_WRITE', message, data);
   }
 }
 

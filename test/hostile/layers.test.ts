@@ -3,7 +3,7 @@
  * snapshot unpack (runtime/unpack), and builds FROM an OCI layout holding the layer exported
  * with --output type=local and type=tar and read by COPY --from. Each row is a real tar (made
  * with tar-stream, which writes what our own writer refuses) on top of a real base layer; it
- * expects a clean TSB_UNSAFE_PATH or a result contained in the root, and marker files around
+ * expects a clean TSB_IMAGE_UNSAFE_PATH or a result contained in the root, and marker files around
  * the roots (their parent, a sibling) must be unchanged afterwards.
  */
 import assert from 'node:assert/strict';
@@ -56,7 +56,7 @@ const BASE: Entry[] = [
   { name: 'a/', type: 'directory' },
 ];
 
-const REFUSED = 'TSB_UNSAFE_PATH';
+const REFUSED = 'TSB_IMAGE_UNSAFE_PATH';
 /** A contained result: checks on the extracted root (or undefined: only "no error, markers intact"). */
 type Expect = typeof REFUSED | ((root: string) => void);
 
