@@ -156,6 +156,29 @@ describe('tsbuild lint (end to end)', function () {
     }
   });
 
+  it('InvalidBaseImagePlatform: a base whose config is for another platform (lint; a build refuses it)', async () => {
+    const other = process.arch === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+    const host = process.arch === 'arm64' ? 'linux/arm64' : 'linux/amd64';
+    const ctx = await makeTree({ 'base/Dockerfile': 'FROM scratch\nENV X=1\n', 'Dockerfile': 'FROM foreignbase:1\nENV Y=$X\n' });
+    try {
+      const b = await cli(['build', '--root', root, '-q', '--platform', other, '-t', 'foreignbase:1', join(ctx, 'base')]);
+      assert.equal(b.code, 0, b.stderr);
+      const want = `Base image foreignbase:1 was pulled with platform "${other}", expected "${host}" for current build`;
+      const r = await lint('--rules', 'buildkit', join(ctx, 'Dockerfile'));
+      assert.ok(r.stdout.includes(`Dockerfile:1:1: warning InvalidBaseImagePlatform: ${want}`), r.stdout);
+      // a build does not get this far: tsbuild refuses a single-platform base for another platform
+      const built = await cli(['build', '--root', root, '--progress', 'plain', ctx]);
+      assert.equal(built.code, 1);
+      assert.match(built.stderr, /is a single-platform image for linux\/\w+, not for linux\/\w+/);
+      // no URL from BuildKit for this rule; SARIF still gets a helpUri
+      const sarif = JSON.parse((await lint('--rules', 'buildkit', '--format', 'sarif', join(ctx, 'Dockerfile'))).stdout) as { runs: { tool: { driver: { rules: { id: string; helpUri: string }[] } } }[] };
+      assert.deepEqual(validate(SCHEMA, sarif), []);
+      assert.match(sarif.runs[0]!.tool.driver.rules.find((x) => x.id === 'InvalidBaseImagePlatform')!.helpUri, /^https:\/\/docs\.docker\.com\/reference\/build-checks\/invalid-base-image-platform\/$/);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('build --check / --call check: print as docker build --check, exit 1 on findings, build nothing', async () => {
     const ctx = await makeTree({ Dockerfile: 'FROM scratch as Build\nMAINTAINER me\n' });
     try {
