@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readDockerignore, walkContext } from '../../builder/context.js';
-import { readDockerfile } from '../../builder/dockerfile-source.js';
+import { readBounded, readDockerfile } from '../../builder/dockerfile-source.js';
 import { defaultRoot } from '../../cache/root.js';
 import { parseIgnoreFileWithLines, PatternMatcher } from '../../parser/index.js';
 import { parseForLint } from '../../parser/instructions.js';
@@ -35,7 +35,7 @@ const LINT_EXIT = 'Exit status: 0 no error-level finding, 1 error-level findings
 /** `tsbuild lint [Dockerfile]`: BuildKit's checks and hadolint's rules, without building. */
 async function lintCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, LINT_FLAGS);
-  if (bool(p, 'help')) return io.out(helpText('tsbuild lint [OPTIONS] [DOCKERFILE]', "Check a Dockerfile: BuildKit's build checks and hadolint's rules.", LINT_FLAGS, LINT_EXIT)), 0;
+  if (bool(p, 'help')) return io.out(helpText('tsbuild lint [OPTIONS] [DOCKERFILE|-]', "Check a Dockerfile (- reads stdin): BuildKit's build checks and hadolint's rules.", LINT_FLAGS, LINT_EXIT)), 0;
   const format = str(p, 'format') ?? 'text';
   if (!(LINT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`invalid --format ${format} (${LINT_FORMATS.join(', ')})`);
   const rules = str(p, 'rules') ?? 'all';
@@ -43,13 +43,15 @@ async function lintCommand(argv: string[], io: Io): Promise<number> {
   const ignore = list(p, 'ignore');
   for (const r of ignore) if (!ALL_RULES.has(r)) throw new UsageError(`--ignore ${r}: unknown rule${didYouMean(r, ALL_RULES.keys())}`);
   const config = await loadHadolintConfig(str(p, 'config'));
-  const file = p.positionals[0] ?? 'Dockerfile';
-  const text = await readDockerfile(file);
+  const arg = p.positionals[0] ?? 'Dockerfile';
+  // `-` reads the Dockerfile from stdin (as hadolint and `build -f -`); findings name it Dockerfile
+  const file = arg === '-' ? 'Dockerfile' : arg;
+  const text = arg === '-' ? await readBounded(process.stdin, 'Dockerfile') : await readDockerfile(arg);
   const parsed = parseForLint(text, { file });
-  const contextDir = str(p, 'context') ?? (file === '-' ? undefined : dirname(resolve(file)));
+  const contextDir = str(p, 'context') ?? (arg === '-' ? undefined : dirname(resolve(arg)));
   const facts = await gatherFacts(parsed, {
     ...(contextDir !== undefined ? { contextDir } : {}),
-    ...(file !== '-' ? { dockerfilePath: resolve(file) } : {}),
+    ...(arg !== '-' ? { dockerfilePath: resolve(arg) } : {}),
     storeRoot: str(p, 'root') ?? defaultRoot(),
     network: !bool(p, 'offline'),
     insecureRegistries: list(p, 'insecure-registry'),
