@@ -299,7 +299,7 @@ export class Runtime {
         let overlay = false;
         if (snap !== 'copy') {
           const why = await probeOverlay(join(root, 'tmp', `${buildId}-000000000001`));
-          if (why && snap === 'overlay') throw new RuntimeSetupError(`overlay snapshotter unavailable: ${why}`, { reason: why });
+          if (why && snap === 'overlay') throw new RuntimeSetupError(overlayUnavailable(why), { reason: why });
           overlay = why === undefined;
         }
         await writeProbe(root, fingerprint, { oci, overlay });
@@ -553,6 +553,13 @@ async function networkFiles(stepDir: string, hosts: string, network: RunRequest[
 /** /etc/hosts as BuildKit writes it (executor/oci/hosts.go): its two lines, then `IP<TAB>NAME` per --add-host. */
 export function hostsFile(hostname: string, extraHosts: readonly ExtraHost[]): string {
   return `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n` + extraHosts.map((h) => `${h.ip}\t${h.host}\n`).join('');
+}
+
+/** Why --snapshotter overlay cannot be had, and what to do instead (one line). */
+export function overlayUnavailable(why: string, rootless = inUserNamespace()): string {
+  if (!rootless) return `overlay snapshotter unavailable: ${why}`;
+  // fuse-overlayfs is not used: kernel overlayfs mounts in a user namespace from Linux 5.11 on
+  return `overlay snapshotter unavailable in the rootless user namespace (${why}): it needs Linux >= 5.11 (fuse-overlayfs is not supported); use --snapshotter copy, or run as root`;
 }
 
 function hostResolvConf(network: RunRequest['network']): string {

@@ -62,3 +62,13 @@ describe('rootless: what keeps it from starting, one line each', () => {
     assert.equal(isIdentityMap('         0       1500          1\n         1     200000      65536\n'), false);
   });
 });
+
+describe('rootless: --snapshotter overlay where overlay does not mount', () => {
+  it('says in one line what to use instead', async () => {
+    const { overlayUnavailable } = await import('./index.js');
+    const text = overlayUnavailable('overlay mount failed: EPERM', true);
+    assert.doesNotMatch(text, /\n/);
+    assert.match(text, /needs Linux >= 5\.11 \(fuse-overlayfs is not supported\); use --snapshotter copy, or run as root$/);
+    assert.equal(overlayUnavailable('x', false), 'overlay snapshotter unavailable: x');
+  });
+});
