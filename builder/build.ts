@@ -19,6 +19,9 @@ import { BuildResources } from './resources.js';
 import { solveBuild, type Solved } from './session.js';
 import type { Clock, Slots, StepRuntime } from './solve.js';
 import type { StepCache, StepFlights } from './step-cache.js';
+import type { AnnotationSet, AttestOptions } from './attestations.js';
+import { attachAttestations } from './attest-build.js';
+import type { Descriptor } from '../image/types.js';
 
 export interface SecretSpec {
   id: string;
@@ -77,6 +80,10 @@ export interface BuildOptions {
   network?: 'default' | 'none' | 'host';
   allow?: string[];
   run?: RunSettings;
+  /** `--provenance` / `--sbom`: in-toto attestations attached as BuildKit attaches them (the result becomes an index). */
+  attest?: AttestOptions;
+  /** `--annotation` by target; index ones need an index (attestations), as in BuildKit. */
+  annotations?: AnnotationSet;
   /** Seconds since the epoch (SOURCE_DATE_EPOCH): fixes every timestamp, so rebuilds give the same digest. */
   sourceDateEpoch?: number;
   runtime?: { runtime?: 'auto' | 'runc' | 'crun'; snapshotter?: 'auto' | 'overlay' | 'copy'; isolation?: 'container' | 'chroot' };
@@ -112,8 +119,12 @@ export interface BuildRecord {
 }
 
 export interface BuildResult {
-  /** Manifest digest (what registries and `docker pull name@…` use). */
+  /** Manifest digest of the image. */
   digest: Digest;
+  /** The index the result is when attestations are attached (what is tagged and pushed). */
+  index?: Descriptor;
+  /** The attestation manifest of this image (`--provenance`/`--sbom`), for the index that holds it. */
+  attestation?: Descriptor;
   /** Config digest: docker's image ID. */
   imageId: Digest;
   manifestSize: number;
@@ -171,6 +182,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
  */
 export async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<BuildResult> {
   const emit: EventSink = o.onEvent ?? (() => {});
+  const startedOn = new Date();
   const prepared = await prepare(o, source, emit);
   const plan = planBuild(prepared.df, prepared.globalArgs, { target: o.target, namedContexts: new Set(prepared.namedContexts.keys()) });
   const res = BuildResources.open(o);
@@ -178,8 +190,9 @@ export async function buildSource(o: BuildOptions, source: DockerfileSource): Pr
     if (!o.perPlatform) await importCaches(o.cacheFrom ?? [], res.cacheIo(emit));
     const solved = await solveBuild(o, source, prepared, plan, res, emit);
     const image = await finalizeBuild(o, solved, res, emit);
-    const pushed = o.perPlatform ? [] : await exportBuild(o, solved, image, res, emit);
-    return resultOf(o, solved, image, pushed, res.stepCache);
+    const attached = await attachAttestations(o, solved, source, image, res.views, startedOn);
+    const pushed = o.perPlatform ? [] : await exportBuild(o, solved, image, res, emit, attached.index);
+    return { ...resultOf(o, solved, image, pushed, res.stepCache), ...attached };
   } finally {
     await res.close();
   }

@@ -16,24 +16,68 @@ import { addHistory, appendOwned, assignOwned, CREATED_BY_SUFFIX, envMap, setEnv
 import { baseKey } from './step-cache.js';
 import { expand, expandList, lookupFrom } from './vars.js';
 import { registryNameOf } from '../image/image-spec.js';
+import { storeRefName } from '../registry/reference.js';
 
 
 /** Builds one stage: resolve its base, run ONBUILD triggers, then each instruction in order. */
 export async function buildStage(s: BuildSession, stage: Stage, base: SourceRef): Promise<StageState> {
   const label = stage.name ?? String(stage.index);
-  let state = await startStage(s, stage, base, label);
+  const counter = stepCounter(s, stage, base);
+  let state = await startStage(s, stage, base, label, counter);
   const triggers = state.config.config.OnBuild ?? [];
   if (triggers.length > 0) {
     state = { ...state, config: { ...state.config, config: { ...state.config.config, OnBuild: null } } };
+    counter.total += triggers.length;
     for (const [i, t] of triggers.entries()) {
       const ins = parseTrigger(t, stage);
-      state = await runInstruction(s, state, ins, `ONBUILD ${t}`, `onbuild-${i}`);
+      state = await runInstruction(s, state, ins, `ONBUILD ${t}`, `onbuild-${i}`, counter.next(ins));
     }
   }
   for (const [i, ins] of stage.instructions.entries()) {
-    state = await runInstruction(s, state, ins, ins.original, String(i));
+    state = await runInstruction(s, state, ins, ins.original, String(i), counter.next(ins));
   }
   return state;
+}
+
+/** How a step shows in progress: BuildKit's `[stage n/m]` label, or hidden where BuildKit shows no step. */
+interface StepShow {
+  label?: string;
+  hidden?: boolean;
+}
+
+/** Instructions that are steps in BuildKit's progress (they make an LLB op); the others only change metadata. */
+const SHOWN_KINDS = new Set(['run', 'copy', 'add', 'workdir']);
+
+/**
+ * BuildKit's step numbering (dockerfile2llb prefixCommand): a stage's image FROM and its
+ * RUN/COPY/ADD/WORKDIR steps count; the name is the stage's, `stage-N` for an unnamed one, none in
+ * a one-stage Dockerfile; the number is padded to the width of the total.
+ */
+function stepCounter(s: BuildSession, stage: Stage, base: SourceRef): { total: number; fromShown: boolean; next: (ins: Instruction | 'from') => StepShow } {
+  const name = s.df.stages.length === 1 ? '' : (stage.name ?? `stage-${stage.index}`);
+  const fromShown = base.kind === 'image' || base.kind === 'context';
+  let index = 0;
+  const counter = {
+    total: (fromShown ? 1 : 0) + stage.instructions.filter((ins) => SHOWN_KINDS.has(ins.kind)).length,
+    fromShown,
+    next: (ins: Instruction | 'from'): StepShow => {
+      if (ins === 'from' ? !fromShown : !SHOWN_KINDS.has(ins.kind)) return { hidden: true };
+      index++;
+      const n = String(index).padStart(String(counter.total).length, ' ');
+      return { label: `${name ? `${name} ` : ''}${n}/${counter.total}` };
+    },
+  };
+  return counter;
+}
+
+/** FROM as BuildKit names the step: the image reference with its ARGs expanded, fully qualified. */
+function fromDisplay(base: SourceRef, original: string): string {
+  if (base.kind !== 'image') return original;
+  try {
+    return `FROM ${storeRefName(base.ref)}`;
+  } catch {
+    return `FROM ${base.ref}`;
+  }
 }
 
 function parseTrigger(trigger: string, stage: Stage): Instruction {
@@ -43,11 +87,12 @@ function parseTrigger(trigger: string, stage: Stage): Instruction {
   return ins;
 }
 
-async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label: string): Promise<StageState> {
+async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label: string, counter: ReturnType<typeof stepCounter>): Promise<StageState> {
   const id = stepId(s);
   const loc = locOf(stage.from);
   const t0 = s.clock.now();
-  s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'started', loc });
+  const step = { type: 'step' as const, id, stage: label, name: fromDisplay(base, stage.from.original), loc, ...counter.next('from') };
+  s.emit({ ...step, status: 'started' });
   try {
     const fromPlatform = stagePlatform(s, stage, loc);
     // scratch is always the target's, FROM --platform or not (BuildKit's dockerfile2llb: emptyImage(targetPlatform))
@@ -60,7 +105,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       const st = await s.stageResult(base.index);
       resolved = { digest: 'scratch', name: st.label, layers: st.layers, config: st.config };
       const args = new Map<string, string | undefined>();
-      s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: s.clock.now() - t0 });
+      s.emit({ ...step, status: 'done', durationMs: s.clock.now() - t0 });
       // the parent's valued ARGs stay in the environment of a stage built FROM it (BuildKit)
       // a stage FROM a stage is for that stage's platform (BuildKit), unless FROM --platform says
       return { label, platform: fromPlatform ?? st.platform, layers: st.layers, baseLayerCount: st.baseLayerCount, config: st.config, args, ...(st.argEnv ? { argEnv: st.argEnv } : {}), baseDigest: st.baseDigest, historySources: st.historySources, baseName: st.baseName, cacheKey: st.cacheKey, lastCreated: st.lastCreated, owned: new WeakSet() };
@@ -71,7 +116,8 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
     } else {
       resolved = await resolveImage(resolver, base.ref, loc);
     }
-    s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'done', loc, durationMs: s.clock.now() - t0 });
+    if (resolved.digest !== 'scratch') s.materials.push({ ref: base.kind === 'image' ? base.ref : resolved.name, digest: resolved.digest });
+    s.emit({ ...step, status: 'done', durationMs: s.clock.now() - t0 });
     return {
       label,
       platform,
@@ -86,7 +132,7 @@ async function startStage(s: BuildSession, stage: Stage, base: SourceRef, label:
       ...(resolved.digest !== 'scratch' && registryNameOf(resolved.name, 'dockerfile') !== undefined ? { baseName: registryNameOf(resolved.name, 'dockerfile')! } : {}),
     };
   } catch (e) {
-    s.emit({ type: 'step', id, stage: label, name: stage.from.original, status: 'error', loc, error: (e as Error).message });
+    s.emit({ ...step, status: 'error', error: (e as Error).message });
     throw locate(e, loc);
   }
 }
@@ -111,23 +157,24 @@ function locOf(ins: { loc: { file: string; line: number; column: number } }): So
   return { file: ins.loc.file, line: ins.loc.line, column: ins.loc.column };
 }
 
-async function runInstruction(s: BuildSession, state: StageState, ins: Instruction, display: string, index: string): Promise<StageState> {
+async function runInstruction(s: BuildSession, state: StageState, ins: Instruction, display: string, index: string, show: StepShow): Promise<StageState> {
   if (s.signal?.aborted) throw new BuildError('TSB_BUILD_ABORTED', 'build aborted');
   const id = stepId(s);
   const loc = locOf(ins);
   const t0 = s.clock.now();
-  s.emit({ type: 'step', id, stage: state.label, name: display, status: 'started', loc });
+  const step = { type: 'step' as const, id, stage: state.label, name: display, loc, ...show };
+  s.emit({ ...step, status: 'started' });
   // Read before the step: it may extend the stage's own history in place.
   const before = { history: state.config.history?.length ?? 0, sources: state.historySources };
   try {
     const { cacheHit, missReason, ...out } = await dispatch(s, state, ins, id, index, display);
     let next = attribute(before, out, loc);
     next = { ...next, lastCreated: next.config.history?.at(-1)?.created ?? state.lastCreated };
-    s.emit({ type: 'step', id, stage: state.label, name: display, status: cacheHit === true ? 'cached' : 'done', loc, durationMs: s.clock.now() - t0, ...(missReason ? { reason: missReason } : {}) });
+    s.emit({ ...step, status: cacheHit === true ? 'cached' : 'done', durationMs: s.clock.now() - t0, ...(missReason ? { reason: missReason } : {}) });
     return next;
   } catch (caught) {
     const e = causeOf(caught, s.signal);
-    s.emit({ type: 'step', id, stage: state.label, name: display, status: 'error', loc, error: (e as Error).message });
+    s.emit({ ...step, status: 'error', error: (e as Error).message });
     throw locate(e, loc);
   }
 }

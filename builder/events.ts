@@ -9,8 +9,15 @@ export interface StepEvent {
   /** Stable id within a build, e.g. "2/7" or "builder-a 3/5". */
   id: string;
   stage: string;
-  /** The instruction as written (secrets never appear: build args are not expanded here). */
+  /** The instruction as written (secrets never appear: build args are not expanded here; FROM shows its expanded image). */
   name: string;
+  /**
+   * BuildKit's step label without brackets: `base 1/2`, `stage-1 2/3`, `1/2` in a one-stage
+   * Dockerfile. Absent for steps BuildKit shows no vertex for (ENV, LABEL…, FROM scratch or a stage).
+   */
+  label?: string;
+  /** A step BuildKit does not show (metadata instructions); renderers may leave it out. */
+  hidden?: boolean;
   status: StepStatus;
   loc?: { file: string; line: number };
   durationMs?: number;
@@ -33,5 +40,14 @@ export interface MessageEvent {
   loc?: { file: string; line: number };
 }
 
-export type BuildEvent = StepEvent | LogEvent | MessageEvent;
+/** A sub-task of a step, as BuildKit shows `exporting layers`, `naming to …`, `pushing manifest for …`. */
+export interface StatusEvent {
+  type: 'status';
+  id: string;
+  text: string;
+  status: 'started' | 'done';
+  durationMs?: number;
+}
+
+export type BuildEvent = StepEvent | LogEvent | MessageEvent | StatusEvent;
 export type EventSink = (e: BuildEvent) => void;

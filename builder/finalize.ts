@@ -20,7 +20,7 @@ export interface FinalImage {
 export async function finalizeBuild(o: BuildOptions, solved: Solved, res: BuildResources, emit: EventSink): Promise<FinalImage> {
   const { final, session } = solved;
   const extraConfig = await inlineCache(o.cacheTo ?? [], res.cacheIo(emit), solved.stepKeys('min'), final.layers.map((l) => l.desc));
-  const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, clock: session.clock, extraConfig });
+  const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, clock: session.clock, extraConfig, ...(o.annotations ? { annotations: o.annotations } : {}) });
   // What report/ needs to attribute layers: kept beside the image, not inside it.
   await o.store.writeMetaIfChanged(IMAGES_NS, img.manifest.digest, {
     baseLayerCount: final.baseLayerCount,
@@ -36,7 +36,14 @@ export async function finalizeBuild(o: BuildOptions, solved: Solved, res: BuildR
 export async function finalizeImage(
   store: ContentStore,
   state: StageState,
-  o: { labels: Record<string, string>; epoch: number | undefined; clock: Clock; extraConfig?: Record<string, unknown> },
+  o: {
+    labels: Record<string, string>;
+    epoch: number | undefined;
+    clock: Clock;
+    extraConfig?: Record<string, unknown>;
+    /** `--annotation manifest:K=V` (in the manifest) and `manifest-descriptor:K=V` (on the descriptor that names it). */
+    annotations?: { manifest: Record<string, string>; manifestDescriptor: Record<string, string> };
+  },
 ): Promise<FinalImage> {
   const c = state.config;
   // The newest step's date: a fully cached rebuild gives the same config and image ID.
@@ -62,9 +69,11 @@ export async function finalizeImage(
     mediaType: MediaType.OciManifest,
     config,
     layers: state.layers.map((l) => ({ mediaType: l.desc.mediaType, digest: l.desc.digest, size: l.desc.size })),
+    ...(nonEmpty(o.annotations?.manifest) ? { annotations: sortedKeys(o.annotations.manifest) } : {}),
   };
   const mdesc = await store.putJSON(manifest, MediaType.OciManifest);
-  return { manifest: mdesc, config, configFile };
+  const descAnnotations = o.annotations?.manifestDescriptor;
+  return { manifest: nonEmpty(descAnnotations) ? { ...mdesc, annotations: sortedKeys(descAnnotations) } : mdesc, config, configFile };
 }
 
 /** Drops undefined/null-valued keys so the JSON has no `"Cmd": null` noise unless docker would write it. */
@@ -72,4 +81,13 @@ function compact<T extends object>(o: T): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined && !(v === null && k === 'OnBuild')) out[k] = v;
   return out as T;
+}
+
+function nonEmpty(m: Record<string, string> | undefined): m is Record<string, string> {
+  return m !== undefined && Object.keys(m).length > 0;
+}
+
+/** Annotations with their keys sorted, as Go writes a map (BuildKit's manifests). */
+export function sortedKeys(m: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -19,6 +19,7 @@ import { exportCaches, importCaches, type CacheIo } from './cache-io.js';
 import { BuildUsageError } from './errors.js';
 import type { BuildEvent, EventSink } from './events.js';
 import { runIndexExporter, type OutputSpec } from './exporters/index.js';
+import { sortedKeys } from './finalize.js';
 import { LayerViews } from './layers.js';
 import type { DockerfileSource } from './prepare.js';
 
@@ -36,8 +37,9 @@ function checkOutputs(outputs: readonly OutputSpec[], platforms: Platform[]): vo
 /** A platform's events, named with it (`[linux/arm64 build]`), with ids that do not collide across platforms. */
 function platformSink(emit: EventSink, platform: string): EventSink {
   return (e: BuildEvent) => {
-    if (e.type === 'step') emit({ ...e, id: `${platform} ${e.id}`, stage: `${platform} ${e.stage}` });
-    else if (e.type === 'log') emit({ ...e, id: `${platform} ${e.id}` });
+    // BuildKit's label of a multi-platform step: [linux/arm64 base 1/2]
+    if (e.type === 'step') emit({ ...e, id: `${platform} ${e.id}`, stage: `${platform} ${e.stage}`, ...(e.label !== undefined ? { label: `${platform} ${e.label}` } : {}) });
+    else if (e.type === 'log' || e.type === 'status') emit({ ...e, id: `${platform} ${e.id}` });
     else emit(e);
   };
 }
@@ -81,12 +83,27 @@ export async function buildPlatforms(o: BuildOptions, source: DockerfileSource, 
         }),
       ),
     );
+    // BuildKit's order: every platform's image (with --annotation manifest-descriptor:), then their attestation manifests
+    const descAnnotations = o.annotations?.manifestDescriptor ?? {};
+    const indexAnnotations = o.annotations?.index ?? {};
     const index: Index = {
       schemaVersion: 2,
       mediaType: MediaType.OciIndex,
-      manifests: results.map((r, i): Descriptor => ({ mediaType: MediaType.OciManifest, digest: r.digest, size: r.manifestSize, platform: descriptorPlatform(platforms[i]!) })),
+      manifests: [
+        ...results.map((r, i): Descriptor => ({
+          mediaType: MediaType.OciManifest,
+          digest: r.digest,
+          size: r.manifestSize,
+          ...(Object.keys(descAnnotations).length ? { annotations: sortedKeys(descAnnotations) } : {}),
+          platform: descriptorPlatform(platforms[i]!),
+        })),
+        ...results.flatMap((r) => (r.attestation ? [r.attestation] : [])),
+      ],
+      ...(Object.keys(indexAnnotations).length ? { annotations: sortedKeys(indexAnnotations) } : {}),
     };
-    const indexDesc = await o.store.putJSON(index, MediaType.OciIndex);
+    const stored = await o.store.putJSON(index, MediaType.OciIndex);
+    const indexDescriptorAnnotations = o.annotations?.indexDescriptor ?? {};
+    const indexDesc = Object.keys(indexDescriptorAnnotations).length ? { ...stored, annotations: sortedKeys(indexDescriptorAnnotations) } : stored;
     const keys = { min: results.flatMap((r) => r.cacheKeys.min), max: results.flatMap((r) => r.cacheKeys.max), cacheMountIds: new Set(results.flatMap((r) => [...r.cacheKeys.cacheMountIds])) };
     await exportCaches(o.cacheTo ?? [], cacheIo, { keys: (mode) => keys[mode], cacheMountIds: keys.cacheMountIds });
     const views = new LayerViews(o.store, tmp);

@@ -41,7 +41,7 @@ export class BuildResources {
       hasher: (dir) => this.#hasher(dir),
       misses: [],
       keys: new Map(),
-      disabled: (label) => o.noCache === true || noCacheStages.has(label.toLowerCase()),
+      disabled: (label) => (o.noCache === true ? '--no-cache' : noCacheStages.has(label.toLowerCase()) ? `--no-cache-filter ${label.toLowerCase()}` : undefined),
       ...(o.stepFlights || o.perPlatform ? { flights: o.perPlatform?.flights ?? o.stepFlights } : {}),
     };
   }

@@ -49,6 +49,8 @@ export interface BuildSession extends SolveEnv {
   ssh: Map<string, string>;
   network: 'default' | 'none' | 'host';
   allow: Set<string>;
+  /** Base images the build resolved (ref as expanded, manifest digest): provenance materials. */
+  materials: Array<{ ref: string; digest: string }>;
   /** Limits and the ssh agent of `ADD <git url>` fetches. */
   git: GitSettings;
   /** What every RUN gets from the command line: hosts, limits, /dev/shm, confinement. */
@@ -167,6 +169,7 @@ async function openSession(
     git: { deadlineMs: timeouts.deadlineMs, idleMs: timeouts.bodyIdleMs, ...DEFAULT_CONTEXT_LIMITS, ...o.contextLimits, ...(sshAuthSock ? { sshAuthSock } : {}) },
     store: o.store,
     df,
+    materials: [],
     views: res.views,
     stepCache: res.stepCache,
     resolver: {

@@ -21,7 +21,8 @@ export interface StepCache {
   misses: Array<{ step: string; loc?: { file: string; line: number }; reasons: string[] }>;
   /** Every key recorded or hit in this build, per stage index (for --cache-to). */
   keys: Map<string, Digest[]>;
-  disabled: (stageLabel: string) => boolean;
+  /** Why the cache is off for this stage (`--no-cache`, `--no-cache-filter NAME`), or undefined when it is on. */
+  disabled: (stageLabel: string) => string | undefined;
   /** Shared by the builds of one process (the platforms of a multi-platform build, bake's targets): a step key runs once. */
   flights?: StepFlights;
   /** Keys this build holds in `flights` (released when recorded, or when the build ends). */
@@ -124,7 +125,8 @@ export async function lookupStep(
 ): Promise<{ state?: StageState; reasons: string[] }> {
   const sc = s.stepCache;
   let history = historyIn;
-  if (!sc || sc.disabled(state.label)) return { reasons: ['cache disabled (--no-cache)'] };
+  const off = sc ? sc.disabled(state.label) : 'no build cache';
+  if (!sc || off !== undefined) return { reasons: [`cache disabled by ${off}`] };
   if (sc.flights && !sc.held?.has(step.key)) (sc.held ??= new Map()).set(step.key, await sc.flights.hold(step.key));
   const rec = await sc.cache.lookup(step.key);
   if (rec) {

@@ -1,4 +1,5 @@
 import type { BuildEvent } from '../builder/events.js';
+import { StepNumbers, stepTitle } from './progress-steps.js';
 import { ttyProgress } from './progress-tty.js';
 
 export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -23,15 +24,32 @@ export function createProgress(mode: ProgressMode, out: ProgressOut = process.st
     case 'rawjson':
       return { onEvent: (e) => out.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n'), close: () => {} };
     case 'tty':
-      return ttyProgress(out, (out as { columns?: number }).columns ?? process.stderr.columns ?? 100);
+      return ttyProgress(out, usableWidth((out as { columns?: number }).columns ?? process.stderr.columns));
     default:
       return plainProgress(out, false);
   }
 }
 
+/**
+ * BuildKit's plain output (`--progress=plain`): each shown step gets the next `#N` when it starts,
+ * its header is `#N [label] NAME`, then its output lines (`#N 0.123 …`), sub-tasks (`#N naming to
+ * … done`) and one end line (`#N DONE 0.2s`, `#N CACHED`, `#N ERROR`); a blank line separates steps.
+ * Steps BuildKit does not show (ENV, LABEL…) are left out. Errors are printed once, by the CLI.
+ */
+/** A terminal's width, or BuildKit's 80 where it reports none (or one too narrow to lay steps out). */
+function usableWidth(columns: number | undefined): number {
+  return columns !== undefined && columns >= 40 ? columns : 80;
+}
+
 function plainProgress(out: ProgressOut, color: boolean): ProgressWriter {
+  const numbers = new StepNumbers();
   const t0 = new Map<string, number>();
+  let last: string | undefined;
   const c = (code: string, s: string): string => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const block = (id: string): void => {
+    if (last !== undefined && last !== id) out.write('\n');
+    last = id;
+  };
   return {
     onEvent(e) {
       if (e.type === 'message') {
@@ -39,26 +57,35 @@ function plainProgress(out: ProgressOut, color: boolean): ProgressWriter {
         out.write(`${e.level === 'warn' ? c('33', 'WARN') : 'INFO'}: ${e.text}${where}\n`);
         return;
       }
+      const n = numbers.of(e);
+      if (n === undefined) return;
       if (e.type === 'log') {
         const since = ((Date.now() - (t0.get(e.id) ?? Date.now())) / 1000).toFixed(3);
-        out.write(`#${e.id} ${since} ${e.line}\n`);
+        block(e.id);
+        out.write(`#${n} ${since} ${e.line}\n`);
         return;
       }
-      const head = `#${e.id} [${e.stage}] ${oneLine(e.name)}`;
+      if (e.type === 'status') {
+        if (e.status !== 'done') return;
+        block(e.id);
+        out.write(`#${n} ${e.text} ${timeDone(e.durationMs)}done\n`);
+        return;
+      }
+      block(e.id);
       switch (e.status) {
         case 'started':
           t0.set(e.id, Date.now());
-          out.write(`${c('34', head)}\n`);
+          out.write(`${c('34', `#${n} ${stepTitle(e)}`)}\n`);
           break;
         case 'cached':
-          out.write(`#${e.id} ${c('36', 'CACHED')}\n`);
+          out.write(`#${n} ${c('36', 'CACHED')}\n`);
           break;
         case 'done':
-          out.write(`#${e.id} ${c('32', 'DONE')} ${((e.durationMs ?? 0) / 1000).toFixed(1)}s${e.reason ? ` (${e.reason})` : ''}\n`);
+          out.write(`#${n} ${c('32', 'DONE')} ${((e.durationMs ?? 0) / 1000).toFixed(1)}s${e.reason ? ` (${e.reason})` : ''}\n`);
           break;
         case 'error':
           // The error itself is printed once, with its Dockerfile lines, when the build ends.
-          out.write(`#${e.id} ${c('31', 'ERROR')}\n`);
+          out.write(`#${n} ${c('31', 'ERROR')}\n`);
           break;
         case 'skipped':
           break;
@@ -68,7 +95,8 @@ function plainProgress(out: ProgressOut, color: boolean): ProgressWriter {
   };
 }
 
-function oneLine(s: string): string {
-  const first = s.split('\n')[0] ?? '';
-  return s.includes('\n') ? `${first} …` : first;
+/** BuildKit prints a sub-task's time before `done` only when it took a measurable while. */
+function timeDone(ms: number | undefined): string {
+  return ms !== undefined && ms >= 50 ? `${(ms / 1000).toFixed(1)}s ` : '';
 }
+

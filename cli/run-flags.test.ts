@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { UsageError } from './args.js';
-import { canonicalIp, parseAddHost, parseSecurityOpts, parseUlimit, ramInBytes } from './specs.js';
+import { canonicalIp, parseAddHost, parseAnnotations, parseAttestations, parseSecurityOpts, parseUlimit, ramInBytes } from './specs.js';
+import { imagePurl } from '../builder/attestations.js';
 
 /** --add-host: buildx's own table (build/utils_test.go), with the address as BuildKit writes it. */
 describe('--add-host', () => {
@@ -115,4 +116,62 @@ describe('--security-opt', () => {
   for (const [input, message] of bad) {
     it(`rejects ${input}`, () => assert.throws(() => parseSecurityOpts([input], read), (e: unknown) => e instanceof UsageError && message.test(e.message)));
   }
+});
+
+describe('--annotation (buildx prefixes)', () => {
+  it('puts each key where its types say; no type is the manifest', () => {
+    assert.deepEqual(parseAnnotations(['a=1', 'manifest:b=2', 'manifest-descriptor:c=3', 'index,index-descriptor:d=4', 'manifest[linux/amd64]:e=x=y', ''], 'linux/amd64'), {
+      manifest: { a: '1', b: '2', e: 'x=y' },
+      manifestDescriptor: { c: '3' },
+      index: { d: '4' },
+      indexDescriptor: { d: '4' },
+    });
+  });
+  const bad: Array<[string, RegExp]> = [
+    ['k', /expected key=value/],
+    ['layer:k=v', /unknown annotation type "layer"/],
+    ['Manifest:k=v', /invalid annotation type "Manifest"/],
+    ['manifest[linux/arm64]:k=v', /no platform linux\/arm64/],
+    ['manifest:=v', /empty key/],
+  ];
+  for (const [input, message] of bad) it(`rejects ${input}`, () => assert.throws(() => parseAnnotations([input], 'linux/amd64'), (e: unknown) => e instanceof UsageError && message.test(e.message)));
+});
+
+describe('--attest / --provenance / --sbom', () => {
+  const table: Array<[string[], string | undefined, string | undefined, object]> = [
+    [[], 'true', undefined, { provenance: { mode: 'min', version: 'v1' } }],
+    [[], '1', 'true', { provenance: { mode: 'min', version: 'v1' }, sbom: true }],
+    [[], 'mode=max,version=v0.2,builder-id=https://ci/1', undefined, { provenance: { mode: 'max', version: 'v0.2', builderId: 'https://ci/1' } }],
+    [['type=provenance,mode=full'], undefined, undefined, { provenance: { mode: 'max', version: 'v1' } }],
+    [['type=sbom'], 'false', undefined, { sbom: true }],
+    [['type=provenance'], 'false', 'false', {}],
+  ];
+  for (const [attest, provenance, sbom, want] of table) {
+    it(`${[...attest.map((a) => `--attest ${a}`), provenance !== undefined ? `--provenance ${provenance}` : '', sbom !== undefined ? `--sbom ${sbom}` : ''].filter(Boolean).join(' ')}`, () => {
+      assert.deepEqual(parseAttestations(attest, provenance, sbom).options, want);
+    });
+  }
+  it('notes a generator image (the scan is our own)', () => {
+    assert.match(parseAttestations(['type=sbom,generator=docker/buildkit-syft-scanner'], undefined, undefined).notes[0]!, /scans the filesystem itself/);
+  });
+  for (const [attest, message] of [
+    ['type=provenance,mode=huge', /invalid provenance mode/],
+    ['type=provenance,version=v3', /invalid provenance SLSA version/],
+    ['type=provenance,colour=red', /unknown provenance attestation attribute "colour"/],
+    ['mode=max', /attestation type not specified/],
+    ['type=vex', /unknown attestation type "vex"/],
+  ] as const) {
+    it(`rejects --attest ${attest}`, () => assert.throws(() => parseAttestations([attest], undefined, undefined), (e: unknown) => e instanceof UsageError && message.test(e.message)));
+  }
+});
+
+describe('image purls (BuildKit util/purl RefToPURL)', () => {
+  const table: Array<[string, string]> = [
+    ['busybox:latest', 'pkg:docker/busybox@latest?platform=linux%2Famd64'],
+    ['busybox', 'pkg:docker/busybox@latest?platform=linux%2Famd64'],
+    ['docker.io/library/debian:bookworm', 'pkg:docker/debian@bookworm?platform=linux%2Famd64'],
+    ['myorg/app:1', 'pkg:docker/myorg/app@1?platform=linux%2Famd64'],
+    ['127.0.0.1:5000/x/y:2', 'pkg:docker/127.0.0.1:5000/x/y@2?platform=linux%2Famd64'],
+  ];
+  for (const [ref, purl] of table) it(`${ref} → ${purl}`, () => assert.equal(imagePurl(ref, { os: 'linux', architecture: 'amd64' }), purl));
 });

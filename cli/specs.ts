@@ -3,6 +3,7 @@
  * read by one field splitter. RUN --mount is Dockerfile syntax and parsed by builder/ops/run.ts.
  */
 import type { CacheSpec, SecretSpec } from '../builder/build.js';
+import type { AnnotationSet, AttestOptions } from '../builder/attestations.js';
 import type { OutputSpec } from '../builder/exporters/index.js';
 import { isIP } from 'node:net';
 import { parseSize } from '../report/units.js';
@@ -208,4 +209,74 @@ function readSeccompProfile(path: string, readFile: (path: string) => string): M
     throw new UsageError(`--security-opt seccomp=${path}: not a seccomp profile (needs defaultAction and syscalls, as Docker's default.json)`);
   }
   return { ...p, syscalls: p.syscalls ?? [] } as MobySeccompProfile;
+}
+
+/**
+ * `--annotation [TYPE[,TYPE…]:]KEY=VALUE` as buildx reads it: TYPE is `manifest` (the default),
+ * `manifest-descriptor`, `index` or `index-descriptor`, optionally with `[PLATFORM]`, which must
+ * then be the platform built.
+ */
+export function parseAnnotations(values: string[], platform: string): AnnotationSet {
+  const set: AnnotationSet = { index: {}, indexDescriptor: {}, manifest: {}, manifestDescriptor: {} };
+  const targets: Record<string, keyof AnnotationSet> = { manifest: 'manifest', 'manifest-descriptor': 'manifestDescriptor', index: 'index', 'index-descriptor': 'indexDescriptor' };
+  for (const v of values) {
+    if (v === '') continue;
+    const eq = v.indexOf('=');
+    if (eq < 0) throw new UsageError(`invalid annotation ${JSON.stringify(v)}, expected key=value`);
+    const left = v.slice(0, eq);
+    const value = v.slice(eq + 1);
+    const colon = left.indexOf(':');
+    const key = colon < 0 ? left : left.slice(colon + 1);
+    if (key === '') throw new UsageError(`invalid annotation ${JSON.stringify(v)}: empty key`);
+    const types = colon < 0 ? ['manifest'] : left.slice(0, colon).split(',');
+    for (const t of types) {
+      const m = /^([a-z-]+)(?:\[([A-Za-z0-9_/-]+)\])?$/.exec(t);
+      if (!m) throw new UsageError(`invalid annotation type ${JSON.stringify(t)}, expected type and optional platform in square brackets`);
+      const target = targets[m[1]!];
+      if (!target) throw new UsageError(`unknown annotation type ${JSON.stringify(m[1])} (manifest, manifest-descriptor, index, index-descriptor)`);
+      if (m[2] !== undefined && m[2] !== platform) throw new UsageError(`invalid annotation: no platform ${m[2]} found in source (this build is ${platform})`);
+      set[target][key] = value;
+    }
+  }
+  return set;
+}
+
+/** `--attest type=provenance|sbom,…`, `--provenance VALUE`, `--sbom VALUE` (buildx's shorthands) → what to attach. */
+export function parseAttestations(attest: string[], provenance: string | undefined, sbom: string | undefined): { options: AttestOptions; notes: string[] } {
+  const specs = [...attest];
+  // buildx's CanonicalizeAttest: a boolean means enabled or disabled, anything else is attributes
+  const canonical = (type: string, v: string): string => (/^(true|false|1|0)$/i.test(v) ? `type=${type},disabled=${!/^(true|1)$/i.test(v)}` : `type=${type},${v}`);
+  if (provenance !== undefined) specs.push(canonical('provenance', provenance));
+  if (sbom !== undefined) specs.push(canonical('sbom', sbom));
+  const options: AttestOptions = {};
+  const notes: string[] = [];
+  for (const spec of specs) {
+    const fields = parseSpecFields(spec);
+    const get = (k: string): string | undefined => fields.get(k)?.[0];
+    const type = get('type');
+    const disabled = get('disabled');
+    if (disabled !== undefined && !/^(true|false|1|0)$/i.test(disabled)) throw new UsageError(`invalid value disabled=${disabled} in ${spec}`);
+    const off = disabled !== undefined && /^(true|1)$/i.test(disabled);
+    const known = (allowed: string[]): void => {
+      for (const k of fields.keys()) if (!['type', 'disabled', ...allowed].includes(k)) throw new UsageError(`unknown ${type} attestation attribute ${JSON.stringify(k)} in ${spec}`);
+    };
+    if (type === 'provenance') {
+      known(['mode', 'version', 'builder-id']);
+      const mode = get('mode') ?? 'min';
+      if (!['min', 'max', 'full'].includes(mode)) throw new UsageError(`invalid provenance mode ${JSON.stringify(mode)} (min or max)`);
+      const version = get('version') ?? 'v1';
+      if (version !== 'v1' && version !== 'v0.2') throw new UsageError(`invalid provenance SLSA version ${JSON.stringify(version)} (v1 or v0.2)`);
+      const builderId = get('builder-id');
+      if (off) delete options.provenance;
+      else options.provenance = { mode: mode === 'min' ? 'min' : 'max', version, ...(builderId ? { builderId } : {}) };
+    } else if (type === 'sbom') {
+      known(['generator', 'scan-context', 'scan-stage']);
+      if (get('generator') !== undefined) notes.push(`--attest type=sbom,generator=${get('generator')}: tsbuild scans the filesystem itself (dpkg, apk, npm); no generator image runs`);
+      if (off) delete options.sbom;
+      else options.sbom = true;
+    } else {
+      throw new UsageError(type === undefined ? `attestation type not specified in ${JSON.stringify(spec)}` : `unknown attestation type ${JSON.stringify(type)} (provenance, sbom)`);
+    }
+  }
+  return { options, notes };
 }

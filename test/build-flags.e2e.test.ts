@@ -85,7 +85,7 @@ describe('build flags that reach RUN: end to end', function () {
 
   it('keys RUN on host names but not their addresses, on limits and on /dev/shm (as BuildKit)', async () => {
     const ctx = await makeTree({ Dockerfile: 'FROM busybox:latest\nRUN echo run\n' });
-    const ran = (stderr: string): boolean => /#2\/2 DONE/.test(stderr) && !/#2\/2 CACHED/.test(stderr);
+    const ran = (stderr: string): boolean => /^#2 \[2\/2\] RUN echo run$/m.test(stderr) && /^#2 DONE/m.test(stderr) && !/^#2 CACHED/m.test(stderr);
     try {
       assert.ok(ran((await build([ctx])).stderr));
       assert.ok(ran((await build(['--add-host', 'db:10.0.0.1', ctx])).stderr));
@@ -123,6 +123,36 @@ describe('build flags that reach RUN: end to end', function () {
         assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
         assert.match(bad.stderr, message);
       }
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
+  it('progress reads like BuildKit plain output: labels, expanded FROM, export steps, exact miss reasons, errors once', async () => {
+    const ctx = await makeTree({
+      Dockerfile: 'ARG BASE=busybox:latest\nFROM ${BASE} AS base\nENV X=1\nRUN echo hi > /a\nFROM base\nCOPY Dockerfile /d\nWORKDIR /w\nRUN echo two\n',
+    });
+    try {
+      const r = await build(['-t', 'progress:1', '--no-cache-filter', 'base', ctx]);
+      assert.equal(r.code, 0, r.stderr);
+      const headers = r.stderr.split('\n').filter((l) => /^#\d+ \S/.test(l) && !/^#\d+ (DONE|CACHED|ERROR|\d+\.\d+ )/.test(l) && !/^#\d+ (exporting (layers|manifest|config)|naming) /.test(l));
+      assert.deepEqual(headers, [
+        '#1 [base 1/2] FROM docker.io/library/busybox:latest',
+        '#2 [base 2/2] RUN echo hi > /a',
+        '#3 [stage-1 1/3] COPY Dockerfile /d',
+        '#4 [stage-1 2/3] WORKDIR /w',
+        '#5 [stage-1 3/3] RUN echo two',
+        '#6 exporting to image',
+      ]);
+      assert.match(r.stderr, /^#2 DONE \d+\.\ds \(cache disabled by --no-cache-filter base\)$/m);
+      assert.match(r.stderr, /^#6 naming to docker\.io\/library\/progress:1 (\d+\.\ds )?done$/m);
+      assert.match(r.stderr, /^#6 exporting manifest sha256:[a-f0-9]{64} done$/m);
+      assert.doesNotMatch(r.stderr, /ENV X=1/, 'metadata steps are not shown, as in BuildKit');
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox:latest\nRUN echo boom-marker; exit 3\n');
+      const failed = await build([ctx]);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, /^#2 \[2\/2\] RUN echo boom-marker; exit 3$/m, 'a one-stage Dockerfile has no stage name in its labels');
+      assert.equal(failed.stderr.match(/exit code: 3/g)?.length, 1, `the error once:\n${failed.stderr}`);
     } finally {
       await removeAll(ctx);
     }

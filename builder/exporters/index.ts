@@ -18,6 +18,7 @@ import type { Descriptor, Index, Manifest } from '../../image/types.js';
 import { join } from 'node:path';
 import { formatPlatform } from '../../image/platform.js';
 import { applyLayerWithDevices } from '../../runtime/snapshots.js';
+import type { EventSink } from '../events.js';
 
 /** `--output` destinations, with docker/buildx's spelling. */
 export type OutputSpec =
@@ -34,6 +35,56 @@ export interface ExportContext {
   registry: () => Promise<RegistryClient>;
   /** Repository the base image came from, for cross-repo blob mounts on push. */
   baseName?: string;
+  /** The index around the image when attestations are attached: what names point at and what is pushed. */
+  index?: Descriptor;
+  /** Config digest (the image ID), for the `writing image` line. */
+  config?: Descriptor;
+  /** Progress: the export is one step, its parts sub-tasks (as BuildKit shows them). */
+  emit?: EventSink;
+  /** Step id of this export in the progress stream. */
+  stepId?: string;
+}
+
+/** The step name BuildKit gives each exporter. */
+const EXPORT_STEP_NAMES: Record<OutputSpec['type'], string> = {
+  image: 'exporting to image',
+  oci: 'exporting to oci image format',
+  docker: 'exporting to docker image format',
+  local: 'exporting to client directory',
+  tar: 'exporting to client tarball',
+};
+
+/** Runs `o` as one progress step (`exporting to image` …) whose parts are sub-tasks. */
+export async function runExportStep(o: OutputSpec, x: ExportContext): Promise<ExportResult> {
+  const emit = x.emit ?? (() => {});
+  const id = x.stepId ?? `export-${o.type}`;
+  const step = { type: 'step' as const, id, stage: '', name: EXPORT_STEP_NAMES[o.type] };
+  const t0 = Date.now();
+  emit({ ...step, status: 'started' });
+  try {
+    const r = await runExporter(o, { ...x, emit, stepId: id });
+    emit({ ...step, status: 'done', durationMs: Date.now() - t0 });
+    return r;
+  } catch (e) {
+    emit({ ...step, status: 'error', error: (e as Error).message });
+    throw e;
+  }
+}
+
+/** Where an export reports its parts (absent: nowhere). */
+interface ProgressParts {
+  emit?: EventSink;
+  stepId?: string;
+}
+
+/** One sub-task of an export step, timed. */
+async function part<T>(x: ProgressParts, text: string, work: () => Promise<T> | T): Promise<T> {
+  const t0 = Date.now();
+  const id = x.stepId ?? 'export';
+  x.emit?.({ type: 'status', id, text, status: 'started' });
+  const r = await work();
+  x.emit?.({ type: 'status', id, text, status: 'done', durationMs: Date.now() - t0 });
+  return r;
 }
 
 export interface ExportResult {
@@ -43,29 +94,53 @@ export interface ExportResult {
 export async function runExporter(o: OutputSpec, x: ExportContext): Promise<ExportResult> {
   const pushed: ExportResult['pushed'] = [];
   const image = storeImage(x.store, x.manifest.digest);
+  // the image's blobs are in the store already (written as the steps ran and by finalize)
+  const imageParts = async (): Promise<void> => {
+    await part(x, 'exporting layers', () => undefined);
+    await part(x, `exporting manifest ${x.manifest.digest}`, () => undefined);
+    if (x.config) await part(x, `exporting config ${x.config.digest}`, () => undefined);
+  };
   switch (o.type) {
     case 'image': {
+      await imageParts();
+      // with attestations the names point at (and the push sends) the index around the image
+      if (x.index) await part(x, `exporting manifest list ${x.index.digest}`, () => undefined);
       const mountFrom = x.baseName ? [parseReference(x.baseName)] : [];
-      pushed.push(...(await tagAndPush(o, x, x.manifest, async (client, refs) => client.push(image, refs, { mountFrom }))));
+      const index = x.index ? storeIndex(x.store, x.index.digest) : undefined;
+      pushed.push(
+        ...(await tagAndPush(o, x, x.index ?? x.manifest, async (client, refs) => (index ? client.pushIndex(index, refs, { mountFrom }) : client.push(image, refs, { mountFrom })))),
+      );
       break;
     }
-    case 'oci':
-      await writeTo(x.store, o.dest, (file) => writeOciLayout({ tarFile: file }, [{ image, refName: o.names[0] ? refTag(o.names[0]) : undefined }]));
+    case 'oci': {
+      await imageParts();
+      const refName = o.names[0] ? refTag(o.names[0]) : undefined;
+      // with attestations the layout's entry is the index (BuildKit's oci exporter)
+      const index = x.index ? storeIndex(x.store, x.index.digest) : undefined;
+      await part(x, 'sending tarball', () =>
+        writeTo(x.store, o.dest, (file) => (index ? writeOciIndexLayout({ tarFile: file }, index, refName) : writeOciLayout({ tarFile: file }, [{ image, refName }]))),
+      );
       break;
+    }
     case 'docker':
-      await writeTo(x.store, o.dest, (file) => writeDockerArchive(file, [{ image, tags: o.names.map(familiar) }]));
+      await imageParts();
+      await part(x, 'sending tarball', () => writeTo(x.store, o.dest, (file) => writeDockerArchive(file, [{ image, tags: o.names.map(familiar) }])));
       break;
     case 'local': {
       // Layers applied straight into dest: ownership, modes, links, fifos and device nodes as in the image.
-      await mkdir(o.dest, { recursive: true });
-      for (const l of x.layers) await applyLayerWithDevices(await x.views.uncompressed(l), o.dest);
+      await part(x, 'copying files', async () => {
+        await mkdir(o.dest, { recursive: true });
+        for (const l of x.layers) await applyLayerWithDevices(await x.views.uncompressed(l), o.dest);
+      });
       break;
     }
     case 'tar': {
-      const dir = await x.views.unpacked(x.layers);
-      const entries = tarSourcesOf(dir);
-      const out = o.dest === '-' ? process.stdout : createWriteStream(o.dest);
-      await pipeline(createTarStream(entries), out);
+      await part(x, 'sending tarball', async () => {
+        const dir = await x.views.unpacked(x.layers);
+        const entries = tarSourcesOf(dir);
+        const out = o.dest === '-' ? process.stdout : createWriteStream(o.dest);
+        await pipeline(createTarStream(entries), out);
+      });
       break;
     }
   }
@@ -75,14 +150,15 @@ export async function runExporter(o: OutputSpec, x: ExportContext): Promise<Expo
 /** type=image: name `desc` in the store, and with push=true push it under every name. */
 async function tagAndPush(
   o: { names: string[]; push: boolean },
-  x: { store: ContentStore; registry: () => Promise<RegistryClient> },
+  x: { store: ContentStore; registry: () => Promise<RegistryClient> } & ProgressParts,
   desc: Descriptor,
   push: (client: RegistryClient, refs: ReturnType<typeof parseReference>[]) => Promise<{ digest: Digest }>,
 ): Promise<ExportResult['pushed']> {
-  for (const n of o.names) await x.store.setRef(storeRefName(n), desc);
+  for (const n of o.names) await part(x, `naming to ${storeRefName(n)}`, () => x.store.setRef(storeRefName(n), desc));
   if (!o.push) return [];
   if (o.names.length === 0) throw new BuildUsageError('push needs at least one image name (-t NAME)');
-  const r = await push(await x.registry(), o.names.map((n) => parseReference(n)));
+  const refs = o.names.map((n) => parseReference(n));
+  const r = await part(x, `pushing layers and manifest for ${refs.map((ref) => ref.toString()).join(', ')}`, async () => push(await x.registry(), refs));
   return o.names.map((name) => ({ name, digest: r.digest }));
 }
 

@@ -6,7 +6,8 @@ import { readBounded } from '../../builder/dockerfile-source.js';
 import { BuildError } from '../../builder/errors.js';
 import type { OutputSpec } from '../../builder/exporters/index.js';
 import { parseCall, runBuildCheck } from '../build-check.js';
-import { parseAddHost, parseCacheSpec, parseOutput, parseSecret, parseSecurityOpts, parseSsh, parseUlimit, ramInBytes } from '../specs.js';
+import { formatPlatform, hostPlatform } from '../../image/platform.js';
+import { parseAddHost, parseAnnotations, parseAttestations, parseCacheSpec, parseOutput, parseSecret, parseSecurityOpts, parseSsh, parseUlimit, ramInBytes } from '../specs.js';
 import type { RunSettings } from '../../builder/build.js';
 import { checkCgroupParent } from '../../runtime/builds.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
@@ -60,6 +61,10 @@ export const BUILD_FLAGS: FlagSpec[] = [
   { name: 'shm-size', type: 'string', valueName: 'SIZE', description: "size of RUN's /dev/shm, e.g. 128m", default: '64m' },
   { name: 'cgroup-parent', type: 'string', valueName: 'PATH', description: 'parent cgroup of the RUN containers' },
   { name: 'security-opt', type: 'list', valueName: 'OPT', description: 'seccomp=unconfined|PROFILE.json, no-new-privileges' },
+  { name: 'annotation', type: 'list', valueName: '[TYPE:]K=V', description: 'annotation on the manifest (TYPE: manifest, manifest-descriptor, index, index-descriptor)' },
+  { name: 'attest', type: 'list', valueName: 'type=provenance|sbom[,…]', description: 'attach an in-toto attestation (the result becomes an index)' },
+  { name: 'provenance', type: 'string', valueName: 'true|false|mode=min|max[,version=v1|v0.2]', description: 'shorthand for --attest type=provenance' },
+  { name: 'sbom', type: 'string', valueName: 'true|false', description: 'shorthand for --attest type=sbom (an SPDX SBOM of dpkg, apk and npm packages)' },
   { name: 'progress', type: 'string', valueName: 'MODE', description: 'auto, plain, tty, quiet or rawjson', default: 'auto' },
   { name: 'quiet', short: 'q', type: 'bool', description: 'print only the image ID' },
   { name: 'iidfile', type: 'string', valueName: 'FILE', description: 'write the image ID to FILE' },
@@ -155,6 +160,9 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   for (const d of DAEMON_FLAGS) if (p.flags.has(d.spec.name)) notes.push(`--${d.spec.name}: ${d.note}`);
   const security = parseSecurityOpts(list(p, 'security-opt'), (path) => readFileSync(path, 'utf8'));
   notes.push(...security.notes);
+  const attest = parseAttestations(list(p, 'attest'), str(p, 'provenance'), str(p, 'sbom'));
+  notes.push(...attest.notes);
+  const annotations = parseAnnotations(list(p, 'annotation'), str(p, 'platform') ?? formatPlatform(hostPlatform()));
   const shmSize = str(p, 'shm-size');
   const cgroupParent = str(p, 'cgroup-parent');
   const run: RunSettings = {
@@ -201,6 +209,8 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       network: network as 'default' | 'none' | 'host' | undefined,
       allow: list(p, 'allow'),
       run,
+      attest: attest.options,
+      annotations,
       sourceDateEpoch: epochEnv !== undefined ? Number(epochEnv) : undefined,
       runtime: { runtime: runtime as 'auto', snapshotter: snapshotter as 'auto', isolation: isolation as 'container' },
       insecureRegistries: list(p, 'insecure-registry'),
@@ -208,8 +218,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       stepTimeoutMs: timeout !== undefined ? Number(timeout) * 1000 : undefined,
       onEvent: (e) => progress.onEvent(e),
       signal: ac.signal,
-    });
-    progress.close();
+    }).finally(() => progress.close());
     const iid = str(p, 'iidfile');
     if (iid) await writeFile(iid, r.imageId);
     const meta = str(p, 'metadata-file');
@@ -218,10 +227,12 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
         meta,
         JSON.stringify(
           {
-            'containerimage.digest': r.digest,
+            'containerimage.digest': r.index?.digest ?? r.digest,
             // a multi-platform build's result is an index: no single config (as buildx writes it)
             ...(r.platforms ? {} : { 'containerimage.config.digest': r.imageId }),
-            'containerimage.descriptor': { mediaType: r.platforms ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json', digest: r.digest, size: r.manifestSize },
+            'containerimage.descriptor': r.index
+              ? { mediaType: r.index.mediaType, digest: r.index.digest, size: r.index.size, ...(r.index.annotations ? { annotations: r.index.annotations } : {}) }
+              : { mediaType: r.platforms ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json', digest: r.digest, size: r.manifestSize },
             ...(tags.length ? { 'image.name': tags.join(',') } : {}),
           },
           null,
@@ -253,7 +264,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
     else {
       for (const x of r.pushed) io.err(`pushed ${x.name}@${x.digest}\n`);
       if (r.platforms) io.err(`built index ${r.digest}${tags.length ? ` (${tags.join(', ')})` : ''}: ${r.platforms.map((x) => `${x.platform} ${x.digest}`).join(', ')}\n`);
-      else io.err(`built ${r.imageId}${tags.length ? ` (${tags.join(', ')})` : ''}  manifest ${r.digest}\n`);
+      else io.err(`built ${r.imageId}${tags.length ? ` (${tags.join(', ')})` : ''}  manifest ${r.digest}${r.index ? `  index ${r.index.digest}` : ''}\n`);
     }
     return 0;
   } finally {
