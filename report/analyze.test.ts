@@ -203,6 +203,7 @@ describe('report/analyze', function () {
       ['home/app/.npm/_cacache/content-v2/sha512/ab/cd', 'npm-cache'],
       ['usr/local/share/.cache/yarn/v6/npm-left-pad-1.3.0/package.json', 'yarn-cache'],
       ['var/cache/apk/APKINDEX.1234.tar.gz', 'apk-cache'],
+      ['root/.cache/go-build/ab/abcdef-d', 'go-build-cache'],
       ['usr/lib/python3/dist-packages/x.py', ''],
       ['var/lib/apt/lists/lock', ''],
     ];
@@ -212,6 +213,8 @@ describe('report/analyze', function () {
     const clean = await analyzeImage(await imageOf([BASE]));
     assert.deepEqual(clean.findings, []);
     assert.equal(clean.reclaimableBytes, 0);
+    assert.equal(clean.cacheBytes, 0);
+    assert.equal(clean.wastedBytes, 0);
     assert.equal(clean.efficiency, 1);
     assert.equal(clean.diveUserWastedPercent, null);
   });
@@ -229,5 +232,57 @@ describe('report/analyze', function () {
     assert.deepEqual(r.largestDirs.map((d) => d.path), ['/usr', '/usr/lib', '/usr/lib/x']);
     assert.equal(r.largestFiles.length, 3);
     assert.equal(r.image.baseLayerSource, 'default');
+  });
+
+  describe('package-manager caches count as waste, each byte once', () => {
+    const APT = 'var/cache/apt/archives/curl_8.5.0_amd64.deb';
+    const LISTS = 'var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease';
+    const table: Array<{ name: string; steps: Step[]; reclaimable: number; cache: number }> = [
+      {
+        name: 'apt archive and lists left in the image: all cache, nothing reclaimable',
+        steps: [BASE, { createdBy: 'RUN apt-get install curl', entries: [{ file: APT, size: 3 * MiB }, { file: LISTS, size: MiB }, { file: 'usr/bin/curl', size: 5000 }] }],
+        reclaimable: 0,
+        cache: 4 * MiB,
+      },
+      {
+        name: 'cache deleted by a later layer: only the deleted copy, as reclaimable',
+        steps: [BASE, { createdBy: 'RUN apt-get install curl', entries: [{ file: APT, size: 3 * MiB }] }, { createdBy: 'RUN apt-get clean', entries: [{ whiteout: 'var/cache/apt' }] }],
+        reclaimable: 3 * MiB,
+        cache: 0,
+      },
+      {
+        name: 'cache dir emptied with an opaque directory: reclaimable, not cache',
+        steps: [BASE, { createdBy: 'RUN pip install', entries: [{ file: 'root/.cache/pip/wheels/a.whl', size: 2 * MiB }] }, { createdBy: 'RUN rm -rf ~/.cache/pip/*', entries: [{ opaque: 'root/.cache/pip' }] }],
+        reclaimable: 2 * MiB,
+        cache: 0,
+      },
+      {
+        name: 'cache file rewritten: the replaced copy is reclaimable, the surviving copy is cache',
+        steps: [BASE, { createdBy: 'RUN apt-get update', entries: [{ file: LISTS, size: MiB, fill: 1 }] }, { createdBy: 'RUN apt-get update', entries: [{ file: LISTS, size: 2 * MiB, fill: 2 }] }],
+        reclaimable: MiB,
+        cache: 2 * MiB,
+      },
+      {
+        name: 'go build cache and npm cache next to ordinary waste',
+        steps: [
+          BASE,
+          { createdBy: 'RUN go build', entries: [{ file: 'root/.cache/go-build/ab/abcd-d', size: 700_000 }, { file: 'tmp/build.o', size: 50_000 }] },
+          { createdBy: 'RUN npm ci && rm /tmp/build.o', entries: [{ file: 'root/.npm/_cacache/content-v2/sha512/ab/cd', size: 300_000 }, { whiteout: 'tmp/build.o' }] },
+        ],
+        reclaimable: 50_000,
+        cache: 1_000_000,
+      },
+    ];
+    for (const row of table) {
+      it(row.name, async () => {
+        const r = await analyzeImage(await imageOf(row.steps));
+        assert.equal(r.reclaimableBytes, row.reclaimable);
+        assert.equal(r.cacheBytes, row.cache);
+        assert.equal(r.wastedBytes, row.reclaimable + row.cache);
+        assert.equal(r.wastedPercent, (row.reclaimable + row.cache) / r.totals.userBytes);
+        // dive's score stays dive's: a cache that reaches the final image is not waste to dive
+        if (row.reclaimable === 0) assert.equal(r.efficiency, 1);
+      });
+    }
   });
 });

@@ -196,6 +196,7 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
   const totals = totalsOf(layerReports, tree);
   // dive's user size is every layer but layer 0, whatever the base really is
   const diveUserBytes = totals.contentBytes - (layerReports[0]?.contentBytes ?? 0);
+  const wastedBytes = tree.reclaimable + tree.cacheBytes;
   return {
     schemaVersion: 1,
     image: {
@@ -216,6 +217,9 @@ export async function analyzeImage(img: Image, options: AnalyzeOptions = {}): Pr
     wastedPaths: tree.wasted.length,
     reclaimableBytes: tree.reclaimable,
     reclaimablePercent: totals.userBytes > 0 ? tree.reclaimable / totals.userBytes : 0,
+    cacheBytes: tree.cacheBytes,
+    wastedBytes,
+    wastedPercent: totals.userBytes > 0 ? wastedBytes / totals.userBytes : 0,
     efficiency: tree.diveCum === 0 ? 1 : tree.diveMin / tree.diveCum,
     diveWastedBytes: tree.diveWasted,
     diveUserWastedPercent: diveUserBytes > 0 ? tree.diveWasted / diveUserBytes : null,
@@ -272,6 +276,8 @@ async function scanLayers(layers: Layer[], cfg: ImageConfigFile, baseCount: numb
 class TreeWalk {
   readonly wasted: WastedPath[] = [];
   reclaimable = 0;
+  /** Package-manager cache files in the final filesystem: waste no layer overlap shows. */
+  cacheBytes = 0;
   diveMin = 0;
   diveCum = 0;
   diveWasted = 0;
@@ -332,6 +338,8 @@ class TreeWalk {
       g.push({ path, layer: live.layer, size: live.size });
     }
     const rel = path.slice(1);
+    // only the surviving copy: replaced or deleted copies are already in `reclaimable`
+    if (live.size > 0 && cacheRuleFor(rel)) this.cacheBytes += live.size;
     if (COMPILER_DRIVER.test(rel)) this.compilerDriver = true;
     if (live.size > 0 && (TOOLCHAIN_PATH.test(rel) || COMPILER_DRIVER.test(rel))) {
       let acc = this.toolchain.get(live.layer);

@@ -42,6 +42,8 @@ export interface SizeDiff {
     finalBytes: Delta;
     files: Delta;
     reclaimableBytes: Delta;
+    /** SizeReport.wastedBytes: reclaimable plus package-manager caches. */
+    wastedBytes: Delta;
     efficiency: Delta;
   };
   layers: LayerDiff[];
@@ -107,6 +109,7 @@ export function diffReports(before: SizeReport, after: SizeReport): SizeDiff {
       finalBytes: d(before.totals.finalBytes, after.totals.finalBytes),
       files: d(before.totals.files, after.totals.files),
       reclaimableBytes: d(before.reclaimableBytes, after.reclaimableBytes),
+      wastedBytes: d(before.wastedBytes, after.wastedBytes),
       efficiency: d(before.efficiency, after.efficiency),
     },
     layers,

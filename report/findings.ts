@@ -53,6 +53,12 @@ export const CACHE_RULES: readonly CacheRule[] = [
     what: 'the apk package cache (/var/cache/apk)',
     fix: 'use `apk add --no-cache` (hadolint DL3019), or `RUN --mount=type=cache,target=/var/cache/apk`',
   },
+  {
+    rule: 'go-build-cache',
+    match: new RegExp(String.raw`^${HOME}/\.cache/go-build/`),
+    what: 'the go build cache (~/.cache/go-build)',
+    fix: 'run `go clean -cache` in the same RUN as `go build`, or use `RUN --mount=type=cache,target=/root/.cache/go-build`',
+  },
 ];
 
 /** A compiler driver: its presence in the final filesystem is what triggers the finding. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { analyzeImage } from './analyze.js';
 import { GateConfigError } from './errors.js';
-import { checkGates, parseDiveCi, type Gates } from './gates.js';
+import { checkGates, describeGate, parseDiveCi, type GateResult, type Gates } from './gates.js';
 import { imageOf, MiB } from './test-util.js';
 import type { SizeReport } from './types.js';
 
@@ -85,5 +85,46 @@ describe('report/gates', function () {
       const [eff] = checkGates(r, { minEfficiency: 0.9 });
       assert.equal(eff!.actual, 0.5);
     });
+  });
+
+  describe('caches in the final image count against the wasted gates', () => {
+    it('97 MiB of /var/cache/apt fails --max-wasted 20MB although dive’s efficiency is 100%', async () => {
+      const r = await analyzeImage(
+        await imageOf([
+          { createdBy: 'base', entries: [{ file: 'base.bin', size: MiB }] },
+          { createdBy: 'RUN apt-get install', entries: [{ file: 'var/cache/apt/archives/big_1.0_amd64.deb', size: 97 * MiB }, { file: 'usr/bin/tool', size: MiB }] },
+        ]),
+      );
+      assert.equal(r.efficiency, 1);
+      assert.equal(r.reclaimableBytes, 0);
+      const results = checkGates(r, { maxWasted: 20_000_000, maxWastedPercent: 0.5, minEfficiency: 0.9 });
+      assert.deepEqual(results.map((g) => [g.gate, g.actual, g.passed]), [
+        ['minEfficiency', 1, true],
+        ['maxWasted', 97 * MiB, false],
+        ['maxWastedPercent', 97 / 98, false],
+      ]);
+      // dive's own measure does not see the cache
+      assert.deepEqual(checkGates(r, { maxWasted: 20_000_000, wastedMeasure: 'dive' }).map((g) => g.passed), [true]);
+    });
+  });
+
+  describe('describeGate: human units', () => {
+    const table: Array<[GateResult, string]> = [
+      [{ gate: 'maxWasted', limit: 20_000_000, actual: 101_606_195, passed: false }, 'wasted 96.9 MiB exceeds the limit 19.1 MiB'],
+      [{ gate: 'maxWasted', limit: 2 * MiB, actual: MiB, passed: true }, 'wasted 1.0 MiB is within the limit 2.0 MiB'],
+      [{ gate: 'maxWasted', limit: MiB, actual: 3 * MiB, passed: false, measure: 'dive' }, "dive's wasted 3.0 MiB exceeds the limit 1.0 MiB"],
+      [{ gate: 'maxSize', limit: 1000, actual: 1536, passed: false }, 'size 1.5 KiB exceeds the limit 1000 B'],
+      [{ gate: 'minEfficiency', limit: 0.9, actual: 0.5, passed: false }, "dive's efficiency 50.0% is below the limit 90.0%"],
+      [{ gate: 'minEfficiency', limit: 0.9, actual: 0.997, passed: true }, "dive's efficiency 99.7% meets the limit 90.0%"],
+      [{ gate: 'maxWastedPercent', limit: 0.1, actual: 0.25, passed: false }, 'wasted share of added bytes 25.0% exceeds the limit 10.0%'],
+      [{ gate: 'maxWastedPercent', limit: 0.1, actual: Number.POSITIVE_INFINITY, passed: false, measure: 'dive' }, "dive's wasted share of added bytes unbounded (no added bytes) exceeds the limit 10.0%"],
+    ];
+    for (const [result, want] of table) {
+      it(want, () => {
+        const text = describeGate(result);
+        assert.equal(text, want);
+        assert.doesNotMatch(text, /\d{5,}/, 'no raw byte counts');
+      });
+    }
   });
 });

@@ -2,7 +2,7 @@
 export { analyzeImage, BASE_LAYERS_LABEL } from './analyze.js';
 export { diffReports } from './diff.js';
 export type { Delta, LayerDiff, PathDiff, SizeDiff } from './diff.js';
-export { checkGates, parseDiveCi } from './gates.js';
+export { checkGates, describeGate, parseDiveCi } from './gates.js';
 export type { GateResult, Gates } from './gates.js';
 export { renderHtml } from './render-html.js';
 export { renderJson } from './render-json.js';

@@ -14,6 +14,7 @@ export function renderDiffText(diff: SizeDiff, options: { rows?: number; width?:
   out.push(total('compressed', diff.totals.compressed));
   out.push(total('uncompressed', diff.totals.uncompressed));
   out.push(total('files', diff.totals.files, (n) => String(n)));
+  out.push(total('wasted', diff.totals.wastedBytes));
   out.push(total('reclaimable', diff.totals.reclaimableBytes));
   out.push(total('efficiency', diff.totals.efficiency, (n) => `${(n * 100).toFixed(1)}%`), '');
 

@@ -310,8 +310,9 @@ ${htmlTable('wasted', [
     card('compressed (pull) size', formatSize(sizeReport.totals.compressed), 'compressed'),
     card('uncompressed size', formatSize(sizeReport.totals.uncompressed), 'uncompressed'),
     card(`files in ${sizeReport.totals.layers} layers`, String(sizeReport.totals.files), 'files'),
+    card(`wasted: ${formatSize(sizeReport.cacheBytes)} caches + reclaimable`, formatSize(sizeReport.wastedBytes), 'wasted', sizeReport.wastedBytes > 0),
     card('reclaimable', formatSize(sizeReport.reclaimableBytes), 'reclaimable', sizeReport.reclaimableBytes > 0),
-    card('efficiency (dive score)', formatPercent(sizeReport.efficiency), 'efficiency', sizeReport.efficiency < 0.9),
+    card("efficiency (dive's score, no caches)", formatPercent(sizeReport.efficiency), 'efficiency', sizeReport.efficiency < 0.9),
     card('dive would call wasted', formatSize(sizeReport.diveWastedBytes), 'dive-wasted'),
     card(`base: ${sizeReport.image.baseLayerCount} layer(s)`, formatSize(sizeReport.totals.baseBytes), 'base'),
   ].join('');

@@ -86,12 +86,12 @@ export function renderText(sizeReport: SizeReport, options: TextOptions): string
       ` · added on top: ${formatSize(sizeReport.totals.userBytes)}`,
     '       ',
   );
-  const waste = sizeReport.reclaimableBytes > 0 ? paint(c, '33', formatSize(sizeReport.reclaimableBytes)) : formatSize(0);
+  const waste = sizeReport.wastedBytes > 0 ? paint(c, '33', formatSize(sizeReport.wastedBytes)) : formatSize(0);
   para(
-    `${paint(c, '1', 'Waste')}  reclaimable ${waste}` +
-      (sizeReport.totals.userBytes > 0 ? ` (${formatPercent(sizeReport.reclaimablePercent)} of added bytes)` : '') +
-      ` in ${sizeReport.wastedPaths} path(s) · ` +
-      `efficiency ${formatPercent(sizeReport.efficiency)} · dive would report ${formatSize(sizeReport.diveWastedBytes)} wasted`,
+    `${paint(c, '1', 'Waste')}  ${waste}` +
+      (sizeReport.totals.userBytes > 0 ? ` (${formatPercent(sizeReport.wastedPercent)} of added bytes)` : '') +
+      `: ${formatSize(sizeReport.cacheBytes)} package-manager caches + ${formatSize(sizeReport.reclaimableBytes)} reclaimable in ${sizeReport.wastedPaths} path(s) · ` +
+      `dive's efficiency ${formatPercent(sizeReport.efficiency)} (counts no caches) · dive would report ${formatSize(sizeReport.diveWastedBytes)} wasted`,
     '       ',
   );
 

@@ -47,10 +47,12 @@ describe('report/render', function () {
     const plain = renderText(r, { color: false, width: 100 });
     assert.doesNotMatch(plain, /\x1b\[/);
     const flat = plain.replace(/\n +/g, ' '); // prose lines are word-wrapped
-    assert.match(flat, /reclaimable 10\.0 MiB/);
+    // headline: caches (800 000 B of apt lists) + reclaimable (the deleted 10 MiB), then dive's score apart
+    assert.equal(r.cacheBytes, 800_000);
+    assert.match(flat, /Waste {2}10\.8 MiB \(\d+\.\d% of added bytes\): 781\.3 KiB package-manager caches \+ 10\.0 MiB reclaimable in 1 path\(s\)/);
     assert.match(flat, /rm -rf \/var\/lib\/apt\/lists\/\*`/);
     assert.match(flat, /dive would report 10\.0 MiB wasted/);
-    assert.match(flat, /efficiency \d+\.\d%/);
+    assert.match(flat, /dive's efficiency \d+\.\d% \(counts no caches\)/);
     assert.match(plain, /apt-lists {2}layer 2 \(Dockerfile:4\)/);
     assert.match(plain, /\n {4}fix: add `&&/);
     assert.match(plain, /10\.0 MiB {2}deleted {2}1→rm@3 {2}\/big\.bin/);
@@ -101,6 +103,7 @@ describe('report/render', function () {
         `Object.fromEntries([...document.querySelectorAll('[data-figure]')].map(e => [e.dataset.figure, e.querySelector('b').textContent]))`,
       )) as Record<string, string>;
       assert.equal(figures.reclaimable, '10.0 MiB');
+      assert.equal(figures.wasted, '10.8 MiB');
       assert.equal(figures['dive-wasted'], '10.0 MiB');
       assert.equal(figures.files, String(r.totals.files));
       assert.match(figures.efficiency ?? '', /^\d+\.\d%$/);

@@ -34,6 +34,7 @@ export type FindingRule =
   | 'npm-cache'
   | 'yarn-cache'
   | 'apk-cache'
+  | 'go-build-cache'
   | 'compiler-in-final';
 
 export interface LayerReport {
@@ -160,6 +161,12 @@ export interface SizeReport {
   reclaimableBytes: number;
   /** reclaimableBytes / userBytes (0 when there are no user bytes). */
   reclaimablePercent: number;
+  /** Package-manager cache files (the cache finding rules) in the final filesystem. */
+  cacheBytes: number;
+  /** The headline waste: reclaimableBytes + cacheBytes (disjoint: a cache copy that was replaced or deleted is only in reclaimableBytes). */
+  wastedBytes: number;
+  /** wastedBytes / userBytes (0 when there are no user bytes). */
+  wastedPercent: number;
   /** dive's efficiency score, dive's definition (see SCHEMA.md). */
   efficiency: number;
   /** dive's "wasted" figure: every copy of a path seen twice, surviving copy included (dive#684). */

@@ -200,6 +200,32 @@ describe('tsbuild build (no RUN): end to end', function () {
     }
   });
 
+  it('analyze counts a package-manager cache left in the image as waste; gates speak human units', async () => {
+    const dir = await makeTree({
+      'Dockerfile': 'FROM scratch\nCOPY app.bin /app.bin\nCOPY debs/ /var/cache/apt/archives/\n',
+      'app.bin': 'a'.repeat(100_000),
+      'debs/curl_8.5.0_amd64.deb': 'd'.repeat(2_000_000),
+    });
+    try {
+      assert.equal((await cli(['build', '--root', root, '-q', '-t', 'cache:1', dir])).code, 0);
+      const text = await cli(['analyze', '--root', root, 'cache:1']);
+      assert.equal(text.code, 0, text.stderr);
+      const flat = text.stdout.replace(/\n +/g, ' ');
+      // dive's score sees nothing wrong (no path stored twice); the headline counts the cache
+      assert.match(flat, /Waste {2}1\.9 MiB \(\d+\.\d% of added bytes\): 1\.9 MiB package-manager caches \+ 0 B reclaimable in 0 path\(s\) · dive's efficiency 100\.0% \(counts no caches\)/);
+      const json = JSON.parse((await cli(['analyze', '--root', root, '--format', 'json', 'cache:1'])).stdout) as { cacheBytes: number; wastedBytes: number; reclaimableBytes: number };
+      assert.deepEqual([json.cacheBytes, json.reclaimableBytes, json.wastedBytes], [2_000_000, 0, 2_000_000]);
+      const gated = await cli(['analyze', '--root', root, '--max-wasted', '1MB', '--max-size', '10MB', 'cache:1']);
+      assert.equal(gated.code, 3, gated.stderr);
+      assert.match(gated.stderr, /gate maxSize: PASS \(size \d+\.\d MiB is within the limit 9\.5 MiB\)/);
+      assert.match(gated.stderr, /gate maxWasted: FAIL \(wasted 1\.9 MiB exceeds the limit 976\.6 KiB\)/);
+      assert.match(gated.stderr, /image gates failed: wasted 1\.9 MiB exceeds the limit 976\.6 KiB/);
+      assert.doesNotMatch(gated.stderr, /\d{5,}/, 'no raw byte counts');
+    } finally {
+      await removeAll(dir);
+    }
+  });
+
   it('runs ONBUILD triggers of a base image in a later build', async () => {
     assert.equal((await cli(['build', '--root', root, '-q', '-t', 'onbuild-base:1', ctx])).code, 0);
     const child = await makeTree({ 'Dockerfile': 'FROM onbuild-base:1\n', 'marker.txt': 'child context\n' });

@@ -81,6 +81,6 @@ describe('build with a registry: FROM pull and --push', function () {
     assert.ok(rep.totals.files > 200);
     const gated = await cli(['analyze', '--root', root, '--max-size', '1kB', `${reg.host}/team/hello:1`]);
     assert.equal(gated.code, 3, gated.stderr);
-    assert.match(gated.stderr, /gate max-?size.*FAIL/i);
+    assert.match(gated.stderr, /gate maxSize: FAIL \(size \d+\.\d [KM]iB exceeds the limit 1000 B\)/);
   });
 });

@@ -8,6 +8,7 @@ import { parseReference, RegistryClient } from '../../registry/index.js';
 import {
   analyzeImage,
   checkGates,
+  describeGate,
   diffReports,
   parseDiveCi,
   parseSize,
@@ -95,8 +96,8 @@ export async function renderAndGate(r: SizeReport, flags: ReturnType<typeof pars
   else io.out(text.endsWith('\n') ? text : text + '\n');
   const results = checkGates(r, gates);
   const failed = results.filter((x) => !x.passed);
-  for (const x of results) io.err(`gate ${x.gate}: ${x.passed ? 'PASS' : 'FAIL'} (limit ${x.limit}, actual ${x.actual})\n`);
-  if (failed.length) throw new GateFailedError(`image gates failed: ${failed.map((x) => x.gate).join(', ')}`);
+  for (const x of results) io.err(`gate ${x.gate}: ${x.passed ? 'PASS' : 'FAIL'} (${describeGate(x)})\n`);
+  if (failed.length) throw new GateFailedError(`image gates failed: ${failed.map(describeGate).join('; ')}`);
   return 0;
 }
 
