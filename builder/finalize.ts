@@ -1,6 +1,8 @@
 import type { ContentStore } from '../cache/store.js';
 import { MediaType } from '../image/mediatypes.js';
-import type { Descriptor, ImageConfigFile, Manifest } from '../image/types.js';
+import { imageFromConfig } from '../image/mutate.js';
+import type { Descriptor, ImageConfigFile } from '../image/types.js';
+import { storeLayer } from '../cache/store-image.js';
 import type { EventSink } from './events.js';
 import type { Clock } from './solve.js';
 import type { StageState } from './stage-state.js';
@@ -30,8 +32,8 @@ export async function finalizeBuild(o: BuildOptions, solved: Solved, res: BuildR
 }
 
 /**
- * Writes the config and manifest of a finished stage to the store. Field
- * order is fixed by construction, so equal inputs give equal digests.
+ * Writes the config and manifest of a finished stage to the store (assembled by image/mutate's
+ * imageFromConfig). Field order is fixed by construction, so equal inputs give equal digests.
  */
 export async function finalizeImage(
   store: ContentStore,
@@ -63,17 +65,15 @@ export async function finalizeImage(
     // e.g. an inline build cache: extra top-level keys, as BuildKit's moby.buildkit.cache.v0
     ...(o.extraConfig ?? {}),
   };
-  const config = await store.putJSON(configFile, MediaType.OciConfig);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config,
-    layers: state.layers.map((l) => ({ mediaType: l.desc.mediaType, digest: l.desc.digest, size: l.desc.size })),
-    ...(nonEmpty(o.annotations?.manifest) ? { annotations: sortedKeys(o.annotations.manifest) } : {}),
-  };
-  const mdesc = await store.putJSON(manifest, MediaType.OciManifest);
+  // image/mutate assembles the manifest; the layers are already in the store
+  const manifestAnnotations = nonEmpty(o.annotations?.manifest) ? sortedKeys(o.annotations.manifest) : undefined;
+  const img = imageFromConfig(configFile, state.layers.map((l) => l.desc), storeLayer(store), manifestAnnotations);
+  const [manifest, rawConfig, rawManifest, digest] = await Promise.all([img.manifest(), img.rawConfig(), img.rawManifest(), img.digest()]);
+  await store.putBytes(rawConfig, { digest: manifest.config.digest, size: manifest.config.size });
+  await store.putBytes(rawManifest, { digest, size: rawManifest.length });
+  const mdesc: Descriptor = { mediaType: MediaType.OciManifest, digest, size: rawManifest.length };
   const descAnnotations = o.annotations?.manifestDescriptor;
-  return { manifest: nonEmpty(descAnnotations) ? { ...mdesc, annotations: sortedKeys(descAnnotations) } : mdesc, config, configFile };
+  return { manifest: nonEmpty(descAnnotations) ? { ...mdesc, annotations: sortedKeys(descAnnotations) } : mdesc, config: manifest.config, configFile };
 }
 
 /** Drops undefined/null-valued keys so the JSON has no `"Cmd": null` noise unless docker would write it. */

@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { Digest } from '../image/digest.js';
-import type { Image, ImageIndex } from '../image/image.js';
+import type { Image, ImageIndex, Layer } from '../image/image.js';
 import { MediaType } from '../image/mediatypes.js';
 import { imageFromCore, indexFromCore, layerFromOpener, memoize, parseManifest } from '../image/partial.js';
 import { tee } from '../image/tee.js';
@@ -24,8 +24,13 @@ export function storeImage(store: ContentStore, manifestDigest: Digest): Image {
   return imageFromCore({
     rawManifest,
     rawConfig: async () => store.readBytes(parseManifest(await rawManifest()).config.digest),
-    layerByDigest: async (desc, diffID) => layerFromOpener({ desc, diffID, open: () => store.open(desc.digest) }),
+    layerByDigest: storeLayer(store),
   });
+}
+
+/** Opens the layers of an image from the store's blobs. */
+export function storeLayer(store: ContentStore): (desc: Descriptor, diffID: Digest) => Promise<Layer> {
+  return async (desc, diffID) => layerFromOpener({ desc, diffID, open: () => store.open(desc.digest) });
 }
 
 /** A lazy ImageIndex over an index in the store; its images are store images. */

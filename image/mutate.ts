@@ -7,7 +7,7 @@ import { sha256, type Digest } from './digest.js';
 import { FormatError } from './errors.js';
 import type { Image, Layer } from './image.js';
 import { MediaType } from './mediatypes.js';
-import { imageFromCore, memoize } from './partial.js';
+import { imageFromCore, memoize, type ImageCore } from './partial.js';
 import { hostPlatform } from './platform.js';
 import type { Descriptor, HistoryEntry, ImageConfigFile, Manifest } from './types.js';
 
@@ -125,24 +125,28 @@ function platformConfig(): ImageConfigFile {
   };
 }
 
-/** The empty image (`FROM scratch`): no layers, a config for the host platform, OCI media types. */
-export const scratch: Image = (() => {
-  const rawConfig = serialize(platformConfig());
+/**
+ * An OCI image from a config and the layers it names (bottom first): the one place a manifest is
+ * assembled. Field order is fixed by construction, so equal inputs give equal digests.
+ * `layer` opens a layer the manifest lists.
+ */
+export function imageFromConfig(config: ImageConfigFile, layers: readonly Descriptor[], layer: ImageCore['layerByDigest'], annotations?: Record<string, string>): Image {
+  const rawConfig = serialize(config);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
     config: { mediaType: MediaType.OciConfig, digest: sha256(rawConfig), size: rawConfig.length },
-    layers: [],
+    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    ...(annotations ? { annotations } : {}),
   };
   const rawManifest = serialize(manifest);
-  return imageFromCore({
-    rawManifest: async () => rawManifest,
-    rawConfig: async () => rawConfig,
-    layerByDigest: async (d) => {
-      throw new FormatError(`scratch has no layer ${d.digest}`);
-    },
-  });
-})();
+  return imageFromCore({ rawManifest: async () => rawManifest, rawConfig: async () => rawConfig, layerByDigest: layer });
+}
+
+/** The empty image (`FROM scratch`): no layers, a config for the host platform, OCI media types. */
+export const scratch: Image = imageFromConfig(platformConfig(), [], async (d) => {
+  throw new FormatError(`scratch has no layer ${d.digest}`);
+});
 
 /**
  * Adds layers on top of `base`, each with a history entry (an empty one when
