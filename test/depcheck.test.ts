@@ -59,6 +59,38 @@ const HOMES: Array<{ concern: string; home: string[]; pattern: RegExp; until?: R
     pattern: /['"]\.wh\.|`\.wh\.\$\{/,
   },
   {
+    concern: 'reference naming (store key, docker short name) is registry/reference.ts',
+    home: ['registry/reference.ts'],
+    pattern: /function (storeRefName|familiar)\(/,
+  },
+  {
+    concern: 'overlay vs copy is decided once, by runtime/snapshotter.ts (a Snapshotter per runtime)',
+    home: ['runtime/snapshotter.ts'],
+    pattern: /\bnew (LayerSnapshots|FlatSnapshots)\(|\bctx\.overlay\b|this\.#overlay\b/,
+  },
+  {
+    concern: 'stages are scheduled by builder/solve.ts, started by the solve phase (builder/session.ts)',
+    home: ['builder/solve.ts', 'builder/session.ts'],
+    pattern: /\bnew (Solver|Slots)\b/,
+    until: { 'builder/platforms.ts': 'one Slots limit shared by the platforms of a multi-platform build' },
+  },
+  {
+    concern: '--output is written by the export phase (builder/export.ts, builder/exporters/)',
+    home: ['builder/export.ts', 'builder/exporters/'],
+    pattern: /\brunExporter\(/,
+  },
+  {
+    concern: 'build caches travel through builder/cache-io.ts (cache/remote-cache.ts underneath)',
+    home: ['builder/cache-io.ts', 'cache/'],
+    pattern: /\b(importCache|exportCache|importInlineCache)\(/,
+  },
+  {
+    concern: 'image manifests are assembled by image/ (mutate.ts imageFromConfig and its edits)',
+    home: ['image/', 'registry/', 'cache/'],
+    pattern: /schemaVersion: 2,/,
+    until: { 'builder/platforms.ts': 'writes the image index of a multi-platform build', 'builder/attestations.ts': 'attestation manifests and their index, to move onto image/mutate' },
+  },
+  {
     concern: 'k=v,k=v command-line specs are read by cli/specs.ts',
     home: ['cli/specs.ts', 'builder/', 'parser/'],
     pattern: /\.split\(','\)\.map\(\(part\)/,
@@ -120,6 +152,14 @@ describe('module boundaries (DESIGN.md)', () => {
       }
     }
     assert.deepEqual(bad, []);
+  });
+
+  it('build() is a sequence of phase calls: builder/build.ts calls the phases, no step code', async () => {
+    const text = await readFile(join(ROOT, 'builder/build.ts'), 'utf8');
+    // value imports only: types may come from anywhere
+    const called = [...text.matchAll(/^import \{[^}]*\} from\s+['"]\.\/([^'"]+)\.js['"]/gm)].map((m) => m[1]!);
+    assert.deepEqual(called.filter((m) => /^(dispatch|ops\/|layers|base|stage-sources|stage-state|solve|exporters\/)/.test(m)), [], 'build.ts runs step code itself');
+    for (const phase of ['prepare', 'plan', 'cache-io', 'session', 'finalize', 'export']) assert.ok(called.includes(phase), `build.ts does not call the ${phase} phase`);
   });
 
   it('nothing imports cli/', async () => {
