@@ -81,16 +81,16 @@ export function parseArgs(argv: string[], specs: FlagSpec[]): Parsed {
   return { flags, positionals };
 }
 
-export function str(p: Parsed, name: string): string | undefined {
-  return p.flags.get(name)?.at(-1);
+export function str(parsed: Parsed, name: string): string | undefined {
+  return parsed.flags.get(name)?.at(-1);
 }
 
-export function list(p: Parsed, name: string): string[] {
-  return p.flags.get(name) ?? [];
+export function list(parsed: Parsed, name: string): string[] {
+  return parsed.flags.get(name) ?? [];
 }
 
-export function bool(p: Parsed, name: string): boolean {
-  const v = str(p, name);
+export function bool(parsed: Parsed, name: string): boolean {
+  const v = str(parsed, name);
   if (v === undefined) return false;
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;

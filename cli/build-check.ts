@@ -54,23 +54,23 @@ export interface CheckOptions {
 }
 
 /** Runs the checks; returns the exit code (1 when a warning or error was found). */
-export async function runBuildCheck(o: CheckOptions, io: Io): Promise<number> {
+export async function runBuildCheck(options: CheckOptions, io: Io): Promise<number> {
   const scratch = join(await mkdtemp(join(tmpdir(), 'tsb-check-')), 'context');
   let client: RegistryClient | undefined;
   let source: ResolvedContext;
   try {
     source = await resolveContext({
-      spec: o.contextDir,
-      ...(o.dockerfile !== undefined ? { dockerfile: o.dockerfile } : {}),
-      ...(o.dockerfileText !== undefined ? { dockerfileText: o.dockerfileText } : {}),
-      ...(o.stdin ? { stdin: o.stdin } : {}),
+      spec: options.contextDir,
+      ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}),
+      ...(options.dockerfileText !== undefined ? { dockerfileText: options.dockerfileText } : {}),
+      ...(options.stdin ? { stdin: options.stdin } : {}),
       scratch,
-      registry: async () => (client ??= new (await import('../registry/client.js')).RegistryClient({ insecureRegistries: o.insecureRegistries, timeouts: o.timeouts })),
-      timeouts: { ...DEFAULT_TIMEOUTS, ...o.timeouts },
+      registry: async () => (client ??= new (await import('../registry/client.js')).RegistryClient({ insecureRegistries: options.insecureRegistries, timeouts: options.timeouts })),
+      timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
       limits: DEFAULT_CONTEXT_LIMITS,
       keepGitDir: false,
     });
-    return await checkSource(source, o, io);
+    return await checkSource(source, options, io);
   } finally {
     await client?.close().catch(() => {});
     await rm(join(scratch, '..'), { recursive: true, force: true });

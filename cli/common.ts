@@ -16,8 +16,8 @@ export const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', type: 'bool', des
  * cache. With nothing left this costs a few readdirs.
  * Creates the store when missing: for build, load and pull, which put things in it.
  */
-export async function openStore(p: Parsed): Promise<ContentStore> {
-  const store = await ContentStore.open(str(p, 'root') ?? defaultRoot());
+export async function openStore(parsed: Parsed): Promise<ContentStore> {
+  const store = await ContentStore.open(str(parsed, 'root') ?? defaultRoot());
   await reapDeadBuilds(store);
   return store;
 }
@@ -32,12 +32,12 @@ async function reapDeadBuilds(store: ContentStore): Promise<void> {
 }
 
 /** The store for commands that only look at (or take from) it: a wrong --root is an error, not a new empty store. */
-export async function openExistingStore(p: Parsed): Promise<ContentStore> {
-  const root = resolve(str(p, 'root') ?? defaultRoot());
+export async function openExistingStore(parsed: Parsed): Promise<ContentStore> {
+  const root = resolve(str(parsed, 'root') ?? defaultRoot());
   if (!existsSync(join(root, 'version'))) {
     throw new TsbuildError('TSB_CLI_NO_STORE', `no tsbuild store at ${root} (a build, load or pull creates one; check --root and $TSBUILD_ROOT)`);
   }
-  return openStore(p);
+  return openStore(parsed);
 }
 
 export interface Io {

@@ -18,28 +18,28 @@ function isTsbuildError(e: unknown): e is Branded {
 const USAGE_CODES = new Set(['TSB_CLI_USAGE', 'TSB_BUILD_USAGE', 'TSB_DOCKERFILE_PARSE', 'TSB_DOCKERFILE_SHELL_EXPANSION', 'TSB_BAKE_CONFIG']);
 
 /** Exit codes: 0 ok, 1 build or operation failed, 2 usage error (a bad flag or Dockerfile), 3 a report gate failed. */
-export function exitCodeOf(e: unknown): number {
-  if (!isTsbuildError(e)) return 1;
-  const code = e.code ?? '';
+export function exitCodeOf(error: unknown): number {
+  if (!isTsbuildError(error)) return 1;
+  const code = error.code ?? '';
   if (USAGE_CODES.has(code)) return 2;
   if (code === 'TSB_CLI_GATE_FAILED') return 3;
   return 1;
 }
 
 /** One readable message, with the Dockerfile lines around the failure when we know them. */
-export function formatError(e: unknown): string {
-  if (!isTsbuildError(e)) {
-    if (isModuleLoadFailure(e)) {
-      return `ERROR: tsbuild installation is incomplete (${e.message.split('\n')[0]}); reinstall it (npm ci, or npm run build for dist/bin)\n`;
+export function formatError(thrown: unknown): string {
+  if (!isTsbuildError(thrown)) {
+    if (isModuleLoadFailure(thrown)) {
+      return `ERROR: tsbuild installation is incomplete (${thrown.message.split('\n')[0]}); reinstall it (npm ci, or npm run build for dist/bin)\n`;
     }
-    const err = e as Error;
-    return `ERROR: ${err?.message ?? String(e)}\n${process.env.TSBUILD_DEBUG ? (err?.stack ?? '') + '\n' : ''}`;
+    const err = thrown as Error;
+    return `ERROR: ${err?.message ?? String(thrown)}\n${process.env.TSBUILD_DEBUG ? (err?.stack ?? '') + '\n' : ''}`;
   }
   // The Dockerfile's text travels with the error: no file is re-read by its label.
-  const source = sourceTextOf(e);
-  if (typeof e.format === 'function') return `ERROR: ${e.format(source)}\n`;
-  let out = `ERROR: ${e.message}\n`;
-  if (e.loc && source !== undefined) out += snippet(source, e.loc.line);
+  const source = sourceTextOf(thrown);
+  if (typeof thrown.format === 'function') return `ERROR: ${thrown.format(source)}\n`;
+  let out = `ERROR: ${thrown.message}\n`;
+  if (thrown.loc && source !== undefined) out += snippet(source, thrown.loc.line);
   return out;
 }
 

@@ -17,9 +17,9 @@ export const NETWORK_TIMEOUT_FLAG: FlagSpec = {
 };
 
 /** The timeouts the flag and environment ask for (unset ones keep registry/'s defaults). */
-export function networkTimeouts(p: Parsed, env: NodeJS.ProcessEnv = process.env): Partial<NetworkTimeouts> {
+export function networkTimeouts(parsed: Parsed, env: NodeJS.ProcessEnv = process.env): Partial<NetworkTimeouts> {
   const out: Partial<NetworkTimeouts> = {};
-  const deadline = str(p, 'network-timeout') ?? env['TSBUILD_NETWORK_TIMEOUT'];
+  const deadline = str(parsed, 'network-timeout') ?? env['TSBUILD_NETWORK_TIMEOUT'];
   if (deadline !== undefined && deadline !== '') out.deadlineMs = durationMs(deadline, '--network-timeout');
   const idle = env['TSBUILD_NETWORK_IDLE_TIMEOUT'];
   if (idle !== undefined && idle !== '') {

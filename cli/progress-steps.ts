@@ -2,8 +2,8 @@
 import type { BuildEvent, StepEvent } from '../builder/events.js';
 
 /** `[label] NAME` (or NAME alone, e.g. `exporting to image`), on one line. */
-export function stepTitle(e: StepEvent): string {
-  return `${e.label !== undefined ? `[${e.label}] ` : ''}${oneLine(e.name)}`;
+export function stepTitle(event: StepEvent): string {
+  return `${event.label !== undefined ? `[${event.label}] ` : ''}${oneLine(event.name)}`;
 }
 
 /**
@@ -12,12 +12,12 @@ export function stepTitle(e: StepEvent): string {
  */
 export class StepNumbers {
   readonly #byId = new Map<string, number>();
-  of(e: BuildEvent): number | undefined {
-    if (e.type === 'message') return undefined;
-    const known = this.#byId.get(e.id);
-    if (known !== undefined || e.type !== 'step' || e.status !== 'started' || e.hidden) return known;
+  of(event: BuildEvent): number | undefined {
+    if (event.type === 'message') return undefined;
+    const known = this.#byId.get(event.id);
+    if (known !== undefined || event.type !== 'step' || event.status !== 'started' || event.hidden) return known;
     const n = this.#byId.size + 1;
-    this.#byId.set(e.id, n);
+    this.#byId.set(event.id, n);
     return n;
   }
   get count(): number {
@@ -26,7 +26,7 @@ export class StepNumbers {
 }
 
 /** The first line of a multi-line instruction (a heredoc, a continued RUN), marked as cut. */
-export function oneLine(s: string): string {
-  const first = s.split('\n')[0] ?? '';
-  return s.includes('\n') ? `${first} …` : first;
+export function oneLine(text: string): string {
+  const first = text.split('\n')[0] ?? '';
+  return text.includes('\n') ? `${first} …` : first;
 }

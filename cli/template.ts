@@ -522,8 +522,8 @@ function goPrint(v: unknown, key: string | undefined, opts: TemplateOptions): st
 }
 
 /** Go's json.Marshal: no spaces, and <, > and & escaped as \u003c, \u003e, \u0026. */
-export function goJson(v: unknown): string {
-  return (JSON.stringify(v ?? null) ?? 'null').replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export function goJson(value: unknown): string {
+  return (JSON.stringify(value ?? null) ?? 'null').replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**

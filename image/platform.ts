@@ -79,10 +79,10 @@ function normalizeArch(archIn: string, variantIn: string): { architecture: strin
  * `arm64/v8` are `arm64` without variant, `arm` is `arm/v7`, `amd64/v1` is `amd64`,
  * `x86_64`/`aarch64`/`armhf`/`armel`/`i386` are their GOARCH names, `macos` is darwin.
  */
-export function normalizePlatform(p: Platform): Platform {
-  const os = p.os.toLowerCase() === 'macos' ? 'darwin' : p.os.toLowerCase();
-  const { architecture, variant } = normalizeArch(p.architecture, p.variant ?? '');
-  const { variant: _old, ...rest } = p;
+export function normalizePlatform(platform: Platform): Platform {
+  const os = platform.os.toLowerCase() === 'macos' ? 'darwin' : platform.os.toLowerCase();
+  const { architecture, variant } = normalizeArch(platform.architecture, platform.variant ?? '');
+  const { variant: _old, ...rest } = platform;
   const out: Platform = { ...rest, architecture, os };
   if (variant) out.variant = variant;
   return out;
@@ -105,14 +105,14 @@ export function parsePlatform(spec: string): Platform {
 }
 
 /** Parses a comma-separated `--platform` list (`linux/amd64,linux/arm64`), duplicates (after normalizing) dropped. */
-export function parsePlatformList(s: string): Platform[] {
+export function parsePlatformList(text: string): Platform[] {
   const out = new Map<string, Platform>();
-  for (const part of s.split(',')) {
+  for (const part of text.split(',')) {
     if (part.trim() === '') continue;
     const p = parsePlatform(part);
     out.set(formatPlatform(p), p);
   }
-  if (out.size === 0) throw new FormatError(`invalid platform ${JSON.stringify(s)}: want os/arch[/variant]`, { platform: s });
+  if (out.size === 0) throw new FormatError(`invalid platform ${JSON.stringify(text)}: want os/arch[/variant]`, { platform: text });
   return [...out.values()];
 }
 

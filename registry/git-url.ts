@@ -44,9 +44,9 @@ const SCHEMES = new Set(['http', 'https', 'ssh', 'git']);
  * download, another scheme). Throws GitUrlError for a git URL with a bad query.
  * `allowGithubShorthand`: `github.com/o/r` (BuildKit accepts it for build contexts only).
  */
-export function parseGitSource(spec: string, o: { allowGithubShorthand?: boolean } = {}): GitSource | undefined {
+export function parseGitSource(spec: string, options: { allowGithubShorthand?: boolean } = {}): GitSource | undefined {
   if (spec.startsWith('./') || spec.startsWith('../')) return undefined;
-  if (o.allowGithubShorthand && spec.startsWith('github.com/')) return fromUrl(`https://${spec}`, 'https', false);
+  if (options.allowGithubShorthand && spec.startsWith('github.com/')) return fromUrl(`https://${spec}`, 'https', false);
   const proto = PROTO.exec(spec)?.[1]?.toLowerCase();
   if (proto !== undefined) {
     if (!SCHEMES.has(proto)) return undefined;

@@ -50,22 +50,22 @@ const LS_TREE_LIMIT = 256 * 1024 * 1024;
 const FULL_COMMIT = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 
 /** Fetches `src` into `o.dir` (checked out, `src.subdir` not applied) and returns the commit id. */
-export async function fetchGitSource(src: GitSource, o: GitFetchOptions): Promise<{ commit: string }> {
-  const git = new GitRunner(src, o);
+export async function fetchGitSource(src: GitSource, options: GitFetchOptions): Promise<{ commit: string }> {
+  const git = new GitRunner(src, options);
   const name = `${redactGitUrl(src.remote)}${src.ref ? `#${src.ref}` : ''}`;
   try {
-    await git.run(['init', '--quiet', '--template=', o.dir], { cwd: undefined });
+    await git.run(['init', '--quiet', '--template=', options.dir], { cwd: undefined });
     const fetched = await git.fetch();
     await git.checkTreeSize(fetched);
     await git.run(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', fetched, '--']);
-    if (src.submodules !== false && (await exists(join(o.dir, '.gitmodules')))) {
+    if (src.submodules !== false && (await exists(join(options.dir, '.gitmodules')))) {
       await git.run(['submodule', 'update', '--init', '--recursive', '--depth=1']);
     }
     const commit = (await git.run(['rev-parse', 'HEAD'])).trim();
     if (src.checksum && !commit.startsWith(src.checksum)) {
       throw new GitFetchError(`git source ${name}: commit ${commit} does not match the checksum ${src.checksum}`, { commit, checksum: src.checksum });
     }
-    if (!o.keepGitDir) await rm(join(o.dir, '.git'), { recursive: true, force: true });
+    if (!options.keepGitDir) await rm(join(options.dir, '.git'), { recursive: true, force: true });
     return { commit };
   } catch (e) {
     if (e instanceof GitFetchError && !e.message.startsWith('git source')) {

@@ -91,7 +91,7 @@ const RUNTIME_NAMES: readonly RuntimeName[] = ['runc', 'crun'];
  * subdirectory (~0.1 ms in all when nothing is left), so every command that opens the store can
  * afford it; cgroups are only looked at for builds found here.
  */
-export function deadBuilds(root: string, self?: string, o: { logs: boolean } = { logs: true }): Set<string> {
+export function deadBuilds(root: string, self?: string, options: { logs: boolean } = { logs: true }): Set<string> {
   const dead = new Set<string>();
   const consider = (buildId: string | undefined): void => {
     if (buildId === undefined || buildId === self || dead.has(buildId)) return;
@@ -103,7 +103,7 @@ export function deadBuilds(root: string, self?: string, o: { logs: boolean } = {
       if (!ownerAlive(writing[2]!) && writing[1] !== self) dead.add(writing[1]!);
     } else if (f.endsWith('.json')) consider(f.slice(0, -'.json'.length));
   }
-  if (o.logs) for (const b of listDir(join(root, 'logs'))) if (b.startsWith(BUILD_PREFIX)) consider(b);
+  if (options.logs) for (const b of listDir(join(root, 'logs'))) if (b.startsWith(BUILD_PREFIX)) consider(b);
   for (const sub of ['steps', 'tmp', ...RUNTIME_NAMES]) for (const name of listDir(join(root, sub))) consider(buildOf(name));
   return dead;
 }
@@ -114,8 +114,8 @@ export function deadBuilds(root: string, self?: string, o: { logs: boolean } = {
  * a live build's state (its record names a running process), nor `self`'s. With `logs: false`
  * (commands other than a build) step logs stay: an error message may have just named one.
  */
-export async function cleanupStale(root: string, self?: string, o: { logs: boolean } = { logs: true }): Promise<number> {
-  const dead = deadBuilds(root, self, o);
+export async function cleanupStale(root: string, self?: string, options: { logs: boolean } = { logs: true }): Promise<number> {
+  const dead = deadBuilds(root, self, options);
   if (dead.size === 0) return 0;
   // loaded only now: every command checks, hardly any finds something to remove
   const [{ which }, { unmountAllUnder }, { isHybridCgroups, OciRuntime, removeBuildCgroups }] = await Promise.all([
@@ -151,7 +151,7 @@ export async function cleanupStale(root: string, self?: string, o: { logs: boole
   // may be between two steps with an empty parent
   for (const b of dead) removeBuildCgroups(b, recordedCgroupParent(root, b));
   for (const b of dead) {
-    if (o.logs) await fsp.rm(join(root, 'logs', b), { recursive: true, force: true });
+    if (options.logs) await fsp.rm(join(root, 'logs', b), { recursive: true, force: true });
     await removeBuildRecord(root, b);
   }
   return dead.size;

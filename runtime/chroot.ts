@@ -173,16 +173,16 @@ export interface ChrootRun {
   onKill: (kill: () => void) => void;
 }
 
-export async function runChrooted(r: ChrootRun): Promise<{ exitCode: number; timedOut: boolean }> {
-  if (r.cwd !== '/' && !resolveInRoot(r.rootfs, '/bin/sh').exists) {
-    throw new RunRequestError(`--isolation chroot: a RUN in ${r.cwd} needs /bin/sh in the image to change into it`, { cwd: r.cwd });
+export async function runChrooted(run: ChrootRun): Promise<{ exitCode: number; timedOut: boolean }> {
+  if (run.cwd !== '/' && !resolveInRoot(run.rootfs, '/bin/sh').exists) {
+    throw new RunRequestError(`--isolation chroot: a RUN in ${run.cwd} needs /bin/sh in the image to change into it`, { cwd: run.cwd });
   }
   const env: Record<string, string> = {};
-  for (const kv of r.env) {
+  for (const kv of run.env) {
     const i = kv.indexOf('=');
     if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
   }
-  const argv = chrootArgv(r.rootfs, r.user, r.cwd, r.args);
+  const argv = chrootArgv(run.rootfs, run.user, run.cwd, run.args);
   const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'setsid', 'sh', '-c', WATCHDOG, 'watchdog', ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
@@ -194,23 +194,23 @@ export async function runChrooted(r: ChrootRun): Promise<{ exitCode: number; tim
       /* gone */
     }
   };
-  r.onKill(killGroup);
-  r.output.attach('stdout', child.stdout);
-  r.output.attach('stderr', child.stderr);
+  run.onKill(killGroup);
+  run.output.attach('stdout', child.stdout);
+  run.output.attach('stderr', child.stderr);
   let timedOut = false;
   const timer =
-    r.timeoutMs !== undefined && r.timeoutMs > 0
+    run.timeoutMs !== undefined && run.timeoutMs > 0
       ? setTimeout(() => {
           timedOut = true;
-          r.output.note(`tsbuild: step timed out after ${r.timeoutMs} ms, killing it`);
+          run.output.note(`tsbuild: step timed out after ${run.timeoutMs} ms, killing it`);
           killGroup();
-        }, r.timeoutMs)
+        }, run.timeoutMs)
       : undefined;
-  r.signal?.addEventListener('abort', killGroup, { once: true });
+  run.signal?.addEventListener('abort', killGroup, { once: true });
   try {
     const exitCode = await new Promise<number>((resolve) => {
       child.on('error', (e) => {
-        r.output.note(`chroot: ${e.message}`);
+        run.output.note(`chroot: ${e.message}`);
         resolve(127);
       });
       // background processes still hold the output pipes: they die with the step's group
@@ -225,7 +225,7 @@ export async function runChrooted(r: ChrootRun): Promise<{ exitCode: number; tim
     return { exitCode, timedOut };
   } finally {
     if (timer) clearTimeout(timer);
-    r.signal?.removeEventListener('abort', killGroup);
+    run.signal?.removeEventListener('abort', killGroup);
     killGroup(); // what the step left running in the background ends with it, as in a container
   }
 }

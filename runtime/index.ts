@@ -251,16 +251,16 @@ export class Runtime {
     this.info = { runtime: chroot ? 'chroot' : oci.name, snapshotter: this.#snapshotter.name };
   }
 
-  static async create(o: RuntimeOptions): Promise<Runtime> {
-    if (!isAbsolute(o.root)) throw new RuntimeSetupError(`runtime state dir must be absolute: ${o.root}`, { root: o.root });
-    const root = resolve(o.root);
+  static async create(createOptions: RuntimeOptions): Promise<Runtime> {
+    if (!isAbsolute(createOptions.root)) throw new RuntimeSetupError(`runtime state dir must be absolute: ${createOptions.root}`, { root: createOptions.root });
+    const root = resolve(createOptions.root);
     if (/[,:\s]/.test(root)) {
       throw new RuntimeSetupError(`runtime state dir must not contain ',', ':' or spaces (overlay options): ${root}`, { root });
     }
     if (process.getuid?.() !== 0) {
       throw new RuntimeSetupError('running RUN steps needs root or the rootless user namespace the tsbuild command enters by itself', {});
     }
-    let buildId = o.buildId ?? randomBytes(5).toString('hex');
+    let buildId = createOptions.buildId ?? randomBytes(5).toString('hex');
     if (!buildId.startsWith(BUILD_PREFIX)) buildId = BUILD_PREFIX + buildId;
     if (!/^tsb-[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$/.test(buildId) || buildId.length > 64) {
       throw new RuntimeSetupError(`invalid build id ${JSON.stringify(buildId)}`, { buildId });
@@ -268,15 +268,15 @@ export class Runtime {
     for (const d of ['builds', 'steps', 'tmp', 'logs', 'cache-mounts', 'snapshots', 'l']) {
       await fsp.mkdir(join(root, d), { recursive: true });
     }
-    const cgroupParent = o.cgroupParent !== undefined ? checkCgroupParent(o.cgroupParent) : undefined;
+    const cgroupParent = createOptions.cgroupParent !== undefined ? checkCgroupParent(createOptions.cgroupParent) : undefined;
     await writeBuildRecord(root, buildId, cgroupParent);
 
     // leftovers of dead builds (every command that opens the store also does this)
     await cleanupStale(root, buildId);
 
-    if (o.isolation === 'chroot') {
+    if (createOptions.isolation === 'chroot') {
       // no runtime to probe, and no mount(2) for overlay: the copy snapshotter and chroot(1)
-      if (o.snapshotter === 'overlay') {
+      if (createOptions.snapshotter === 'overlay') {
         await removeBuildRecord(root, buildId);
         throw new RuntimeSetupError('--isolation chroot uses the copy snapshotter (it cannot mount overlay)', {});
       }
@@ -284,8 +284,8 @@ export class Runtime {
       track(r, true);
       return r;
     }
-    const want = o.runtime ?? 'auto';
-    const snap = o.snapshotter ?? 'auto';
+    const want = createOptions.runtime ?? 'auto';
+    const snap = createOptions.snapshotter ?? 'auto';
     const key = `${root}\0${want}\0${snap}`;
     let p = probed.get(key);
     if (!p) {

@@ -13,23 +13,23 @@ const MAX_MOUNT_DATA = 4000;
  * layers fit in one page of mount options), top layer first. redirect_dir/metacopy/index are
  * forced off: with them on, renames and chmods leave xattr-only traces an upper-only diff misses.
  */
-export async function mountOverlay(o: { cwd: string; lowers: string[]; upper: string; work: string; target: string }): Promise<void> {
-  const lowers = withoutRepeatedLowers(o.lowers);
-  for (const p of [o.upper, o.work, ...lowers]) {
+export async function mountOverlay(mountSpec: { cwd: string; lowers: string[]; upper: string; work: string; target: string }): Promise<void> {
+  const lowers = withoutRepeatedLowers(mountSpec.lowers);
+  for (const p of [mountSpec.upper, mountSpec.work, ...lowers]) {
     if (/[,:]/.test(p)) throw new RuntimeSetupError(`overlay path contains ',' or ':': ${p}`, { path: p });
   }
   // In a user namespace (rootless) overlay may only keep its markers in user.* xattrs, and the
   // kernel refuses userxattr with redirect_dir=off ("conflicting options: userxattr,
   // redirect_dir=follow"); nofollow creates no redirects either.
   const data =
-    `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}` +
+    `lowerdir=${lowers.join(':')},upperdir=${mountSpec.upper},workdir=${mountSpec.work}` +
     (inUserNamespace() ? ',redirect_dir=nofollow,metacopy=off,index=off,userxattr' : ',redirect_dir=off,metacopy=off,index=off');
   if (data.length > MAX_MOUNT_DATA) {
     throw new RuntimeSetupError(`too many layers for one overlay mount (${lowers.length}; options ${data.length} bytes)`, {
       layers: lowers.length,
     });
   }
-  await execOk('mount', ['-t', 'overlay', 'overlay', '-o', data, o.target], { cwd: o.cwd });
+  await execOk('mount', ['-t', 'overlay', 'overlay', '-o', data, mountSpec.target], { cwd: mountSpec.cwd });
 }
 
 /**

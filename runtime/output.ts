@@ -22,13 +22,13 @@ export class StepOutput {
     this.#onOutput = onOutput;
   }
 
-  attach(stream: 'stdout' | 'stderr', r: Readable | null): void {
-    r?.on('data', (b: Buffer) => this.write(stream, b));
+  attach(stream: 'stdout' | 'stderr', readable: Readable | null): void {
+    readable?.on('data', (b: Buffer) => this.write(stream, b));
   }
 
-  write(stream: 'stdout' | 'stderr', b: Buffer): void {
-    this.#log.write(b);
-    const text = this.#partial[stream] + b.toString('utf8');
+  write(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    this.#log.write(chunk);
+    const text = this.#partial[stream] + chunk.toString('utf8');
     const lines = text.split('\n');
     this.#partial[stream] = lines.pop() ?? '';
     for (const l of lines) this.#line(stream, l);

@@ -66,31 +66,31 @@ export interface RootlessPlan {
 }
 
 /** The one-line reason rootless mode cannot start, saying what to install or set; else the plan. */
-export function planRootless(f: RootlessFacts): RootlessPlan | string {
-  const who = `user ${f.user} (uid ${f.uid})`;
-  if (f.unprivilegedUsernsClone === '0') {
+export function planRootless(facts: RootlessFacts): RootlessPlan | string {
+  const who = `user ${facts.user} (uid ${facts.uid})`;
+  if (facts.unprivilegedUsernsClone === '0') {
     return 'rootless: user namespaces are disabled for unprivileged users: as root, run "sysctl -w kernel.unprivileged_userns_clone=1"';
   }
-  if (f.maxUserNamespaces === '0') {
+  if (facts.maxUserNamespaces === '0') {
     return 'rootless: user namespaces are disabled (user.max_user_namespaces is 0): as root, run "sysctl -w user.max_user_namespaces=15000"';
   }
-  if (f.apparmorRestrictUserns !== undefined && f.apparmorRestrictUserns !== '0') {
+  if (facts.apparmorRestrictUserns !== undefined && facts.apparmorRestrictUserns !== '0') {
     return 'rootless: AppArmor forbids unprivileged user namespaces: as root, run "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"';
   }
-  if (!f.newuidmap || !f.newgidmap) {
+  if (!facts.newuidmap || !facts.newgidmap) {
     return 'rootless: newuidmap/newgidmap not found: install them as root ("apt-get install uidmap" on Debian/Ubuntu, "dnf install shadow-utils" on Fedora)';
   }
-  if (!f.helpersPrivileged) {
-    return `rootless: ${f.newuidmap} and ${f.newgidmap} must be setuid root or have file capabilities: as root, reinstall the uidmap package or run "chmod u+s ${f.newuidmap} ${f.newgidmap}"`;
+  if (!facts.helpersPrivileged) {
+    return `rootless: ${facts.newuidmap} and ${facts.newgidmap} must be setuid root or have file capabilities: as root, reinstall the uidmap package or run "chmod u+s ${facts.newuidmap} ${facts.newgidmap}"`;
   }
-  if (!f.unshare) return 'rootless: unshare not found: install util-linux';
-  const subuid = subordinateRange(f.subuid, f.user, f.uid);
-  const subgid = subordinateRange(f.subgid, f.user, f.uid);
+  if (!facts.unshare) return 'rootless: unshare not found: install util-linux';
+  const subuid = subordinateRange(facts.subuid, facts.user, facts.uid);
+  const subgid = subordinateRange(facts.subgid, facts.user, facts.uid);
   if (!subuid || !subgid) {
     const file = !subuid && !subgid ? '/etc/subuid and /etc/subgid' : !subuid ? '/etc/subuid' : '/etc/subgid';
-    return `rootless: ${who} has no subordinate id range in ${file}: as root, run "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${f.user}" (any free range of ${MAPPED_IDS} ids)`;
+    return `rootless: ${who} has no subordinate id range in ${file}: as root, run "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${facts.user}" (any free range of ${MAPPED_IDS} ids)`;
   }
-  return { uid: f.uid, gid: f.gid, subuid, subgid, unshare: f.unshare };
+  return { uid: facts.uid, gid: facts.gid, subuid, subgid, unshare: facts.unshare };
 }
 
 function readOptional(path: string): string | undefined {

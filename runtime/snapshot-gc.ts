@@ -12,7 +12,7 @@ import { isBuildAlive } from './builds.js';
 export async function pruneSnapshots(
   stateRoot: string,
   keep: Iterable<Digest>,
-  o: { dryRun?: boolean } = {},
+  options: { dryRun?: boolean } = {},
 ): Promise<{ removed: number; skipped?: string }> {
   if (!existsSync(stateRoot)) return { removed: 0 };
   const builds = await fsp.readdir(join(stateRoot, 'builds')).catch(() => [] as string[]);
@@ -24,9 +24,9 @@ export async function pruneSnapshots(
   for (const hex of await fsp.readdir(snapDir).catch(() => [] as string[])) {
     if (wanted.has(hex)) continue;
     removed++;
-    if (!o.dryRun) await fsp.rm(join(snapDir, hex), { recursive: true, force: true });
+    if (!options.dryRun) await fsp.rm(join(snapDir, hex), { recursive: true, force: true });
   }
-  if (!o.dryRun) {
+  if (!options.dryRun) {
     // short links whose snapshot is gone
     const links = join(stateRoot, 'l');
     for (const name of await fsp.readdir(links).catch(() => [] as string[])) {

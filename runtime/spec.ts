@@ -186,28 +186,28 @@ export function standardMounts(insecure: boolean, shmBytes = DEFAULT_SHM_BYTES, 
   ];
 }
 
-export function buildSpec(i: SpecInput): OciSpec {
-  const insecure = i.security === 'insecure';
+export function buildSpec(input: SpecInput): OciSpec {
+  const insecure = input.security === 'insecure';
   const caps = insecure ? hostCaps() : [...DEFAULT_CAPS];
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (i.network === 'none') namespaces.push({ type: 'network' });
-  const user: OciSpec['process']['user'] = { uid: i.user.uid, gid: i.user.gid };
-  if (i.user.additionalGids.length > 0) user.additionalGids = i.user.additionalGids;
+  if (input.network === 'none') namespaces.push({ type: 'network' });
+  const user: OciSpec['process']['user'] = { uid: input.user.uid, gid: input.user.gid };
+  if (input.user.additionalGids.length > 0) user.additionalGids = input.user.additionalGids;
   const spec: OciSpec = {
     ociVersion: '1.0.2-dev',
     process: {
       terminal: false,
       user,
-      args: i.args,
-      env: i.env,
-      cwd: i.cwd,
+      args: input.args,
+      env: input.env,
+      cwd: input.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: withUlimits(defaultRlimits(), i.ulimits ?? []),
-      noNewPrivileges: i.securityOptions?.noNewPrivileges === true,
+      rlimits: withUlimits(defaultRlimits(), input.ulimits ?? []),
+      noNewPrivileges: input.securityOptions?.noNewPrivileges === true,
     },
-    root: { path: i.rootfs, readonly: false },
-    hostname: i.hostname,
-    mounts: [...standardMounts(insecure, i.shmSize, inUserNamespace() && i.network !== 'none'), ...i.mounts],
+    root: { path: input.rootfs, readonly: false },
+    hostname: input.hostname,
+    mounts: [...standardMounts(insecure, input.shmSize, inUserNamespace() && input.network !== 'none'), ...input.mounts],
     linux: {
       namespaces,
       resources: { devices: insecure ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }] },
@@ -215,12 +215,12 @@ export function buildSpec(i: SpecInput): OciSpec {
   };
   // rootless: no cgroup is ours to create (v1 has no delegation); runc's rootless manager
   // ignores its permission errors only when no path was asked for
-  if (i.cgroupsPath && !inUserNamespace()) spec.linux.cgroupsPath = i.cgroupsPath;
+  if (input.cgroupsPath && !inUserNamespace()) spec.linux.cgroupsPath = input.cgroupsPath;
   if (!insecure) {
     spec.linux.maskedPaths = [...MASKED_PATHS];
     spec.linux.readonlyPaths = [...READONLY_PATHS];
     // moby filters the profile's capability-conditional rules by the bounding set
-    const seccomp = i.securityOptions?.seccomp;
+    const seccomp = input.securityOptions?.seccomp;
     if (seccomp === undefined) spec.linux.seccomp = defaultSeccomp(caps);
     else if (seccomp !== 'unconfined') spec.linux.seccomp = convertSeccomp(seccomp, caps);
   }

@@ -111,11 +111,11 @@ export function requireRuntime(ctx: SkippableContext): void {
 }
 
 /** crun is tested "where it starts": a crun that cannot run containers here skips its tests. */
-export async function createOrSkip(ctx: SkippableContext, o: RuntimeOptions): Promise<Runtime> {
+export async function createOrSkip(ctx: SkippableContext, options: RuntimeOptions): Promise<Runtime> {
   try {
-    return await Runtime.create(o);
+    return await Runtime.create(options);
   } catch (e) {
-    if (o.runtime === 'crun' && (e as { code?: string }).code === 'TSB_RUNTIME_SETUP') ctx.skip();
+    if (options.runtime === 'crun' && (e as { code?: string }).code === 'TSB_RUNTIME_SETUP') ctx.skip();
     throw e;
   }
 }

@@ -219,15 +219,15 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
  * container then sees the node 0600 (its /dev is a tmpfs of its own anyway). A fifo keeps its
  * mode: it reaches nothing but its own pipe, and RUN steps that mkfifo must see what they made.
  */
-export function hostMode(h: TarHeader): number {
-  return h.type === 'char' || h.type === 'block' ? h.mode & 0o700 : h.mode;
+export function hostMode(header: TarHeader): number {
+  return header.type === 'char' || header.type === 'block' ? header.mode & 0o700 : header.mode;
 }
 
 /** Owner, mode and mtime of a device node or fifo made by makeNodes. */
-export function applyNodeMeta(host: string, h: TarHeader): void {
-  lchownSync(host, h.uid, h.gid);
-  chmodSync(host, hostMode(h));
-  lutimesSync(host, h.mtime, h.mtime);
+export function applyNodeMeta(host: string, header: TarHeader): void {
+  lchownSync(host, header.uid, header.gid);
+  chmodSync(host, hostMode(header));
+  lutimesSync(host, header.mtime, header.mtime);
 }
 
 /** Node cannot mknod: one bash reads NUL-separated records and calls mknod(1) for each. */

@@ -85,16 +85,16 @@ function ratio(v: string, flag: string): number {
   return n;
 }
 
-export async function renderAndGate(r: SizeReport, flags: ReturnType<typeof parseArgs>, io: Io, gates: Gates, file?: string): Promise<number> {
+export async function renderAndGate(report: SizeReport, flags: ReturnType<typeof parseArgs>, io: Io, gates: Gates, file?: string): Promise<number> {
   const format = str(flags, 'format') ?? 'text';
   let text: string;
-  if (format === 'json') text = renderJson(r);
-  else if (format === 'html') text = renderHtml(r);
-  else if (format === 'text') text = renderText(r, { color: !file && process.stdout.isTTY === true, width: process.stdout.columns });
+  if (format === 'json') text = renderJson(report);
+  else if (format === 'html') text = renderHtml(report);
+  else if (format === 'text') text = renderText(report, { color: !file && process.stdout.isTTY === true, width: process.stdout.columns });
   else throw new UsageError(`unknown --format ${format} (text, json, html)`);
   if (file) await writeFile(file, text);
   else io.out(text.endsWith('\n') ? text : text + '\n');
-  const results = checkGates(r, gates);
+  const results = checkGates(report, gates);
   const failed = results.filter((x) => !x.passed);
   for (const x of results) io.err(`gate ${x.gate}: ${x.passed ? 'PASS' : 'FAIL'} (${describeGate(x)})\n`);
   if (failed.length) throw new GateFailedError(`image gates failed: ${failed.map(describeGate).join('; ')}`);
