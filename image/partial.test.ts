@@ -191,6 +191,8 @@ describe('image/partial', () => {
       ['a null entry', [child, null], /index entry 1 is not an object/],
       ['a platform that is null', [{ ...child, platform: null }], /index entry 0 has an invalid platform/],
       ['a platform without architecture', [{ ...child, platform: { os: 'linux' } }], /index entry 0 has an invalid platform/],
+      ['a variant that is no string (FUZZ_SEED=20240611: a TypeError in selectManifest)', [{ ...child, platform: { os: 'linux', architecture: 'arm', variant: [null] } }], /index entry 0 has an invalid platform/],
+      ['os.features that are no string list', [{ ...child, platform: { os: 'linux', architecture: 'amd64', 'os.features': 'x' } }], /index entry 0 has an invalid platform/],
       ['a negative size', [{ ...child, size: -1 }], /index entry 0 has no valid size/],
     ];
     for (const [what, manifests, re] of brokenIndexes) {

@@ -51,11 +51,22 @@ function descriptorProblem(d: unknown): string | undefined {
   if (typeof x['mediaType'] !== 'string') return 'has no mediaType';
   if (typeof x['digest'] !== 'string') return 'has no digest';
   if (!Number.isSafeInteger(x['size']) || (x['size'] as number) < 0) return 'has no valid size';
-  const p = x['platform'];
-  if (p !== undefined && (typeof p !== 'object' || p === null || typeof (p as Record<string, unknown>)['os'] !== 'string' || typeof (p as Record<string, unknown>)['architecture'] !== 'string')) {
-    return 'has an invalid platform';
-  }
-  return undefined;
+  return x['platform'] === undefined || isPlatform(x['platform']) ? undefined : 'has an invalid platform';
+}
+
+/** os and architecture strings; variant and os.version strings and os.features a string list where present. */
+function isPlatform(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const p = value as Record<string, unknown>;
+  const optionalString = (key: string): boolean => p[key] === undefined || typeof p[key] === 'string';
+  const features = p['os.features'];
+  return (
+    typeof p['os'] === 'string' &&
+    typeof p['architecture'] === 'string' &&
+    optionalString('variant') &&
+    optionalString('os.version') &&
+    (features === undefined || (Array.isArray(features) && features.every((f) => typeof f === 'string')))
+  );
 }
 
 function checkDescriptors(what: string, ds: readonly unknown[]): void {
