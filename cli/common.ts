@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ContentStore, defaultRoot } from '../cache/store.js';
+import { BuildError } from '../builder/errors.js';
 import { TsbuildError } from '../image/errors.js';
 // static: a few readdirs' worth of code (the parts that act load only when something is dead)
 import { RuntimeState } from '../runtime/state.js';
@@ -77,4 +78,23 @@ function goFormatG(v: number, precision: number): string {
   }
   const fixed = v.toFixed(Math.max(0, precision - 1 - exp));
   return fixed.includes('.') ? fixed.replace(/\.?0+$/, '') : fixed;
+}
+
+/**
+ * Turns the first SIGINT or SIGTERM into an abort of the returned signal, with a BuildError that
+ * names the signal as its reason (what a stopping step reports). The handlers are `once`: a
+ * second signal kills. Call `release` when the command ends.
+ */
+export function abortOnSignals(what: string): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals): void => controller.abort(new BuildError('TSB_BUILD_ABORTED', `${what} cancelled (${name})`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }

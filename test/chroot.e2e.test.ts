@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, makeTree, removeAll, storeWithBusybox } from './helpers.js';
+import { cli, makeTree, processesWith, removeAll, storeWithBusybox } from './helpers.js';
 
 /**
  * --isolation chroot (runtime/chroot.ts) on this host, as root: the same image as runc gives for
@@ -10,19 +10,6 @@ import { cli, makeTree, removeAll, storeWithBusybox } from './helpers.js';
  * (test/oracle/tsbuild-image.oracle.ts runs it where it is meant for: a default docker container.)
  */
 const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
-
-function processesWith(needle: string): number[] {
-  const found: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) found.push(Number(p));
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
-}
 
 describe('--isolation chroot: RUN without containers', function () {
   this.timeout(300_000);

@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -104,4 +105,18 @@ export async function storeWithBusybox(ctx: Mocha.Context): Promise<{ root: stri
   const r = await cli(['load', '--root', root, '-i', join(work, 'bb'), '-t', 'busybox:latest']);
   if (r.code !== 0) throw new Error(`loading busybox failed: ${r.stderr}`);
   return { root, work };
+}
+
+/** Pids (other than this process) whose command line contains `needle`; as root, every user's are seen. */
+export function processesWith(needle: string): number[] {
+  const found: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) found.push(Number(pid));
+    } catch {
+      /* gone */
+    }
+  }
+  return found;
 }

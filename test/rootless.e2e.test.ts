@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readMountInfo } from '../runtime/mounts.js';
 import { busyboxLayout } from '../runtime/testing.js';
-import { execFileP, removeAll } from './helpers.js';
+import { execFileP, processesWith, removeAll } from './helpers.js';
 import { ensureUser, NO_SUBID_USER, ROOTLESS_USER, runAs, spawnAs, userDir, worldReadableCli } from './rootless-user.js';
 import { requireRoot, requireTools } from './tools.js';
 
@@ -62,20 +62,6 @@ async function layerOwners(ociTar: string, work: string): Promise<Array<Map<stri
     out.push(owners);
   }
   return out;
-}
-
-/** Pids whose command line contains `needle` (read as root, so every user's are seen). */
-function processesWith(needle: string): number[] {
-  const found: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) found.push(Number(p));
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
 }
 
 describe('rootless mode: an unprivileged user with subordinate ids builds', function () {

@@ -1,11 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { BuildError } from '../../builder/errors.js';
 import { TsbuildError } from '../../errors/tsbuild-error.js';
 import { bool, helpText, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
 import { printable } from '../bake/config.js';
 import { applyOverrides, loadConfig, readConfigFiles, selectTargets, validateTargets } from '../bake/resolve.js';
 import { runTargets } from '../bake/run.js';
-import { HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
+import { abortOnSignals, HELP_FLAG, openStore, ROOT_FLAG, type Io } from '../common.js';
 import { formatError } from '../errors.js';
 import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 import type { ProgressMode } from '../progress.js';
@@ -64,10 +63,7 @@ export async function bakeCommand(argv: string[], io: Io): Promise<number> {
   validateTargets(config, selected);
 
   const store = await openStore(parsed);
-  const cancel = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => cancel.abort(new BuildError('TSB_BUILD_ABORTED', `bake cancelled (${signal})`));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = abortOnSignals('bake');
   try {
     const outcomes = await runTargets({
       store,
@@ -77,7 +73,7 @@ export async function bakeCommand(argv: string[], io: Io): Promise<number> {
       write: io.err,
       parallelism,
       common: { insecureRegistries: list(parsed, 'insecure-registry'), networkTimeouts: timeouts, runtime: { runtime: runtime as 'auto' }, allow: list(parsed, 'allow'), ...(epoch !== undefined ? { sourceDateEpoch: Number(epoch) } : {}) },
-      signal: cancel.signal,
+      signal: interrupt.signal,
     });
     const failed: string[] = [];
     for (const outcome of outcomes) {
@@ -91,10 +87,9 @@ export async function bakeCommand(argv: string[], io: Io): Promise<number> {
       }
     }
     if (failed.length > 0) throw new TsbuildError('TSB_BAKE_TARGET_FAILED', `target${failed.length > 1 ? 's' : ''} ${failed.map((n) => `"${n}"`).join(', ')} failed`, { targets: failed });
-    if (cancel.signal.aborted) throw cancel.signal.reason;
+    if (interrupt.signal.aborted) throw interrupt.signal.reason;
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 }

@@ -3,7 +3,6 @@ import { writeFile } from 'node:fs/promises';
 import { parseSize } from '../../report/units.js';
 import { build } from '../../builder/build.js';
 import { readBounded } from '../../builder/dockerfile-source.js';
-import { BuildError } from '../../builder/errors.js';
 import type { OutputSpec } from '../../builder/exporters/index.js';
 import { parseCall, runBuildCheck } from '../build-check.js';
 import { formatPlatform, hostPlatform } from '../../image/platform.js';
@@ -11,7 +10,7 @@ import { parseAddHost, parseAnnotations, parseAttestations, parseCacheSpec, pars
 import type { RunSettings } from '../../builder/build.js';
 import { checkCgroupParent } from '../../runtime/builds.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
-import { HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
+import { abortOnSignals, HELP_FLAG, openStore, ROOT_FLAG, stdio, type Io } from '../common.js';
 import { GATE_FLAGS } from '../gate-flags.js';
 import { NETWORK_TIMEOUT_FLAG, networkTimeouts } from '../network-flags.js';
 import { createProgress, type ProgressMode } from '../progress.js';
@@ -179,11 +178,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   const store = await openStore(p);
   const progress = createProgress(mode, { write: io.err, isTTY: io === stdio && process.stderr.isTTY === true });
   if (mode !== 'quiet') for (const n of notes) io.err(`note: ${n}\n`);
-  const ac = new AbortController();
-  // The reason is what a step that stops reports (a second signal kills: these are `once`).
-  const onSignal = (sig: NodeJS.Signals): void => ac.abort(new BuildError('TSB_BUILD_ABORTED', `build cancelled (${sig})`));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = abortOnSignals('build');
   try {
     const r = await build({
       store,
@@ -217,7 +212,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
       networkTimeouts: timeouts,
       stepTimeoutMs: timeout !== undefined ? Number(timeout) * 1000 : undefined,
       onEvent: (e) => progress.onEvent(e),
-      signal: ac.signal,
+      signal: interrupt.signal,
     }).finally(() => progress.close());
     const iid = str(p, 'iidfile');
     if (iid) await writeFile(iid, r.imageId);
@@ -268,8 +263,7 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
     }
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 }
 
