@@ -15,15 +15,15 @@ import type { StageState } from './stage-state.js';
 
 /** The attestation manifest of the image and, single-platform, the index that is the build's result. */
 export async function attachAttestations(
-  o: BuildOptions,
+  options: BuildOptions,
   solved: Solved,
   source: DockerfileSource,
   image: FinalImage,
   views: LayerViews,
   startedOn: Date,
 ): Promise<{ attestation?: Descriptor; index?: Descriptor }> {
-  const attestation = await attestationManifest(o, solved.session, source, solved.final, image, views, startedOn);
-  const index = o.perPlatform ? undefined : await singlePlatformIndex(o, image, attestation);
+  const attestation = await attestationManifest(options, solved.session, source, solved.final, image, views, startedOn);
+  const index = options.perPlatform ? undefined : await singlePlatformIndex(options, image, attestation);
   return { ...(attestation ? { attestation } : {}), ...(index ? { index } : {}) };
 }
 

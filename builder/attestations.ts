@@ -89,44 +89,44 @@ export function imagePurl(ref: string, platform?: Platform): string {
  * incomplete); mode=max keeps them and adds the Dockerfile as source. BuildKit's max also holds
  * its LLB definition; tsbuild makes no LLB, so that field is left out.
  */
-export function provenancePredicate(f: BuildFacts, o: ProvenanceOptions): Record<string, unknown> {
-  const args: Record<string, string> = { ...f.attrs };
-  for (const [k, v] of Object.entries(f.buildArgs)) args[`build-arg:${k}`] = v;
-  for (const [k, v] of Object.entries(f.labels)) args[`label:${k}`] = v;
-  if (f.target) args['target'] = f.target;
+export function provenancePredicate(facts: BuildFacts, options: ProvenanceOptions): Record<string, unknown> {
+  const args: Record<string, string> = { ...facts.attrs };
+  for (const [k, v] of Object.entries(facts.buildArgs)) args[`build-arg:${k}`] = v;
+  for (const [k, v] of Object.entries(facts.labels)) args[`label:${k}`] = v;
+  if (facts.target) args['target'] = facts.target;
   let requestComplete = true;
   const request: Record<string, unknown> = { frontend: 'dockerfile.v0' };
-  if (o.mode === 'min') {
+  if (options.mode === 'min') {
     const kept = Object.fromEntries(Object.entries(args).filter(([k]) => !k.startsWith('build-arg:') && !k.startsWith('label:')));
     if (Object.keys(kept).length !== Object.keys(args).length) requestComplete = false;
     if (Object.keys(kept).length) request['args'] = sortedKeys(kept);
   } else {
     if (Object.keys(args).length) request['args'] = sortedKeys(args);
-    if (f.secrets.length) request['secrets'] = f.secrets.map((id) => ({ id }));
-    if (f.ssh.length) request['ssh'] = f.ssh.map((id) => ({ id }));
+    if (facts.secrets.length) request['secrets'] = facts.secrets.map((id) => ({ id }));
+    if (facts.ssh.length) request['ssh'] = facts.ssh.map((id) => ({ id }));
   }
   // local sources make the materials incomplete, and so not hermetic (BuildKit's NewPredicate)
   request['locals'] = [{ name: 'context' }, { name: 'dockerfile' }];
-  const materials = f.materials.map((m) => ({ uri: imagePurl(m.ref, f.platform), digest: { sha256: m.digest.replace(/^sha256:/, '') } }));
+  const materials = facts.materials.map((m) => ({ uri: imagePurl(m.ref, facts.platform), digest: { sha256: m.digest.replace(/^sha256:/, '') } }));
   const invocationId = randomBytes(13).toString('base64url').toLowerCase().slice(0, 25);
   const buildkitMetadata: Record<string, unknown> =
-    o.mode === 'max'
-      ? { source: { infos: [{ filename: f.dockerfileName, language: 'Dockerfile', data: Buffer.from(f.dockerfileText).toString('base64') }] } }
+    options.mode === 'max'
+      ? { source: { infos: [{ filename: facts.dockerfileName, language: 'Dockerfile', data: Buffer.from(facts.dockerfileText).toString('base64') }] } }
       : {};
-  if (o.version === 'v1') {
+  if (options.version === 'v1') {
     return {
       buildDefinition: {
         buildType: 'https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md',
-        externalParameters: { configSource: { path: f.dockerfileName }, request },
-        internalParameters: { builderPlatform: formatPlatform(f.platform) },
+        externalParameters: { configSource: { path: facts.dockerfileName }, request },
+        internalParameters: { builderPlatform: formatPlatform(facts.platform) },
         ...(materials.length ? { resolvedDependencies: materials } : {}),
       },
       runDetails: {
-        builder: { id: o.builderId ?? '' },
+        builder: { id: options.builderId ?? '' },
         metadata: {
           invocationID: invocationId,
-          startedOn: goTime(f.startedOn),
-          finishedOn: goTime(f.finishedOn),
+          startedOn: goTime(facts.startedOn),
+          finishedOn: goTime(facts.finishedOn),
           buildkit_metadata: buildkitMetadata,
           buildkit_completeness: { request: requestComplete, resolvedDependencies: false },
         },
@@ -134,18 +134,18 @@ export function provenancePredicate(f: BuildFacts, o: ProvenanceOptions): Record
     };
   }
   return {
-    builder: { id: o.builderId ?? '' },
+    builder: { id: options.builderId ?? '' },
     buildType: 'https://mobyproject.org/buildkit@v1',
     ...(materials.length ? { materials } : {}),
     invocation: {
-      configSource: { entryPoint: f.dockerfileName },
+      configSource: { entryPoint: facts.dockerfileName },
       parameters: request,
-      environment: { platform: formatPlatform(f.platform) },
+      environment: { platform: formatPlatform(facts.platform) },
     },
     metadata: {
       buildInvocationID: invocationId,
-      buildStartedOn: goTime(f.startedOn),
-      buildFinishedOn: goTime(f.finishedOn),
+      buildStartedOn: goTime(facts.startedOn),
+      buildFinishedOn: goTime(facts.finishedOn),
       completeness: { parameters: requestComplete, environment: true, materials: false },
       reproducible: false,
       'https://mobyproject.org/buildkit@v1#metadata': buildkitMetadata,

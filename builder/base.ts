@@ -92,12 +92,12 @@ export interface BaseResolver {
  * local store, else a registry pull (kept in the store and tagged, so the next
  * build needs no network — docker's behaviour without --pull).
  */
-export function resolveImage(r: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
-  if (!r.memo) return resolveUncached(r, name, loc);
+export function resolveImage(resolver: BaseResolver, name: string, loc?: SourceLocation): Promise<ResolvedBase> {
+  if (!resolver.memo) return resolveUncached(resolver, name, loc);
   // per platform: FROM --platform=$BUILDPLATFORM x and FROM x of a foreign target are two images
-  const key = `${formatPlatform(r.platform)} ${name}`;
-  let p = r.memo.get(key);
-  if (!p) r.memo.set(key, (p = resolveUncached(r, name, loc)));
+  const key = `${formatPlatform(resolver.platform)} ${name}`;
+  let p = resolver.memo.get(key);
+  if (!p) resolver.memo.set(key, (p = resolveUncached(resolver, name, loc)));
   // each stage gets its own copy: nothing one stage does to its config can reach another
   return p.then((b) => structuredClone(b));
 }

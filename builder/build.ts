@@ -146,32 +146,32 @@ export interface BuildResult {
 }
 
 /** Builds a Dockerfile. The one public entry point of builder/. */
-export async function build(o: BuildOptions): Promise<BuildResult> {
+export async function build(options: BuildOptions): Promise<BuildResult> {
   // where a tar, download or git context is unpacked (under the store: a killed build's is swept);
   // made only by such a context
-  const contextScratch = o.store.tempDirName();
+  const contextScratch = options.store.tempDirName();
   // registry/ (and undici) load only for an http context
   let registry: Promise<RegistryClient> | undefined;
   const contextRegistry = (): Promise<RegistryClient> =>
-    (registry ??= o.registry ? Promise.resolve(o.registry) : import('../registry/client.js').then((m) => new m.RegistryClient({ ...(o.networkTimeouts ? { timeouts: o.networkTimeouts } : {}) })));
+    (registry ??= options.registry ? Promise.resolve(options.registry) : import('../registry/client.js').then((m) => new m.RegistryClient({ ...(options.networkTimeouts ? { timeouts: options.networkTimeouts } : {}) })));
   try {
-    const source = await readSource(o, contextScratch, contextRegistry);
-    if (source.description) o.onEvent?.({ type: 'message', level: 'info', text: source.description });
-    o = { ...o, fetchedNamedContexts: await fetchNamedContexts(o, contextScratch, contextRegistry) };
-    if (registry && !o.registry) await (await registry).close();
-    if (!o.perPlatform && targetPlatforms(o.platform).length > 1) {
+    const source = await readSource(options, contextScratch, contextRegistry);
+    if (source.description) options.onEvent?.({ type: 'message', level: 'info', text: source.description });
+    options = { ...options, fetchedNamedContexts: await fetchNamedContexts(options, contextScratch, contextRegistry) };
+    if (registry && !options.registry) await (await registry).close();
+    if (!options.perPlatform && targetPlatforms(options.platform).length > 1) {
       // builder/platforms.ts runs this function once per platform and writes the image index
       const { buildPlatforms } = await import('./platforms.js');
-      return await buildPlatforms(o, source, targetPlatforms(o.platform)).catch((e: unknown) => {
+      return await buildPlatforms(options, source, targetPlatforms(options.platform)).catch((e: unknown) => {
         throw attachSource(e, source.fileLabel, source.text);
       });
     }
     // Errors carry the text they point into, for the printer's excerpt (never re-read by label).
-    return await buildSource(o, source).catch((e: unknown) => {
+    return await buildSource(options, source).catch((e: unknown) => {
       throw attachSource(e, source.fileLabel, source.text);
     });
   } finally {
-    if (registry && !o.registry) await (await registry.catch(() => undefined))?.close().catch(() => {});
+    if (registry && !options.registry) await (await registry.catch(() => undefined))?.close().catch(() => {});
     await rm(contextScratch, { recursive: true, force: true });
   }
 }
@@ -180,19 +180,19 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
  * One platform's build, phase by phase (README, Architecture). Under builder/platforms.ts
  * (`perPlatform`), cache import/export and the outputs are the whole build's, not this one's.
  */
-export async function buildSource(o: BuildOptions, source: DockerfileSource): Promise<BuildResult> {
-  const emit: EventSink = o.onEvent ?? (() => {});
+export async function buildSource(options: BuildOptions, source: DockerfileSource): Promise<BuildResult> {
+  const emit: EventSink = options.onEvent ?? (() => {});
   const startedOn = new Date();
-  const prepared = await prepare(o, source, emit);
-  const plan = planBuild(prepared.df, prepared.globalArgs, { target: o.target, namedContexts: new Set(prepared.namedContexts.keys()) });
-  const res = BuildResources.open(o);
+  const prepared = await prepare(options, source, emit);
+  const plan = planBuild(prepared.df, prepared.globalArgs, { target: options.target, namedContexts: new Set(prepared.namedContexts.keys()) });
+  const res = BuildResources.open(options);
   try {
-    if (!o.perPlatform) await importCaches(o.cacheFrom ?? [], res.cacheIo(emit));
-    const solved = await solveBuild(o, source, prepared, plan, res, emit);
-    const image = await finalizeBuild(o, solved, res, emit);
-    const attached = await attachAttestations(o, solved, source, image, res.views, startedOn);
-    const pushed = o.perPlatform ? [] : await exportBuild(o, solved, image, res, emit, attached.index);
-    return { ...resultOf(o, solved, image, pushed, res.stepCache), ...attached };
+    if (!options.perPlatform) await importCaches(options.cacheFrom ?? [], res.cacheIo(emit));
+    const solved = await solveBuild(options, source, prepared, plan, res, emit);
+    const image = await finalizeBuild(options, solved, res, emit);
+    const attached = await attachAttestations(options, solved, source, image, res.views, startedOn);
+    const pushed = options.perPlatform ? [] : await exportBuild(options, solved, image, res, emit, attached.index);
+    return { ...resultOf(options, solved, image, pushed, res.stepCache), ...attached };
   } finally {
     await res.close();
   }

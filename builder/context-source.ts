@@ -265,9 +265,9 @@ export interface GitSettings {
  * Fetches `source` into `checkout` (a new directory) and returns the directory its `subdir`
  * names there (resolved inside the checkout) and the commit: the git context, and `ADD <git url>`.
  */
-export async function checkoutGit(source: GitSource, checkout: string, settings: GitSettings, o: { keepGitDir: boolean; signal?: AbortSignal }): Promise<{ dir: string; commit: string }> {
+export async function checkoutGit(source: GitSource, checkout: string, settings: GitSettings, options: { keepGitDir: boolean; signal?: AbortSignal }): Promise<{ dir: string; commit: string }> {
   await mkdir(checkout, { mode: 0o755 });
-  const { commit } = await fetchGitSource(source, { dir: checkout, ...settings, keepGitDir: o.keepGitDir, ...(o.signal ? { signal: o.signal } : {}) });
+  const { commit } = await fetchGitSource(source, { dir: checkout, ...settings, keepGitDir: options.keepGitDir, ...(options.signal ? { signal: options.signal } : {}) });
   const root = await realpath(checkout);
   if (source.subdir === '') return { dir: root, commit };
   const sub = resolveInRoot(root, source.subdir);

@@ -293,11 +293,11 @@ async function entryFor(rel: string, abs: string): Promise<ContextEntry | undefi
  * JS compares UTF-16 code units, which disagrees only when a surrogate
  * (a code point above U+FFFF) meets U+E000..U+FFFF; shift those into order.
  */
-export function compareNames(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
+export function compareNames(left: string, right: string): number {
+  const n = Math.min(left.length, right.length);
   for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
+    let x = left.charCodeAt(i);
+    let y = right.charCodeAt(i);
     if (x === y) continue;
     if (x >= 0xd800 && y >= 0xd800) {
       x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
@@ -305,7 +305,7 @@ export function compareNames(a: string, b: string): number {
     }
     return x - y;
   }
-  return a.length - b.length;
+  return left.length - right.length;
 }
 
 function errCode(e: unknown): string | undefined {

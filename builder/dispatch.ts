@@ -20,21 +20,21 @@ import { storeRefName } from '../registry/reference.js';
 
 
 /** Builds one stage: resolve its base, run ONBUILD triggers, then each instruction in order. */
-export async function buildStage(s: BuildSession, stage: Stage, base: SourceRef): Promise<StageState> {
+export async function buildStage(session: BuildSession, stage: Stage, base: SourceRef): Promise<StageState> {
   const label = stage.name ?? String(stage.index);
-  const counter = stepCounter(s, stage, base);
-  let state = await startStage(s, stage, base, label, counter);
+  const counter = stepCounter(session, stage, base);
+  let state = await startStage(session, stage, base, label, counter);
   const triggers = state.config.config.OnBuild ?? [];
   if (triggers.length > 0) {
     state = { ...state, config: { ...state.config, config: { ...state.config.config, OnBuild: null } } };
     counter.total += triggers.length;
     for (const [i, t] of triggers.entries()) {
       const ins = parseTrigger(t, stage);
-      state = await runInstruction(s, state, ins, `ONBUILD ${t}`, `onbuild-${i}`, counter.next(ins));
+      state = await runInstruction(session, state, ins, `ONBUILD ${t}`, `onbuild-${i}`, counter.next(ins));
     }
   }
   for (const [i, ins] of stage.instructions.entries()) {
-    state = await runInstruction(s, state, ins, ins.original, String(i), counter.next(ins));
+    state = await runInstruction(session, state, ins, ins.original, String(i), counter.next(ins));
   }
   return state;
 }

@@ -12,12 +12,12 @@ import type { BuildResources } from './resources.js';
 import type { Solved } from './session.js';
 
 /** `index`: the index around the image when attestations are attached (named, pushed and written instead of the image). */
-export async function exportBuild(o: BuildOptions, solved: Solved, image: FinalImage, res: BuildResources, emit: EventSink, index?: Descriptor): Promise<BuildResult['pushed']> {
+export async function exportBuild(options: BuildOptions, solved: Solved, image: FinalImage, res: BuildResources, emit: EventSink, index?: Descriptor): Promise<BuildResult['pushed']> {
   const { final, session } = solved;
-  await exportCaches(o.cacheTo ?? [], res.cacheIo(emit), { keys: solved.stepKeys, cacheMountIds: session.cacheMountIds });
-  const tags = o.tags ?? [];
+  await exportCaches(options.cacheTo ?? [], res.cacheIo(emit), { keys: solved.stepKeys, cacheMountIds: session.cacheMountIds });
+  const tags = options.tags ?? [];
   // no --output: the image goes to the store under its -t names
-  const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? o.outputs : [{ type: 'image', names: tags, push: false }];
+  const outputs: OutputSpec[] = options.outputs && options.outputs.length > 0 ? options.outputs : [{ type: 'image', names: tags, push: false }];
   const pushed: BuildResult['pushed'] = [];
   if (index) {
     for (const out of outputs) {
@@ -27,7 +27,7 @@ export async function exportBuild(o: BuildOptions, solved: Solved, image: FinalI
   for (const [i, out] of outputs.entries()) {
     const spec = 'names' in out && out.names.length === 0 ? { ...out, names: tags } : out;
     const r = await runExportStep(spec, {
-      store: o.store,
+      store: options.store,
       views: res.views,
       layers: final.layers,
       manifest: image.manifest,

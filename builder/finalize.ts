@@ -19,12 +19,12 @@ export interface FinalImage {
 }
 
 /** The finalize phase: the target stage's image in the store, with what report/ needs kept beside it. */
-export async function finalizeBuild(o: BuildOptions, solved: Solved, res: BuildResources, emit: EventSink): Promise<FinalImage> {
+export async function finalizeBuild(options: BuildOptions, solved: Solved, res: BuildResources, emit: EventSink): Promise<FinalImage> {
   const { final, session } = solved;
-  const extraConfig = await inlineCache(o.cacheTo ?? [], res.cacheIo(emit), solved.stepKeys('min'), final.layers.map((l) => l.desc));
-  const img = await finalizeImage(o.store, final, { labels: o.labels ?? {}, epoch: o.sourceDateEpoch, clock: session.clock, extraConfig, ...(o.annotations ? { annotations: o.annotations } : {}) });
+  const extraConfig = await inlineCache(options.cacheTo ?? [], res.cacheIo(emit), solved.stepKeys('min'), final.layers.map((l) => l.desc));
+  const img = await finalizeImage(options.store, final, { labels: options.labels ?? {}, epoch: options.sourceDateEpoch, clock: session.clock, extraConfig, ...(options.annotations ? { annotations: options.annotations } : {}) });
   // What report/ needs to attribute layers: kept beside the image, not inside it.
-  await o.store.writeMetaIfChanged(IMAGES_NS, img.manifest.digest, {
+  await options.store.writeMetaIfChanged(IMAGES_NS, img.manifest.digest, {
     baseLayerCount: final.baseLayerCount,
     sourceMap: final.historySources ?? [],
   } satisfies BuildRecord);
@@ -38,7 +38,7 @@ export async function finalizeBuild(o: BuildOptions, solved: Solved, res: BuildR
 export async function finalizeImage(
   store: ContentStore,
   state: StageState,
-  o: {
+  options: {
     labels: Record<string, string>;
     epoch: number | undefined;
     clock: Clock;
@@ -50,9 +50,9 @@ export async function finalizeImage(
   const c = state.config;
   // The newest step's date: a fully cached rebuild gives the same config and image ID.
   const newest = (c.history ?? []).map((h) => h.created ?? '').reduce((a, b) => (b > a ? b : a), '');
-  const created = o.epoch !== undefined ? new Date(o.epoch * 1000).toISOString() : newest || new Date(o.clock.now()).toISOString();
-  const labels = { ...(c.config.Labels ?? {}), ...o.labels };
-  const history = (c.history ?? []).map((h) => (o.epoch !== undefined ? { ...h, created } : h));
+  const created = options.epoch !== undefined ? new Date(options.epoch * 1000).toISOString() : newest || new Date(options.clock.now()).toISOString();
+  const labels = { ...(c.config.Labels ?? {}), ...options.labels };
+  const history = (c.history ?? []).map((h) => (options.epoch !== undefined ? { ...h, created } : h));
   const configFile: ImageConfigFile = {
     ...(c.author !== undefined ? { author: c.author } : {}),
     architecture: c.architecture,
@@ -63,16 +63,16 @@ export async function finalizeImage(
     rootfs: { type: 'layers', diff_ids: [...c.rootfs.diff_ids] },
     history,
     // e.g. an inline build cache: extra top-level keys, as BuildKit's moby.buildkit.cache.v0
-    ...(o.extraConfig ?? {}),
+    ...(options.extraConfig ?? {}),
   };
   // image/mutate assembles the manifest; the layers are already in the store
-  const manifestAnnotations = nonEmpty(o.annotations?.manifest) ? sortedKeys(o.annotations.manifest) : undefined;
+  const manifestAnnotations = nonEmpty(options.annotations?.manifest) ? sortedKeys(options.annotations.manifest) : undefined;
   const img = imageFromConfig(configFile, state.layers.map((l) => l.desc), storeLayer(store), manifestAnnotations);
   const [manifest, rawConfig, rawManifest, digest] = await Promise.all([img.manifest(), img.rawConfig(), img.rawManifest(), img.digest()]);
   await store.putBytes(rawConfig, { digest: manifest.config.digest, size: manifest.config.size });
   await store.putBytes(rawManifest, { digest, size: rawManifest.length });
   const mdesc: Descriptor = { mediaType: MediaType.OciManifest, digest, size: rawManifest.length };
-  const descAnnotations = o.annotations?.manifestDescriptor;
+  const descAnnotations = options.annotations?.manifestDescriptor;
   return { manifest: nonEmpty(descAnnotations) ? { ...mdesc, annotations: sortedKeys(descAnnotations) } : mdesc, config: manifest.config, configFile };
 }
 
@@ -88,6 +88,6 @@ function nonEmpty(m: Record<string, string> | undefined): m is Record<string, st
 }
 
 /** Annotations with their keys sorted, as Go writes a map (BuildKit's manifests). */
-export function sortedKeys(m: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+export function sortedKeys(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -2,8 +2,8 @@
  * COPY/ADD source wildcards: Go's filepath.Match per path (`*` and `?` never
  * cross `/`, `[...]` classes, `\` escapes), as BuildKit matches sources.
  */
-export function hasWildcard(p: string): boolean {
-  return /[*?[\\]/.test(p);
+export function hasWildcard(pattern: string): boolean {
+  return /[*?[\\]/.test(pattern);
 }
 
 export function globToRegExp(pattern: string): RegExp {

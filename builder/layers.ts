@@ -29,12 +29,12 @@ export class LayerViews {
     readonly tmpDir: string,
   ) {}
 
-  async uncompressed(l: LayerRef): Promise<Readable> {
-    return gunzipStream(await this.store.open(l.desc.digest));
+  async uncompressed(layer: LayerRef): Promise<Readable> {
+    return gunzipStream(await this.store.open(layer.desc.digest));
   }
 
-  toLayer(l: LayerRef): Layer {
-    return layerFromOpener({ desc: l.desc, diffID: l.diffID, open: () => this.store.open(l.desc.digest) });
+  toLayer(layer: LayerRef): Layer {
+    return layerFromOpener({ desc: layer.desc, diffID: layer.diffID, open: () => this.store.open(layer.desc.digest) });
   }
 
   fsView(layers: readonly LayerRef[]): Promise<FsView> {

@@ -97,14 +97,14 @@ export function planBuild(
 export function resolveSource(
   df: Dockerfile,
   name: string,
-  o: { namedContexts: ReadonlySet<string>; reader: number; isFrom: boolean },
+  options: { namedContexts: ReadonlySet<string>; reader: number; isFrom: boolean },
   loc?: SourceLocation,
 ): SourceRef {
-  if (o.namedContexts.has(name)) return { kind: 'context', name };
+  if (options.namedContexts.has(name)) return { kind: 'context', name };
   const lower = name.toLowerCase();
-  const byName = df.stages.findIndex((s, i) => s.name === lower && (!o.isFrom || i < o.reader));
+  const byName = df.stages.findIndex((s, i) => s.name === lower && (!options.isFrom || i < options.reader));
   if (byName >= 0) return { kind: 'stage', index: byName };
-  if (!o.isFrom && /^\d+$/.test(name)) {
+  if (!options.isFrom && /^\d+$/.test(name)) {
     const i = Number(name);
     if (i >= df.stages.length) throw new BuildUsageError(`invalid stage index ${i} (the Dockerfile has ${df.stages.length} stages)`, loc);
     return { kind: 'stage', index: i };

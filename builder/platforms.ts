@@ -44,32 +44,32 @@ function platformSink(emit: EventSink, platform: string): EventSink {
   };
 }
 
-export async function buildPlatforms(o: BuildOptions, source: DockerfileSource, platforms: Platform[]): Promise<BuildResult> {
-  const tags = o.tags ?? [];
-  const outputs: OutputSpec[] = o.outputs && o.outputs.length > 0 ? [...o.outputs] : [{ type: 'image', names: tags, push: false }];
+export async function buildPlatforms(options: BuildOptions, source: DockerfileSource, platforms: Platform[]): Promise<BuildResult> {
+  const tags = options.tags ?? [];
+  const outputs: OutputSpec[] = options.outputs && options.outputs.length > 0 ? [...options.outputs] : [{ type: 'image', names: tags, push: false }];
   checkOutputs(outputs, platforms);
-  const emit: EventSink = o.onEvent ?? (() => {});
-  let registry = o.registry;
+  const emit: EventSink = options.onEvent ?? (() => {});
+  let registry = options.registry;
   let registryP: Promise<RegistryClient> | undefined;
   const getRegistry = (): Promise<RegistryClient> =>
-    (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: o.insecureRegistries, ...(o.networkTimeouts ? { timeouts: o.networkTimeouts } : {}) }))));
-  const cacheIo: CacheIo = { store: o.store, buildCache: new BuildCache(o.store), runtimeState: RuntimeState.ofStore(o.store.root), registry: getRegistry, emit };
+    (registryP ??= registry ? Promise.resolve(registry) : import('../registry/client.js').then((m) => (registry = new m.RegistryClient({ insecureRegistries: options.insecureRegistries, ...(options.networkTimeouts ? { timeouts: options.networkTimeouts } : {}) }))));
+  const cacheIo: CacheIo = { store: options.store, buildCache: new BuildCache(options.store), runtimeState: RuntimeState.ofStore(options.store.root), registry: getRegistry, emit };
   // the first failing platform stops the others, as one failing stage stops a build
   const stop = new AbortController();
-  if (o.signal?.aborted) stop.abort(o.signal.reason);
-  else o.signal?.addEventListener('abort', () => stop.abort(o.signal?.reason), { once: true });
-  const tmp = await o.store.makeTempDir();
+  if (options.signal?.aborted) stop.abort(options.signal.reason);
+  else options.signal?.addEventListener('abort', () => stop.abort(options.signal?.reason), { once: true });
+  const tmp = await options.store.makeTempDir();
   try {
-    await importCaches(o.cacheFrom ?? [], cacheIo);
+    await importCaches(options.cacheFrom ?? [], cacheIo);
     // bake's table when bake builds this target: a step shared with another target is built once too
-    const shared = { slots: new Slots(availableParallelism()), flights: o.stepFlights ?? new StepFlights() };
+    const shared = { slots: new Slots(availableParallelism()), flights: options.stepFlights ?? new StepFlights() };
     // one client for every platform (bases are pulled once per platform, over the same connections)
     const client = await getRegistry();
     const results = await Promise.all(
       platforms.map((p) =>
         buildSource(
           {
-            ...o,
+            ...options,
             platform: formatPlatform(p),
             onEvent: platformSink(emit, formatPlatform(p)),
             signal: stop.signal,
@@ -84,8 +84,8 @@ export async function buildPlatforms(o: BuildOptions, source: DockerfileSource, 
       ),
     );
     // BuildKit's order: every platform's image (with --annotation manifest-descriptor:), then their attestation manifests
-    const descAnnotations = o.annotations?.manifestDescriptor ?? {};
-    const indexAnnotations = o.annotations?.index ?? {};
+    const descAnnotations = options.annotations?.manifestDescriptor ?? {};
+    const indexAnnotations = options.annotations?.index ?? {};
     const index: Index = {
       schemaVersion: 2,
       mediaType: MediaType.OciIndex,
@@ -101,23 +101,23 @@ export async function buildPlatforms(o: BuildOptions, source: DockerfileSource, 
       ],
       ...(Object.keys(indexAnnotations).length ? { annotations: sortedKeys(indexAnnotations) } : {}),
     };
-    const stored = await o.store.putJSON(index, MediaType.OciIndex);
-    const indexDescriptorAnnotations = o.annotations?.indexDescriptor ?? {};
+    const stored = await options.store.putJSON(index, MediaType.OciIndex);
+    const indexDescriptorAnnotations = options.annotations?.indexDescriptor ?? {};
     const indexDesc = Object.keys(indexDescriptorAnnotations).length ? { ...stored, annotations: sortedKeys(indexDescriptorAnnotations) } : stored;
     const keys = { min: results.flatMap((r) => r.cacheKeys.min), max: results.flatMap((r) => r.cacheKeys.max), cacheMountIds: new Set(results.flatMap((r) => [...r.cacheKeys.cacheMountIds])) };
-    await exportCaches(o.cacheTo ?? [], cacheIo, { keys: (mode) => keys[mode], cacheMountIds: keys.cacheMountIds });
-    const views = new LayerViews(o.store, tmp);
+    await exportCaches(options.cacheTo ?? [], cacheIo, { keys: (mode) => keys[mode], cacheMountIds: keys.cacheMountIds });
+    const views = new LayerViews(options.store, tmp);
     const pushed: BuildResult['pushed'] = [];
     for (const out of outputs) {
       const spec = 'names' in out && out.names.length === 0 ? { ...out, names: tags } : out;
-      const r = await runIndexExporter(spec, { store: o.store, views, index: indexDesc, registry: getRegistry });
+      const r = await runIndexExporter(spec, { store: options.store, views, index: indexDesc, registry: getRegistry });
       pushed.push(...r.pushed);
     }
     return combine(results, platforms, indexDesc, tags, pushed, keys);
   } finally {
     const { rm } = await import('node:fs/promises');
     await rm(tmp, { recursive: true, force: true });
-    if (registry && !o.registry) await registry.close();
+    if (registry && !options.registry) await registry.close();
   }
 }
 

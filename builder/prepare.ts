@@ -39,22 +39,22 @@ export interface Prepared {
 export type DockerfileSource = ResolvedContext;
 
 /** The context the CONTEXT argument names (unpacked or fetched into `scratch` when it is no directory), and its Dockerfile. */
-export async function readSource(o: BuildOptions, scratch: string, registry: () => Promise<RegistryClient>): Promise<DockerfileSource> {
+export async function readSource(options: BuildOptions, scratch: string, registry: () => Promise<RegistryClient>): Promise<DockerfileSource> {
   return resolveContext({
-    spec: o.contextDir,
-    ...(o.dockerfile !== undefined ? { dockerfile: o.dockerfile } : {}),
-    ...(o.dockerfileText !== undefined ? { dockerfileText: o.dockerfileText } : {}),
-    ...(o.stdin ? { stdin: o.stdin } : {}),
-    ...fetchInput(o, scratch, registry),
-    keepGitDir: isTrue(o.buildArgs?.['BUILDKIT_CONTEXT_KEEP_GIT_DIR']),
+    spec: options.contextDir,
+    ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}),
+    ...(options.dockerfileText !== undefined ? { dockerfileText: options.dockerfileText } : {}),
+    ...(options.stdin ? { stdin: options.stdin } : {}),
+    ...fetchInput(options, scratch, registry),
+    keepGitDir: isTrue(options.buildArgs?.['BUILDKIT_CONTEXT_KEEP_GIT_DIR']),
   });
 }
 
 /** `--build-context NAME=URL` (git, or an http(s) file) fetched into `scratch`: NAME → its directory. */
-export async function fetchNamedContexts(o: BuildOptions, scratch: string, registry: () => Promise<RegistryClient>): Promise<Record<string, string>> {
+export async function fetchNamedContexts(options: BuildOptions, scratch: string, registry: () => Promise<RegistryClient>): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(o.namedContexts ?? {})) {
-    const dir = await fetchNamedContext(value, fetchInput(o, scratch, registry)).catch((e: unknown) => {
+  for (const [name, value] of Object.entries(options.namedContexts ?? {})) {
+    const dir = await fetchNamedContext(value, fetchInput(options, scratch, registry)).catch((e: unknown) => {
       throw isTsbuildError(e) ? new BuildError(e.code, `named context ${name}: ${e.message}`) : e;
     });
     if (dir !== undefined) out[name] = dir;
@@ -80,21 +80,21 @@ export function isTrue(value: string | undefined): boolean {
 }
 
 /** `--ssh default=SOCKET` (or $SSH_AUTH_SOCK) also serves git ssh URLs, as buildx forwards it. */
-export function sshAgent(o: BuildOptions): string | undefined {
-  return o.ssh?.['default'] || process.env.SSH_AUTH_SOCK || undefined;
+export function sshAgent(options: BuildOptions): string | undefined {
+  return options.ssh?.['default'] || process.env.SSH_AUTH_SOCK || undefined;
 }
 
-export async function prepare(o: BuildOptions, source: DockerfileSource, emit: EventSink): Promise<Prepared> {
+export async function prepare(options: BuildOptions, source: DockerfileSource, emit: EventSink): Promise<Prepared> {
   const { dir: contextDir, fileLabel, text } = source;
   const df = parseDockerfile(text, { file: fileLabel });
   for (const w of df.warnings) emit({ type: 'message', level: 'warn', text: `${w.rule}: ${w.message}`, loc: { file: w.loc.file, line: w.loc.line } });
   const buildPlatform = hostPlatform();
-  const platform = targetPlatforms(o.platform)[0] ?? buildPlatform;
-  const buildArgs = new Map(Object.entries(o.buildArgs ?? {}));
+  const platform = targetPlatforms(options.platform)[0] ?? buildPlatform;
+  const buildArgs = new Map(Object.entries(options.buildArgs ?? {}));
   const globalArgs = resolveGlobalArgs(df, buildArgs, platform, buildPlatform);
   // only a local directory's .dockerignore counts: BuildKit uses a tar or git context whole
   const ignore = source.readIgnore ? await readDockerignore(contextDir, source.dockerfilePath) : { patterns: [] };
-  const namedContexts = await resolveNamedContexts(o.namedContexts ?? {}, o.fetchedNamedContexts ?? {});
+  const namedContexts = await resolveNamedContexts(options.namedContexts ?? {}, options.fetchedNamedContexts ?? {});
   return { contextDir, df, platform, buildPlatform, buildArgs, globalArgs, ignore, namedContexts };
 }
 

@@ -21,8 +21,8 @@ export interface PulledLayerSinks {
   runtime?: () => Promise<StepRuntime>;
 }
 
-export async function takePulledLayer(compressed: Readable, o: PulledLayerSinks): Promise<void> {
-  const rt = o.runtime ? await o.runtime().catch(() => undefined) : undefined;
+export async function takePulledLayer(compressed: Readable, sinks: PulledLayerSinks): Promise<void> {
+  const rt = sinks.runtime ? await sinks.runtime().catch(() => undefined) : undefined;
   const hashing = new HashingStream();
   const toIndex = new PassThrough({ highWaterMark: 1 << 20 });
   const toSnapshot = rt ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
@@ -49,5 +49,5 @@ export async function takePulledLayer(compressed: Readable, o: PulledLayerSinks)
       : undefined,
     unpacked,
   ]);
-  await o.store.writeMeta(LAYER_INDEX_NS, await diffID, headers);
+  await sinks.store.writeMeta(LAYER_INDEX_NS, await diffID, headers);
 }

@@ -47,9 +47,9 @@ export class BuildResources {
   }
 
   /** Opens nothing on disk yet: the scratch dir is made on first use (a no-op rebuild writes nothing). */
-  static open(o: BuildOptions): BuildResources {
-    const tmp = o.store.tempDirName();
-    return new BuildResources(o, tmp, new LayerViews(o.store, tmp));
+  static open(options: BuildOptions): BuildResources {
+    const tmp = options.store.tempDirName();
+    return new BuildResources(options, tmp, new LayerViews(options.store, tmp));
   }
 
   get store(): ContentStore {

@@ -149,7 +149,7 @@ export async function scanPackages(root: string): Promise<FoundPackage[]> {
 }
 
 /** The SPDX 2.3 JSON document of `packages` (syft's layout: DOCUMENT DESCRIBES each package). */
-export function spdxDocument(packages: readonly FoundPackage[], o: { name: string; created: string; tool: string }): Record<string, unknown> {
+export function spdxDocument(packages: readonly FoundPackage[], options: { name: string; created: string; tool: string }): Record<string, unknown> {
   const ids = new Set<string>();
   const spdxId = (p: FoundPackage): string => {
     const base = `SPDXRef-Package-${p.ecosystem}-${p.name.replace(/[^A-Za-z0-9.-]/g, '-')}-${sha256(p.purl).slice('sha256:'.length, 'sha256:'.length + 16)}`;
@@ -175,9 +175,9 @@ export function spdxDocument(packages: readonly FoundPackage[], o: { name: strin
     spdxVersion: 'SPDX-2.3',
     dataLicense: 'CC0-1.0',
     SPDXID: 'SPDXRef-DOCUMENT',
-    name: o.name,
-    documentNamespace: `https://tsbuild.invalid/sbom/${encodeURIComponent(o.name)}-${randomUUID()}`,
-    creationInfo: { creators: [`Tool: ${o.tool}`], created: o.created },
+    name: options.name,
+    documentNamespace: `https://tsbuild.invalid/sbom/${encodeURIComponent(options.name)}-${randomUUID()}`,
+    creationInfo: { creators: [`Tool: ${options.tool}`], created: options.created },
     packages: rows,
     relationships: rows.map((r) => ({ spdxElementId: 'SPDXRef-DOCUMENT', relatedSpdxElement: r.SPDXID, relationshipType: 'DESCRIBES' })),
   };

@@ -96,12 +96,12 @@ export interface Solved {
 }
 
 /** The solve phase: every planned stage through dispatch, independent ones in parallel; the target's state. */
-export async function solveBuild(o: BuildOptions, source: DockerfileSource, prepared: Prepared, plan: BuildPlan, res: BuildResources, emit: EventSink): Promise<Solved> {
+export async function solveBuild(options: BuildOptions, source: DockerfileSource, prepared: Prepared, plan: BuildPlan, res: BuildResources, emit: EventSink): Promise<Solved> {
   const stats: StepStats = { executed: 0, cached: 0 };
   const stop = new AbortController();
-  if (o.signal?.aborted) stop.abort(o.signal.reason);
-  else o.signal?.addEventListener('abort', () => stop.abort(o.signal?.reason), { once: true });
-  const session = await openSession(o, prepared, plan, res, {
+  if (options.signal?.aborted) stop.abort(options.signal.reason);
+  else options.signal?.addEventListener('abort', () => stop.abort(options.signal?.reason), { once: true });
+  const session = await openSession(options, prepared, plan, res, {
     emit: countSteps(emit, stats),
     signal: stop.signal,
     stageResult: (i) => solver.stageResult(i),
@@ -110,7 +110,7 @@ export async function solveBuild(o: BuildOptions, source: DockerfileSource, prep
     plan,
     stop,
     parallelism: availableParallelism(),
-    ...(o.perPlatform ? { slots: o.perPlatform.slots } : {}),
+    ...(options.perPlatform ? { slots: options.perPlatform.slots } : {}),
     // each stage waits for the stages it reads through its own waiter (which frees its slot)
     buildStage: (planned, _index, waitFor) => buildStage({ ...session, stageResult: waitFor }, planned.stage, planned.base),
   });

@@ -6,20 +6,20 @@ import type { StageState } from './stage-state.js';
 
 /** COPY --from / RUN --mount from=: a named context, a stage, or an image. */
 /** The layers `from` names, for stage `reader` (its label); resolved as the plan resolves it. */
-export async function layersFor(s: BuildSession, reader: string, from: string, site: ReadSite): Promise<StageState['layers']> {
-  const src = s.sourceFor(reader, from, site);
+export async function layersFor(session: BuildSession, reader: string, from: string, site: ReadSite): Promise<StageState['layers']> {
+  const src = session.sourceFor(reader, from, site);
   switch (src.kind) {
     case 'stage':
-      return (await s.stageResult(src.index)).layers;
+      return (await session.stageResult(src.index)).layers;
     case 'context': {
-      const nc = s.namedContexts.get(src.name)!;
+      const nc = session.namedContexts.get(src.name)!;
       if (nc.kind === 'dir') throw new BuildUsageError(`named context ${src.name} is a directory, not an image`, site.loc);
-      return (await resolveImage(s.resolver, nc.ref, site.loc)).layers;
+      return (await resolveImage(session.resolver, nc.ref, site.loc)).layers;
     }
     case 'scratch':
       return [];
     case 'image':
-      return (await resolveImage(s.resolver, src.ref, site.loc)).layers;
+      return (await resolveImage(session.resolver, src.ref, site.loc)).layers;
   }
 }
 

@@ -84,8 +84,8 @@ export function setEnv(env: string[] | undefined, key: string, value: string): s
 }
 
 /** `config` (default the state's) with `h` appended to its history. */
-export function addHistory(state: StageState, h: HistoryEntry, config: ImageConfigFile = state.config): ImageConfigFile {
-  return { ...config, history: appendOwned(state, config.history, h) };
+export function addHistory(state: StageState, entry: HistoryEntry, config: ImageConfigFile = state.config): ImageConfigFile {
+  return { ...config, history: appendOwned(state, config.history, entry) };
 }
 
 /** `list` plus `items`: in place when the stage owns `list`, else a copy that it then owns. */
@@ -107,11 +107,11 @@ export function assignOwned(state: Pick<StageState, 'owned'>, record: Record<str
   return out;
 }
 
-export function withLayer(state: StageState, layer: LayerRef, h: HistoryEntry): StageState {
+export function withLayer(state: StageState, layer: LayerRef, entry: HistoryEntry): StageState {
   return {
     ...state,
     layers: [...state.layers, layer],
-    config: addHistory(state, h, { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffID] } }),
+    config: addHistory(state, entry, { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffID] } }),
     fs: undefined,
   };
 }

@@ -107,23 +107,23 @@ export interface CachedStep {
   stepId: string;
 }
 
-export function describeStep(s: BuildSession, state: StageState, index: number, preimage: Omit<KeyPreimage, 'parent'>): CachedStep {
+export function describeStep(session: BuildSession, state: StageState, index: number, preimage: Omit<KeyPreimage, 'parent'>): CachedStep {
   // The base image digest is named as an input too, so a miss it causes reads "base image digest changed".
   const base = state.baseDigest.startsWith('sha256:') ? [{ name: 'base', digest: state.baseDigest as Digest }] : [];
   const full: KeyPreimage = { ...preimage, inputs: [...base, ...(preimage.inputs ?? [])], parent: state.cacheKey ?? null };
-  return { preimage: full, key: keyOf(full), stepId: `${s.df.file ?? 'Dockerfile'}#${state.label}#${index}` };
+  return { preimage: full, key: keyOf(full), stepId: `${session.df.file ?? 'Dockerfile'}#${state.label}#${index}` };
 }
 
 /** Returns the state after a cache hit, or undefined on a miss (with the reasons recorded). */
 export async function lookupStep(
-  s: BuildSession,
+  session: BuildSession,
   state: StageState,
   step: CachedStep,
   historyIn: HistoryEntry,
   display: string,
   loc: { file: string; line: number },
 ): Promise<{ state?: StageState; reasons: string[] }> {
-  const sc = s.stepCache;
+  const sc = session.stepCache;
   let history = historyIn;
   const off = sc ? sc.disabled(state.label) : 'no build cache';
   if (!sc || off !== undefined) return { reasons: [`cache disabled by ${off}`] };
@@ -133,7 +133,7 @@ export async function lookupStep(
     release(sc, step.key);
     remember(sc, state.label, step.key);
     // A reused step keeps the date it was first built (unless SOURCE_DATE_EPOCH fixes all dates).
-    if (s.epoch === undefined) history = { ...history, created: rec.createdAt };
+    if (session.epoch === undefined) history = { ...history, created: rec.createdAt };
     const next = rec.layer
       ? withLayer(state, rec.layer, history)
       : { ...state, config: addHistory(state, { ...history, empty_layer: true }) };
@@ -144,8 +144,8 @@ export async function lookupStep(
   return { reasons };
 }
 
-export async function recordStep(s: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined, createdAt: string): Promise<void> {
-  const sc = s.stepCache;
+export async function recordStep(session: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined, createdAt: string): Promise<void> {
+  const sc = session.stepCache;
   if (!sc) return;
   try {
     await sc.cache.record(step.key, step.preimage, { layer, emptyLayer: layer === undefined, createdAt }, step.stepId);

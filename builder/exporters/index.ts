@@ -55,14 +55,14 @@ const EXPORT_STEP_NAMES: Record<OutputSpec['type'], string> = {
 };
 
 /** Runs `o` as one progress step (`exporting to image` …) whose parts are sub-tasks. */
-export async function runExportStep(o: OutputSpec, x: ExportContext): Promise<ExportResult> {
-  const emit = x.emit ?? (() => {});
-  const id = x.stepId ?? `export-${o.type}`;
-  const step = { type: 'step' as const, id, stage: '', name: EXPORT_STEP_NAMES[o.type] };
+export async function runExportStep(spec: OutputSpec, context: ExportContext): Promise<ExportResult> {
+  const emit = context.emit ?? (() => {});
+  const id = context.stepId ?? `export-${spec.type}`;
+  const step = { type: 'step' as const, id, stage: '', name: EXPORT_STEP_NAMES[spec.type] };
   const t0 = Date.now();
   emit({ ...step, status: 'started' });
   try {
-    const r = await runExporter(o, { ...x, emit, stepId: id });
+    const r = await runExporter(spec, { ...context, emit, stepId: id });
     emit({ ...step, status: 'done', durationMs: Date.now() - t0 });
     return r;
   } catch (e) {
@@ -91,54 +91,54 @@ export interface ExportResult {
   pushed: Array<{ name: string; digest: Digest }>;
 }
 
-export async function runExporter(o: OutputSpec, x: ExportContext): Promise<ExportResult> {
+export async function runExporter(spec: OutputSpec, context: ExportContext): Promise<ExportResult> {
   const pushed: ExportResult['pushed'] = [];
-  const image = storeImage(x.store, x.manifest.digest);
+  const image = storeImage(context.store, context.manifest.digest);
   // the image's blobs are in the store already (written as the steps ran and by finalize)
   const imageParts = async (): Promise<void> => {
-    await part(x, 'exporting layers', () => undefined);
-    await part(x, `exporting manifest ${x.manifest.digest}`, () => undefined);
-    if (x.config) await part(x, `exporting config ${x.config.digest}`, () => undefined);
+    await part(context, 'exporting layers', () => undefined);
+    await part(context, `exporting manifest ${context.manifest.digest}`, () => undefined);
+    if (context.config) await part(context, `exporting config ${context.config.digest}`, () => undefined);
   };
-  switch (o.type) {
+  switch (spec.type) {
     case 'image': {
       await imageParts();
       // with attestations the names point at (and the push sends) the index around the image
-      if (x.index) await part(x, `exporting manifest list ${x.index.digest}`, () => undefined);
-      const mountFrom = x.baseName ? [parseReference(x.baseName)] : [];
-      const index = x.index ? storeIndex(x.store, x.index.digest) : undefined;
+      if (context.index) await part(context, `exporting manifest list ${context.index.digest}`, () => undefined);
+      const mountFrom = context.baseName ? [parseReference(context.baseName)] : [];
+      const index = context.index ? storeIndex(context.store, context.index.digest) : undefined;
       pushed.push(
-        ...(await tagAndPush(o, x, x.index ?? x.manifest, async (client, refs) => (index ? client.pushIndex(index, refs, { mountFrom }) : client.push(image, refs, { mountFrom })))),
+        ...(await tagAndPush(spec, context, context.index ?? context.manifest, async (client, refs) => (index ? client.pushIndex(index, refs, { mountFrom }) : client.push(image, refs, { mountFrom })))),
       );
       break;
     }
     case 'oci': {
       await imageParts();
-      const refName = o.names[0] ? refTag(o.names[0]) : undefined;
+      const refName = spec.names[0] ? refTag(spec.names[0]) : undefined;
       // with attestations the layout's entry is the index (BuildKit's oci exporter)
-      const index = x.index ? storeIndex(x.store, x.index.digest) : undefined;
-      await part(x, 'sending tarball', () =>
-        writeTo(x.store, o.dest, (file) => (index ? writeOciIndexLayout({ tarFile: file }, index, refName) : writeOciLayout({ tarFile: file }, [{ image, refName }]))),
+      const index = context.index ? storeIndex(context.store, context.index.digest) : undefined;
+      await part(context, 'sending tarball', () =>
+        writeTo(context.store, spec.dest, (file) => (index ? writeOciIndexLayout({ tarFile: file }, index, refName) : writeOciLayout({ tarFile: file }, [{ image, refName }]))),
       );
       break;
     }
     case 'docker':
       await imageParts();
-      await part(x, 'sending tarball', () => writeTo(x.store, o.dest, (file) => writeDockerArchive(file, [{ image, tags: o.names.map(familiar) }])));
+      await part(context, 'sending tarball', () => writeTo(context.store, spec.dest, (file) => writeDockerArchive(file, [{ image, tags: spec.names.map(familiar) }])));
       break;
     case 'local': {
       // Layers applied straight into dest: ownership, modes, links, fifos and device nodes as in the image.
-      await part(x, 'copying files', async () => {
-        await mkdir(o.dest, { recursive: true });
-        for (const l of x.layers) await applyLayerWithDevices(await x.views.uncompressed(l), o.dest);
+      await part(context, 'copying files', async () => {
+        await mkdir(spec.dest, { recursive: true });
+        for (const l of context.layers) await applyLayerWithDevices(await context.views.uncompressed(l), spec.dest);
       });
       break;
     }
     case 'tar': {
-      await part(x, 'sending tarball', async () => {
-        const dir = await x.views.unpacked(x.layers);
+      await part(context, 'sending tarball', async () => {
+        const dir = await context.views.unpacked(context.layers);
         const entries = tarSourcesOf(dir);
-        const out = o.dest === '-' ? process.stdout : createWriteStream(o.dest);
+        const out = spec.dest === '-' ? process.stdout : createWriteStream(spec.dest);
         await pipeline(createTarStream(entries), out);
       });
       break;
@@ -176,29 +176,29 @@ export interface IndexExportContext {
  * directory per platform (`linux_amd64/`, as BuildKit's local exporter). platforms.ts refuses
  * type=docker and type=tar before building.
  */
-export async function runIndexExporter(o: OutputSpec, x: IndexExportContext): Promise<ExportResult> {
+export async function runIndexExporter(spec: OutputSpec, context: IndexExportContext): Promise<ExportResult> {
   const pushed: ExportResult['pushed'] = [];
-  const index = storeIndex(x.store, x.index.digest);
-  switch (o.type) {
+  const index = storeIndex(context.store, context.index.digest);
+  switch (spec.type) {
     case 'image':
-      pushed.push(...(await tagAndPush(o, x, x.index, async (client, refs) => client.pushIndex(index, refs))));
+      pushed.push(...(await tagAndPush(spec, context, context.index, async (client, refs) => client.pushIndex(index, refs))));
       break;
     case 'oci':
-      await writeTo(x.store, o.dest, (file) => writeOciIndexLayout({ tarFile: file }, index, o.names[0] ? refTag(o.names[0]) : undefined));
+      await writeTo(context.store, spec.dest, (file) => writeOciIndexLayout({ tarFile: file }, index, spec.names[0] ? refTag(spec.names[0]) : undefined));
       break;
     case 'local': {
-      for (const d of (await x.store.readJSON<Index>(x.index.digest)).manifests) {
-        const dir = join(o.dest, platformDirName(d));
+      for (const d of (await context.store.readJSON<Index>(context.index.digest)).manifests) {
+        const dir = join(spec.dest, platformDirName(d));
         await mkdir(dir, { recursive: true });
-        const manifest = await x.store.readJSON<Manifest>(d.digest);
-        const config = await x.store.readJSON<{ rootfs: { diff_ids: Digest[] } }>(manifest.config.digest);
+        const manifest = await context.store.readJSON<Manifest>(d.digest);
+        const config = await context.store.readJSON<{ rootfs: { diff_ids: Digest[] } }>(manifest.config.digest);
         const layers = manifest.layers.map((desc, i) => ({ desc, diffID: config.rootfs.diff_ids[i]! }));
-        for (const l of layers) await applyLayerWithDevices(await x.views.uncompressed(l), dir);
+        for (const l of layers) await applyLayerWithDevices(await context.views.uncompressed(l), dir);
       }
       break;
     }
     default:
-      throw new BuildUsageError(`--output type=${o.type} cannot hold several platforms`);
+      throw new BuildUsageError(`--output type=${spec.type} cannot hold several platforms`);
   }
   return { pushed };
 }

@@ -7,8 +7,8 @@ import { HashingStream, type Digest } from '../../image/digest.js';
 import type { ContextEntry } from '../context.js';
 import { CopySourceError, type SourceLocation } from '../errors.js';
 
-export function isUrlSource(s: string): boolean {
-  return /^https?:\/\//i.test(s);
+export function isUrlSource(source: string): boolean {
+  return /^https?:\/\//i.test(source);
 }
 
 /**
@@ -22,26 +22,26 @@ export async function downloadSource(
   http: Pick<RegistryClient, 'download'>,
   url: string,
   tmpDir: string,
-  o: { checksum?: string; loc?: SourceLocation; epoch?: number; signal?: AbortSignal; maxBytes?: number },
+  options: { checksum?: string; loc?: SourceLocation; epoch?: number; signal?: AbortSignal; maxBytes?: number },
 ): Promise<ContextEntry & { name: string; contentDigest: Digest }> {
-  if (o.checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(o.checksum)) {
-    throw new CopySourceError(`invalid checksum ${JSON.stringify(o.checksum)}: want sha256:<64 hex>`, o.loc);
+  if (options.checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(options.checksum)) {
+    throw new CopySourceError(`invalid checksum ${JSON.stringify(options.checksum)}: want sha256:<64 hex>`, options.loc);
   }
   await mkdir(tmpDir, { recursive: true });
   const dir = await mkdtemp(join(tmpDir, 'add-'));
   const name = posix.basename(new URL(url).pathname) || 'download';
   const file = join(dir, name);
   const failed = (e: unknown): CopySourceError =>
-    new CopySourceError(`failed to download ${redact(url)}: ${(e as Error).message}`, o.loc, { cause: (e as { code?: string }).code });
+    new CopySourceError(`failed to download ${redact(url)}: ${(e as Error).message}`, options.loc, { cause: (e as { code?: string }).code });
   let res;
   try {
-    res = await http.download(url, { ...(o.signal ? { signal: o.signal } : {}), ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}) });
+    res = await http.download(url, { ...(options.signal ? { signal: options.signal } : {}), ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}) });
   } catch (e) {
     throw failed(e);
   }
   if (res.statusCode < 200 || res.statusCode >= 300) {
     res.body.destroy();
-    throw new CopySourceError(`failed to download ${redact(url)}: HTTP ${res.statusCode}`, o.loc, { status: res.statusCode });
+    throw new CopySourceError(`failed to download ${redact(url)}: HTTP ${res.statusCode}`, options.loc, { status: res.statusCode });
   }
   const hash = new HashingStream();
   try {
@@ -49,14 +49,14 @@ export async function downloadSource(
   } catch (e) {
     throw failed(e);
   }
-  if (o.checksum !== undefined && hash.digest() !== o.checksum) {
-    throw new CopySourceError(`digest mismatch for ${redact(url)}: --checksum wants ${o.checksum}, got ${hash.digest()}`, o.loc, {
-      expected: o.checksum,
+  if (options.checksum !== undefined && hash.digest() !== options.checksum) {
+    throw new CopySourceError(`digest mismatch for ${redact(url)}: --checksum wants ${options.checksum}, got ${hash.digest()}`, options.loc, {
+      expected: options.checksum,
       got: hash.digest(),
     });
   }
   const lm = res.headers['last-modified'];
-  const mtime = typeof lm === 'string' && !Number.isNaN(Date.parse(lm)) ? Date.parse(lm) / 1000 : (o.epoch ?? 0);
+  const mtime = typeof lm === 'string' && !Number.isNaN(Date.parse(lm)) ? Date.parse(lm) / 1000 : (options.epoch ?? 0);
   await utimes(file, mtime, mtime);
   const st = await lstat(file);
   return {

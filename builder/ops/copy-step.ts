@@ -29,7 +29,7 @@ function locOf(ins: { loc: { file: string; line: number; column: number } }): { 
 
 /** COPY and ADD: plan the entries, key them by content, reuse a cached layer or write one. */
 export async function copyStep(
-  s: BuildSession,
+  session: BuildSession,
   state: StageState,
   ins: Extract<Instruction, { kind: 'copy' | 'add' }>,
   ex: (w: string) => string,
@@ -38,7 +38,7 @@ export async function copyStep(
   display: string,
 ): Promise<StepOutcome> {
   const loc = locOf(ins);
-  let root: CopyRoot = s.context;
+  let root: CopyRoot = session.context;
   let fromLabel = '';
   // COPY --from a stage or image: its result depends only on that layer stack (by diffID), the
   // paths and the flags — so it is looked up by those before anything is unpacked.
@@ -46,11 +46,11 @@ export async function copyStep(
   if (ins.from !== undefined) {
     const from = ex(ins.from);
     fromLabel = ` --from=${from}`;
-    const nc = s.namedContexts.get(from);
+    const nc = session.namedContexts.get(from);
     if (nc?.kind === 'dir') root = nc.root;
-    else fromLayers = await layersFor(s, state.label, from, { loc, text: ins.original.split('\n')[0] ?? '' });
+    else fromLayers = await layersFor(session, state.label, from, { loc, text: ins.original.split('\n')[0] ?? '' });
   }
-  const owner = ins.chown !== undefined && ins.chown !== '' ? await ownerOf(s, state, ex(ins.chown)) : undefined;
+  const owner = ins.chown !== undefined && ins.chown !== '' ? await ownerOf(session, state, ex(ins.chown)) : undefined;
   const chmod = ins.chmod !== undefined && ins.chmod !== '' ? parseChmod(ex(ins.chmod)) : undefined;
   const heredocs = new Map(ins.heredocs.map((h) => [h.name, h.expand ? ex(h.content) : h.content]));
   const sources = ins.sources.map((src) => (heredocs.has(src) ? src : ex(src)));
@@ -58,7 +58,7 @@ export async function copyStep(
   const checksum = ins.kind === 'add' && ins.checksum !== undefined ? ex(ins.checksum) : undefined;
   // ADD <git url>: the checkout (its subdir) is copied into dest, as BuildKit's llb.Copy of the git state's "/"
   let planSources = sources;
-  const git = await gitSource(s, ins, sources, checksum, loc);
+  const git = await gitSource(session, ins, sources, checksum, loc);
   if (git) {
     root = git;
     planSources = ['.'];
@@ -67,27 +67,27 @@ export async function copyStep(
   for (const src of git ? [] : sources) {
     if (!isUrlSource(src)) continue;
     if (ins.kind !== 'add') throw new BuildUsageError(`source can't be a URL for COPY: ${src}`, loc);
-    downloads.set(src, await downloadSource(await s.registry(), src, s.views.tmpDir, { checksum, loc, epoch: s.epoch, signal: s.signal }));
+    downloads.set(src, await downloadSource(await session.registry(), src, session.views.tmpDir, { checksum, loc, epoch: session.epoch, signal: session.signal }));
   }
   if (checksum !== undefined && downloads.size === 0 && !git) {
     throw new BuildUsageError('ADD --checksum is only valid for URL and git sources', loc);
   }
   const by = `${ins.kind.toUpperCase()}${fromLabel}${ins.chown ? ` --chown=${ins.chown}` : ''}${ins.chmod ? ` --chmod=${ins.chmod}` : ''}${ins.link ? ' --link' : ''} ${sources.join(' ')} ${dest}`;
   const history = { created, created_by: by + CREATED_BY_SUFFIX, comment: 'buildkit.dockerfile.v0' };
-  const op = { kind: ins.kind, dest, workdir: state.config.config.WorkingDir || '/', link: ins.link, parents: ins.parents, exclude: ins.exclude.map(ex), from: fromLabel, created_by: by, epoch: s.epoch ?? null, owner: owner ?? null };
+  const op = { kind: ins.kind, dest, workdir: state.config.config.WorkingDir || '/', link: ins.link, parents: ins.parents, exclude: ins.exclude.map(ex), from: fromLabel, created_by: by, epoch: session.epoch ?? null, owner: owner ?? null };
   const stepIndex = Number.isNaN(Number(index)) ? 0 : Number(index);
   let fromStep: ReturnType<typeof describeStep> | undefined;
   let fromReasons: string[] = [];
   if (fromLayers) {
-    fromStep = describeStep(s, state, stepIndex, {
+    fromStep = describeStep(session, state, stepIndex, {
       type: 'copy-from',
       op: { ...op, chmod: ins.chmod !== undefined ? ex(ins.chmod) : null },
       inputs: [{ name: 'from-layers', digest: sha256(fromLayers.map((l) => l.diffID).join('\n')) }],
     });
-    const hit = await lookupStep(s, state, fromStep, history, display, { file: loc.file, line: loc.line });
+    const hit = await lookupStep(session, state, fromStep, history, display, { file: loc.file, line: loc.line });
     if (hit.state) return { ...hit.state, cacheHit: true };
     fromReasons = hit.reasons;
-    root = { dir: await s.views.unpackedFor(fromLayers, sources), excludes: [], isContext: false };
+    root = { dir: await session.views.unpackedFor(fromLayers, sources), excludes: [], isContext: false };
   }
   const planReq = {
     kind: ins.kind,
@@ -102,11 +102,11 @@ export async function copyStep(
     link: ins.link,
     exclude: ins.exclude.map(ex),
     unpack: ins.kind === 'add' ? ins.unpack !== false : false,
-    createdTime: s.epoch ?? 0,
+    createdTime: session.epoch ?? 0,
     loc,
     downloads,
-    scratchDir: s.views.tmpDir,
-    readLower: (path: string) => s.views.readFile(state.layers, path),
+    scratchDir: session.views.tmpDir,
+    readLower: (path: string) => session.views.readFile(state.layers, path),
   };
   // A COPY is keyed by a plan made without the lower filesystem: the parent key already fixes
   // that filesystem, so it adds nothing to the key, and loading its view (say a 100,000-entry
@@ -115,27 +115,27 @@ export async function copyStep(
   // planning) plans once, against the lower.
   const keyedWithoutLower = ins.kind === 'copy' && !ins.link && !fromLayers;
   const walk = keyedWithoutLower ? memoWalk() : undefined;
-  const lowerView = (): Promise<FsView | undefined> => (ins.link ? Promise.resolve(undefined) : s.views.fsView(state.layers));
+  const lowerView = (): Promise<FsView | undefined> => (ins.link ? Promise.resolve(undefined) : session.views.fsView(state.layers));
   let lower = keyedWithoutLower ? undefined : await lowerView();
   let plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
   // COPY --from is keyed by its source layers (above): hashing every copied file again for a key
   // nobody reads cost a second read of all of them.
-  const step = fromStep ?? (await contentStep(s, state, stepIndex, op, plan, root, downloads));
-  const hit = fromStep ? { reasons: fromReasons } : await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
+  const step = fromStep ?? (await contentStep(session, state, stepIndex, op, plan, root, downloads));
+  const hit = fromStep ? { reasons: fromReasons } : await lookupStep(session, state, step, history, display, { file: loc.file, line: loc.line });
   if ('state' in hit && hit.state) return { ...hit.state, cacheHit: true };
   if (keyedWithoutLower) {
     lower = await lowerView();
     plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
   }
-  const layer = await writeLayer(s, createTarStream(plan.entries.map((e) => clampToEpoch(e, s.epoch))), s.runFollows(state.label, Number(index)));
+  const layer = await writeLayer(session, createTarStream(plan.entries.map((e) => clampToEpoch(e, session.epoch))), session.runFollows(state.label, Number(index)));
   const ref = { desc: layer.desc, diffID: layer.diffID };
-  await s.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
-  await recordStep(s, state, step, ref, created);
+  await session.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
+  await recordStep(session, state, step, ref, created);
   const next: StepOutcome = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
   if (lower) {
     const view = lower.clone();
     view.applyEntries(plan.entries.map((e) => e.header), next.layers.length - 1);
-    s.views.setFsView(next.layers, view);
+    session.views.setFsView(next.layers, view);
   }
   return next;
 }

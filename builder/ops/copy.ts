@@ -534,6 +534,6 @@ function relUnder(p: string, dir: string): string | undefined {
 }
 
 /** Byte order of paths, so output is the same on every machine. */
-export function cmpPath(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+export function cmpPath(left: string, right: string): number {
+  return left < right ? -1 : left > right ? 1 : 0;
 }

@@ -21,7 +21,7 @@ type RunInstruction = Extract<Instruction, { kind: 'run' }>;
 
 /** RUN: build the process and mounts, run it in runtime/, and turn its diff into a layer. */
 export async function runStep(
-  s: BuildSession,
+  session: BuildSession,
   state: StageState,
   ins: RunInstruction,
   id: string,
@@ -31,15 +31,15 @@ export async function runStep(
   display: string,
 ): Promise<StageState & { cacheHit?: boolean; missReason?: string }> {
   const loc: SourceLocation = { file: ins.loc.file, line: ins.loc.line, column: ins.loc.column };
-  const esc = s.df.escapeToken;
+  const esc = session.df.escapeToken;
   const args = processArgs(ins, shellOf(state));
-  const network = ins.network !== undefined ? parseNetwork(expand(ins.network, lookup, esc), loc) : s.network;
+  const network = ins.network !== undefined ? parseNetwork(expand(ins.network, lookup, esc), loc) : session.network;
   const security = ins.security !== undefined ? expand(ins.security, lookup, esc) : 'sandbox';
   if (security !== 'sandbox' && security !== 'insecure') throw new BuildUsageError(`invalid --security value: ${security}`, loc);
-  if (security === 'insecure' && !s.allow.has('security.insecure')) {
+  if (security === 'insecure' && !session.allow.has('security.insecure')) {
     throw new BuildUsageError('RUN --security=insecure needs --allow security.insecure', loc);
   }
-  if (network === 'host' && ins.network !== undefined && !s.allow.has('network.host')) {
+  if (network === 'host' && ins.network !== undefined && !session.allow.has('network.host')) {
     // docker requires the entitlement for RUN --network=host; the CLI's --network host grants it.
     throw new BuildUsageError('RUN --network=host needs --allow network.host', loc);
   }
@@ -48,14 +48,14 @@ export async function runStep(
   const mountKeys: Array<Record<string, unknown>> = [];
   const mountInputs: Array<{ name: string; digest: Digest }> = [];
   for (const raw of ins.mounts) {
-    const m = await parseMount(s, expand(raw, lookup, esc), state, loc, secretEnv);
+    const m = await parseMount(session, expand(raw, lookup, esc), state, loc, secretEnv);
     if (!m) continue;
     if ('absentKey' in m) {
       mountKeys.push(m.absentKey);
       continue;
     }
     mounts.push(m);
-    const k = await mountKey(s, m);
+    const k = await mountKey(session, m);
     mountKeys.push(k.op);
     if (k.input) mountInputs.push(k.input);
   }
@@ -66,7 +66,7 @@ export async function runStep(
   const argEnv: string[] = [];
   for (const [k, v] of state.args) argEnv.push(`${k}=${env.get(k) ?? v ?? ''}`);
   const proxies: string[] = [];
-  for (const [k, v] of s.buildArgs) {
+  for (const [k, v] of session.buildArgs) {
     if (PREDEFINED_ARGS.has(k) && !state.args.has(k)) proxies.push(`${k}=${v}`);
   }
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
@@ -78,7 +78,7 @@ export async function runStep(
   const history = { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
   // The key: the command, its environment and mounts — never secret values, cache-mount ids or proxy args.
   const visibleArgs = Object.fromEntries([...state.args].filter(([, v]) => v !== undefined));
-  const step = describeStep(s, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
+  const step = describeStep(session, state, Number.isNaN(Number(index)) ? 0 : Number(index), {
     type: 'run',
     op: {
       cmd: args,
@@ -91,20 +91,20 @@ export async function runStep(
       mounts: mountKeys,
       secretEnv: secretEnv.names,
       // as BuildKit's ExecOp key: host names (not their addresses), limits, /dev/shm, cgroup parent
-      ...runSettingsKey(s.run),
+      ...runSettingsKey(session.run),
     },
     inputs: mountInputs,
   });
-  const hit = await lookupStep(s, state, step, history, display, { file: loc.file, line: loc.line });
+  const hit = await lookupStep(session, state, step, history, display, { file: loc.file, line: loc.line });
   if (hit.state) return { ...hit.state, cacheHit: true };
 
   // a foreign platform runs through a binfmt_misc emulator: without one, fail before the step starts
-  await checkEmulation(s.buildPlatform, state.platform);
-  const runtime = await s.runtime();
+  await checkEmulation(session.buildPlatform, state.platform);
+  const runtime = await session.runtime();
   let entries = 0;
   const result = await runtime.runStep(
     {
-      lowers: state.layers.map((l) => s.views.toLayer(l)),
+      lowers: state.layers.map((l) => session.views.toLayer(l)),
       args,
       env: processEnv,
       cwd: state.config.config.WorkingDir || '/',
@@ -112,13 +112,13 @@ export async function runStep(
       network,
       security,
       mounts,
-      ...(s.run.extraHosts ? { extraHosts: s.run.extraHosts } : {}),
-      ...(s.run.ulimits ? { ulimits: s.run.ulimits } : {}),
-      ...(s.run.shmSize !== undefined ? { shmSize: s.run.shmSize } : {}),
-      ...(s.run.securityOptions ? { securityOptions: s.run.securityOptions } : {}),
-      timeoutMs: s.stepTimeoutMs,
-      signal: s.signal,
-      onOutput: (stream, line) => s.emit({ type: 'log', id, stream, line }),
+      ...(session.run.extraHosts ? { extraHosts: session.run.extraHosts } : {}),
+      ...(session.run.ulimits ? { ulimits: session.run.ulimits } : {}),
+      ...(session.run.shmSize !== undefined ? { shmSize: session.run.shmSize } : {}),
+      ...(session.run.securityOptions ? { securityOptions: session.run.securityOptions } : {}),
+      timeoutMs: session.stepTimeoutMs,
+      signal: session.signal,
+      onOutput: (stream, line) => session.emit({ type: 'log', id, stream, line }),
     },
     async (diff) => {
       const headers: TarSource['header'][] = [];
@@ -126,9 +126,9 @@ export async function runStep(
         entries++;
         headers.push(e.header);
       });
-      const layer = await s.store.ingestLayer(createTarStream(mapEntries(counted, (e) => clampToEpoch(e, s.epoch))));
+      const layer = await session.store.ingestLayer(createTarStream(mapEntries(counted, (e) => clampToEpoch(e, session.epoch))));
       // its header index, for a later COPY --from or WORKDIR on top (no gunzip to learn it)
-      if (entries > 0) await s.views.rememberIndex(layer.diffID, headers);
+      if (entries > 0) await session.views.rememberIndex(layer.diffID, headers);
       return layer;
     },
     // the step's upper dir becomes the layer's snapshot: a RUN on top of it unpacks nothing
@@ -139,12 +139,12 @@ export async function runStep(
   }
   const missReason = hit.reasons.join('; ');
   if (entries === 0) {
-    await recordStep(s, state, step, undefined, created);
+    await recordStep(session, state, step, undefined, created);
     return { ...state, config: addHistory(state, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
   }
   const c = result.committed;
   const ref = { desc: c.desc, diffID: c.diffID };
-  await recordStep(s, state, step, ref, created);
+  await recordStep(session, state, step, ref, created);
   return { ...withLayer(state, ref, history), cacheKey: step.key, missReason };
 }
 
@@ -293,7 +293,7 @@ export interface AbsentMount {
 }
 
 export async function parseMount(
-  s: BuildSession,
+  session: BuildSession,
   spec: string,
   state: StageState,
   loc: SourceLocation,
@@ -311,7 +311,7 @@ export async function parseMount(
       if (sharing !== 'shared' && sharing !== 'private' && sharing !== 'locked') {
         throw new BuildUsageError(`invalid cache sharing mode ${sharing}`, loc);
       }
-      s.cacheMountIds.add(kv.get('id') ?? abs(target));
+      session.cacheMountIds.add(kv.get('id') ?? abs(target));
       return {
         type: 'cache',
         target: abs(target),
@@ -329,12 +329,12 @@ export async function parseMount(
       const source = kv.get('source') ?? kv.get('src') ?? '/';
       const readwrite = kv.has('rw') || kv.has('readwrite') ? bool(kv.get('rw') ?? kv.get('readwrite')) : false;
       if (from === undefined) {
-        return { type: 'bind', target: abs(target), source, from: { hostDir: s.context.dir }, readwrite };
+        return { type: 'bind', target: abs(target), source, from: { hostDir: session.context.dir }, readwrite };
       }
-      const nc = s.namedContexts.get(from);
+      const nc = session.namedContexts.get(from);
       if (nc?.kind === 'dir') return { type: 'bind', target: abs(target), source, from: { hostDir: nc.root.dir }, readwrite };
-      const layers = await layersFor(s, state.label, from, { loc, text: `RUN --mount=${spec}` });
-      return { type: 'bind', target: abs(target), source, from: { layers: layers.map((l) => s.views.toLayer(l)) }, readwrite };
+      const layers = await layersFor(session, state.label, from, { loc, text: `RUN --mount=${spec}` });
+      return { type: 'bind', target: abs(target), source, from: { layers: layers.map((l) => session.views.toLayer(l)) }, readwrite };
     }
     case 'tmpfs':
       if (!target) throw new BuildUsageError('tmpfs mount needs a target', loc);
@@ -342,7 +342,7 @@ export async function parseMount(
     case 'secret': {
       const id = kv.get('id') ?? (target ? posix.basename(target) : undefined);
       if (!id) throw new BuildUsageError('secret mount needs an id or a target', loc);
-      const data = s.secrets.get(id);
+      const data = session.secrets.get(id);
       const required = bool(kv.get('required') ?? 'false') && kv.has('required');
       const envName = kv.get('env');
       if (envName) secretEnv.names.push(envName);
@@ -350,7 +350,7 @@ export async function parseMount(
       const mountsFile = !envName || target !== undefined;
       if (!data) {
         if (required) throw new BuildUsageError(`secret ${id} is required but was not provided (pass it with --secret id=${id},src=FILE or env=VAR)`, loc);
-        s.emit({ type: 'message', level: 'warn', text: `secret ${id} was not provided: RUN runs without it (pass --secret id=${id},src=FILE; required=true makes this an error)`, loc: { file: loc.file, line: loc.line } });
+        session.emit({ type: 'message', level: 'warn', text: `secret ${id} was not provided: RUN runs without it (pass --secret id=${id},src=FILE; required=true makes this an error)`, loc: { file: loc.file, line: loc.line } });
         return mountsFile ? { absentKey: secretMountKey(file) } : undefined;
       }
       if (envName) secretEnv.values.push(`${envName}=${data.toString('utf8')}`);
@@ -358,12 +358,12 @@ export async function parseMount(
     }
     case 'ssh': {
       const id = kv.get('id') ?? 'default';
-      const sock = s.ssh.get(id);
+      const sock = session.ssh.get(id);
       const t = abs(target ?? '/run/buildkit/ssh_agent.0');
       secretEnv.names.push('SSH_AUTH_SOCK');
       if (!sock) {
         if (kv.has('required') && bool(kv.get('required'))) throw new BuildUsageError(`no SSH agent for id ${id} (pass --ssh ${id})`, loc);
-        s.emit({ type: 'message', level: 'warn', text: `ssh agent ${id} was not provided: RUN runs without it (pass --ssh ${id})`, loc: { file: loc.file, line: loc.line } });
+        session.emit({ type: 'message', level: 'warn', text: `ssh agent ${id} was not provided: RUN runs without it (pass --ssh ${id})`, loc: { file: loc.file, line: loc.line } });
         return { absentKey: sshMountKey(t) };
       }
       secretEnv.values.push(`SSH_AUTH_SOCK=${t}`);
