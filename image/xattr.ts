@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { shippedAssetPaths } from './shipped-asset.js';
 import { ImageError } from './errors.js';
 
 type Xattr = typeof import('@napi-rs/xattr');
@@ -23,9 +23,9 @@ export function xattr(): Xattr {
 
 function loadXattr(): Xattr {
   const require = createRequire(import.meta.url);
-  const bundled = fileURLToPath(new URL(`./${BUNDLED_XATTR_BINDING}`, import.meta.url));
+  const bundled = shippedAssetPaths(BUNDLED_XATTR_BINDING, import.meta.url).find((path) => existsSync(path));
   try {
-    return (existsSync(bundled) ? require(bundled) : require('@napi-rs/xattr')) as Xattr;
+    return (bundled !== undefined ? require(bundled) : require('@napi-rs/xattr')) as Xattr;
   } catch (err) {
     // Not a build error: the installation lacks its native part.
     throw new ImageError(

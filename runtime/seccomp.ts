@@ -18,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { RuntimeSetupError } from './errors.js';
+import { shippedAssetPaths } from '../image/shipped-asset.js';
 
 export interface SeccompArg {
   index: number;
@@ -155,8 +156,7 @@ export function convertSeccomp(
 
 /** tsc does not copy .json into dist/, so a compiled build also looks in the source tree beside it. */
 function readShippedProfile(): MobySeccompProfile {
-  const candidates = [new URL('./seccomp-moby.json', import.meta.url), new URL('../../runtime/seccomp-moby.json', import.meta.url)];
-  for (const u of candidates) {
+  for (const u of shippedAssetPaths('seccomp-moby.json', import.meta.url, ['../../runtime/seccomp-moby.json'])) {
     try {
       return JSON.parse(readFileSync(u, 'utf8')) as MobySeccompProfile;
     } catch {

@@ -31,5 +31,5 @@ describe('the compiled executable (dist/tsbuild)', function () {
     assert.ok(((await stat(join(dir, 'tsbuild'))).mode & 0o111) !== 0, 'executable bit');
   });
 
-  shippedCliBehaviours(async () => ({ file: join(dir, 'tsbuild'), prefix: [] }));
+  shippedCliBehaviours(async () => ({ file: join(dir, 'tsbuild'), prefix: [], hideBuildTree: true }));
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { busyboxLayout } from '../runtime/testing.js';
+import { busyboxLayout, REPO_ROOT } from '../runtime/testing.js';
 import { execFileP, makeTree, removeAll, tempDir } from './helpers.js';
 import { startRegistry, type TestRegistry } from './registry-server.js';
 import { requireRoot, requireTools } from './tools.js';
@@ -10,6 +10,21 @@ import { requireRoot, requireTools } from './tools.js';
 export interface Launcher {
   file: string;
   prefix: string[];
+  /**
+   * Run with the build tree's dist/bin, runtime/ and node_modules/ hidden (empty tmpfs over them,
+   * in a mount namespace of its own; root only): the compiled executable must read its seccomp
+   * profile and xattr binding from inside itself, not from the tree it was built in (a rootless
+   * user who cannot read that tree got "seccomp-moby.json is missing").
+   */
+  hideBuildTree?: boolean;
+}
+
+const BUILD_TREE = ['dist/bin', 'runtime', 'node_modules'].map((dir) => join(REPO_ROOT, dir));
+
+function launch(launcher: Launcher, args: string[]): [string, string[]] {
+  if (!launcher.hideBuildTree || process.getuid?.() !== 0) return [launcher.file, [...launcher.prefix, ...args]];
+  const script = 'for d in $TSB_HIDE; do mount -t tmpfs tsb-hidden "$d"; done; exec "$@"';
+  return ['env', [`TSB_HIDE=${BUILD_TREE.join(' ')}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', launcher.file, ...launcher.prefix, ...args]];
 }
 
 /**
@@ -22,7 +37,10 @@ export interface Launcher {
 export function shippedCliBehaviours(prepare: () => Promise<Launcher>): void {
   let launcher: Launcher;
   let work: string;
-  const run = (args: string[]) => execFileP(launcher.file, [...launcher.prefix, ...args], { cwd: work });
+  const run = (args: string[]) => {
+    const [file, argv] = launch(launcher, args);
+    return execFileP(file, argv, { cwd: work });
+  };
   /** Runs a command that must fail; returns its exit code and stderr. */
   const runFailing = async (args: string[]) => {
     try {
