@@ -23,8 +23,8 @@ const BUILD_TREE = ['dist/bin', 'runtime', 'node_modules'].map((dir) => join(REP
 
 function launch(launcher: Launcher, args: string[]): [string, string[]] {
   if (!launcher.hideBuildTree || process.getuid?.() !== 0) return [launcher.file, [...launcher.prefix, ...args]];
-  const script = 'for d in $TSB_HIDE; do mount -t tmpfs tsb-hidden "$d"; done; exec "$@"';
-  return ['env', [`TSB_HIDE=${BUILD_TREE.join(' ')}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', launcher.file, ...launcher.prefix, ...args]];
+  const script = 'for d in $HIDDEN_DIRS; do mount -t tmpfs tsb-hidden "$d"; done; exec "$@"';
+  return ['env', [`HIDDEN_DIRS=${BUILD_TREE.join(' ')}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', launcher.file, ...launcher.prefix, ...args]];
 }
 
 /**
