@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxLayout, runtimeTestSkipReason } from '../../runtime/testing.js';
+import { DOCKER, requireDockerd } from './dockerd.js';
 import { cli, execFileP, makeTree, removeAll, tempDir } from '../helpers.js';
 
-const DOCKER = '/usr/bin/docker';
 
 /**
  * RUN's /etc/hosts with --add-host, byte for byte as BuildKit writes it: the same Dockerfile built
@@ -21,7 +20,7 @@ describe('oracle: --add-host gives RUN the /etc/hosts BuildKit gives it', functi
   before(async () => {
     const reason = runtimeTestSkipReason();
     if (reason) throw new Error(`add-host oracle: ${reason}`);
-    execFileSync(DOCKER, ['info'], { stdio: 'ignore', timeout: 10_000 });
+    requireDockerd('add-host');
     root = await tempDir('tsb-hosts-root-');
     work = await tempDir('tsb-hosts-out-');
     assert.equal((await cli(['load', '--root', root, '-i', busyboxLayout(), '-t', base])).code, 0);

@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DOCKER, requireDockerd } from './dockerd.js';
 import { cli, execFileP, makeTree, removeAll } from '../helpers.js';
 
-const DOCKER = '/usr/bin/docker';
 const NS = 'tsbuild-oracle-cmd';
 const NOW = Math.floor(Date.now() / 1000);
 
-function dockerdAnswers(): boolean {
-  try {
-    execFileSync(DOCKER, ['info'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function docker(args: string[]): Promise<string> {
   return (await execFileP(DOCKER, args, { timeout: 120_000 })).stdout;
@@ -31,7 +22,7 @@ describe('images and inspect print what docker prints for the same images', func
   let root: string;
 
   before(async () => {
-    if (!dockerdAnswers()) throw new Error(`commands oracle: no dockerd answering at ${DOCKER}`);
+    requireDockerd('commands');
     dir = await makeTree({
       'a/Dockerfile': 'FROM scratch\nLABEL team=web version=1\nCOPY app /app\nCOPY more /more\n',
       'a/app/a.txt': 'hello\n',

@@ -1,24 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { busyboxLayout, runtimeTestSkipReason } from '../../runtime/testing.js';
 import { BASE_REF, CASES } from '../differential/cases.js';
 import { dockerfilePath, prepareContext } from '../differential/harness.js';
+import { DOCKER, requireDockerd } from './dockerd.js';
 import { cli, execFileP, removeAll, tempDir } from '../helpers.js';
 
-const DOCKER = '/usr/bin/docker';
 
 /** Cases whose image IDs are checked through `docker load`: config-only, COPY, RUN, multi-stage, links, whiteouts. */
 const LOAD_CASES = ['env-order', 'scratch-copy', 'workdir-relative', 'copy-from-stage', 'context-symlinks', 'run-opaque-dir', 'healthcheck-full', 'onbuild-trigger'];
 
-function dockerdAnswers(): boolean {
-  try {
-    execFileSync(DOCKER, ['info'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * `docker load` of tsbuild's type=docker output must give the image ID `tsbuild build -q` printed
@@ -32,8 +23,9 @@ describe('docker load of type=docker output keeps the image ID of build -q', fun
   let work: string;
 
   before(async () => {
-    const reason = runtimeTestSkipReason() ?? (dockerdAnswers() ? undefined : `no dockerd answering at ${DOCKER} (start one with dockerd-up.sh to run this check)`);
+    const reason = runtimeTestSkipReason();
     if (reason) throw new Error(`docker load oracle: ${reason}`);
+    requireDockerd('docker load');
     root = await tempDir('tsb-load-root-');
     work = await tempDir('tsb-load-out-');
     const r = await cli(['load', '--root', root, '-i', busyboxLayout(), '-t', BASE_REF]);

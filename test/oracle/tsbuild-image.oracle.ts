@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { cp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxLayout } from '../../runtime/testing.js';
+import { DOCKER, requireDockerd } from './dockerd.js';
 import { cli, execFileP, removeAll, tempDir } from '../helpers.js';
 
-const DOCKER = '/usr/bin/docker';
 const EPOCH = '1700000000';
 
 /**
@@ -25,7 +24,7 @@ describe('the tsbuild image builds testdata/example in a default-privileged dock
     await stat('dist/tsbuild').catch(() => {
       throw new Error('dist/tsbuild is missing: npm run build');
     });
-    execFileSync(DOCKER, ['info'], { stdio: 'ignore', timeout: 10_000 });
+    requireDockerd('tsbuild image');
     work = await tempDir('tsb-image-');
   });
   after(async () => {
