@@ -56,6 +56,18 @@ export function parseOutput(spec: string): OutputSpec {
   }
 }
 
+/**
+ * The outputs of a build: each `--output` spec, a pushing image output for `--push`, and, when
+ * names are given beside other outputs only, the store too (docker keeps `-t` images only with
+ * --load; we keep them: cheap and expected). `tsbuild build` and each bake target share it.
+ */
+export function buildOutputs(specs: readonly string[], push: boolean, tags: readonly string[]): OutputSpec[] {
+  const outputs = specs.map(parseOutput);
+  if (push) outputs.push({ type: 'image', names: [], push: true });
+  if (outputs.length > 0 && tags.length > 0 && !outputs.some((output) => output.type === 'image')) outputs.push({ type: 'image', names: [], push: false });
+  return outputs;
+}
+
 /** `--cache-from/--cache-to`: `type=registry,ref=R[,mode=max]`, `type=local,src=DIR|dest=DIR`, or a bare ref (buildx's shorthand). */
 export function parseCacheSpec(spec: string, dir: 'from' | 'to'): CacheSpec {
   if (!spec.includes('=')) return { type: 'registry', ref: spec };

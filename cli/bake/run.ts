@@ -1,11 +1,10 @@
 import pLimit from 'p-limit';
 import { build, type BuildOptions, type BuildResult } from '../../builder/build.js';
 import { BuildError } from '../../builder/errors.js';
-import type { OutputSpec } from '../../builder/exporters/index.js';
 import { StepFlights } from '../../builder/step-cache.js';
 import type { ContentStore } from '../../cache/store.js';
 import { createProgress, type ProgressMode, type ProgressWriter } from '../progress.js';
-import { parseCacheSpec, parseOutput, parseSecret, parseSsh } from '../specs.js';
+import { buildOutputs, parseCacheSpec, parseSecret, parseSsh } from '../specs.js';
 import type { BakeTarget } from './config.js';
 import { dockerfilePath } from './resolve.js';
 
@@ -69,9 +68,6 @@ export async function runTargets(options: BakeRunOptions): Promise<TargetOutcome
 
 /** A target as the options `tsbuild build` would pass for the same flags. */
 export function buildOptionsOf(target: BakeTarget, push: boolean): Omit<BuildOptions, 'store'> {
-  const outputs: OutputSpec[] = target.outputs.map(parseOutput);
-  if (push) outputs.push({ type: 'image', names: [], push: true });
-  if (outputs.length > 0 && target.tags.length > 0 && !outputs.some((o) => o.type === 'image')) outputs.push({ type: 'image', names: [], push: false });
   return {
     contextDir: target.context,
     ...(target.dockerfileInline !== undefined ? { dockerfileText: target.dockerfileInline } : { dockerfile: dockerfilePath(target) }),
@@ -79,7 +75,7 @@ export function buildOptionsOf(target: BakeTarget, push: boolean): Omit<BuildOpt
     target: target.target,
     labels: target.labels,
     tags: target.tags,
-    outputs,
+    outputs: buildOutputs(target.outputs, push, target.tags),
     noCache: target.noCache ?? false,
     noCacheFilter: target.noCacheFilter,
     cacheFrom: target.cacheFrom.map((spec) => parseCacheSpec(spec, 'from')),

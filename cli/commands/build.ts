@@ -3,10 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { parseSize } from '../../report/units.js';
 import { build } from '../../builder/build.js';
 import { readBounded } from '../../builder/dockerfile-source.js';
-import type { OutputSpec } from '../../builder/exporters/index.js';
 import { parseCall, runBuildCheck } from '../build-check.js';
 import { formatPlatform, hostPlatform } from '../../image/platform.js';
-import { parseAddHost, parseAnnotations, parseAttestations, parseCacheSpec, parseOutput, parseSecret, parseSecurityOpts, parseSsh, parseUlimit, ramInBytes } from '../specs.js';
+import { buildOutputs, parseAddHost, parseAnnotations, parseAttestations, parseCacheSpec, parseSecret, parseSecurityOpts, parseSsh, parseUlimit, ramInBytes } from '../specs.js';
 import type { RunSettings } from '../../builder/build.js';
 import { checkCgroupParent } from '../../runtime/builds.js';
 import { bool, helpText, kvList, list, parseArgs, str, UsageError, type FlagSpec } from '../args.js';
@@ -137,13 +136,8 @@ export async function buildCommand(argv: string[], io: Io): Promise<number> {
   }
   const mode = (bool(p, 'quiet') ? 'quiet' : (str(p, 'progress') ?? 'auto')) as ProgressMode;
   if (!['auto', 'plain', 'tty', 'quiet', 'rawjson'].includes(mode)) throw new UsageError(`invalid --progress ${mode}`);
-  const outputs: OutputSpec[] = list(p, 'output').map(parseOutput);
-  if (bool(p, 'push')) outputs.push({ type: 'image', names: [], push: true });
   const tags = list(p, 'tag');
-  if (outputs.length > 0 && tags.length > 0 && !outputs.some((o) => o.type === 'image')) {
-    // docker keeps -t images in the store even with another --output only when --load; we keep them: cheap and expected.
-    outputs.push({ type: 'image', names: [], push: false });
-  }
+  const outputs = buildOutputs(list(p, 'output'), bool(p, 'push'), tags);
   const network = str(p, 'network');
   if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new UsageError(`invalid --network ${network}`);
   const runtime = str(p, 'runtime') ?? 'auto';
