@@ -9,6 +9,7 @@ import { processStartTime } from '../image/owner.js';
 import { BlobCorruptError, BlobNotFoundError, InvalidNameError, StoreFormatError } from './errors.js';
 import { ContentStore, defaultRoot } from './store.js';
 import { content, contentDigest } from './testdata/content.js';
+import { createTarStream } from '../image/tar/writer.js';
 import { listDir, runWorker, tempRoot, WORKER } from './testdata/helpers.js';
 
 async function collect(s: Readable): Promise<Buffer> {
@@ -286,14 +287,14 @@ describe('cache/store', () => {
       { what: 'setRef of the same descriptor', path: () => join(root, 'refs.json'), again: () => store.setRef('a', { mediaType: MediaType.OciManifest, digest: blobDigest, size: blob.length }) },
       { what: 'writeMetaIfChanged of the same value', path: () => join(root, 'meta', 'ns', 'k.json'), again: () => store.writeMetaIfChanged('ns', 'k', { a: [1, 2] }) },
       { what: 'putBytes of a blob used less than a minute ago', path: () => store.blobPath(blobDigest), again: () => store.putBytes(blob) },
-      { what: 'ingestLayer of a small layer already stored', path: () => join(root, 'blobs', 'sha256'), again: () => store.ingestLayer(Readable.from([Buffer.alloc(1024, 7)])) },
+      { what: 'ingestLayer of a small layer already stored', path: () => join(root, 'blobs', 'sha256'), again: () => store.ingestLayer(smallTar()) },
     ];
     for (const r of rows) {
       it(r.what, async () => {
         await store.putBytes(blob);
         await store.setRef('a', { mediaType: MediaType.OciManifest, digest: blobDigest, size: blob.length });
         assert.equal(await store.writeMetaIfChanged('ns', 'k', { a: [1, 2] }), true);
-        await store.ingestLayer(Readable.from([Buffer.alloc(1024, 7)]));
+        await store.ingestLayer(smallTar());
         const before = [await fileState(r.path()), await fileState(join(root, 'ingest')), await fileState(join(root, 'locks'))];
         await r.again();
         assert.deepEqual([await fileState(r.path()), await fileState(join(root, 'ingest')), await fileState(join(root, 'locks'))], before);
@@ -395,3 +396,9 @@ describe('cache/store', () => {
     });
   });
 });
+
+/** A one-file layer tar (ingestLayer takes tars: it cuts gzip members on entry boundaries). */
+function smallTar(): Readable {
+  const body = Buffer.alloc(1024, 7);
+  return createTarStream([{ header: { path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 0 }, body }]);
+}

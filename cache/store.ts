@@ -19,7 +19,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
-import type { GzipOptions } from '../image/compress.js';
+import type { TarGzipOptions } from '../image/compress.js';
 import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
 import { DigestMismatchError } from '../image/errors.js';
 import { encodeLayer } from '../image/layer-encode.js';
@@ -378,7 +378,7 @@ export class ContentStore {
    * Compress a layer tar with image/'s encoder and store the gzip blob.
    * The OCI gzip layer descriptor, the tar's diffID and its size come back.
    */
-  async ingestLayer(tar: Readable, opts: GzipOptions & IngestOptions = {}): Promise<LayerIngestResult> {
+  async ingestLayer(tar: Readable, opts: TarGzipOptions & IngestOptions = {}): Promise<LayerIngestResult> {
     const { signal, ...gzip } = opts;
     const enc = encodeLayer(tar, gzip);
     // An encoder failure must also fail the stream being stored, so the ingest removes its temp file.

@@ -9,7 +9,10 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { requireTools } from '../test/tools.js';
-import { createGunzip, createParallelGzip, type GzipOptions } from './compress.js';
+import { createGunzip, createParallelGzip, gzipTarMembers, memberFormat, type GzipMember, type GzipOptions, type TarGzipOptions } from './compress.js';
+import { ByteSource } from './tar/reader.js';
+import { TarHeaderDecoder, tarPaddingSize } from './tar/decode.js';
+import { createTarStream, type TarSource } from './tar/writer.js';
 
 /** Deterministic, partly compressible test data: alternating text-like and random-like 256 KiB blocks. */
 function testData(size: number, seed = 1): Buffer {
@@ -226,3 +229,149 @@ function incompressible(member: Buffer): boolean {
   for (let i = 0; i < 4; i++) packed += zlib.deflateRawSync(member.subarray(i * step, i * step + S), { level: 1 }).length;
   return packed > 4 * S * 0.98;
 }
+
+/** A layer-like tree: `n` files of varied sizes (some text, some random), some with long (PAX) names, and `big` large files. */
+function tree(n: number, edit: (path: string, body: Buffer) => Buffer = (_p, b) => b, big: number[] = []): TarSource[] {
+  const out: TarSource[] = [{ header: { path: 'files', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 } }];
+  for (let i = 0; i < n; i++) {
+    const deep = i % 97 === 0 ? `${'long-directory-name/'.repeat(14)}` : '';
+    const path = `files/${deep}f${String(i).padStart(5, '0')}.txt`;
+    const size = (i * 7919) % 6000;
+    const body = edit(path, i % 5 === 0 ? randomish(size) : Buffer.from(`${path} line ${i}\n`.repeat(size / 20 + 1)).subarray(0, size));
+    out.push({ header: { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 0 }, body });
+    const b = big.indexOf(i);
+    if (b !== -1) {
+      const body = edit(`files/big${i}.bin`, Buffer.concat([testData(3 * 1024 * 1024 + 12345, i)]));
+      out.push({ header: { path: `files/big${i}.bin`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 0 }, body });
+    }
+  }
+  return out;
+}
+
+async function tarOf(entries: TarSource[]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of createTarStream(entries)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Where each entry starts (its first PAX/GNU record or header), by path; and the offset of the end-of-archive blocks. */
+async function entryStarts(tar: Buffer): Promise<{ starts: Map<number, string>; end: number }> {
+  const src = new ByteSource(Readable.from([tar]));
+  const decoder = new TarHeaderDecoder(src);
+  const starts = new Map<number, string>();
+  for (let at = src.offset, e = await decoder.next(); e; at = src.offset, e = await decoder.next()) {
+    starts.set(at, e.header.path);
+    await src.skip(e.dataSize + tarPaddingSize(e.dataSize), 'data');
+  }
+  return { starts, end: src.offset - 512 };
+}
+
+async function tarGz(entries: TarSource[], opts: TarGzipOptions = {}): Promise<{ gz: Buffer; members: GzipMember[] }> {
+  const members: GzipMember[] = [];
+  const chunks: Buffer[] = [];
+  await pipeline(createTarStream(entries), gzipTarMembers({ ...opts, onMember: (m) => members.push(m) }), new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
+  return { gz: Buffer.concat(chunks), members };
+}
+
+describe('image/compress gzipTarMembers (members on tar-entry boundaries)', () => {
+  let work: string;
+  before(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-gzt-'));
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  it('gzip -t and tar -tz read it; every member starts at an entry (PAX records with their entry) or a piece of a big one', async function () {
+    this.timeout(60_000);
+    const entries = tree(3000, undefined, [1000, 2000]);
+    const tar = await tarOf(entries);
+    const { gz, members } = await tarGz(entries);
+    const file = path.join(work, 'l.tar.gz');
+    fs.writeFileSync(file, gz);
+    execFileSync('gzip', ['-t', file]);
+    const listed = execFileSync('tar', ['-tzf', file], { maxBuffer: 64 * 1024 * 1024 }).toString().trim().split('\n');
+    assert.equal(listed.length, entries.length);
+    assert.ok(zlib.gunzipSync(gz).equals(tar));
+    assert.ok(members.length > 10, `${members.length} members`);
+    const { starts, end } = await entryStarts(tar);
+    const bigStarts = [...starts].filter(([, p]) => p.includes('big')).map(([at]) => at);
+    let off = 0;
+    for (const m of members.slice(0, -1)) {
+      off += m.uncompressedSize;
+      const inBig = bigStarts.some((at) => off > at && (off - at) % (1024 * 1024) === 0);
+      assert.ok(starts.has(off) || off === end || inBig, `a member ends at ${off}, not an entry boundary`);
+      assert.ok(m.uncompressedSize <= 4 * 1024 * 1024 + 8192, `member of ${m.uncompressedSize}`);
+    }
+    for (const at of bigStarts) {
+      let o = 0;
+      assert.ok(members.some((m) => (o += m.uncompressedSize) === at), 'a big entry starts its own member');
+    }
+    // The long (PAX) names never end a member between their record and their header.
+    const paxStarts = [...starts].filter(([, p]) => p.length > 100).map(([at]) => at);
+    assert.ok(paxStarts.length > 10);
+    o: for (const at of paxStarts) {
+      let o = 0;
+      for (const m of members) {
+        o += m.uncompressedSize;
+        if (o > at && o < at + 1024) assert.fail(`a member ends inside the entry at ${at}`);
+        if (o > at + 1024) continue o;
+      }
+    }
+  });
+
+  const edits: Array<[string, (path: string, body: Buffer) => Buffer, number]> = [
+    ['one small file changes content, same size', (p, b) => (p === 'files/f01500.txt' ? Buffer.from(b.toString().replace(/line/g, 'LINE')) : b), 1],
+    ['one small file grows by 3000 bytes', (p, b) => (p === 'files/f01500.txt' ? Buffer.concat([b, Buffer.alloc(3000, 'x')]) : b), 2],
+    ['one small file shrinks to nothing', (p, b) => (p === 'files/f01501.txt' ? Buffer.alloc(0) : b), 2],
+    ['one byte of a big file changes', (p, b) => (p === 'files/big1000.bin' ? Buffer.concat([b.subarray(0, 2 * 1024 * 1024), Buffer.from('!'), b.subarray(2 * 1024 * 1024 + 1)]) : b), 1],
+  ];
+  for (const [name, edit, most] of edits) {
+    it(`re-synchronises: ${name} → at most ${most} member(s) differ, every other member is the same`, async function () {
+      this.timeout(60_000);
+      const before = await tarGz(tree(3000, undefined, [1000, 2000]));
+      const after = await tarGz(tree(3000, edit, [1000, 2000]));
+      const keysBefore = new Set(before.members.map((m) => m.key));
+      const changed = after.members.filter((m) => !keysBefore.has(m.key));
+      assert.ok(changed.length >= 1 && changed.length <= most, `${changed.length} of ${after.members.length} members changed`);
+      assert.ok(Math.abs(after.members.length - before.members.length) <= 1);
+    });
+  }
+
+  it('reuse: compressed members handed back by key give the same bytes as deflating them; bad bytes are not used', async function () {
+    this.timeout(60_000);
+    const old = await tarGz(tree(3000, undefined, [1000]));
+    const byKey = new Map<string, Buffer>();
+    let off = 0;
+    for (const m of old.members) {
+      byKey.set(m.key, old.gz.subarray(off, off + m.compressedSize));
+      off += m.compressedSize;
+    }
+    const edit = (p: string, b: Buffer): Buffer => (p === 'files/f02222.txt' ? Buffer.concat([b, Buffer.from('more')]) : b);
+    const fresh = await tarGz(tree(3000, edit, [1000]));
+    const again = await tarGz(tree(3000, edit, [1000]), { reuse: async (key) => byKey.get(key) });
+    assert.ok(again.gz.equals(fresh.gz), 'byte-identical to a build from scratch');
+    const reused = again.members.filter((m) => m.reused).length;
+    assert.ok(reused >= again.members.length - 2 && reused > 0, `${reused} of ${again.members.length} reused`);
+    // A wrong member (another member's bytes, or garbage) is deflated again, not copied.
+    const wrong = await tarGz(tree(3000, edit, [1000]), { reuse: async () => old.gz.subarray(0, old.members[0]!.compressedSize) });
+    assert.ok(wrong.gz.equals(fresh.gz));
+    assert.equal(wrong.members.filter((m) => m.reused).length, 1, 'only the member that is really the first one');
+  });
+
+  it('is deterministic whatever the concurrency and chunking; empty input is a valid gzip', async () => {
+    const a = await tarGz(tree(800, undefined, [400]), { concurrency: 1 });
+    const b = await tarGz(tree(800, undefined, [400]), { concurrency: 3 });
+    assert.ok(a.gz.equals(b.gz));
+    const tar = await tarOf(tree(800, undefined, [400]));
+    const chunks: Buffer[] = [];
+    await pipeline(chunked(tar, 777), gzipTarMembers({ concurrency: 2 }), new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
+    assert.ok(Buffer.concat(chunks).equals(a.gz));
+    const empty: Buffer[] = [];
+    await pipeline(Readable.from([]), gzipTarMembers(), new Writable({ write: (c: Buffer, _e, cb) => (empty.push(c), cb()) }));
+    assert.equal(zlib.gunzipSync(Buffer.concat(empty)).length, 0);
+    assert.match(memberFormat(6), /^tar-members-\d+\/level-6\/zlib-/);
+  });
+
+  it('a non-tar input fails the pipeline with a FormatError', async () => {
+    await assert.rejects(pipeline(Readable.from([Buffer.alloc(1024, 'x')]), gzipTarMembers(), new Writable({ write: (_c, _e, cb) => cb() })), /tar/);
+  });
+});

@@ -1,11 +1,12 @@
 /**
- * One pass from a layer tar to stored bytes: tar → sha256 (diffID) → parallel gzip → sha256 (digest).
+ * One pass from a layer tar to stored bytes: tar → sha256 (diffID) → parallel gzip in members cut
+ * on entry boundaries (gzipTarMembers) → sha256 (digest).
  * The diffID (uncompressed) is what cache keys and image configs use; the digest names the blob.
  */
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { HashingStream, type Digest } from './digest.js';
-import { createParallelGzip, type GzipOptions } from './compress.js';
+import { gzipTarMembers, type TarGzipOptions } from './compress.js';
 
 export interface EncodedLayerResult {
   /** sha256 of the uncompressed tar. */
@@ -24,11 +25,11 @@ export interface EncodedLayer {
   result: Promise<EncodedLayerResult>;
 }
 
-export function encodeLayer(tar: Readable, opts?: GzipOptions): EncodedLayer {
+export function encodeLayer(tar: Readable, opts?: TarGzipOptions): EncodedLayer {
   const diff = new HashingStream();
   const blob = new HashingStream();
   const result = new Promise<EncodedLayerResult>((resolve, reject) => {
-    pipeline(tar, diff, createParallelGzip(opts), blob, (err) => {
+    pipeline(tar, diff, gzipTarMembers(opts), blob, (err) => {
       if (err) reject(err);
       else resolve({ diffID: diff.digest(), uncompressedSize: diff.size(), digest: blob.digest(), size: blob.size() });
     });

@@ -19,7 +19,7 @@ export interface TarReadEntry {
 const MAX_CHUNK = 1024 * 1024;
 
 /** Pull-based byte source over a stream's async iterator: exact reads for headers, slices for bodies. */
-class ByteSource implements TarByteSource {
+export class ByteSource implements TarByteSource {
   readonly #it: AsyncIterator<Buffer | string>;
   #bufs: Buffer[] = [];
   #avail = 0;
@@ -27,7 +27,7 @@ class ByteSource implements TarByteSource {
   /** Bytes consumed so far, for error messages. */
   offset = 0;
 
-  constructor(input: Readable) {
+  constructor(input: AsyncIterable<Buffer | string>) {
     this.#it = input[Symbol.asyncIterator]();
   }
 
@@ -87,6 +87,14 @@ class ByteSource implements TarByteSource {
   async readSome(max: number, what: string): Promise<Buffer> {
     while (this.#avail === 0) {
       if (!(await this.#fill())) throw new FormatError(`tar: unexpected end of input in ${what}`, { offset: this.offset });
+    }
+    return this.#take(Math.min(max, (this.#bufs[0] as Buffer).length));
+  }
+
+  /** Up to max bytes (at least one), or null at the end of the input. */
+  async readUpTo(max: number): Promise<Buffer | null> {
+    while (this.#avail === 0) {
+      if (!(await this.#fill())) return null;
     }
     return this.#take(Math.min(max, (this.#bufs[0] as Buffer).length));
   }
