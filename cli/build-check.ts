@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { DEFAULT_CONTEXT_LIMITS, resolveContext, type ResolvedContext } from '../builder/context-source.js';
 import { defaultRoot } from '../cache/root.js';
 import type { RegistryClient } from '../registry/client.js';
-import { DEFAULT_TIMEOUTS } from '../registry/http.js';
+import { DEFAULT_TIMEOUTS } from '../registry/timeouts.js';
 import { parseForLint } from '../parser/instructions.js';
 import { lintText } from '../parser/lint-run.js';
 import { UsageError } from './args.js';

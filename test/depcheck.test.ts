@@ -162,6 +162,28 @@ describe('module boundaries (DESIGN.md)', () => {
     for (const phase of ['prepare', 'plan', 'cache-io', 'session', 'finalize', 'export']) assert.ok(called.includes(phase), `build.ts does not call the ${phase} phase`);
   });
 
+  it('a build loads no HTTP client until it needs one: the static imports of cli/commands/build.ts never reach undici', async () => {
+    // undici costs ~30-60 ms of start-up; a cached rebuild never speaks HTTP (registry/http.ts is
+    // imported dynamically where a pull or push starts).
+    const seen = new Set<string>();
+    const chains = new Map<string, string>([['cli/commands/build.ts', 'cli/commands/build.ts']]);
+    const queue = ['cli/commands/build.ts'];
+    while (queue.length > 0) {
+      const file = queue.shift()!;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const text = await readFile(join(ROOT, file), 'utf8');
+      // static value imports only: `import type` and import() are not loaded up front
+      for (const m of text.matchAll(/^(?:import|export) (?!type )[^'"]*?from\s+['"](\.[^'"]+)['"]/gm)) {
+        const target = relative(ROOT, resolve(ROOT, dirname(file), m[1]!)).replace(/\.js$/, '.ts');
+        if (!chains.has(target)) chains.set(target, `${chains.get(file)} -> ${target}`);
+        queue.push(target);
+      }
+      assert.ok(!/^import [^'"]*from\s+['"](undici|node:https?)['"]/m.test(text), `statically loaded: ${chains.get(file)} (imports an HTTP client)`);
+    }
+    assert.ok(!seen.has('registry/http.ts'), `statically loaded: ${chains.get('registry/http.ts')}`);
+  });
+
   it('nothing imports cli/', async () => {
     const bad: string[] = [];
     for (const mod of Object.keys(MAY_USE).filter((m) => m !== 'cli')) {
