@@ -11,7 +11,7 @@
  *
  * State dir layout: builds/ (who is alive), runc|crun/ (runtime state), snapshots/ + l/ (layers),
  * flat/ (copy snapshotter), steps/<container id>/ (bundle, upper, mounts), cache-mounts/, logs/,
- * tmp/, seccomp.json.
+ * tmp/.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
@@ -316,7 +316,8 @@ export class Runtime {
       throw e;
     }
     // the probe's OciRuntime may come from another build id: only its binary/state dir matter
-    await fsp.writeFile(join(root, 'seccomp.json'), JSON.stringify(defaultSeccomp(DEFAULT_CAPS), null, 1));
+    // converted once per process (and a missing profile fails here, not at the first RUN)
+    defaultSeccomp(DEFAULT_CAPS);
     const r = new Runtime(root, buildId, result.oci, result.overlay, cgroupParent);
     track(r, true);
     return r;

@@ -77,9 +77,13 @@ export class OciRuntime {
    * SIGKILLed node, also with `setpriv --pdeathsig KILL runc run`). Costs one sh (~1 ms).
    */
   run(bundle: string, id: string): ChildProcess {
-    const [cmd, args] = this.argv(['run', '--bundle', bundle, id]);
-    const [killCmd, killArgs] = this.argv(['kill', id, 'KILL']);
+    const direct = new OciRuntime(this.name, this.binary, this.stateDir, false);
+    const [cmd, args] = direct.argv(['run', '--bundle', bundle, id]);
+    const [killCmd, killArgs] = direct.argv(['kill', id, 'KILL']);
     const script =
+      // wrap: the watchdog itself runs in the private mount namespace with the cgroup2 mount
+      // hidden, so its runtime and its trap's kill need no namespace and no shell of their own
+      (this.wrap ? 'umount /sys/fs/cgroup/unified 2>/dev/null\n' : '') +
       `trap ${shellWords([`${shellWords([killCmd, ...killArgs])} >/dev/null 2>&1`])} TERM\n` +
       `${shellWords([cmd, ...args])} &\n` +
       // wait returns early when the trap ran; the runtime exits once its container is dead
@@ -87,8 +91,11 @@ export class OciRuntime {
     // stdin is /dev/null; every other fd of ours is close-on-exec, so nothing leaks into the step
     // setsid: its own process group, so a SIGKILL to ours (kill -9 -PGID, a CI job's timeout)
     // spares the watchdog, whose death signal then fires (measured: the payload outlived such a
-    // kill when the watchdog shared our group). setsid does not fork: we are not a group leader.
-    return spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'setsid', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // kill when the watchdog shared our group). setsid does not fork: we are not a group leader
+    // (nor is unshare without --fork, which execs in place; the death signal survives both execs).
+    const watchdog = ['setsid', 'sh', '-c', script];
+    const unshare = this.wrap ? ['unshare', '-m', '--propagation', 'private'] : [];
+    return spawn('setpriv', ['--pdeathsig', 'TERM', '--', ...unshare, ...watchdog], { stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   async command(args: readonly string[]): Promise<ExecResult> {
