@@ -101,7 +101,6 @@ export async function runStep(
   // a foreign platform runs through a binfmt_misc emulator: without one, fail before the step starts
   await checkEmulation(session.buildPlatform, state.platform);
   const runtime = await session.runtime();
-  let entries = 0;
   const result = await runtime.runStep(
     {
       lowers: state.layers.map((l) => session.views.toLayer(l)),
@@ -121,24 +120,25 @@ export async function runStep(
       onOutput: (stream, line) => session.emit({ type: 'log', id, stream, line }),
     },
     async (diff) => {
+      // an empty diff (`RUN true`, a step that only reads) makes no layer: nothing to tar, gzip or store
+      const entriesOf = diff[Symbol.asyncIterator]();
+      const first = await entriesOf.next();
+      if (first.done) return null;
       const headers: TarSource['header'][] = [];
-      const counted = countEntries(diff, (e) => {
-        entries++;
-        headers.push(e.header);
-      });
+      const counted = countEntries(withFirst(first.value, entriesOf), (e) => headers.push(e.header));
       const layer = await session.store.ingestLayer(createTarStream(mapEntries(counted, (e) => clampToEpoch(e, session.epoch))));
       // its header index, for a later COPY --from or WORKDIR on top (no gunzip to learn it)
-      if (entries > 0) await session.views.rememberIndex(layer.diffID, headers);
+      await session.views.rememberIndex(layer.diffID, headers);
       return layer;
     },
     // the step's upper dir becomes the layer's snapshot: a RUN on top of it unpacks nothing
-    (layer) => (entries > 0 ? layer.diffID : undefined),
+    (layer) => layer?.diffID,
   );
-  if (result.exitCode !== 0 || !result.committed) {
+  if (result.exitCode !== 0 || result.committed === undefined) {
     throw new RunStepFailedError(args.join(' '), result.exitCode, result.lastLines, result.logFile, loc);
   }
   const missReason = hit.reasons.join('; ');
-  if (entries === 0) {
+  if (result.committed === null) {
     await recordStep(session, state, step, undefined, created);
     return { ...state, config: addHistory(state, { ...history, empty_layer: true }), cacheKey: step.key, missReason };
   }
@@ -166,6 +166,11 @@ function runSettingsKey(r: RunSettings): Record<string, unknown> {
 
 async function* mapEntries(src: AsyncIterable<TarSource>, fn: (e: TarSource) => TarSource): AsyncGenerator<TarSource> {
   for await (const e of src) yield fn(e);
+}
+
+async function* withFirst<E>(first: E, rest: AsyncIterator<E>): AsyncGenerator<E> {
+  yield first;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
 }
 
 async function* countEntries(src: AsyncIterable<TarSource>, seen: (e: TarSource) => void): AsyncGenerator<TarSource> {
