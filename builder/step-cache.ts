@@ -144,6 +144,15 @@ export async function lookupStep(
   return { reasons };
 }
 
+/**
+ * The layer the previous build of this step (same Dockerfile, stage and instruction) wrote, when
+ * it missed the cache and recorded one: what a rebuild after a small change is most like. Its
+ * blob may be gone (gc). For reuse only (compressed members, snapshots), never as a result.
+ */
+export async function previousLayerOfStep(session: BuildSession, stepId: string): Promise<LayerRef | undefined> {
+  return session.stepCache?.cache.lastLayer(stepId).catch(() => undefined);
+}
+
 export async function recordStep(session: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined, createdAt: string): Promise<void> {
   const sc = session.stepCache;
   if (!sc) return;

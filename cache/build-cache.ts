@@ -174,6 +174,17 @@ export class BuildCache {
     await this.#store.writeMeta(STEPS_NS, stepName(stepId), step);
   }
 
+  /**
+   * The layer of the last result recorded for `stepId` (the previous build of that step, when
+   * it missed), without reading its preimage or counting a use; undefined when there is none.
+   * The blob may since have been removed by gc.
+   */
+  async lastLayer(stepId: string): Promise<CacheRecord['layer']> {
+    const s = await this.#store.readMeta<StepFile>(STEPS_NS, stepName(stepId)).catch(() => undefined);
+    if (!s || s.format !== FORMAT || s.stepId !== stepId || !isDigest(s.key)) return undefined;
+    return (await this.#readRecord(s.key))?.rec.layer;
+  }
+
   /** The last preimage recorded for `stepId`, if it is still readable. */
   async lastPreimage(stepId: string): Promise<{ key: Digest; preimage: KeyPreimage } | undefined> {
     let s: StepFile | undefined;
