@@ -11,6 +11,7 @@ import { open } from 'node:fs/promises';
 import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../image/mediatypes.js';
 import { StoreFormatError } from './errors.js';
+import { pruneLayerMembers } from './layer-members.js';
 import type { ContentStore } from './store.js';
 
 /** Default for GcOptions.minAgeMs: 10 minutes. */
@@ -120,6 +121,8 @@ export async function gc(store: ContentStore, opts: GcOptions = {}): Promise<GcR
     const t = await store.cleanupTemp({ dryRun: opts.dryRun === true, includeMeta: true });
     out.temps = t.removed;
     out.bytes += t.bytes;
+    // The member index of a removed layer blob names nothing any more.
+    out.bytes += (await pruneLayerMembers(store, { dryRun: opts.dryRun === true })).bytes;
     return out;
   });
 }

@@ -19,7 +19,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
-import type { TarGzipOptions } from '../image/compress.js';
+import { memberFormat } from '../image/compress.js';
 import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
 import { DigestMismatchError } from '../image/errors.js';
 import { encodeLayer } from '../image/layer-encode.js';
@@ -37,6 +37,7 @@ import {
   touch,
   writeFileAtomic,
 } from './fsutil.js';
+import { earlierMembers, recordLayerMembers, type MemberEntry } from './layer-members.js';
 import { withFileLock, type LockOptions } from './lock.js';
 
 export { defaultRoot } from './root.js';
@@ -63,10 +64,21 @@ export interface IngestOptions {
   signal?: AbortSignal;
 }
 
+export interface LayerIngestOptions extends IngestOptions {
+  /** zlib level 0–9, default 6. */
+  level?: number;
+  /** Members compressed at once, default: number of cores. */
+  concurrency?: number;
+  /** Earlier layer blobs whose compressed members may be copied instead of deflated again (same bytes either way). */
+  reuseFrom?: readonly Digest[];
+}
+
 export interface LayerIngestResult {
   desc: Descriptor;
   diffID: Digest;
   uncompressedSize: number;
+  /** Gzip members written, and how many of them were copied from `reuseFrom` blobs. */
+  members: { count: number; reused: number };
 }
 
 export interface StoredBlob extends BlobInfo {
@@ -377,10 +389,26 @@ export class ContentStore {
   /**
    * Compress a layer tar with image/'s encoder and store the gzip blob.
    * The OCI gzip layer descriptor, the tar's diffID and its size come back.
+   * `reuseFrom` names earlier layer blobs (say, the last build of the same step): members of the
+   * new layer found in their member index are copied from them instead of deflated again, with
+   * the same resulting bytes. The new blob's member index is recorded for later ingests.
    */
-  async ingestLayer(tar: Readable, opts: TarGzipOptions & IngestOptions = {}): Promise<LayerIngestResult> {
-    const { signal, ...gzip } = opts;
-    const enc = encodeLayer(tar, gzip);
+  async ingestLayer(tar: Readable, opts: LayerIngestOptions = {}): Promise<LayerIngestResult> {
+    const { signal, reuseFrom = [], ...gzip } = opts;
+    const format = memberFormat(gzip.level);
+    const earlier = reuseFrom.length ? await earlierMembers(this, reuseFrom, format) : undefined;
+    const members: MemberEntry[] = [];
+    let offset = 0;
+    let reused = 0;
+    const enc = encodeLayer(tar, {
+      ...gzip,
+      ...(earlier?.size ? { reuse: (key: string) => earlier.reuse(key) } : {}),
+      onMember: (m) => {
+        members.push([m.key, offset, m.compressedSize]);
+        offset += m.compressedSize;
+        if (m.reused) reused++;
+      },
+    });
     // An encoder failure must also fail the stream being stored, so the ingest removes its temp file.
     enc.result.catch((e: unknown) => enc.stream.destroy(e instanceof Error ? e : new Error(String(e))));
     let blob: BlobInfo;
@@ -390,9 +418,13 @@ export class ContentStore {
       enc.stream.destroy();
       tar.destroy();
       throw e;
+    } finally {
+      await earlier?.close();
     }
     const { diffID, uncompressedSize } = await enc.result;
-    return { desc: { mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }, diffID, uncompressedSize };
+    // Only an optimisation for the next ingest: a failure to record it costs that one deflate.
+    await recordLayerMembers(this, blob.digest, format, members).catch(noop);
+    return { desc: { mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }, diffID, uncompressedSize, members: { count: members.length, reused } };
   }
 
   /**

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { BuildSession } from '../session.js';
 import { layersFor } from '../stage-sources.js';
 import { CREATED_BY_SUFFIX, withLayer, type StageState, type StepOutcome } from '../stage-state.js';
-import { copyInputs, describeStep, lookupStep, recordStep } from '../step-cache.js';
+import { copyInputs, describeStep, lookupStep, previousLayerOfStep, recordStep } from '../step-cache.js';
 import { downloadSource, isUrlSource } from './add-url.js';
 import { planCopy, type CopyRoot } from './copy.js';
 import { walkContext, type ContextEntry } from '../context.js';
@@ -127,7 +127,7 @@ export async function copyStep(
     lower = await lowerView();
     plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
   }
-  const layer = await writeLayer(session, createTarStream(plan.entries.map((e) => clampToEpoch(e, session.epoch))), session.runFollows(state.label, Number(index)));
+  const layer = await writeLayer(session, createTarStream(plan.entries.map((e) => clampToEpoch(e, session.epoch))), session.runFollows(state.label, Number(index)), step.stepId);
   const ref = { desc: layer.desc, diffID: layer.diffID };
   await session.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
   await recordStep(session, state, step, ref, created);
@@ -208,11 +208,13 @@ async function gitSource(
 /**
  * Writes a layer to the store; when a RUN comes next, the same tar also feeds
  * the runtime's snapshot of it, so that RUN need not gunzip and unpack it again.
- * A failed snapshot only costs that later unpack.
+ * A failed snapshot only costs that later unpack. The gzip members this step's
+ * previous layer shares with the new one are copied from it, not deflated again.
  */
-async function writeLayer(s: BuildSession, tar: Readable, seed: boolean): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
+async function writeLayer(s: BuildSession, tar: Readable, seed: boolean, stepId: string): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
+  const previous = await previousLayerOfStep(s, stepId);
   // The signal reaches the chunk loop of the ingest: SIGTERM stops a COPY of gigabytes mid-way.
-  const opts = s.signal ? { signal: s.signal } : {};
+  const opts = { ...(s.signal ? { signal: s.signal } : {}), ...(previous ? { reuseFrom: [previous.desc.digest] } : {}) };
   if (!seed) return s.store.ingestLayer(tar, opts);
   const rt = await s.runtime();
   const t = tee(tar);

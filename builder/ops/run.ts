@@ -12,7 +12,7 @@ import { envMap, withLayer, addHistory, shellOf, type StageState } from '../stag
 import { expand, PREDEFINED_ARGS, stepEnvironment } from '../vars.js';
 import { clampToEpoch } from '../epoch.js';
 import { layersFor } from '../stage-sources.js';
-import { describeStep, lookupStep, recordStep } from '../step-cache.js';
+import { describeStep, lookupStep, previousLayerOfStep, recordStep } from '../step-cache.js';
 import { fileDigest, treeDigest } from '../../cache/keys.js';
 import { walkContext } from '../context.js';
 import { sha256, type Digest } from '../../image/digest.js';
@@ -126,7 +126,9 @@ export async function runStep(
       if (first.done) return null;
       const headers: TarSource['header'][] = [];
       const counted = countEntries(withFirst(first.value, entriesOf), (e) => headers.push(e.header));
-      const layer = await session.store.ingestLayer(createTarStream(mapEntries(counted, (e) => clampToEpoch(e, session.epoch))));
+      // members this step's previous layer shares (an unchanged node_modules) are copied, not deflated
+      const previous = await previousLayerOfStep(session, step.stepId);
+      const layer = await session.store.ingestLayer(createTarStream(mapEntries(counted, (e) => clampToEpoch(e, session.epoch))), previous ? { reuseFrom: [previous.desc.digest] } : {});
       // its header index, for a later COPY --from or WORKDIR on top (no gunzip to learn it)
       await session.views.rememberIndex(layer.diffID, headers);
       return layer;
