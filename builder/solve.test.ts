@@ -227,7 +227,9 @@ class CountingRuntime implements StepRuntime {
     }
   }
 
-  async seedLayer(): Promise<void> {}
+  async seedLayer(): Promise<{ unfit: string }> {
+    return { unfit: 'nothing to seed' };
+  }
 
   async close(): Promise<void> {
     this.closed = true;

@@ -1,6 +1,6 @@
 import type { BuildCache } from '../cache/build-cache.js';
 import type { ContextHasher } from '../cache/context-hash.js';
-import { fileDigest, keyOf, treeDigest, type KeyPreimage } from '../cache/keys.js';
+import { canonicalJson, fileDigest, keyOf, stripExcluded, treeDigest, type KeyPreimage } from '../cache/keys.js';
 import type { Digest } from '../image/digest.js';
 import type { TarSource } from '../image/tar/writer.js';
 import type { HistoryEntry } from '../image/types.js';
@@ -112,6 +112,23 @@ export function describeStep(session: BuildSession, state: StageState, index: nu
   const base = state.baseDigest.startsWith('sha256:') ? [{ name: 'base', digest: state.baseDigest as Digest }] : [];
   const full: KeyPreimage = { ...preimage, inputs: [...base, ...(preimage.inputs ?? [])], parent: state.cacheKey ?? null };
   return { preimage: full, key: keyOf(full), stepId: `${session.df.file ?? 'Dockerfile'}#${state.label}#${index}` };
+}
+
+/**
+ * The layer the last build of this step made, and the per-file digests it was keyed by, when
+ * that build had the same op (so the same source path went to the same destination).
+ * Undefined when there is none, the cache is off, or the step made no layer. Unlike
+ * previousLayerOfStep, both come from one read of the step file: a build recording the step
+ * meanwhile cannot pair one build's layer with another's digests.
+ */
+export async function previousLayerWithFiles(session: BuildSession, step: CachedStep): Promise<{ diffID: Digest; files: Map<string, Digest> } | undefined> {
+  const cache = session.stepCache?.cache;
+  const last = cache ? await cache.lastPreimage(step.stepId) : undefined;
+  if (!cache || !last?.preimage.files || last.preimage.type !== step.preimage.type) return undefined;
+  if (canonicalJson(last.preimage.op) !== canonicalJson(stripExcluded(step.preimage.op))) return undefined;
+  const diffID = (await cache.entry(last.key))?.rec.layer?.diffID;
+  if (!diffID) return undefined;
+  return { diffID, files: new Map(last.preimage.files.map((f) => [f.path, f.digest])) };
 }
 
 /** Returns the state after a cache hit, or undefined on a miss (with the reasons recorded). */

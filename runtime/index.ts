@@ -9,7 +9,7 @@
  * command that opens the store (or Runtime.create on the same state dir); its RUN payload dies
  * with it (OciRuntime.run's watchdog).
  *
- * State dir layout: builds/ (who is alive), runc|crun/ (runtime state), snapshots/ + l/ (layers),
+ * State dir layout: builds/ (who is alive), runc|crun/ (runtime state), snapshots/ + deltas/ + l/ (layers),
  * flat/ (copy snapshotter), steps/<container id>/ (bundle, upper, mounts), cache-mounts/, logs/,
  * tmp/.
  */
@@ -36,7 +36,8 @@ import { isHybridCgroups, OciRuntime, removeBuildCgroups } from './oci.js';
 import { StepOutput } from './output.js';
 import { probeOverlay, probeRuntime } from './probe.js';
 import { prepareMounts, normalizeTarget, type MountContext } from './runmounts.js';
-import { createSnapshotter, type Snapshotter, type StepRootfs } from './snapshotter.js';
+import { createSnapshotter, type SeedResult, type Snapshotter, type StepRootfs } from './snapshotter.js';
+import type { DeltaHint } from './delta.js';
 import { chrootRefusal, placeChrootFixtures, runChrooted, withoutChrootFixtures, type ChrootRun } from './chroot.js';
 import { buildSpec, DEFAULT_CAPS, specJson, standardMounts, type OciMount } from './spec.js';
 import { defaultSeccomp } from './seccomp.js';
@@ -46,6 +47,8 @@ import { resolveUser } from './users.js';
 import { which } from './exec.js';
 import { inUserNamespace } from './userns.js';
 
+export type { DeltaHint } from './delta.js';
+export type { SeedResult } from './snapshotter.js';
 export type { ExtraHost, RunMount, RunRequest, RunResult, RuntimeInfo, RuntimeOptions, SecurityOptions, Ulimit } from './types.js';
 export { checkCgroupParent } from './builds.js';
 export { ULIMIT_NAMES } from './types.js';
@@ -519,10 +522,11 @@ export class Runtime {
 
   /**
    * Makes the overlay snapshot of a layer from its uncompressed tar as it is
-   * written (copy snapshotter: nothing to do, the stream is drained).
+   * written (copy snapshotter: nothing to do, the stream is drained). With a hint (the layer is
+   * a new version of an earlier one), only the changed entries are written (runtime/delta.ts).
    */
-  seedLayer(tar: Readable, diffID: Promise<Digest>): Promise<void> {
-    return this.#snapshotter.seed(tar, diffID);
+  seedLayer(tar: Readable, diffID: Promise<Digest>, hint?: DeltaHint): Promise<SeedResult> {
+    return this.#snapshotter.seed(tar, diffID, hint);
   }
 
   /** Tears down every live step of this instance, its cgroup parent and its build record. */

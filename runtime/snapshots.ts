@@ -6,6 +6,8 @@
  * - FlatSnapshots (copy): one plain directory per layer chain (keyed by chainID), each made by
  *   copying its parent chain and applying one more layer.
  *
+ *   A new version of a layer may instead be a delta on its previous version's snapshot
+ *   (`deltas/<hex>/fs` + `base`, see delta.ts): the layer's snapshot is then a stack of dirs.
  * Both are built in `tmp/` and renamed into place, so a half-written snapshot is never seen and
  * two builds racing to unpack the same layer both succeed (the loser discards its copy).
  */
@@ -24,6 +26,7 @@ import { isOpaque } from './diff.js';
 import { entryParts, resolveInRoot } from '../image/safe-path.js';
 import { execOk } from './exec.js';
 import { applyNodeMeta, makeNodes, unpackOverlayLayer, type PendingNode } from './unpack.js';
+import { planDelta, type DeltaHint, type DeltaPlan } from './delta.js';
 
 async function renameInto(tmp: string, final: string): Promise<void> {
   try {
@@ -57,8 +60,14 @@ export function visibleStack(snaps: readonly LayerSnapshot[]): LayerSnapshot[] {
   return snaps.slice(from);
 }
 
+/**
+ * Deltas a snapshot may stack on its base before a layer is unpacked whole again: each one is a
+ * lowerdir more for every step on it (and a lookup more for each path overlay resolves).
+ */
+export const MAX_DELTAS = 8;
+
 export class LayerSnapshots {
-  readonly #pending = new Map<string, Promise<LayerSnapshot>>();
+  readonly #pending = new Map<string, Promise<LayerSnapshot[]>>();
   constructor(
     readonly root: string,
     /** Prefix of temp dirs (the build id), so stale ones can be told apart. */
@@ -69,7 +78,8 @@ export class LayerSnapshots {
     return join(this.root, 'l');
   }
 
-  ensure(layer: Layer): Promise<LayerSnapshot> {
+  /** The layer's snapshot: one overlay dir, or a base's dirs plus deltas (bottom first; see delta.ts). */
+  ensure(layer: Layer): Promise<LayerSnapshot[]> {
     return layer.diffID().then((d) => {
       const hex = digestHex(d);
       let p = this.#pending.get(hex);
@@ -82,31 +92,56 @@ export class LayerSnapshots {
     });
   }
 
+  #tmpDir(): string {
+    return join(this.root, 'tmp', `${this.tmpPrefix}-${randomBytes(6).toString('hex')}`);
+  }
+
   /**
    * Builds the snapshot of a layer while the layer itself is being written
    * (the builder tees its tar here), so the next RUN does not gunzip and
    * unpack it again. The diffID is known only once the tar has ended.
+   * With `hint` (the layer is a new version of one whose snapshot is here), only the entries
+   * that changed are written, as a delta on the old snapshot; where a delta cannot show the
+   * same tree (delta.ts), the whole layer is unpacked as before.
    */
-  seed(tar: Readable, diffID: Promise<Digest>): Promise<void> {
-    const p = (async (): Promise<LayerSnapshot> => {
-      const tmp = join(this.root, 'tmp', `${this.tmpPrefix}-${randomBytes(6).toString('hex')}`);
-      await fsp.mkdir(tmp, { recursive: true });
+  seed(tar: Readable, diffID: Promise<Digest>, hint?: DeltaHint): Promise<{ delta?: number; unfit?: string }> {
+    const p = (async (): Promise<{ snaps: LayerSnapshot[]; delta?: number; unfit?: string }> => {
+      const delta = hint ? await this.#deltaPlan(hint).catch((e: Error): DeltaPlan => ({ unfit: e.message })) : undefined;
+      const tmp = this.#tmpDir();
+      const keep = delta && 'keep' in delta ? delta.keep : undefined;
+      await fsp.mkdir(keep ? join(tmp, 'fs') : tmp, { recursive: true });
       try {
-        await unpackOverlayLayer(tar, tmp);
+        const stats = await unpackOverlayLayer(tar, keep ? join(tmp, 'fs') : tmp, keep ? { keep: (rel) => keep.has(rel) } : {});
+        // the delta was planned from the hint's headers: a tar with other entries is not that layer
+        if (keep && stats.entries !== hint?.headers.length) throw new Error(`the layer has ${stats.entries} entries, its delta plan ${hint?.headers.length}`);
         const hex = digestHex(await diffID);
-        const dir = join(this.root, 'snapshots', hex);
-        await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
-        if (existsSync(dir)) await fsp.rm(tmp, { recursive: true, force: true });
-        else await renameInto(tmp, dir);
-        const snap = await this.#snapshot(dir, hex);
-        if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snap));
-        return snap;
+        if (keep && hint) await fsp.writeFile(join(tmp, 'base'), digestHex(hint.base));
+        const kind = keep ? 'deltas' : 'snapshots';
+        await fsp.mkdir(join(this.root, kind), { recursive: true });
+        if (this.#has(hex)) await fsp.rm(tmp, { recursive: true, force: true });
+        else await renameInto(tmp, join(this.root, kind, hex));
+        const snaps = await this.#stackOf(hex);
+        if (!snaps) throw new Error(`snapshot ${hex} is not in place`);
+        if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snaps));
+        return { snaps, ...(keep ? { delta: keep.size } : {}), ...(delta && 'unfit' in delta ? { unfit: delta.unfit } : {}) };
       } catch (e) {
         await fsp.rm(tmp, { recursive: true, force: true });
         throw e;
       }
     })();
-    return p.then(() => undefined);
+    return p.then(({ delta, unfit }) => ({ ...(delta !== undefined ? { delta } : {}), ...(unfit !== undefined ? { unfit } : {}) }));
+  }
+
+  /** Which entries go into a delta on the hint's base, or why none can be made. */
+  async #deltaPlan(hint: DeltaHint): Promise<DeltaPlan> {
+    const base = await this.#stackOf(digestHex(hint.base));
+    if (!base) return { unfit: 'no snapshot of the previous layer' };
+    if (base.length > MAX_DELTAS) return { unfit: `the previous layer is already ${base.length - 1} deltas deep` };
+    return planDelta(base.map((s) => s.dir).reverse(), hint);
+  }
+
+  #has(hex: string): boolean {
+    return existsSync(join(this.root, 'snapshots', hex)) || existsSync(join(this.root, 'deltas', hex));
   }
 
   /**
@@ -117,41 +152,58 @@ export class LayerSnapshots {
   async adopt(upper: string, entries: readonly TarSource[], diffID: Digest): Promise<void> {
     const hex = digestHex(diffID);
     const dir = join(this.root, 'snapshots', hex);
-    if (this.#pending.has(hex) || existsSync(dir)) return;
+    if (this.#pending.has(hex) || this.#has(hex)) return;
     normalizeUpper(upper, entries);
     await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
     await renameInto(upper, dir);
     if (!existsSync(dir)) return;
-    const snap = await this.#snapshot(dir, hex);
-    if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snap));
+    const snaps = await this.#stackOf(hex);
+    if (snaps && !this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snaps));
   }
 
-  async #make(hex: string, layer: Layer): Promise<LayerSnapshot> {
+  async #make(hex: string, layer: Layer): Promise<LayerSnapshot[]> {
+    const found = await this.#stackOf(hex);
+    if (found) return found;
     const dir = join(this.root, 'snapshots', hex);
-    if (!existsSync(dir)) {
-      const tmp = join(this.root, 'tmp', `${this.tmpPrefix}-${randomBytes(6).toString('hex')}`);
-      await fsp.mkdir(tmp, { recursive: true });
-      try {
-        await unpackOverlayLayer(await layer.uncompressed(), tmp);
-        await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
-        await renameInto(tmp, dir);
-      } catch (e) {
-        await fsp.rm(tmp, { recursive: true, force: true });
-        throw e;
-      }
+    const tmp = this.#tmpDir();
+    await fsp.mkdir(tmp, { recursive: true });
+    try {
+      await unpackOverlayLayer(await layer.uncompressed(), tmp);
+      await fsp.mkdir(join(this.root, 'snapshots'), { recursive: true });
+      await renameInto(tmp, dir);
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      throw e;
     }
-    return this.#snapshot(dir, hex);
+    return [await this.#snapshot(dir, hex, `../snapshots/${hex}`, '')];
   }
 
-  async #snapshot(dir: string, hex: string): Promise<LayerSnapshot> {
-    return { dir, short: await this.#shortLink(hex), opaqueRoot: isOpaque(dir) };
+  /**
+   * The snapshot of `hex` as it is on disk: `snapshots/<hex>` (a whole layer), else
+   * `deltas/<hex>/fs` on the stack of the layer named in `deltas/<hex>/base`; undefined when
+   * neither is there whole (a delta whose base is gone counts as absent).
+   */
+  async #stackOf(hex: string, depth = 0): Promise<LayerSnapshot[] | undefined> {
+    const full = join(this.root, 'snapshots', hex);
+    if (existsSync(full)) return [await this.#snapshot(full, hex, `../snapshots/${hex}`, '')];
+    if (depth > MAX_DELTAS) return undefined;
+    const delta = join(this.root, 'deltas', hex);
+    const base = await fsp.readFile(join(delta, 'base'), 'utf8').catch(() => undefined);
+    if (base === undefined || !/^[0-9a-f]{64}$/.test(base)) return undefined;
+    const below = await this.#stackOf(base, depth + 1);
+    if (!below) return undefined;
+    return [...below, await this.#snapshot(join(delta, 'fs'), hex, `../deltas/${hex}/fs`, 'x')];
   }
 
-  async #shortLink(hex: string): Promise<string> {
+  async #snapshot(dir: string, hex: string, target: string, prefix: string): Promise<LayerSnapshot> {
+    return { dir, short: await this.#shortLink(hex, target, prefix), opaqueRoot: isOpaque(dir) };
+  }
+
+  /** `l/<prefix><12+ hex>` → target (a delta's prefix `x` is no hex digit: no clash with its layer's own). */
+  async #shortLink(hex: string, target: string, prefix: string): Promise<string> {
     await fsp.mkdir(this.linkDir, { recursive: true });
-    const target = `../snapshots/${hex}`;
     for (let len = 12; len <= 64; len += 4) {
-      const name = hex.slice(0, len);
+      const name = prefix + hex.slice(0, len);
       const path = join(this.linkDir, name);
       const existing = await fsp.readlink(path).catch(() => undefined);
       if (existing === target) return name;
@@ -161,7 +213,7 @@ export class LayerSnapshots {
       await fsp.rename(tmp, path);
       if ((await fsp.readlink(path)) === target) return name;
     }
-    return hex; // unreachable in practice: a 64-hex name cannot collide
+    return prefix + hex; // unreachable in practice: a 64-hex name cannot collide
   }
 }
 

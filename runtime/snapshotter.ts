@@ -15,6 +15,7 @@ import type { Layer } from '../image/image.js';
 import type { TarSource } from '../image/tar/writer.js';
 import { overlayDiffEntries, takeManifest, walkDiff } from './diff.js';
 import { mountOverlay, unmountAllUnder } from './mounts.js';
+import type { DeltaHint } from './delta.js';
 import { copyTree, FlatSnapshots, LayerSnapshots, visibleStack, type LayerSnapshot } from './snapshots.js';
 
 /** A step's writable rootfs. */
@@ -43,8 +44,17 @@ export interface Snapshotter {
   view(layers: readonly Layer[], scratch: StepScratch): Promise<string>;
   /** A throwaway writable view of `src`: shared snapshots are never bound writable. */
   writableView(src: string, scratch: StepScratch): Promise<string>;
-  /** Makes a layer's snapshot from its uncompressed tar while it is written (drains it otherwise). */
-  seed(tar: Readable, diffID: Promise<Digest>): Promise<void>;
+  /**
+   * Makes a layer's snapshot from its uncompressed tar while it is written (drains it otherwise);
+   * with a hint, as a delta on the previous version's snapshot where one can be made (delta.ts).
+   * Says how many entries the delta holds, or why none was made.
+   */
+  seed(tar: Readable, diffID: Promise<Digest>, hint?: DeltaHint): Promise<SeedResult>;
+}
+
+export interface SeedResult {
+  delta?: number;
+  unfit?: string;
 }
 
 export function createSnapshotter(kind: 'overlay' | 'copy', root: string, buildId: string): Snapshotter {
@@ -102,13 +112,14 @@ export class OverlaySnapshotter implements Snapshotter {
     return path;
   }
 
-  seed(tar: Readable, diffID: Promise<Digest>): Promise<void> {
-    return this.layers.seed(tar, diffID);
+  seed(tar: Readable, diffID: Promise<Digest>, hint?: DeltaHint): Promise<SeedResult> {
+    return this.layers.seed(tar, diffID, hint);
   }
 
+  /** Every layer's snapshot dirs, bottom first (a delta snapshot is several). */
   async #ensureAll(layers: readonly Layer[]): Promise<LayerSnapshot[]> {
     const snaps: LayerSnapshot[] = [];
-    for (const l of layers) snaps.push(await this.layers.ensure(l));
+    for (const l of layers) snaps.push(...(await this.layers.ensure(l)));
     return snaps;
   }
 
@@ -152,8 +163,9 @@ export class CopySnapshotter implements Snapshotter {
     return copyView(src, scratch);
   }
 
-  async seed(tar: Readable, diffID: Promise<Digest>): Promise<void> {
+  async seed(tar: Readable, diffID: Promise<Digest>): Promise<SeedResult> {
     tar.resume();
     await diffID;
+    return { unfit: 'the copy snapshotter makes no deltas' };
   }
 }

@@ -30,7 +30,7 @@ export class RuntimeState {
   /** Where each kind of runtime data lives, for `du` (everything else under root is runtime state). */
   diskAreas(): { snapshots: string[]; cacheMounts: string[]; temp: string[] } {
     return {
-      snapshots: [join(this.root, 'snapshots'), join(this.root, 'l')],
+      snapshots: [join(this.root, 'snapshots'), join(this.root, 'deltas'), join(this.root, 'l')],
       cacheMounts: [join(this.root, 'cache-mounts')],
       temp: [join(this.root, 'tmp'), join(this.root, 'steps')],
     };

@@ -53,6 +53,15 @@ export interface UnpackStats {
   skippedXattrs: number;
 }
 
+export interface UnpackOptions {
+  /**
+   * Unpacks only the entries whose layer path (no leading `/`) this accepts, plus the parent
+   * directories they need, with those directories' headers from the layer: the delta of a layer
+   * against a snapshot of an earlier version of it (snapshots.ts). Whiteouts are refused.
+   */
+  keep?: (rel: string) => boolean;
+}
+
 /** Files up to this size are gathered and written with one call; larger ones are streamed. */
 const SMALL_FILE = 1 << 20;
 
@@ -71,8 +80,11 @@ async function writeFileBody(body: Readable, host: string, size: number): Promis
  * which lets sync calls and in-memory bookkeeping replace an lstat per entry (20k files: ~1 s
  * instead of ~9 s with per-call promises).
  */
-export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<UnpackStats> {
+export async function unpackOverlayLayer(tar: Readable, dir: string, options: UnpackOptions = {}): Promise<UnpackStats> {
   const stats: UnpackStats = { entries: 0, whiteouts: 0, skippedXattrs: 0 };
+  const { keep } = options;
+  /** Headers of directories left out (keep): applied if a kept entry below made them anyway. */
+  const skippedDirs = new Map<string, TarHeader>();
   /** Relative paths of the directories made so far, and of everything else. */
   const dirs = new Set<string>(['']);
   const others = new Set<string>();
@@ -131,6 +143,7 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
     const whiteout = parseWhiteout(parts[parts.length - 1] ?? '', h.path);
     if (whiteout) {
       body.resume();
+      if (keep) throw new UnsafePathError(h.path, 'a whiteout in a partial unpack (a delta snapshot) would hide the layers below');
       ensureParents(parts, h.path);
       const parentRel = parts.slice(0, -1).join('/');
       if (whiteout.kind === 'opaque') {
@@ -152,8 +165,13 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
       if (h.type === 'dir') dirMeta.push({ host: dir, header: h });
       continue;
     }
-    ensureParents(parts, h.path);
     const rel = parts.join('/');
+    if (keep && !keep(rel)) {
+      body.resume();
+      if (h.type === 'dir') skippedDirs.set(rel, h);
+      continue;
+    }
+    ensureParents(parts, h.path);
     const host = join(dir, rel);
     clear(rel, host, h.type === 'dir');
     switch (h.type) {
@@ -204,6 +222,8 @@ export async function unpackOverlayLayer(tar: Readable, dir: string): Promise<Un
   await makeNodes([...nodes.values()]);
   for (const n of nodes.values()) if (n.header) applyMeta(n.host, n.header);
   for (const rel of opaque) if (dirs.has(rel)) xattr().setAttributeSync(join(dir, rel), opaqueXattr(), 'y');
+  // parents made for kept entries take their headers from the layer (tar order: parents first)
+  for (const [rel, header] of skippedDirs) if (dirs.has(rel)) dirMeta.push({ host: join(dir, rel), header });
   // directories last: creating their entries moved their mtimes
   for (const { host, header } of dirMeta.reverse()) {
     applyMeta(host, header);

@@ -15,7 +15,10 @@ import { join } from 'node:path';
 import type { BuildSession } from '../session.js';
 import { layersFor } from '../stage-sources.js';
 import { CREATED_BY_SUFFIX, withLayer, type StageState, type StepOutcome } from '../stage-state.js';
-import { copyInputs, describeStep, lookupStep, previousLayerOfStep, recordStep } from '../step-cache.js';
+import { copyInputs, describeStep, lookupStep, previousLayerOfStep, previousLayerWithFiles, recordStep, type CachedStep } from '../step-cache.js';
+import type { DeltaHint } from '../../runtime/index.js';
+import type { TarSource } from '../../image/tar/writer.js';
+import { entryParts } from '../../image/safe-path.js';
 import { downloadSource, isUrlSource } from './add-url.js';
 import { planCopy, type CopyRoot } from './copy.js';
 import { walkContext, type ContextEntry } from '../context.js';
@@ -123,11 +126,15 @@ export async function copyStep(
   const step = fromStep ?? (await contentStep(session, state, stepIndex, op, plan, root, downloads));
   const hit = fromStep ? { reasons: fromReasons } : await lookupStep(session, state, step, history, display, { file: loc.file, line: loc.line });
   if ('state' in hit && hit.state) return { ...hit.state, cacheHit: true };
+  const keyedEntries = plan.entries;
   if (keyedWithoutLower) {
     lower = await lowerView();
     plan = await planCopy({ ...planReq, lower, ...(walk ? { walk } : {}) });
   }
-  const layer = await writeLayer(session, createTarStream(plan.entries.map((e) => clampToEpoch(e, session.epoch))), session.runFollows(state.label, Number(index)), step.stepId);
+  const entries = plan.entries.map((e) => clampToEpoch(e, session.epoch));
+  const seed = session.runFollows(state.label, Number(index));
+  const hint = seed && !fromStep ? await deltaHint(session, step, keyedEntries, entries) : undefined;
+  const layer = await writeLayer(session, createTarStream(entries), seed, step.stepId, hint);
   const ref = { desc: layer.desc, diffID: layer.diffID };
   await session.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
   await recordStep(session, state, step, ref, created);
@@ -207,11 +214,12 @@ async function gitSource(
 
 /**
  * Writes a layer to the store; when a RUN comes next, the same tar also feeds
- * the runtime's snapshot of it, so that RUN need not gunzip and unpack it again.
+ * the runtime's snapshot of it, so that RUN need not gunzip and unpack it again
+ * (with a hint, the runtime writes only what changed since the step's last build).
  * A failed snapshot only costs that later unpack. The gzip members this step's
  * previous layer shares with the new one are copied from it, not deflated again.
  */
-async function writeLayer(s: BuildSession, tar: Readable, seed: boolean, stepId: string): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
+async function writeLayer(s: BuildSession, tar: Readable, seed: boolean, stepId: string, hint?: DeltaHint): Promise<Awaited<ReturnType<BuildSession['store']['ingestLayer']>>> {
   const previous = await previousLayerOfStep(s, stepId);
   // The signal reaches the chunk loop of the ingest: SIGTERM stops a COPY of gigabytes mid-way.
   const opts = { ...(s.signal ? { signal: s.signal } : {}), ...(previous ? { reuseFrom: [previous.desc.digest] } : {}) };
@@ -219,12 +227,30 @@ async function writeLayer(s: BuildSession, tar: Readable, seed: boolean, stepId:
   const rt = await s.runtime();
   const t = tee(tar);
   const ingest = s.store.ingestLayer(t.main, opts);
-  const snapshot = rt.seedLayer(t.side, ingest.then((l) => l.diffID)).catch((e: Error) => {
+  const snapshot = rt.seedLayer(t.side, ingest.then((l) => l.diffID), hint).catch((e: Error) => {
     t.detachSide();
     s.emit({ type: 'message', level: 'warn', text: `could not pre-build a snapshot (the next RUN unpacks the layer): ${e.message}` });
   });
   const [layer] = await Promise.all([ingest, snapshot]);
   return layer;
+}
+
+/**
+ * What the runtime needs to make this COPY's snapshot as a delta on the snapshot of the layer
+ * the step's last build made (runtime/delta.ts): which entries have the same header (but mtime)
+ * and content as then, by the per-file digests of both keys. `keyed` are the entries the key
+ * was computed from (one file digest each, in order); `entries` those the layer is written from.
+ */
+async function deltaHint(session: BuildSession, step: CachedStep, keyed: readonly TarSource[], entries: readonly TarSource[]): Promise<DeltaHint | undefined> {
+  const files = step.preimage.files;
+  if (!files || files.length !== keyed.length) return undefined;
+  const prev = await previousLayerWithFiles(session, step);
+  if (!prev) return undefined;
+  const same = new Set<string>();
+  files.forEach((f, i) => {
+    if (prev.files.get(f.path) === f.digest) same.add(entryParts(keyed[i]!.header.path).join('/'));
+  });
+  return { base: prev.diffID, headers: entries.map((e) => e.header), sameAsBase: (rel) => same.has(rel) };
 }
 
 async function hashFileContent(abs: string): Promise<Digest> {
