@@ -90,6 +90,37 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('a one-file change makes the COPY snapshot a delta on the last one; the RUN on it makes the same image as on a whole unpack', async () => {
+    const files: Record<string, string> = { 'Dockerfile': 'FROM busybox:latest\nCOPY files/ /data/files/\nRUN cd /data && find . -exec stat -c "%n %a %u %g %s %Y %F %N" {} + | sort > /listing && find . -type f -exec sha256sum {} + | sort >> /listing\n' };
+    for (let i = 0; i < 30; i++) files[`files/d${i % 3}/f${i}.txt`] = `file ${i}\n`;
+    const ctx = await makeTree(files);
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    const deltas = join(root, 'runtime', 'deltas');
+    const id = (out: string): string | undefined => /built (sha256:[a-f0-9]{64})/.exec(out)?.[1];
+    try {
+      assert.equal((await build(['--progress=plain', ctx], env)).code, 0);
+      const before = new Set(await readdir(deltas).catch(() => [] as string[]));
+      await writeFile(join(ctx, 'files/d1/f4.txt'), 'changed\n');
+      await mkdir(join(ctx, 'files/new'));
+      await writeFile(join(ctx, 'files/new/g.txt'), 'new\n');
+      const viaDelta = await build(['--progress=plain', ctx], env);
+      assert.equal(viaDelta.code, 0, viaDelta.stderr);
+      const made = (await readdir(deltas)).filter((d) => !before.has(d));
+      assert.equal(made.length, 1, 'one delta snapshot');
+      const written = (await execFileP('find', [join(deltas, made[0]!, 'fs'), '-mindepth', '1'])).stdout.trim().split('\n').map((p) => p.slice(join(deltas, made[0]!, 'fs').length));
+      assert.deepEqual(written.sort(), ['/data', '/data/files', '/data/files/d1', '/data/files/d1/f4.txt', '/data/files/new', '/data/files/new/g.txt']);
+      // no snapshot to stack on: the COPY's layer is unpacked whole, and the RUN must see the same tree
+      await execFileP('sh', ['-c', `rm -rf '${join(root, 'runtime', 'snapshots')}'/* '${deltas}'/*`]);
+      const whole = await build(['--progress=plain', '--no-cache', ctx], env);
+      assert.equal(whole.code, 0, whole.stderr);
+      assert.deepEqual(await readdir(deltas), [], 'no delta without a base snapshot');
+      assert.ok(id(viaDelta.stderr));
+      assert.equal(id(whole.stderr), id(viaDelta.stderr));
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   describe('which changes invalidate which steps', () => {
     // Steps that touch the filesystem: COPY a (3), RUN (6), COPY b (8). Config-only
     // steps never run; a change must re-run exactly the steps it can affect.
