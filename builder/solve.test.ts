@@ -231,6 +231,11 @@ class CountingRuntime implements StepRuntime {
     return { unfit: 'nothing to seed' };
   }
 
+  /** No snapshots: COPY --from unpacks the stack, as with the copy snapshotter. */
+  async layerView(): Promise<string | undefined> {
+    return undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }

@@ -15,7 +15,7 @@ import { BuildError } from './errors.js';
 import type { BuildPlan, PlannedStage } from './plan.js';
 
 /** What builder/ needs of a container runtime: runtime/'s Runtime, or a fake in tests. */
-export type StepRuntime = Pick<Runtime, 'runStep' | 'seedLayer' | 'close'>;
+export type StepRuntime = Pick<Runtime, 'runStep' | 'seedLayer' | 'layerView' | 'close'>;
 
 /** How a running stage waits for another stage's result (it gives its slot back meanwhile). */
 export type StageWaiter<T> = (index: number) => Promise<T>;

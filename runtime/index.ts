@@ -20,8 +20,9 @@ import { release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import type { TarSource } from '../image/tar/writer.js';
+import type { Layer } from '../image/image.js';
 import type { Readable } from 'node:stream';
-import type { Digest } from '../image/digest.js';
+import { digestHex, type Digest } from '../image/digest.js';
 import {
   BUILD_PREFIX,
   checkCgroupParent,
@@ -241,6 +242,9 @@ export class Runtime {
   /** `--isolation chroot` (runtime/chroot.ts): no runtime, no containers. */
   readonly #chroot: boolean;
   readonly #steps = new Set<Step>();
+  /** layerView's mounts by their stack's diffIDs, and the dirs they are under (removed by close()). */
+  readonly #views = new Map<string, Promise<string>>();
+  readonly #viewDirs: string[] = [];
   #counter = 0;
   #closed: Promise<void> | undefined;
 
@@ -521,6 +525,33 @@ export class Runtime {
   }
 
   /**
+   * A tree of `layers` (bottom first) to read from, for COPY --from: an overlay of the layers'
+   * snapshots (a RUN's output layer already is one), so nothing is unpacked. Undefined when a
+   * layer has no snapshot yet (making one unpacks the whole layer, where the caller may need a
+   * small part of it) and with the copy snapshotter (its view is a flattened copy of the stack).
+   * Nothing may write to it. Mounted once per stack and build; close() unmounts it.
+   */
+  layerView(layers: readonly Layer[]): Promise<string | undefined> {
+    if (this.#closed) throw new RuntimeSetupError('runtime is closed', {});
+    if (this.#snapshotter.name !== 'overlay') return Promise.resolve(undefined);
+    return (async () => {
+      const diffIDs = await Promise.all(layers.map((l) => l.diffID()));
+      if (!diffIDs.every((d) => existsSync(join(this.root, 'snapshots', digestHex(d))))) return undefined;
+      const key = diffIDs.join('\n');
+      let view = this.#views.get(key);
+      if (!view) {
+        const dir = join(this.root, 'steps', `${this.buildId}-${++this.#counter}`);
+        const scratch = { dir, hostMounts: [] as string[] };
+        this.#viewDirs.push(dir);
+        view = this.#snapshotter.view(layers, scratch);
+        this.#views.set(key, view);
+        view.catch(() => this.#views.delete(key));
+      }
+      return view;
+    })();
+  }
+
+  /**
    * Makes the overlay snapshot of a layer from its uncompressed tar as it is
    * written (copy snapshotter: nothing to do, the stream is drained). With a hint (the layer is
    * a new version of an earlier one), only the changed entries are written (runtime/delta.ts).
@@ -535,6 +566,11 @@ export class Runtime {
       const steps = [...this.#steps];
       for (const s of steps) s.aborted = true;
       await Promise.allSettled(steps.map((s) => s.teardown()));
+      await Promise.allSettled(this.#views.values());
+      for (const dir of this.#viewDirs) {
+        await unmountAllUnder(dir).catch(() => {});
+        await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+      }
       removeBuildCgroups(this.buildId, this.#cgroupParent);
       await removeBuildRecord(this.root, this.buildId);
       track(this, false);

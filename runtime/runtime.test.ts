@@ -210,6 +210,47 @@ describe('runtime: a RUN step comes out as the right layer', function () {
   }
 });
 
+describe('runtime: layerView (what COPY --from reads: the snapshots, nothing unpacked)', function () {
+  this.timeout(60_000);
+  it('shows base + a RUN layer as the step saw it, one mount per stack; undefined without a snapshot; close() unmounts it', async function () {
+    requireRuntime(this);
+    const state = join(work, 'state-view');
+    const rt = await createOrSkip(this, { root: state, snapshotter: 'overlay' });
+    try {
+      const tar = join(work, 'diff-view.tar');
+      const r = await rt.runStep(sh(CHANGES), async (diff) => ({ paths: await writeTar(diff, tar), diffID: sha256(readFileSync(tar)) }), (c) => c.diffID);
+      assert.equal(r.exitCode, 0, r.lastLines.join('\n'));
+      const raw = readFileSync(r.logFile, 'utf8').split('\n');
+      const saw = raw.slice(raw.indexOf('---LIST---') + 1).filter((l) => l !== '');
+      // whiteouts, opaque dirs, hardlinks, a fifo, owners and modes as the container left them
+      const stack = [...base, tarFileLayer(tar)];
+      const view = await rt.layerView(stack);
+      assert.ok(view !== undefined, 'the step\'s upper dir is the layer\'s snapshot');
+      assert.deepEqual(normalize(listHost(view)), normalize(saw));
+      assert.equal(await rt.layerView(stack), view);
+      // a layer nobody made a snapshot of: unpacking it whole is not layerView's job
+      const other = join(work, 'no-snapshot.tar');
+      await pipeline(createTarStream([{ header: { path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 2, mtime: 0 }, body: Buffer.from('x\n') }]), createWriteStream(other));
+      assert.equal(await rt.layerView([...base, tarFileLayer(other)]), undefined);
+      assert.notDeepEqual(mountsUnder(state), []);
+    } finally {
+      await rt.close();
+    }
+    assert.deepEqual(mountsUnder(state), []);
+    assert.deepEqual(readdirSync(join(state, 'steps')), []);
+  });
+
+  it('the copy snapshotter has no view (COPY --from unpacks instead)', async function () {
+    requireRuntime(this);
+    const rt = await createOrSkip(this, { root: join(work, 'state-view-copy'), snapshotter: 'copy' });
+    try {
+      assert.equal(await rt.layerView(base), undefined);
+    } finally {
+      await rt.close();
+    }
+  });
+});
+
 for (const runtime of availableRuntimes()) describe(`runtime (${runtime}): process, output and isolation`, function () {
   this.timeout(60_000);
   let rt: Runtime;

@@ -477,6 +477,58 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
+  it('COPY --from reads the source stage through its snapshots (overlay) and writes the same layers as from an unpacked copy', async () => {
+    // whiteouts and an opaque dir (the second RUN), a hardlink, symlinks, owners, setuid; every
+    // mtime fixed, so two builds of the source stage give the same files
+    const src = [
+      'mkdir -p /s/d /s/gone /s/opq && echo a > /s/d/a && echo b > /s/d/b && ln /s/d/a /s/d/hard && ln -s a /s/d/sym',
+      'chown 5:6 /s/d/b && chmod 4755 /s/d/a && echo x > /s/gone/x && echo old > /s/opq/old && find /s -exec touch -h -d @1000000000 {} +',
+    ].join(' && ');
+    // (touching /s/d/a here would copy it up apart from /s/d/hard: overlay without index breaks the link)
+    const again = 'rm -rf /s/gone /s/opq && mkdir /s/opq && echo new > /s/opq/new && rm /s/d/sym && ln -s b /s/d/sym && touch -h -d @1000000000 /s /s/d /s/d/sym /s/opq /s/opq/new';
+    const ctx = await makeTree({
+      'Dockerfile': [
+        'FROM busybox:latest AS src',
+        `RUN ${src}`,
+        `RUN ${again}`,
+        'FROM busybox:latest',
+        'COPY --from=src /s /plain/',
+        'COPY --from=src --chown=7:8 --chmod=640 /s/d /owned/',
+        'COPY --from=src --parents /s/d/a /s/opq /par/',
+        'COPY --from=src --exclude=b --exclude=*.x /s/d /excl/',
+        'COPY --from=src /s/d/h* /s/d/sym /glob/',
+        '',
+      ].join('\n'),
+    });
+    try {
+      const layers: Record<string, string[]> = {};
+      for (const snapshotter of ['overlay', 'copy']) {
+        const tar = join(work, `from-view-${snapshotter}.tar`);
+        const r = await build(['--progress=quiet', '--no-cache', '--snapshotter', snapshotter, '--output', `type=oci,dest=${tar}`, ctx]);
+        assert.equal(r.code, 0, r.stderr);
+        const dir = join(work, `from-view-${snapshotter}`);
+        await mkdir(dir);
+        await execFileP('tar', ['-xf', tar, '-C', dir]);
+        const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+        const manifest = JSON.parse(await readFile(join(dir, 'blobs', ...index.manifests[0]!.digest.split(':')), 'utf8')) as { layers: Array<{ digest: string }> };
+        const copies = manifest.layers.slice(-5);
+        layers[snapshotter] = [];
+        for (const l of copies) {
+          const { stdout } = await execFileP('tar', ['-tzvf', join(dir, 'blobs', ...l.digest.split(':')), '--numeric-owner', '--full-time']);
+          layers[snapshotter]!.push(`${l.digest}\n${stdout}`);
+        }
+      }
+      const overlay = layers['overlay']!.join('\n');
+      for (const want of [/^-rwsr-xr-x 0\/0 .* plain\/d\/a$/m, /^h.* plain\/d\/hard link to plain\/d\/a$/m, /^-rw-r--r-- 5\/6 .* plain\/d\/b$/m, /plain\/opq\/new$/m, /^-rw-r----- 7\/8 .* owned\/b$/m, /par\/s\/d\/a$/m, /par\/s\/opq\/new$/m, /^-rw-r--r-- 5\/6 .* glob\/sym$/m]) {
+        assert.match(overlay, want);
+      }
+      for (const gone of [/plain\/gone/, /opq\/old/, /excl\/b$/m]) assert.doesNotMatch(overlay, gone);
+      assert.deepEqual(layers['overlay'], layers['copy']);
+    } finally {
+      await removeAll(ctx);
+    }
+  });
+
   it('stops the other stages when one fails, and reports the failing one', async () => {
     const ctx = await makeTree({
       'Dockerfile':

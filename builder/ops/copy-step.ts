@@ -90,7 +90,7 @@ export async function copyStep(
     const hit = await lookupStep(session, state, fromStep, history, display, { file: loc.file, line: loc.line });
     if (hit.state) return { ...hit.state, cacheHit: true };
     fromReasons = hit.reasons;
-    root = { dir: await session.views.unpackedFor(fromLayers, sources), excludes: [], isContext: false };
+    root = { dir: await fromLayersDir(session, fromLayers, sources), excludes: [], isContext: false };
   }
   const planReq = {
     kind: ins.kind,
@@ -145,6 +145,23 @@ export async function copyStep(
     session.views.setFsView(next.layers, view);
   }
   return next;
+}
+
+/**
+ * Where COPY --from reads its source stack: when the build runs containers anyway, the runtime's
+ * read-only overlay of the stack's layer snapshots (the source stage's RUN output already is one:
+ * nothing is unpacked); else, or when a layer has no snapshot, the stack unpacked (only the parts
+ * on the way to and under the sources).
+ */
+async function fromLayersDir(s: BuildSession, layers: StageState['layers'], sources: readonly string[]): Promise<string> {
+  if (s.df.stages.some((st) => st.instructions.some((i) => i.kind === 'run'))) {
+    const view = await s
+      .runtime()
+      .then((rt) => rt.layerView(layers.map((l) => s.views.toLayer(l))))
+      .catch(() => undefined);
+    if (view) return view;
+  }
+  return s.views.unpackedFor(layers, sources);
 }
 
 /**
