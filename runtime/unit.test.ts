@@ -1,7 +1,7 @@
 /** Pure parts of runtime/: path resolution, users, caps, rlimits, ids, cwd checks, unpack. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -231,6 +231,36 @@ describe('runtime/unpack overlay-format snapshots', () => {
     assert.ok(lstatSync(join(out, 'deep/er/f2')).isFIFO());
     assert.ok(lstatSync(join(out, 's')).isSymbolicLink());
   });
+
+  // small files are made by descriptor, skipping the chown/chmod the creation already did
+  const files: Array<Partial<TarHeader>> = [
+    { mode: 0o644 },
+    { mode: 0o755 },
+    { mode: 0o666 }, // wider than the umask lets open(2) give
+    { mode: 0o600, uid: 1000, gid: 1000 },
+    { mode: 0o640, uid: 0, gid: 42 },
+    { mode: 0o4755 },
+    { mode: 0o2755, uid: 3 },
+    { mode: 0o1777 },
+    { mode: 0o000 },
+    { mode: 0o644, xattrs: { 'user.k': Buffer.from('v') } },
+  ];
+  for (const setgidDir of [false, true]) {
+    it(`small files get their mode, owner and mtime${setgidDir ? ' (in a setgid dir of another group)' : ''}`, async () => {
+      const out = join(dir, `modes-${setgidDir}`);
+      mkdirSync(out);
+      if (setgidDir) {
+        chownSync(out, 0, 77);
+        chmodSync(out, 0o2755);
+      }
+      await unpackOverlayLayer(tar(files.map((extra, i) => file(`d/f${i}`, `file ${i}`, { mtime: 1_000_000 + i, ...extra }))), out);
+      files.forEach((want, i) => {
+        const st = lstatSync(join(out, `d/f${i}`));
+        const got = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000, text: readFileSync(join(out, `d/f${i}`), 'utf8') };
+        assert.deepEqual(got, { mode: want.mode, uid: want.uid ?? 0, gid: want.gid ?? 0, mtime: 1_000_000 + i, text: `file ${i}` }, `f${i}`);
+      });
+    });
+  }
 
   const hostile: Array<[string, TarSource[]]> = [
     ['a `..` path', [file('../escape', 'x')]],

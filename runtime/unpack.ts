@@ -10,7 +10,14 @@
  */
 import {
   chmodSync,
+  closeSync,
   createWriteStream,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  openSync,
+  readFileSync,
+  writeSync,
   lchownSync,
   linkSync,
   lstatSync,
@@ -65,14 +72,64 @@ export interface UnpackOptions {
 /** Files up to this size are gathered and written with one call; larger ones are streamed. */
 const SMALL_FILE = 1 << 20;
 
-async function writeFileBody(body: Readable, host: string, size: number): Promise<void> {
-  if (size > SMALL_FILE) {
+/**
+ * Writes a file entry; true when its owner, mode and mtime are set too. A small file without
+ * xattrs is made through its descriptor: created with its mode where the umask keeps it, owned
+ * by us already when the entry is root's (see creatorOwns), its times set by fd: 4 calls, not
+ * the 6 (3 of them by path) of write-then-lchown/chmod/lutimes. 20,000 files: 80k syscalls.
+ */
+async function writeFileBody(body: Readable, host: string, header: TarHeader, creator: Creator): Promise<boolean> {
+  if (header.size > SMALL_FILE) {
     await pipeline(body, createWriteStream(host, { flags: 'wx', mode: 0o600 }));
-    return;
+    return false;
   }
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(c as Buffer);
-  writeFileSync(host, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { flag: 'wx', mode: 0o600 });
+  const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (header.xattrs && Object.keys(header.xattrs).length > 0) {
+    writeFileSync(host, data, { flag: 'wx', mode: 0o600 });
+    return false;
+  }
+  const mode = hostMode(header) & 0o7777;
+  // special bits are never given by open(2), and chown would clear them: chmod after chown
+  const modeAtOpen = (mode & 0o7000) === 0 && creator.umask !== undefined && (mode & creator.umask) === 0;
+  const fd = openSync(host, 'wx', modeAtOpen ? mode : 0o600);
+  try {
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+    if (!creator.owns(header)) fchownSync(fd, header.uid, header.gid);
+    if (!modeAtOpen) fchmodSync(fd, mode);
+    futimesSync(fd, header.mtime, header.mtime);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/** Who new files in the unpack dir belong to, and the umask they are created under. */
+interface Creator {
+  umask: number | undefined;
+  owns(header: TarHeader): boolean;
+}
+
+/**
+ * A file we create is ours (euid, and egid unless its dir is setgid: the
+ * unpack dir is checked, and every dir under it is made here without setgid until the end). So
+ * an entry owned by our ids needs no chown. The umask is read from /proc (process.umask() with
+ * no argument is deprecated); unknown, every file is chmodded.
+ */
+function creatorOf(dir: string): Creator {
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  const st = lstatSync(dir);
+  const gidOk = gid !== undefined && (st.mode & 0o2000) === 0;
+  let umask: number | undefined;
+  try {
+    const m = /^Umask:\s+([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) umask = parseInt(m[1]!, 8);
+  } catch {
+    umask = undefined;
+  }
+  return { umask, owns: (h) => uid !== undefined && gidOk && h.uid === uid && h.gid === gid };
 }
 
 /**
@@ -85,6 +142,7 @@ export async function unpackOverlayLayer(tar: Readable, dir: string, options: Un
   const { keep } = options;
   /** Headers of directories left out (keep): applied if a kept entry below made them anyway. */
   const skippedDirs = new Map<string, TarHeader>();
+  const creator = creatorOf(dir);
   /** Relative paths of the directories made so far, and of everything else. */
   const dirs = new Set<string>(['']);
   const others = new Set<string>();
@@ -182,9 +240,8 @@ export async function unpackOverlayLayer(tar: Readable, dir: string, options: Un
         dirMeta.push({ host, header: h });
         break;
       case 'file':
-        await writeFileBody(body, host, h.size);
+        if (!(await writeFileBody(body, host, h, creator))) applyMeta(host, h);
         others.add(rel);
-        applyMeta(host, h);
         break;
       case 'symlink':
         body.resume();
