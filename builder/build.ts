@@ -94,6 +94,11 @@ export interface BuildOptions {
   registry?: RegistryClient;
   /** Time for step durations and `created` without SOURCE_DATE_EPOCH (tests: a fixed clock). */
   clock?: Clock;
+  /**
+   * How recent a context file's mtime/ctime may be for the copy memo to remember its COPY's key
+   * (default RACY_MARGIN_MS; tests: 0, to see the memo used on files they just wrote).
+   */
+  racyMarginMs?: number;
   insecureRegistries?: string[];
   /** Network timeouts and the deadline of each pull, push and ADD <url> (registry/'s defaults otherwise). */
   networkTimeouts?: Partial<NetworkTimeouts>;

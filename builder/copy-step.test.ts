@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { ContentStore } from '../cache/store.js';
 import { storeImage } from '../cache/store-image.js';
@@ -135,5 +136,122 @@ describe('builder: COPY --from unpacks only what its sources need', function () 
     const hard = await views.unpackedFor(layers, ['/data/hard']);
     assert.ok(existsSync(join(hard, 'big/f0')), 'fell back to a full unpack');
     assert.equal(readFileSync(join(hard, 'data/hard'), 'utf8'), 'orig\n');
+  });
+});
+
+describe('builder: the copy memo gives the key a full plan gives', function () {
+  this.timeout(120_000);
+  let root: string;
+  let ctx: string;
+  let store: ContentStore;
+  const dockerfile = (chown: string): string => `FROM scratch\nCOPY first.txt /first.txt\nCOPY --chown=${chown} app/ /app/\nCOPY app/sub/c.txt /single\n`;
+  before(async () => {
+    root = await tempDir('tsb-copymemo-');
+    ctx = await makeTree({
+      'Dockerfile': dockerfile('1:1'),
+      '.dockerignore': 'app/ignored*\n',
+      'first.txt': 'first\n',
+      'app/a.txt': 'aaaa\n',
+      'app/b.txt': 'bbbb\n',
+      'app/ignored.txt': 'ignored\n',
+      'app/sub/c.txt': 'cccc\n',
+    });
+    symlinkSync('a.txt', join(ctx, 'app/link'));
+    // whole seconds, so that an edit can put an mtime back exactly
+    utimesSync(join(ctx, 'app/a.txt'), 1_700_000_000, 1_700_000_000);
+    store = await ContentStore.open(root);
+  });
+  after(() => removeAll(root, ctx));
+
+  /** A build that trusts files written just before it (the memo's racy margin is 0). */
+  const rebuild = async (options: { noCache?: boolean } = {}) => {
+    await sleep(20); // the edit's ctime lies before the build's start
+    return build({ store, contextDir: ctx, racyMarginMs: 0, ...options });
+  };
+  const forgetMemos = async (): Promise<void> => {
+    for (const key of await store.listMeta('copy-memo')) await store.deleteMeta('copy-memo', key);
+  };
+  /** Counts the metadata reads of each namespace during `fn`. */
+  const countReads = async <T>(fn: () => Promise<T>): Promise<{ result: T; reads: Map<string, number> }> => {
+    const reads = new Map<string, number>();
+    const readMeta = store.readMeta.bind(store);
+    store.readMeta = (async (ns: string, key: string) => {
+      reads.set(ns, (reads.get(ns) ?? 0) + 1);
+      return readMeta(ns, key);
+    }) as typeof store.readMeta;
+    try {
+      return { result: await fn(), reads };
+    } finally {
+      store.readMeta = readMeta;
+    }
+  };
+  const file = (p: string): string => join(ctx, p);
+
+  // Each edit is applied to the tree the previous ones left.
+  const edits: Array<{ name: string; edit: () => void; same?: boolean; reason?: RegExp }> = [
+    {
+      name: 'content changed, same size, mtime restored (seen by ctime)',
+      edit: () => {
+        const { size } = statSync(file('app/a.txt'));
+        writeFileSync(file('app/a.txt'), 'AAAA\n');
+        utimesSync(file('app/a.txt'), 1_700_000_000, 1_700_000_000);
+        const st = statSync(file('app/a.txt'));
+        assert.deepEqual([st.size, st.mtimeMs], [size, 1_700_000_000_000]);
+      },
+      reason: /app\/a\.txt changed/,
+    },
+    { name: 'chmod', edit: () => chmodSync(file('app/b.txt'), 0o600) },
+    { name: 'rename', edit: () => renameSync(file('app/b.txt'), file('app/b2.txt')) },
+    { name: 'add', edit: () => writeFileSync(file('app/sub/new.txt'), 'new\n') },
+    { name: 'delete', edit: () => rmSync(file('app/sub/new.txt')) },
+    {
+      name: 'symlink retargeted',
+      edit: () => {
+        rmSync(file('app/link'));
+        symlinkSync('b2.txt', file('app/link'));
+      },
+    },
+    { name: '.dockerignore changed', edit: () => writeFileSync(file('.dockerignore'), 'app/none*\n') },
+    { name: '--chown changed', edit: () => writeFileSync(file('Dockerfile'), dockerfile('2:2')) },
+    { name: 'parent step changed', edit: () => writeFileSync(file('first.txt'), 'first, again\n') },
+    { name: 'a single-file source changed', edit: () => writeFileSync(file('app/sub/c.txt'), 'cc\n') },
+    { name: 'mtime only (touch)', edit: () => utimesSync(file('app/a.txt'), new Date(), new Date()), same: true },
+  ];
+
+  it('a rebuild with nothing changed takes the keys from the memo, without the context hash table', async () => {
+    const first = await rebuild();
+    assert.equal(first.stats.executed, 3);
+    assert.equal((await store.listMeta('copy-memo')).length, 3, 'one memo per COPY');
+    const { result: again, reads } = await countReads(() => rebuild());
+    assert.deepEqual(again.stats, { executed: 0, cached: 3 });
+    assert.deepEqual(again.cacheKeys.max, first.cacheKeys.max);
+    assert.equal(reads.get('context-hash') ?? 0, 0, 'no context hash table loaded');
+    assert.equal(reads.get('copy-memo'), 3);
+  });
+
+  for (const { name, edit, same, reason } of edits) {
+    it(`after an edit (${name}), the memo path and a full plan give the same keys`, async () => {
+      const before = (await rebuild()).cacheKeys.max;
+      edit();
+      const { result: memoed, reads } = await countReads(() => rebuild());
+      assert.ok((reads.get('copy-memo') ?? 0) > 0, 'the memo was consulted');
+      await forgetMemos();
+      const planned = await rebuild();
+      assert.deepEqual(memoed.cacheKeys.max, planned.cacheKeys.max, 'memo path = full plan');
+      assert.equal(memoed.digest, planned.digest);
+      if (same) assert.deepEqual(memoed.cacheKeys.max, before);
+      else assert.notDeepEqual(memoed.cacheKeys.max, before);
+      if (reason) assert.match(memoed.cacheMisses.flatMap((m) => m.reasons).join('\n'), reason);
+    });
+  }
+
+  it('--no-cache runs every step although the memo knows them; a memo whose record is gone falls back to the plan', async () => {
+    const warm = await rebuild();
+    assert.equal(warm.stats.executed, 0);
+    assert.equal((await rebuild({ noCache: true })).stats.executed, 3);
+    for (const key of await store.listMeta('build-cache')) await store.deleteMeta('build-cache', key);
+    const again = await rebuild();
+    assert.equal(again.stats.executed, 3);
+    assert.deepEqual(again.cacheKeys.max, warm.cacheKeys.max);
   });
 });

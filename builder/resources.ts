@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BuildCache } from '../cache/build-cache.js';
 import { ContextHasher } from '../cache/context-hash.js';
+import { CopyMemo } from '../cache/copy-memo.js';
 import type { ContentStore } from '../cache/store.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RuntimeState } from '../runtime/state.js';
@@ -24,6 +25,7 @@ export class BuildResources {
   readonly stepCache: StepCache;
   readonly #o: BuildOptions;
   readonly #hashers = new Map<string, Promise<ContextHasher>>();
+  readonly #copyMemo: CopyMemo;
   #registry: Promise<RegistryClient> | undefined;
   #runtime: Promise<StepRuntime> | undefined;
 
@@ -34,11 +36,13 @@ export class BuildResources {
   ) {
     this.#o = o;
     this.buildCache = new BuildCache(o.store);
+    this.#copyMemo = new CopyMemo(o.store, o.racyMarginMs !== undefined ? { racyMarginMs: o.racyMarginMs } : {});
     this.runtimeState = RuntimeState.ofStore(o.store.root);
     const noCacheStages = new Set((o.noCacheFilter ?? []).map((n) => n.toLowerCase()));
     this.stepCache = {
       cache: this.buildCache,
       hasher: (dir) => this.#hasher(dir),
+      copyMemo: (dir) => (this.#isScratch(dir) ? undefined : this.#copyMemo),
       misses: [],
       keys: new Map(),
       disabled: (label) => (o.noCache === true ? '--no-cache' : noCacheStages.has(label.toLowerCase()) ? `--no-cache-filter ${label.toLowerCase()}` : undefined),
@@ -78,6 +82,11 @@ export class BuildResources {
     return { store: this.store, buildCache: this.buildCache, runtimeState: this.runtimeState, registry: this.registry, emit };
   }
 
+  /** Under the store's scratch root: this build's tmp, an unpacked stage, tar or git context. */
+  #isScratch(dir: string): boolean {
+    return dir.startsWith(dirname(this.tmp) + '/');
+  }
+
   #hasher(dir: string): Promise<ContextHasher> {
     let h = this.#hashers.get(dir);
     if (!h) this.#hashers.set(dir, (h = ContextHasher.open(this.store, dir)));
@@ -89,7 +98,7 @@ export class BuildResources {
     releaseHeldSteps(this.stepCache);
     // Remember content hashes of real directories only: not unpacked stages, nor an unpacked tar
     // or git context (the store's scratch root holds this build's tmp and those).
-    for (const [dir, h] of this.#hashers) if (!dir.startsWith(dirname(this.tmp) + '/')) await (await h.catch(() => undefined))?.save().catch(() => {});
+    for (const [dir, h] of this.#hashers) if (!this.#isScratch(dir)) await (await h.catch(() => undefined))?.save().catch(() => {});
     if (this.#runtime) await (await this.#runtime.catch(() => undefined))?.close();
     if (this.#registry && !this.#o.registry) await (await this.#registry.catch(() => undefined))?.close();
     await rm(this.tmp, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import type { BuildCache } from '../cache/build-cache.js';
 import type { ContextHasher } from '../cache/context-hash.js';
+import type { CopyMemo } from '../cache/copy-memo.js';
 import { canonicalJson, fileDigest, keyOf, stripExcluded, treeDigest, type KeyPreimage } from '../cache/keys.js';
 import type { Digest } from '../image/digest.js';
 import type { TarSource } from '../image/tar/writer.js';
@@ -17,6 +18,8 @@ export interface StepCache {
   cache: BuildCache;
   /** Hashers by root directory (the context, named contexts, unpacked stages). */
   hasher(dir: string): Promise<ContextHasher>;
+  /** The copy memo for COPYs from `dir`; undefined for a scratch dir (an unpacked tar or git context). */
+  copyMemo(dir: string): CopyMemo | undefined;
   /** Steps that missed, with why, for --explain-cache and progress. */
   misses: Array<{ step: string; loc?: { file: string; line: number }; reasons: string[] }>;
   /** Every key recorded or hit in this build, per stage index (for --cache-to). */
@@ -136,25 +139,18 @@ export async function lookupStep(
   session: BuildSession,
   state: StageState,
   step: CachedStep,
-  historyIn: HistoryEntry,
+  history: HistoryEntry,
   display: string,
   loc: { file: string; line: number },
 ): Promise<{ state?: StageState; reasons: string[] }> {
   const sc = session.stepCache;
-  let history = historyIn;
   const off = sc ? sc.disabled(state.label) : 'no build cache';
   if (!sc || off !== undefined) return { reasons: [`cache disabled by ${off}`] };
   if (sc.flights && !sc.held?.has(step.key)) (sc.held ??= new Map()).set(step.key, await sc.flights.hold(step.key));
   const rec = await sc.cache.lookup(step.key);
   if (rec) {
     release(sc, step.key);
-    remember(sc, state.label, step.key);
-    // A reused step keeps the date it was first built (unless SOURCE_DATE_EPOCH fixes all dates).
-    if (session.epoch === undefined) history = { ...history, created: rec.createdAt };
-    const next = rec.layer
-      ? withLayer(state, rec.layer, history)
-      : { ...state, config: addHistory(state, { ...history, empty_layer: true }) };
-    return { state: { ...next, cacheKey: step.key }, reasons: [] };
+    return { state: reused(session, sc, state, step.key, rec, history), reasons: [] };
   }
   const reasons = await sc.cache.explain(step.stepId, step.preimage);
   sc.misses.push({ step: display, loc, reasons });
@@ -168,6 +164,26 @@ export async function lookupStep(
  */
 export async function previousLayerOfStep(session: BuildSession, stepId: string): Promise<LayerRef | undefined> {
   return session.stepCache?.cache.lastLayer(stepId).catch(() => undefined);
+}
+
+/**
+ * The state after the step of `key` (known without its preimage: the copy memo's), or undefined
+ * when the cache is off or has no record of it; a miss records nothing (the caller goes on to
+ * key the step in full, and that lookup explains the miss).
+ */
+export async function reuseStep(session: BuildSession, state: StageState, key: Digest, history: HistoryEntry): Promise<StageState | undefined> {
+  const sc = session.stepCache;
+  if (!sc || sc.disabled(state.label) !== undefined) return undefined;
+  const rec = await sc.cache.lookup(key);
+  return rec ? reused(session, sc, state, key, rec, history) : undefined;
+}
+
+function reused(session: BuildSession, sc: StepCache, state: StageState, key: Digest, rec: NonNullable<Awaited<ReturnType<BuildCache['lookup']>>>, historyIn: HistoryEntry): StageState {
+  remember(sc, state.label, key);
+  // A reused step keeps the date it was first built (unless SOURCE_DATE_EPOCH fixes all dates).
+  const history = session.epoch === undefined ? { ...historyIn, created: rec.createdAt } : historyIn;
+  const next = rec.layer ? withLayer(state, rec.layer, history) : { ...state, config: addHistory(state, { ...history, empty_layer: true }) };
+  return { ...next, cacheKey: key };
 }
 
 export async function recordStep(session: BuildSession, state: StageState, step: CachedStep, layer: LayerRef | undefined, createdAt: string): Promise<void> {

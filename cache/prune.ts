@@ -10,6 +10,7 @@ import { isIndexMediaType } from '../image/mediatypes.js';
 import type { Descriptor, ImageConfigFile, Index, Manifest } from '../image/types.js';
 import type { BuildCache } from './build-cache.js';
 import { pruneContextTables } from './context-hash.js';
+import { pruneCopyMemos } from './copy-memo.js';
 import { DEFAULT_GC_GRACE_MS, gc } from './gc.js';
 import type { ContentStore } from './store.js';
 
@@ -54,7 +55,8 @@ export async function pruneStore(store: ContentStore, cache: BuildCache, policy:
   const needed = await neededDiffIDs(store, cache);
   const report: PruneReport = { records, blobs: swept.removed, bytes: swept.bytes, dependents: [] };
   const contextTables: PruneDependent = { what: 'metadata records', prune: (_needed, opts) => pruneContextTables(store, opts) };
-  for (const d of [...dependents, contextTables]) {
+  const copyMemos: PruneDependent = { what: 'metadata records', prune: (_needed, opts) => pruneCopyMemos(store, opts) };
+  for (const d of [...dependents, contextTables, copyMemos]) {
     const r = await d.prune(needed, { dryRun, minAgeMs });
     report.bytes += r.bytes ?? 0;
     const same = report.dependents.find((x) => x.what === d.what && !x.skipped && !r.skipped);

@@ -15,12 +15,14 @@ import { join } from 'node:path';
 import type { BuildSession } from '../session.js';
 import { layersFor } from '../stage-sources.js';
 import { CREATED_BY_SUFFIX, withLayer, type StageState, type StepOutcome } from '../stage-state.js';
-import { copyInputs, describeStep, lookupStep, previousLayerOfStep, previousLayerWithFiles, recordStep, type CachedStep } from '../step-cache.js';
+import { copyInputs, describeStep, lookupStep, previousLayerOfStep, previousLayerWithFiles, recordStep, reuseStep, type CachedStep } from '../step-cache.js';
 import type { DeltaHint } from '../../runtime/index.js';
 import type { TarSource } from '../../image/tar/writer.js';
 import { entryParts } from '../../image/safe-path.js';
 import { downloadSource, isUrlSource } from './add-url.js';
-import { planCopy, type CopyRoot } from './copy.js';
+import { planCopy, stampCopySources, type CopyRequest, type CopyRoot } from './copy.js';
+import { SourceStamp } from '../../cache/copy-memo.js';
+import type { HistoryEntry } from '../../image/types.js';
 import { walkContext, type ContextEntry } from '../context.js';
 import type { FsView } from '../fsview.js';
 import { ownerOf } from './workdir.js';
@@ -117,6 +119,13 @@ export async function copyStep(
   // against the real lower, from the same directory listings. ADD (archives unpack while
   // planning) plans once, against the lower.
   const keyedWithoutLower = ins.kind === 'copy' && !ins.link && !fromLayers;
+  // A COPY from a directory whose sources' stat data is what it was last time has the key it had
+  // then (cache/copy-memo.ts): look that up before planning anything.
+  const memo = keyedWithoutLower ? copyMemoFor(session, state, stepIndex, op, root, { ...planReq, chmod: ins.chmod !== undefined ? ex(ins.chmod) : null }) : undefined;
+  if (memo) {
+    const reused = await memo.reuse(planReq, history);
+    if (reused) return { ...reused, cacheHit: true };
+  }
   const walk = keyedWithoutLower ? memoWalk() : undefined;
   const lowerView = (): Promise<FsView | undefined> => (ins.link ? Promise.resolve(undefined) : session.views.fsView(state.layers));
   let lower = keyedWithoutLower ? undefined : await lowerView();
@@ -125,7 +134,10 @@ export async function copyStep(
   // nobody reads cost a second read of all of them.
   const step = fromStep ?? (await contentStep(session, state, stepIndex, op, plan, root, downloads));
   const hit = fromStep ? { reasons: fromReasons } : await lookupStep(session, state, step, history, display, { file: loc.file, line: loc.line });
-  if ('state' in hit && hit.state) return { ...hit.state, cacheHit: true };
+  if ('state' in hit && hit.state) {
+    await memo?.remember({ ...planReq, ...(walk ? { walk } : {}) }, step.key);
+    return { ...hit.state, cacheHit: true };
+  }
   const keyedEntries = plan.entries;
   if (keyedWithoutLower) {
     lower = await lowerView();
@@ -138,6 +150,7 @@ export async function copyStep(
   const ref = { desc: layer.desc, diffID: layer.diffID };
   await session.views.rememberIndex(layer.diffID, plan.entries.map((e) => e.header));
   await recordStep(session, state, step, ref, created);
+  await memo?.remember({ ...planReq, ...(walk ? { walk } : {}) }, step.key);
   const next: StepOutcome = { ...withLayer(state, ref, history), cacheKey: step.key, missReason: hit.reasons.join('; ') };
   if (lower) {
     const view = lower.clone();
@@ -196,6 +209,48 @@ async function contentStep(
     inputs: [{ name: 'sources', digest: inputs.tree }],
     files: inputs.files,
   });
+}
+
+/**
+ * The copy memo of a COPY from a directory, or undefined when the cache is off for the stage or
+ * the directory is scratch. Its stamp covers the step's key preimage without the content
+ * (op, parent, base) and the request the plan is made from.
+ */
+function copyMemoFor(
+  s: BuildSession,
+  state: StageState,
+  stepIndex: number,
+  op: Record<string, unknown>,
+  root: CopyRoot,
+  request: Omit<CopyRequest, 'chmod' | 'lower'> & { chmod: string | null },
+): { reuse: (req: Omit<CopyRequest, 'lower'>, history: HistoryEntry) => Promise<StageState | undefined>; remember: (req: Omit<CopyRequest, 'lower'>, key: Digest) => Promise<void> } | undefined {
+  const sc = s.stepCache;
+  const memo = sc && sc.disabled(state.label) === undefined ? sc.copyMemo(root.dir) : undefined;
+  if (!memo) return undefined;
+  const { preimage, stepId } = describeStep(s, state, stepIndex, { type: 'copy', op });
+  const { kind, sources, heredocs, dest, workdir, owner, chmod, parents, link, exclude, unpack, createdTime } = request;
+  const material = { preimage, request: { kind, root, sources, heredocs: [...heredocs], dest, workdir, owner: owner ?? null, chmod, parents, link, exclude, unpack, createdTime } };
+  // Before the plan first looks at a file: an entry changed after this is never remembered.
+  const startedAt = memo.now();
+  const stampOf = async (req: Omit<CopyRequest, 'lower'>): Promise<{ digest: Digest; newestMs: number }> => {
+    const stamp = new SourceStamp(material);
+    await stampCopySources({ ...req, lower: undefined }, stamp);
+    return stamp.finish();
+  };
+  return {
+    // Any failure (a source missing, say) is left to the full plan, which reports it.
+    reuse: async (req, history) => {
+      const stamp = await stampOf(req).catch(() => undefined);
+      const key = stamp && (await memo.keyFor(root.dir, stepId, stamp.digest));
+      return key ? reuseStep(s, state, key, history) : undefined;
+    },
+    // Stamped from the listings the plan used (`req.walk`), checked for racy entries against
+    // startedAt: what is remembered is what the key was computed from.
+    remember: async (req, key) => {
+      const stamp = await stampOf(req).catch(() => undefined);
+      if (stamp) await memo.remember(root.dir, stepId, stamp, key, startedAt).catch(() => false);
+    },
+  };
 }
 
 /**

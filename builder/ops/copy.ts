@@ -16,6 +16,7 @@ import type { ModeFn } from '../chmod.js';
 import { layerXattrs } from '../../runtime/diff.js';
 import { isTarArchive, openArchive } from '../archive.js';
 import { parseWhiteout, WH_PREFIX } from '../../image/whiteout.js';
+import type { SourceStamp } from '../../cache/copy-memo.js';
 
 /** A directory the files of a COPY come from: the build context, or an unpacked stage/image. */
 export interface CopyRoot {
@@ -163,6 +164,24 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
   }
   const entries = firstNameCarriesContent([...out.values()].sort((a, b) => cmpPath(a.header.path, b.header.path)), origins);
   return { entries, origins };
+}
+
+/**
+ * Feeds `stamp` (cache/copy-memo.ts) everything of the file system planCopy would read for `req`:
+ * the sources as resolved (a followed symlink's target included) and every entry of each source
+ * directory's walk, in the plan's order. The plan is a function of the request, these entries and
+ * the files' contents, so an equal stamp and unchanged contents give an equal plan.
+ * Not for ADD: archives are read while planning.
+ */
+export async function stampCopySources(req: CopyRequest, stamp: SourceStamp): Promise<void> {
+  if (req.kind !== 'copy') throw new BuildUsageError('only COPY sources can be stamped', req.loc);
+  for (const m of await resolveSources(req)) {
+    stamp.section(m.heredoc !== undefined ? `heredoc ${m.name}` : `${m.wildcard ? 'match' : 'source'} ${m.relPath} ${m.parentsRel} ${m.isDir}`);
+    if (m.entry) stamp.add(m.entry);
+    if (!m.isDir) continue;
+    const dirRel = m.entry!.path;
+    for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...(dirRel === '' ? {} : { includes: [dirRel] }) })) stamp.add(e);
+  }
 }
 
 interface MatchedSource {
