@@ -81,6 +81,17 @@ export class ContextError extends BuildError {
 
 /** Walks `root`, yielding the entries that survive `excludes`/`includes`, in path order. */
 export async function* walkContext(root: string, opts: WalkOptions = {}): AsyncGenerator<ContextEntry> {
+  for await (const batch of walkContextBatches(root, opts)) yield* batch;
+}
+
+/** Entries handed over at once: one await per batch instead of one per entry (20,000-file contexts). */
+const BATCH = 512;
+
+/**
+ * walkContext's entries in runs of up to BATCH (plus the parents a kept entry reveals), in the
+ * same order: for callers that go through every entry of a large tree.
+ */
+export async function* walkContextBatches(root: string, opts: WalkOptions = {}): AsyncGenerator<ContextEntry[]> {
   const filter = makeFilter(opts);
   let realRoot: string;
   try {
@@ -102,57 +113,80 @@ export async function* walkContext(root: string, opts: WalkOptions = {}): AsyncG
       pending: false,
     },
   ];
+  let batch: ContextEntry[] = [];
+  /** Frames entered although filtered out, not yet reported. */
+  let pendingFrames = 0;
 
   /** Reports the excluded-but-entered parents of an entry about to be kept. */
-  async function* flushPending(): AsyncGenerator<ContextEntry> {
+  function flushPending(): void {
     for (const f of stack) {
       if (!f.pending) continue;
       f.pending = false;
-      const e = await entryFor(f.rel, f.abs);
-      if (e) yield e;
+      pendingFrames--;
+      const e = entryFor(f.rel, f.abs);
+      if (e) batch.push(e);
     }
   }
 
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1]!;
-    const d = top.entries[top.idx++];
-    if (d === undefined) {
-      stack.pop();
-      continue;
-    }
-    const rel = top.rel === '' ? d.name : `${top.rel}/${d.name}`;
-    const abs = join(top.abs, d.name);
-    const isDir = d.isDirectory();
-    const v = filter.visit(rel, isDir, top);
-    if (v === 'prune') continue;
+  try {
+    while (stack.length > 0) {
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
+      const top = stack[stack.length - 1]!;
+      const d = top.entries[top.idx++];
+      if (d === undefined) {
+        if (top.pending) pendingFrames--;
+        stack.pop();
+        continue;
+      }
+      const rel = top.rel === '' ? d.name : `${top.rel}/${d.name}`;
+      // a listed name is one plain component: no join() normalization needed
+      const abs = top.abs === '/' ? `/${d.name}` : `${top.abs}/${d.name}`;
+      const isDir = d.isDirectory();
+      const v = filter.visit(rel, isDir, top);
+      if (v === 'prune') continue;
 
-    if (!isDir) {
-      if (v.skip) continue;
-      yield* flushPending();
-      const e = await entryFor(rel, abs);
-      if (e) yield e;
-      continue;
-    }
+      if (!isDir) {
+        if (v.skip) continue;
+        if (pendingFrames > 0) flushPending();
+        const e = entryFor(rel, abs);
+        if (e) batch.push(e);
+        continue;
+      }
 
-    const frame: Frame = { rel, abs, entries: [], idx: 0, includeInfo: v.includeInfo, excludeInfo: v.excludeInfo, pending: v.skip };
-    if (!v.skip) {
-      yield* flushPending();
-      const e = await entryFor(rel, abs);
-      if (!e) continue;
-      yield e;
+      const frame: Frame = { rel, abs, entries: [], idx: 0, includeInfo: v.includeInfo, excludeInfo: v.excludeInfo, pending: v.skip };
+      if (!v.skip) {
+        if (pendingFrames > 0) flushPending();
+        const e = entryFor(rel, abs);
+        if (!e) continue;
+        batch.push(e);
+      }
+      // streaming: what is found so far goes out before the next directory is listed
+      if (batch.length > 0) {
+        yield batch;
+        batch = [];
+      }
+      try {
+        frame.entries = await listDir(abs, rel, opts);
+      } catch (e) {
+        const code = errCode(e instanceof ContextError ? e.cause : e);
+        // vanished while walking: nothing to send
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+        // only entered to look for re-included children: nothing inside was asked for
+        if (v.skip && (code === 'EACCES' || code === 'EPERM')) continue;
+        throw e;
+      }
+      if (frame.pending) pendingFrames++;
+      stack.push(frame);
     }
-    try {
-      frame.entries = await listDir(abs, rel, opts);
-    } catch (e) {
-      const code = errCode(e instanceof ContextError ? e.cause : e);
-      // vanished while walking: nothing to send
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-      // only entered to look for re-included children: nothing inside was asked for
-      if (v.skip && (code === 'EACCES' || code === 'EPERM')) continue;
-      throw e;
-    }
-    stack.push(frame);
+  } catch (e) {
+    // an entry that failed to stat: the ones before it are still reported, as one at a time would
+    if (batch.length > 0) yield batch;
+    throw e;
   }
+  if (batch.length > 0) yield batch;
 }
 
 /**
@@ -240,9 +274,13 @@ function makeFilter(opts: WalkOptions): Filter {
   };
 }
 
+/**
+ * Asynchronous, unlike entryFor: under Bun (the executable) readdirSync of the 200 directories of
+ * a 20,000-file tree kept the walk off the CPU ~150 ms longer than readdir (measured, load 9).
+ */
 async function listDir(abs: string, rel: string, opts: WalkOptions): Promise<Dirent[]> {
   try {
-    await opts.beforeReadDir?.(abs);
+    if (opts.beforeReadDir) await opts.beforeReadDir(abs);
     const entries = await readdir(abs, { withFileTypes: true });
     return entries.sort((a, b) => compareNames(a.name, b.name));
   } catch (e) {
@@ -255,7 +293,7 @@ async function listDir(abs: string, rel: string, opts: WalkOptions): Promise<Dir
  * Synchronous on purpose: an lstat is a few microseconds, a thread-pool round
  * trip per file is not (a 20,000-file walk spent most of its time waiting).
  */
-async function entryFor(rel: string, abs: string): Promise<ContextEntry | undefined> {
+function entryFor(rel: string, abs: string): ContextEntry | undefined {
   let st: Stats;
   try {
     st = lstatSync(abs);

@@ -23,7 +23,7 @@ import { downloadSource, isUrlSource } from './add-url.js';
 import { planCopy, stampCopySources, type CopyRequest, type CopyRoot } from './copy.js';
 import { SourceStamp } from '../../cache/copy-memo.js';
 import type { HistoryEntry } from '../../image/types.js';
-import { walkContext, type ContextEntry } from '../context.js';
+import { walkContextBatches, type ContextEntry } from '../context.js';
 import type { FsView } from '../fsview.js';
 import { ownerOf } from './workdir.js';
 import { clampToEpoch } from '../epoch.js';
@@ -331,17 +331,17 @@ async function hashFileContent(abs: string): Promise<Digest> {
   return `sha256:${h.digest('hex')}`;
 }
 
-/** walkContext, with each listing kept for a second plan of the same step (same files, same order). */
-function memoWalk(): typeof walkContext {
-  const seen = new Map<string, ContextEntry[]>();
+/** walkContextBatches, with each listing kept for a second plan of the same step (same files, same order). */
+function memoWalk(): typeof walkContextBatches {
+  const seen = new Map<string, ContextEntry[][]>();
   return async function* (root, opts = {}) {
     const key = JSON.stringify([root, opts.excludes ?? [], opts.includes ?? []]);
-    let entries = seen.get(key);
-    if (!entries) {
-      entries = [];
-      for await (const e of walkContext(root, opts)) entries.push(e);
-      seen.set(key, entries);
+    let batches = seen.get(key);
+    if (!batches) {
+      batches = [];
+      for await (const batch of walkContextBatches(root, opts)) batches.push(batch);
+      seen.set(key, batches);
     }
-    yield* entries;
+    yield* batches;
   };
 }

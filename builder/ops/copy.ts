@@ -8,7 +8,7 @@ import { readTar } from '../../image/tar/reader.js';
 import { entryParts, linkTargetParts } from '../../image/safe-path.js';
 import type { TarSource } from '../../image/tar/writer.js';
 import { PatternMatcher } from '../../parser/dockerignore.js';
-import { walkContext, type ContextEntry } from '../context.js';
+import { walkContext, walkContextBatches, type ContextEntry } from '../context.js';
 import { CopySourceError, BuildUsageError, type SourceLocation } from '../errors.js';
 import type { FsView } from '../fsview.js';
 import { globToRegExp, hasWildcard } from '../glob.js';
@@ -51,8 +51,8 @@ export interface CopyRequest {
   lower: FsView | undefined;
   /** Reads a file of the lower filesystem (ADD: an archive's hardlink to a file the image has). */
   readLower?: (path: string) => Promise<Buffer | undefined>;
-  /** Lists a source directory (default walkContext); a caller planning twice passes a memo. */
-  walk?: typeof walkContext;
+  /** Lists a source directory (default walkContextBatches); a caller planning twice passes a memo. */
+  walk?: typeof walkContextBatches;
   /** mtime of directories the copy creates (SOURCE_DATE_EPOCH or 0): deterministic layers. */
   createdTime: number;
   loc?: SourceLocation;
@@ -141,12 +141,14 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
       const dirRel = m.entry!.path;
       const narrowed = dirRel === '' ? {} : { includes: [dirRel] };
       const links = new HardlinkTracker();
-      for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...narrowed })) {
-        const relInDir = relUnder(e.path, dirRel);
-        if (relInDir === undefined || relInDir === '') continue;
-        if (excluder && excluder.matches(relInDir)) continue;
-        const d = posix.join(base, relInDir);
-        put(d, links.source(e, d, sourceOf(e, req)), e);
+      for await (const batch of (req.walk ?? walkContextBatches)(m.absRoot, { excludes: m.excludes, ...narrowed })) {
+        for (const e of batch) {
+          const relInDir = relUnder(e.path, dirRel);
+          if (relInDir === undefined || relInDir === '') continue;
+          if (excluder && excluder.matches(relInDir)) continue;
+          const d = posix.join(base, relInDir);
+          put(d, links.source(e, d, sourceOf(e, req)), e);
+        }
       }
       continue;
     }
@@ -180,7 +182,9 @@ export async function stampCopySources(req: CopyRequest, stamp: SourceStamp): Pr
     if (m.entry) stamp.add(m.entry);
     if (!m.isDir) continue;
     const dirRel = m.entry!.path;
-    for await (const e of (req.walk ?? walkContext)(m.absRoot, { excludes: m.excludes, ...(dirRel === '' ? {} : { includes: [dirRel] }) })) stamp.add(e);
+    for await (const batch of (req.walk ?? walkContextBatches)(m.absRoot, { excludes: m.excludes, ...(dirRel === '' ? {} : { includes: [dirRel] }) })) {
+      for (const e of batch) stamp.add(e);
+    }
   }
 }
 
@@ -229,7 +233,7 @@ async function resolveSources(req: CopyRequest): Promise<MatchedSource[]> {
       const matches = req.parents ? includePatternMatch(cleaned) : segmentMatch(cleaned, re);
       const literalPrefix = cleaned.split('/').slice(0, cleaned.split('/').findIndex(hasWildcard)).join('/');
       const matchedDirs: string[] = [];
-      for await (const e of (req.walk ?? walkContext)(req.root.dir, { excludes: req.root.excludes })) {
+      for await (const e of batchesOf((req.walk ?? walkContextBatches)(req.root.dir, { excludes: req.root.excludes }))) {
         if (literalPrefix && e.path !== literalPrefix && !e.path.startsWith(literalPrefix + '/')) continue;
         // a match inside a matched directory is already copied with it
         if (matchedDirs.some((d) => e.path.startsWith(d + '/')) || !matches(e.path)) continue;
@@ -539,6 +543,10 @@ async function archiveSpecialEntries(abs: string): Promise<ArchiveSpecials> {
     seen.add(path);
   }
   return { fifos, outsideLinks, whiteouts, written: seen };
+}
+
+async function* batchesOf<T>(batches: AsyncIterable<T[]>): AsyncGenerator<T> {
+  for await (const batch of batches) yield* batch;
 }
 
 function cleanRel(p: string): string {
