@@ -301,7 +301,9 @@ function entryFor(rel: string, abs: string): ContextEntry | undefined {
     if (errCode(e) === 'ENOENT') return undefined;
     throw fsError('lstat', abs, rel, e);
   }
-  const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  // the type bits of st_mode (S_IFMT): one mask, not three method calls per entry
+  const format = st.mode & 0o170000;
+  const type = format === 0o100000 ? 'file' : format === 0o040000 ? 'dir' : format === 0o120000 ? 'symlink' : 'other';
   const entry: ContextEntry = {
     path: rel,
     absPath: abs,
@@ -313,8 +315,8 @@ function entryFor(rel: string, abs: string): ContextEntry | undefined {
     mtimeMs: st.mtimeMs,
     ctimeMs: st.ctimeMs,
     ino: st.ino,
-    ...(type === 'file' && st.nlink > 1 ? { nlink: st.nlink } : {}),
   };
+  if (type === 'file' && st.nlink > 1) entry.nlink = st.nlink;
   if (type === 'symlink') {
     try {
       entry.linkTarget = readlinkSync(abs);

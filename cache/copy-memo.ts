@@ -64,8 +64,9 @@ export class SourceStamp {
   }
 
   add(entry: StampedEntry): void {
-    // JSON.stringify of the two strings keeps a name with a newline or NUL from forging a row
-    this.#pending += `${JSON.stringify(entry.path)}${JSON.stringify(entry.absPath)} ${entry.type} ${entry.mode} ${entry.uid} ${entry.gid} ${entry.size} ${entry.mtimeMs} ${entry.ctimeMs} ${entry.ino} ${entry.nlink ?? 1} ${entry.linkTarget === undefined ? '-' : JSON.stringify(entry.linkTarget)}\n`;
+    // A tagged record of NUL-terminated fields (no path or link target holds a NUL; section names
+    // are JSON): names can't forge a record.
+    this.#pending += `e\0${entry.path}\0${entry.absPath}\0${entry.type}\0${entry.mode}\0${entry.uid}\0${entry.gid}\0${entry.size}\0${entry.mtimeMs}\0${entry.ctimeMs}\0${entry.ino}\0${entry.nlink ?? 1}\0${entry.linkTarget ?? ''}\0`;
     if (entry.mtimeMs > this.#newestMs) this.#newestMs = entry.mtimeMs;
     if (entry.ctimeMs > this.#newestMs) this.#newestMs = entry.ctimeMs;
     if (this.#pending.length >= CHUNK_CHARS) this.#flush();
@@ -73,7 +74,7 @@ export class SourceStamp {
 
   /** A marker between the parts of a plan (one per source), so entries can't shift between them. */
   section(name: string): void {
-    this.#pending += `#${JSON.stringify(name)}\n`;
+    this.#pending += `s\0${JSON.stringify(name)}\0`;
   }
 
   #flush(): void {
