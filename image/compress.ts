@@ -14,8 +14,7 @@ import { pipeline, type Readable, Transform, type TransformCallback } from 'node
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { ByteSource } from './tar/reader.js';
-import { TarHeaderDecoder, tarPaddingSize, type TarByteSource } from './tar/decode.js';
+import { headerFrame, paxPathAndSize, TAR_BLOCK, tarPaddingSize } from './tar/decode.js';
 
 export interface GzipOptions {
   /** zlib level 0–9, default 6. */
@@ -147,9 +146,9 @@ export function gunzipStream(source: Readable): Readable {
 }
 
 /**
- * The member rules of gzipTarMembers, versioned: a change to them (sizes, the cut test, the
- * stored-vs-deflated probe) changes the bytes a member compresses to, so compressed members kept
- * from another rules version must not be reused.
+ * The version of what turns a member's input into its compressed bytes (the gzip call, the
+ * stored-vs-deflated probe): change it with them, so members compressed under the old rules are
+ * not reused. (The cut rules decide which members exist, not how one compresses.)
  */
 const TAR_MEMBER_RULES = 1;
 /** Members aim at about this much input; an entry at least this long stands alone, cut in pieces of it. */
@@ -158,6 +157,8 @@ const TARGET_MEMBER = MiB;
 const MIN_MEMBER = 256 * 1024;
 /** A cut is forced after the entry that brings a member to this much. */
 const MAX_MEMBER = 4 * MiB;
+/** PAX/GNU records longer than this are no real header's (the decoder refuses them too): framed as opaque input. */
+const MAX_META_RECORD = 16 * MiB;
 
 export interface TarGzipOptions {
   /** zlib level 0–9, default 6. */
@@ -221,126 +222,277 @@ function isMemberOf(compressed: Buffer, data: Buffer): boolean {
   return size === data.length % 2 ** 32 && crc === zlib.crc32(data);
 }
 
+type Scan =
+  /** Collecting a header block. */
+  | { state: 'header' }
+  /** Collecting the payload of a PAX 'x' or GNU 'L' record (for the path and size of the next entry). */
+  | { state: 'meta'; flag: 'x' | 'L'; left: number; parts: Buffer[]; pad: number }
+  /** Passing `left` bytes (payload, content, padding) into the member. */
+  | { state: 'body'; left: number; endsEntry: boolean }
+  /** Past the end-of-archive blocks, or input this scanner cannot frame: members cut at MAX_MEMBER only. */
+  | { state: 'opaque' };
+
 /**
- * A pipeline stage (pass it to stream.pipeline) gzipping a tar stream as a deterministic
- * multi-member gzip whose members end on tar-entry boundaries:
+ * gzip of a tar stream as a deterministic multi-member gzip whose members end on tar-entry
+ * boundaries (a Transform; headers framed by the one tar decoder's headerFrame):
  * - an entry (its PAX/GNU long-name records, header, content and padding) shorter than
  *   TARGET_MEMBER joins the open member; the member ends after it when cutsAfter says so and it
  *   holds MIN_MEMBER, or when it reaches MAX_MEMBER;
  * - a longer entry stands alone, cut every TARGET_MEMBER bytes from its first header byte, so a
  *   big file still compresses in parallel and its pieces do not shift with what came before;
- * - the end-of-archive blocks (and anything after) close the last member.
+ * - the end-of-archive blocks (and anything after) end the last member.
  * The cuts depend only on the entries, never on an earlier build, and re-synchronise: a change
  * to one entry's content or size changes the member holding it (and at most, through the minimum
- * and maximum, the next cut); later members come out as before. Memory is bounded by
- * MAX_MEMBER × (concurrency + 1).
+ * and maximum, the next cut); later members come out as before. Input that is not a tar is still
+ * compressed (members of MAX_MEMBER). Memory: about MAX_MEMBER × (concurrency + 1).
  */
-export function gzipTarMembers(opts: TarGzipOptions = {}): (source: AsyncIterable<Buffer | string>) => AsyncGenerator<Buffer> {
-  const level = opts.level ?? 6;
-  const concurrency = opts.concurrency ?? availableParallelism();
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be 0-9, got ${level}`);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be >= 1, got ${concurrency}`);
-  const keyed = opts.reuse !== undefined || opts.onMember !== undefined;
+class TarMemberGzip extends Transform {
+  readonly #level: number;
+  readonly #concurrency: number;
+  readonly #opts: TarGzipOptions;
+  readonly #keyed: boolean;
+  #buf = Buffer.allocUnsafe(2 * MiB);
+  /** Bytes in the open member: #copied of them in #buf, the rest in #span. */
+  #filled = 0;
+  #copied = 0;
+  #span: { chunk: Buffer; from: number; to: number } | undefined;
+  /** Where in the open member the entry being scanned starts (its first record or header). */
+  #entryStart = 0;
+  /** The entry's path and PAX size, from records before its header. */
+  #longPath: string | undefined;
+  #paxSize: number | undefined;
+  /** The entry being passed is TARGET_MEMBER or longer: cut in pieces from #entryStart. */
+  #big = false;
+  #entryLength = 0;
+  #entryName = '';
+  readonly #block = Buffer.alloc(TAR_BLOCK);
+  #blockFill = 0;
+  #scan: Scan = { state: 'header' };
+  readonly #queue: Array<Promise<{ out: Buffer; member?: GzipMember }>> = [];
+  #started = 0;
 
-  const compress = async (data: Buffer): Promise<{ out: Buffer; member?: GzipMember }> => {
-    if (!keyed) return { out: await gzipAsync(data, { level: await levelFor(data, level), chunkSize: MiB }) };
+  constructor(opts: TarGzipOptions) {
+    super();
+    const level = opts.level ?? 6;
+    const concurrency = opts.concurrency ?? availableParallelism();
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be 0-9, got ${level}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be >= 1, got ${concurrency}`);
+    this.#level = level;
+    this.#concurrency = concurrency;
+    this.#opts = opts;
+    this.#keyed = opts.reuse !== undefined || opts.onMember !== undefined;
+  }
+
+  async #compress(data: Buffer): Promise<{ out: Buffer; member?: GzipMember }> {
+    const deflate = async (): Promise<Buffer> => gzipAsync(data, { level: await levelFor(data, this.#level), chunkSize: MiB });
+    if (!this.#keyed) return { out: await deflate() };
     // WebCrypto hashes on the thread pool, beside the deflates, not on the main thread.
     const key = Buffer.from(await crypto.subtle.digest('SHA-256', data)).toString('hex');
-    const old = await opts.reuse?.(key, data.length);
+    const old = await this.#opts.reuse?.(key, data.length);
     const reused = old !== undefined && isMemberOf(old, data);
-    const out = reused ? old : await gzipAsync(data, { level: await levelFor(data, level), chunkSize: MiB });
+    const out = reused ? old : await deflate();
     return { out, member: { key, uncompressedSize: data.length, compressedSize: out.length, reused } };
-  };
+  }
 
-  return async function* gzipTar(source) {
-    const src = new ByteSource(source);
-    /** Bytes the decoder read for the entry it is decoding (its PAX/GNU records and header). */
-    let head: Buffer[] = [];
-    const recorded: TarByteSource = {
-      get offset() {
-        return src.offset;
-      },
-      async readExact(n, what) {
-        const b = await src.readExact(n, what);
-        if (b) head.push(b);
-        return b;
-      },
-      async skip(n, what) {
-        for (let left = n; left > 0; ) {
-          const b = await src.readSome(Math.min(left, MiB), what);
-          head.push(b);
-          left -= b.length;
-        }
-      },
-    };
-    const decoder = new TarHeaderDecoder(recorded);
-    let parts: Buffer[] = [];
-    let filled = 0;
-    const queue: Array<Promise<{ out: Buffer; member?: GzipMember }>> = [];
-    let started = 0;
-    const add = (b: Buffer): void => {
-      parts.push(b);
-      filled += b.length;
-    };
-    const start = (): void => {
-      const p = compress(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, filled));
-      p.catch(() => undefined); // handled when awaited in order; avoid an unhandled rejection meanwhile
-      queue.push(p);
-      started++;
-      parts = [];
-      filled = 0;
-    };
-    const emit = async function* (keep: number): AsyncGenerator<Buffer> {
-      while (queue.length > keep) {
-        const { out, member } = await (queue.shift() as Promise<{ out: Buffer; member?: GzipMember }>);
-        if (member) opts.onMember?.(member);
-        yield out;
-      }
-    };
-    /** Ends the open member; waits while more than `concurrency` are in flight (bounded memory). */
-    const cut = async function* (): AsyncGenerator<Buffer> {
-      start();
-      yield* emit(concurrency - 1);
-    };
-    try {
-      for (;;) {
-        const entry = await decoder.next();
-        const header = Buffer.concat(head);
-        head = [];
-        if (!entry) {
-          add(header);
-          break;
-        }
-        const body = entry.dataSize + tarPaddingSize(entry.dataSize);
-        const length = header.length + body;
-        if (length >= TARGET_MEMBER) {
-          if (filled > 0) yield* cut();
-          add(header);
-          for (let left = body; left > 0; ) {
-            if (filled >= TARGET_MEMBER) yield* cut();
-            const b = await src.readSome(Math.min(left, TARGET_MEMBER - filled), 'file content');
-            add(b);
-            left -= b.length;
-          }
-          yield* cut();
-          continue;
-        }
-        add(header);
-        for (let left = body; left > 0; ) {
-          const b = await src.readSome(Math.min(left, MiB), 'file content');
-          add(b);
-          left -= b.length;
-        }
-        if (filled >= MAX_MEMBER || (filled >= MIN_MEMBER && cutsAfter(entry.header.path, length))) yield* cut();
-      }
-      // The end-of-archive blocks and whatever follows them.
-      for (let b = await src.readUpTo(MiB); b; b = await src.readUpTo(MiB)) add(b);
-      // An empty input still gives a valid (empty) gzip file.
-      if (filled > 0 || started === 0) start();
-      yield* emit(0);
-    } finally {
-      queue.length = 0;
-      await src.close().catch(() => undefined);
+  /**
+   * Adds chunk[from, to) to the open member. Spans that continue the previous one in the same
+   * chunk are only noted, and copied in one go (#settle): a copy per tar header and body would
+   * cost more than the scan.
+   */
+  #append(chunk: Buffer, from: number, to: number): void {
+    if (this.#span?.chunk === chunk && this.#span.to === from) this.#span.to = to;
+    else {
+      this.#settle();
+      this.#span = { chunk, from, to };
     }
-  };
+    this.#filled += to - from;
+  }
+
+  /** Copies the noted span into the member buffer. */
+  #settle(): void {
+    const span = this.#span;
+    if (!span) return;
+    this.#span = undefined;
+    const n = span.to - span.from;
+    if (this.#copied + n > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#copied + n));
+      this.#buf.copy(grown, 0, 0, this.#copied);
+      this.#buf = grown;
+    }
+    span.chunk.copy(this.#buf, this.#copied, span.from, span.to);
+    this.#copied += n;
+  }
+
+  /** Ends the open member at `at` (default: all of it); what follows `at` opens the next. */
+  #cut(at = this.#filled): void {
+    if (at === 0) return;
+    this.#settle();
+    const data = this.#buf.subarray(0, at);
+    // A fresh buffer: the one handed to zlib is read on the thread pool.
+    const next = Buffer.allocUnsafe(Math.max(2 * MiB, this.#filled - at));
+    this.#buf.copy(next, 0, at, this.#filled);
+    this.#buf = next;
+    this.#filled -= at;
+    this.#copied = this.#filled;
+    this.#entryStart = Math.max(0, this.#entryStart - at);
+    const p = this.#compress(data);
+    p.catch(() => undefined); // handled when awaited in order; avoid an unhandled rejection meanwhile
+    this.#queue.push(p);
+    this.#started++;
+  }
+
+  /** Push finished members in order; wait while more than `keep` are in flight. */
+  async #emit(keep: number): Promise<void> {
+    while (this.#queue.length > keep) {
+      const { out, member } = await (this.#queue.shift() as Promise<{ out: Buffer; member?: GzipMember }>);
+      if (member) this.#opts.onMember?.(member);
+      this.push(out);
+    }
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#accept(chunk).then(() => cb(), cb);
+  }
+
+  async #accept(chunk: Buffer): Promise<void> {
+    let i = 0;
+    while (i < chunk.length) {
+      const before = this.#started;
+      i = this.#step(chunk, i);
+      // Bounded memory: at most `concurrency` members in flight plus the one being filled.
+      if (this.#started !== before) await this.#emit(this.#concurrency - 1);
+    }
+    this.#settle();
+  }
+
+  /** Scans from chunk[i]; returns where it stopped (at most one cut per call). */
+  #step(chunk: Buffer, i: number): number {
+    const scan = this.#scan;
+    switch (scan.state) {
+      case 'header': {
+        if (this.#blockFill === 0 && i + TAR_BLOCK <= chunk.length) {
+          this.#append(chunk, i, i + TAR_BLOCK);
+          this.#header(chunk.subarray(i, i + TAR_BLOCK));
+          return i + TAR_BLOCK;
+        }
+        const n = Math.min(TAR_BLOCK - this.#blockFill, chunk.length - i);
+        chunk.copy(this.#block, this.#blockFill, i, i + n);
+        this.#append(chunk, i, i + n);
+        this.#blockFill += n;
+        if (this.#blockFill === TAR_BLOCK) {
+          this.#blockFill = 0;
+          this.#header(this.#block);
+        }
+        return i + n;
+      }
+      case 'meta': {
+        const n = Math.min(scan.left, chunk.length - i);
+        scan.parts.push(Buffer.from(chunk.subarray(i, i + n)));
+        this.#append(chunk, i, i + n);
+        scan.left -= n;
+        if (scan.left === 0) {
+          const data = Buffer.concat(scan.parts);
+          if (scan.flag === 'L') {
+            const end = data.indexOf(0);
+            this.#longPath = data.toString('utf8', 0, end === -1 ? data.length : end);
+          } else {
+            const pax = paxPathAndSize(data);
+            if (!pax) {
+              this.#scan = { state: 'opaque' };
+              return i + n;
+            }
+            if (pax.path !== undefined) this.#longPath = pax.path;
+            if (pax.size !== undefined) this.#paxSize = pax.size;
+          }
+          this.#scan = scan.pad ? { state: 'body', left: scan.pad, endsEntry: false } : { state: 'header' };
+        }
+        return i + n;
+      }
+      case 'body': {
+        // A big entry's pieces: TARGET_MEMBER bytes each from its first header byte.
+        if (this.#big && this.#filled >= TARGET_MEMBER) {
+          this.#cut();
+          return i;
+        }
+        const n = Math.min(scan.left, chunk.length - i, this.#big ? TARGET_MEMBER - this.#filled : Infinity);
+        this.#append(chunk, i, i + n);
+        scan.left -= n;
+        if (scan.left === 0) {
+          this.#scan = { state: 'header' };
+          if (scan.endsEntry) this.#entryDone();
+        }
+        return i + n;
+      }
+      case 'opaque': {
+        if (this.#filled >= MAX_MEMBER) {
+          this.#cut();
+          return i;
+        }
+        const n = Math.min(MAX_MEMBER - this.#filled, chunk.length - i);
+        this.#append(chunk, i, i + n);
+        return i + n;
+      }
+    }
+  }
+
+  /** A whole header block was read (it is already in the member). */
+  #header(block: Buffer): void {
+    const frame = headerFrame(block);
+    if (frame.kind === 'end' || frame.kind === 'invalid') {
+      this.#scan = { state: 'opaque' };
+      return;
+    }
+    if (frame.kind === 'meta') {
+      // A global PAX record changes how later headers read: framing them is the decoder's job, not ours.
+      if (frame.flag === 'g' || frame.flag === 'V' || frame.size > MAX_META_RECORD) {
+        this.#scan = { state: 'opaque' };
+        return;
+      }
+      const pad = tarPaddingSize(frame.size);
+      if ((frame.flag === 'x' || frame.flag === 'L') && frame.size > 0) this.#scan = { state: 'meta', flag: frame.flag, left: frame.size, parts: [], pad };
+      else if (frame.size + pad > 0) this.#scan = { state: 'body', left: frame.size + pad, endsEntry: false };
+      return;
+    }
+    const dataSize = this.#paxSize ?? frame.dataSize;
+    const body = dataSize + tarPaddingSize(dataSize);
+    this.#entryName = this.#longPath ?? frame.name;
+    this.#longPath = undefined;
+    this.#paxSize = undefined;
+    this.#entryLength = this.#filled - this.#entryStart + body;
+    this.#big = this.#entryLength >= TARGET_MEMBER;
+    // A big entry starts its own member.
+    if (this.#big) this.#cut(this.#entryStart);
+    if (body > 0) this.#scan = { state: 'body', left: body, endsEntry: true };
+    else this.#entryDone();
+  }
+
+  #entryDone(): void {
+    if (this.#big) this.#cut();
+    else if (this.#filled >= MAX_MEMBER || (this.#filled >= MIN_MEMBER && cutsAfter(this.#entryName, this.#entryLength))) this.#cut();
+    this.#big = false;
+    this.#entryStart = this.#filled;
+  }
+
+  override _flush(cb: TransformCallback): void {
+    // An empty input still gives a valid (empty) gzip file.
+    this.#settle();
+    if (this.#filled > 0 || this.#started === 0) {
+      const data = this.#buf.subarray(0, this.#filled);
+      const p = this.#compress(data);
+      p.catch(() => undefined);
+      this.#queue.push(p);
+      this.#started++;
+    }
+    this.#emit(0).then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.#queue.length = 0;
+    cb(err);
+  }
+}
+
+/** A Transform gzipping a layer tar in members cut on its entry boundaries (see TarMemberGzip). */
+export function gzipTarMembers(opts: TarGzipOptions = {}): Transform {
+  return new TarMemberGzip(opts);
 }

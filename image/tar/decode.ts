@@ -41,6 +41,8 @@ function str(b: Buffer, off: number, len: number): string {
 
 /** Octal (space/NUL padded) or GNU base-256 number field. */
 function num(b: Buffer, off: number, len: number, field: string): number {
+  const fast = plainOctal(b, off, len);
+  if (fast !== -1) return fast;
   const first = b[off] as number;
   if (first & 0x80) {
     // GNU base-256: big-endian two's complement in the bits after the 0x80 marker (as Go reads it).
@@ -58,16 +60,41 @@ function num(b: Buffer, off: number, len: number, field: string): number {
   return parseInt(s, 8);
 }
 
+/**
+ * The common case of a number field without strings or regular expressions (every header has
+ * several): optional leading spaces/NULs, octal digits, then only spaces/NULs; -1 for anything
+ * else (num's full parse decides, or throws).
+ */
+function plainOctal(b: Buffer, off: number, len: number): number {
+  const end = off + len;
+  let i = off;
+  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++, digits++) {
+    const c = b[i] as number;
+    if (c < 0x30 || c > 0x37) break;
+    v = v * 8 + (c - 0x30);
+  }
+  for (; i < end; i++) if (b[i] !== 0x20 && b[i] !== 0) return -1;
+  return digits > 0 && digits <= 16 ? v : -1;
+}
+
 function checksumOk(b: Buffer): boolean {
   const stored = num(b, 148, 8, 'checksum');
-  let unsigned = 0;
-  let signed = 0;
+  // The checksum field itself counts as eight spaces.
+  let unsigned = 8 * 0x20;
+  for (let i = 0; i < 148; i++) unsigned += b[i] as number;
+  for (let i = 156; i < TAR_BLOCK; i++) unsigned += b[i] as number;
+  if (stored === unsigned) return true;
+  // Some old writers summed signed bytes.
+  let signed = 8 * 0x20;
   for (let i = 0; i < TAR_BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : (b[i] as number);
-    unsigned += c;
+    if (i >= 148 && i < 156) continue;
+    const c = b[i] as number;
     signed += c > 127 ? c - 256 : c;
   }
-  return stored === unsigned || stored === signed;
+  return stored === signed;
 }
 
 /**
@@ -212,6 +239,53 @@ function entryHeader(block: Buffer, flag: string, pax: PaxMap, longName: string 
   const xattrs = collectXattrs(pax, at);
   if (xattrs) header.xattrs = xattrs;
   return { header, dataSize, headerOffset: at };
+}
+
+/** One header block as a scanner that needs only entry boundaries sees it (image/compress.ts). */
+export type HeaderFrame =
+  /** The end-of-archive zero block. */
+  | { kind: 'end' }
+  /** Not a header this decoder would accept (checksum, number fields, sparse files). */
+  | { kind: 'invalid' }
+  /** A PAX (x, g) or GNU (L, K, V) record: `size` bytes of payload, then padding; it belongs to the next real entry. */
+  | { kind: 'meta'; flag: 'x' | 'g' | 'L' | 'K' | 'V'; size: number }
+  /** A real entry: `dataSize` bytes of content follow (unless a PAX size overrides it), then padding. `name` as in the block. */
+  | { kind: 'entry'; dataSize: number; name: string };
+
+/**
+ * The frame of one 512-byte header block, the way TarHeaderDecoder.next frames it, without
+ * decoding the rest of the header: a scanner (tar-aware gzip members) walks entry boundaries
+ * at a fraction of the cost of decoding every header.
+ */
+export function headerFrame(block: Buffer): HeaderFrame {
+  try {
+    // (a zero block fails the checksum: test for it only then)
+    if (!checksumOk(block)) return isZero(block) ? { kind: 'end' } : { kind: 'invalid' };
+    const flag = String.fromCharCode(block[156] as number);
+    const size = num(block, 124, 12, 'size');
+    if (size < 0 || flag === 'S') return { kind: 'invalid' };
+    if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K' || flag === 'V') return { kind: 'meta', flag, size };
+    const posix = block[257] === 0x75 && block[258] === 0x73 && block[259] === 0x74 && block[260] === 0x61 && block[261] === 0x72 && block[262] === 0; // 'ustar\0'
+    const prefix = posix ? str(block, 345, 155) : '';
+    const name = prefix ? `${prefix}/${str(block, 0, 100)}` : str(block, 0, 100);
+    return { kind: 'entry', dataSize: HEADER_ONLY.has(flag) ? 0 : size, name };
+  } catch {
+    return { kind: 'invalid' };
+  }
+}
+
+/** The `path` and `size` of a PAX 'x' payload (what a boundary scanner needs of it); undefined when malformed. */
+export function paxPathAndSize(data: Buffer): { path?: string; size?: number } | undefined {
+  try {
+    const pax = parsePax(data, 0);
+    const size = pax.get('size');
+    return {
+      ...(pax.has('path') ? { path: (pax.get('path') as Buffer).toString('utf8') } : {}),
+      ...(size ? { size: paxNumber(size, 'size', false) } : {}),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

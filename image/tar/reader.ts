@@ -91,14 +91,6 @@ export class ByteSource implements TarByteSource {
     return this.#take(Math.min(max, (this.#bufs[0] as Buffer).length));
   }
 
-  /** Up to max bytes (at least one), or null at the end of the input. */
-  async readUpTo(max: number): Promise<Buffer | null> {
-    while (this.#avail === 0) {
-      if (!(await this.#fill())) return null;
-    }
-    return this.#take(Math.min(max, (this.#bufs[0] as Buffer).length));
-  }
-
   async skip(n: number, what: string): Promise<void> {
     while (n > 0) n -= (await this.readSome(Math.min(n, MAX_CHUNK), what)).length;
   }
