@@ -536,7 +536,9 @@ export class Runtime {
     if (this.#snapshotter.name !== 'overlay') return Promise.resolve(undefined);
     return (async () => {
       const diffIDs = await Promise.all(layers.map((l) => l.diffID()));
-      if (!diffIDs.every((d) => existsSync(join(this.root, 'snapshots', digestHex(d))))) return undefined;
+      // a whole snapshot, or a delta on one (snapshots.ts)
+      const has = (d: Digest) => existsSync(join(this.root, 'snapshots', digestHex(d))) || existsSync(join(this.root, 'deltas', digestHex(d)));
+      if (!diffIDs.every(has)) return undefined;
       const key = diffIDs.join('\n');
       let view = this.#views.get(key);
       if (!view) {

@@ -90,8 +90,18 @@ describe('RUN and the build cache: end to end', function () {
     }
   });
 
-  it('a one-file change makes the COPY snapshot a delta on the last one; the RUN on it makes the same image as on a whole unpack', async () => {
-    const files: Record<string, string> = { 'Dockerfile': 'FROM busybox:latest\nCOPY files/ /data/files/\nRUN cd /data && find . -exec stat -c "%n %a %u %g %s %Y %F %N" {} + | sort > /listing && find . -type f -exec sha256sum {} + | sort >> /listing\n' };
+  it('a one-file change makes the COPY snapshot a delta on the last one; the RUN on it, and a COPY --from it, make the same image as on a whole unpack', async () => {
+    const files: Record<string, string> = {
+      'Dockerfile': [
+        'FROM busybox:latest',
+        'COPY files/ /data/files/',
+        'RUN cd /data && find . -exec stat -c "%n %a %u %g %s %Y %F %N" {} + | sort > /listing && find . -type f -exec sha256sum {} + | sort >> /listing',
+        'FROM busybox:latest',
+        'COPY --from=0 /listing /listing',
+        'COPY --from=0 /data/files/ /files/',
+        '',
+      ].join('\n'),
+    };
     for (let i = 0; i < 30; i++) files[`files/d${i % 3}/f${i}.txt`] = `file ${i}\n`;
     const ctx = await makeTree(files);
     const env = { SOURCE_DATE_EPOCH: '1700000000' };
