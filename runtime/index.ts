@@ -11,7 +11,7 @@
  *
  * State dir layout: builds/ (who is alive), runc|crun/ (runtime state), snapshots/ + deltas/ + l/ (layers),
  * flat/ (copy snapshotter), steps/<container id>/ (bundle, upper, mounts), cache-mounts/, logs/,
- * tmp/.
+ * tmp/, seccomp-bpf/ (crun's compiled filters).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
@@ -41,7 +41,8 @@ import { createSnapshotter, type SeedResult, type Snapshotter, type StepRootfs }
 import type { DeltaHint } from './delta.js';
 import { chrootRefusal, placeChrootFixtures, runChrooted, withoutChrootFixtures, type ChrootRun } from './chroot.js';
 import { buildSpec, DEFAULT_CAPS, specJson, standardMounts, type OciMount } from './spec.js';
-import { defaultSeccomp } from './seccomp.js';
+import { defaultSeccomp, type OciSeccomp } from './seccomp.js';
+import { crunSeccompBpf, SECCOMP_BPF_ANNOTATION } from './seccomp-bpf.js';
 import { MountStubs } from './stubs.js';
 import type { ExtraHost, RunRequest, RunResult, RuntimeInfo, RuntimeOptions } from './types.js';
 import { resolveUser } from './users.js';
@@ -245,6 +246,8 @@ export class Runtime {
   /** layerView's mounts by their stack's diffIDs, and the dirs they are under (removed by close()). */
   readonly #views = new Map<string, Promise<string>>();
   readonly #viewDirs: string[] = [];
+  /** crun's compiled seccomp filters by their section's JSON (undefined: crun compiles it). */
+  readonly #bpf = new Map<string, Promise<Buffer | undefined>>();
   #counter = 0;
   #closed: Promise<void> | undefined;
 
@@ -488,8 +491,23 @@ export class Runtime {
       ...(req.shmSize !== undefined ? { shmSize: req.shmSize } : {}),
       ...(req.securityOptions ? { securityOptions: req.securityOptions } : {}),
     });
+    // crun: the filter compiled once per state dir, not by every `crun run` (runtime/seccomp-bpf.ts)
+    const bpf = spec.linux.seccomp ? await this.#seccompBpf(spec.linux.seccomp) : undefined;
+    if (bpf) spec.annotations = { [SECCOMP_BPF_ANNOTATION]: bpf.toString('base64') };
     await fsp.writeFile(join(step.dir, 'bundle', 'config.json'), specJson(spec));
     return stubs;
+  }
+
+  #seccompBpf(seccomp: OciSeccomp): Promise<Buffer | undefined> {
+    if (this.#oci.name !== 'crun') return Promise.resolve(undefined);
+    const key = JSON.stringify(seccomp);
+    let bpf = this.#bpf.get(key);
+    if (!bpf) {
+      const id = `${this.buildId}-${++this.#counter}`;
+      bpf = crunSeccompBpf(this.#oci, this.root, seccomp, { dir: join(this.root, 'steps', id), id }).catch(() => undefined);
+      this.#bpf.set(key, bpf);
+    }
+    return bpf;
   }
 
   #throwIfAborted(step: Step, req: RunRequest): void {

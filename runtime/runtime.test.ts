@@ -17,6 +17,7 @@ import { createTarStream, type TarSource } from '../image/tar/writer.js';
 import { Runtime, type RunRequest } from './index.js';
 import { availableRuntimes, busyboxLayout, createOrSkip, layoutLayers, REPO_ROOT, requireRuntime, tarFileLayer } from './testing.js';
 import { unpackOverlayLayer } from './unpack.js';
+import { buildSpec, specJson } from './spec.js';
 
 let work: string;
 let layout: string;
@@ -245,6 +246,42 @@ describe('runtime: layerView (what COPY --from reads: the snapshots, nothing unp
     const rt = await createOrSkip(this, { root: join(work, 'state-view-copy'), snapshotter: 'copy' });
     try {
       assert.equal(await rt.layerView(base), undefined);
+    } finally {
+      await rt.close();
+    }
+  });
+});
+
+describe('runtime: crun runs steps with the seccomp filter compiled once (run.oci.seccomp_bpf_data)', function () {
+  this.timeout(60_000);
+  it('keeps one filter per profile in the state dir, byte for byte what crun compiles from a full step spec, and steps run confined by it', async function () {
+    requireRuntime(this);
+    if (!availableRuntimes().includes('crun')) {
+      if (process.env.CI === 'true') throw new Error('crun is needed');
+      this.skip();
+    }
+    const state = join(work, 'state-bpf');
+    const rt = await createOrSkip(this, { root: state, runtime: 'crun' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const lines: string[] = [];
+        const r = await rt.runStep(sh('grep -E "^Seccomp(_filters)?:" /proc/self/status; unshare -U true 2>/dev/null; echo unshare=$?', { onOutput: (_s, l) => lines.push(l.replace(/\s+/g, ' ')) }), collect);
+        assert.equal(r.exitCode, 0, r.lastLines.join('\n'));
+        assert.deepEqual(lines, ['Seccomp: 2', 'Seccomp_filters: 1', 'unshare=1']);
+      }
+      const kept = readdirSync(join(state, 'seccomp-bpf'));
+      assert.equal(kept.length, 1);
+      // libseccomp's output for the step's own spec (all mounts, caps, masked paths), as crun leaves it after `create`
+      const bundle = join(work, 'bpf-bundle');
+      mkdirSync(join(bundle, 'rootfs', 'dev'), { recursive: true });
+      writeFileSync(join(bundle, 'rootfs', 'x'), '', { mode: 0o755 });
+      const spec = buildSpec({ rootfs: join(bundle, 'rootfs'), args: ['/x'], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [], home: '/root' }, hostname: 'h', network: 'none', security: 'sandbox', mounts: [] } as Parameters<typeof buildSpec>[0]);
+      writeFileSync(join(bundle, 'config.json'), specJson(spec));
+      const crunState = join(work, 'bpf-crun-state');
+      const hide = 'umount /sys/fs/cgroup/unified 2>/dev/null; crun --root="$1" create --bundle "$2" bpfcheck >/dev/null 2>&1; cat "$1/bpfcheck/seccomp.bpf"; crun --root="$1" delete -f bpfcheck';
+      const direct = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', hide, 'sh', crunState, bundle]);
+      assert.ok(direct.length > 0 && direct.length % 8 === 0, `crun left a filter (${direct.length} bytes)`);
+      assert.ok(readFileSync(join(state, 'seccomp-bpf', kept[0]!)).equals(direct));
     } finally {
       await rt.close();
     }

@@ -31,6 +31,7 @@ export interface OciSpec {
   };
   root: { path: string; readonly: boolean };
   hostname: string;
+  annotations?: Record<string, string>;
   mounts: OciMount[];
   linux: {
     namespaces: Array<{ type: string }>;
