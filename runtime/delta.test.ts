@@ -128,6 +128,22 @@ describe('runtime: delta snapshots show the same tree as a whole unpack', functi
     });
   }
 
+  it('a tar that is not the one the delta was planned from is refused, and leaves nothing behind', async () => {
+    const old = await tarFile(OLD);
+    const next = await tarFile(CASES[0]!.next);
+    const root = join(work, 'mismatch');
+    const rt = await Runtime.create({ root, snapshotter: 'overlay' });
+    try {
+      await rt.seedLayer(createReadStream(old.path), Promise.resolve(old.diffID));
+      const hint = hintFor(old.diffID, OLD, [...CASES[0]!.next, file('data/files/extra', 'x')]);
+      await assert.rejects(rt.seedLayer(createReadStream(next.path), Promise.resolve(next.diffID), hint), { code: 'TSB_RUNTIME_SETUP' });
+      assert.equal(existsSync(join(root, 'deltas')) ? readdirSync(join(root, 'deltas')).length : 0, 0);
+      assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+    } finally {
+      await rt.close();
+    }
+  });
+
   it('a delta on a delta on a delta (a chain of edits), and gc keeps the bases a kept delta stacks on', async () => {
     const versions = [OLD, CASES[0]!.next, CASES[1]!.next.map((e) => (e.header.path === 'data/files/a.txt' ? file('data/files/a.txt', 'ab') : e)), CASES[4]!.next];
     const root = join(work, 'chain');

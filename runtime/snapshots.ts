@@ -25,6 +25,7 @@ import { normalizeUpper } from './adopt.js';
 import { isOpaque } from './diff.js';
 import { entryParts, resolveInRoot } from '../image/safe-path.js';
 import { execOk } from './exec.js';
+import { RuntimeSetupError } from './errors.js';
 import { applyNodeMeta, makeNodes, unpackOverlayLayer, type PendingNode } from './unpack.js';
 import { planDelta, type DeltaHint, type DeltaPlan } from './delta.js';
 
@@ -113,7 +114,7 @@ export class LayerSnapshots {
       try {
         const stats = await unpackOverlayLayer(tar, keep ? join(tmp, 'fs') : tmp, keep ? { keep: (rel) => keep.has(rel) } : {});
         // the delta was planned from the hint's headers: a tar with other entries is not that layer
-        if (keep && stats.entries !== hint?.headers.length) throw new Error(`the layer has ${stats.entries} entries, its delta plan ${hint?.headers.length}`);
+        if (keep && stats.entries !== hint?.headers.length) throw new RuntimeSetupError(`the layer has ${stats.entries} entries, its delta plan ${hint?.headers.length}`, { entries: stats.entries });
         const hex = digestHex(await diffID);
         if (keep && hint) await fsp.writeFile(join(tmp, 'base'), digestHex(hint.base));
         const kind = keep ? 'deltas' : 'snapshots';
@@ -121,7 +122,7 @@ export class LayerSnapshots {
         if (this.#has(hex)) await fsp.rm(tmp, { recursive: true, force: true });
         else await renameInto(tmp, join(this.root, kind, hex));
         const snaps = await this.#stackOf(hex);
-        if (!snaps) throw new Error(`snapshot ${hex} is not in place`);
+        if (!snaps) throw new RuntimeSetupError(`snapshot ${hex} is not in place`, { diffID: hex });
         if (!this.#pending.has(hex)) this.#pending.set(hex, Promise.resolve(snaps));
         return { snaps, ...(keep ? { delta: keep.size } : {}), ...(delta && 'unfit' in delta ? { unfit: delta.unfit } : {}) };
       } catch (e) {
