@@ -109,9 +109,20 @@ export class CopyMemo {
 
   /** The step key remembered for `stamp`, or undefined. */
   async keyFor(dir: string, stepId: string, stamp: Digest): Promise<Digest | undefined> {
+    return (await this.lookup(dir, stepId))?.(stamp);
+  }
+
+  /**
+   * What this step remembers, as a lookup by stamp; undefined when it remembers nothing (a first
+   * build: the caller need not stamp its sources at all).
+   */
+  async lookup(dir: string, stepId: string): Promise<((stamp: Digest) => Digest | undefined) | undefined> {
     const slot = await this.#read(dir, stepId);
-    const hex = digestHex(stamp);
-    return slot?.stamps.find((s) => s[0] === hex)?.[1];
+    if (!slot || slot.stamps.length === 0) return undefined;
+    return (stamp) => {
+      const hex = digestHex(stamp);
+      return slot.stamps.find((s) => s[0] === hex)?.[1];
+    };
   }
 
   /**

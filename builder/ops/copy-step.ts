@@ -240,8 +240,10 @@ function copyMemoFor(
   return {
     // Any failure (a source missing, say) is left to the full plan, which reports it.
     reuse: async (req, history) => {
-      const stamp = await stampOf(req).catch(() => undefined);
-      const key = stamp && (await memo.keyFor(root.dir, stepId, stamp.digest));
+      // a step that remembers nothing (a cold build) is not stamped: the plan walks the sources anyway
+      const keyFor = await memo.lookup(root.dir, stepId);
+      const stamp = keyFor && (await stampOf(req).catch(() => undefined));
+      const key = stamp && keyFor(stamp.digest);
       return key ? reuseStep(s, state, key, history) : undefined;
     },
     // Stamped from the listings the plan used (`req.walk`), checked for racy entries against
