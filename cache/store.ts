@@ -400,11 +400,13 @@ export class ContentStore {
     const members: MemberEntry[] = [];
     let offset = 0;
     let reused = 0;
+    let count = 0;
     const enc = encodeLayer(tar, {
       ...gzip,
       ...(earlier?.size ? { reuse: (key: string) => earlier.reuse(key) } : {}),
       onMember: (m) => {
-        members.push([m.key, offset, m.compressedSize]);
+        count++;
+        if (m.key !== undefined) members.push([m.key, offset, m.compressedSize]);
         offset += m.compressedSize;
         if (m.reused) reused++;
       },
@@ -424,7 +426,7 @@ export class ContentStore {
     const { diffID, uncompressedSize } = await enc.result;
     // Only an optimisation for the next ingest: a failure to record it costs that one deflate.
     await recordLayerMembers(this, blob.digest, format, members).catch(noop);
-    return { desc: { mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }, diffID, uncompressedSize, members: { count: members.length, reused } };
+    return { desc: { mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }, diffID, uncompressedSize, members: { count, reused } };
   }
 
   /**

@@ -342,7 +342,7 @@ describe('image/compress gzipTarMembers (members on tar-entry boundaries)', () =
     const byKey = new Map<string, Buffer>();
     let off = 0;
     for (const m of old.members) {
-      byKey.set(m.key, old.gz.subarray(off, off + m.compressedSize));
+      if (m.key !== undefined) byKey.set(m.key, old.gz.subarray(off, off + m.compressedSize));
       off += m.compressedSize;
     }
     const edit = (p: string, b: Buffer): Buffer => (p === 'files/f02222.txt' ? Buffer.concat([b, Buffer.from('more')]) : b);

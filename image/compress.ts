@@ -176,8 +176,8 @@ export interface TarGzipOptions {
 }
 
 export interface GzipMember {
-  /** sha256 hex of the member's uncompressed bytes. */
-  key: string;
+  /** sha256 hex of the member's uncompressed bytes; none for a stored (level 0) member, which is not worth reusing. */
+  key?: string;
   uncompressedSize: number;
   compressedSize: number;
   /** Its bytes came from `reuse`, not from deflate. */
@@ -284,8 +284,14 @@ class TarMemberGzip extends Transform {
   }
 
   async #compress(data: Buffer): Promise<{ out: Buffer; member?: GzipMember }> {
-    const deflate = async (): Promise<Buffer> => gzipAsync(data, { level: await levelFor(data, this.#level), chunkSize: MiB });
+    const level = await levelFor(data, this.#level);
+    const deflate = (): Promise<Buffer> => gzipAsync(data, { level, chunkSize: MiB });
     if (!this.#keyed) return { out: await deflate() };
+    if (level === 0) {
+      // Stored, not deflated: as cheap to redo as to copy, so not worth a hash (the big files of a layer).
+      const out = await deflate();
+      return { out, member: { uncompressedSize: data.length, compressedSize: out.length, reused: false } };
+    }
     // WebCrypto hashes on the thread pool, beside the deflates, not on the main thread.
     const key = Buffer.from(await crypto.subtle.digest('SHA-256', data)).toString('hex');
     const old = await this.#opts.reuse?.(key, data.length);
