@@ -180,20 +180,21 @@ export class BuildCache {
    * The blob may since have been removed by gc.
    */
   async lastLayer(stepId: string): Promise<CacheRecord['layer']> {
-    const s = await this.#store.readMeta<StepFile>(STEPS_NS, stepName(stepId)).catch(() => undefined);
-    if (!s || s.format !== FORMAT || s.stepId !== stepId || !isDigest(s.key)) return undefined;
+    const s = await this.#stepFile(stepId);
+    if (!s || !isDigest(s.key)) return undefined;
     return (await this.#readRecord(s.key))?.rec.layer;
+  }
+
+  /** The step file of `stepId`, when it is readable and of this format. */
+  async #stepFile(stepId: string): Promise<StepFile | undefined> {
+    const s = await this.#store.readMeta<StepFile>(STEPS_NS, stepName(stepId)).catch(() => undefined);
+    return s && s.format === FORMAT && s.stepId === stepId ? s : undefined;
   }
 
   /** The last preimage recorded for `stepId`, if it is still readable. */
   async lastPreimage(stepId: string): Promise<{ key: Digest; preimage: KeyPreimage } | undefined> {
-    let s: StepFile | undefined;
-    try {
-      s = await this.#store.readMeta<StepFile>(STEPS_NS, stepName(stepId));
-    } catch {
-      return undefined;
-    }
-    if (!s || s.format !== FORMAT || s.stepId !== stepId) return undefined;
+    const s = await this.#stepFile(stepId);
+    if (!s) return undefined;
     if (s.preimage) return { key: s.key, preimage: s.preimage };
     if (!s.preimageBlob || !isDigest(s.preimageBlob)) return undefined;
     try {
