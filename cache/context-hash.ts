@@ -17,7 +17,7 @@
  * written atomically once per build by save().
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { digestHex, sha256, type Digest } from '../image/digest.js';
@@ -256,12 +256,5 @@ async function readTable(store: ContentStore, key: string, dir: string): Promise
 
 /** Drops the remembered tables of context directories that no longer exist (for `tsbuild prune`). */
 export function pruneContextTables(store: ContentStore, opts: { minAgeMs: number; dryRun?: boolean }): Promise<{ removed: number; bytes: number }> {
-  return store.pruneMeta(
-    META_NS,
-    async (key) => {
-      const t = await store.readMeta<Partial<Table>>(META_NS, key).catch(() => undefined);
-      return typeof t?.dir === 'string' && existsSync(t.dir);
-    },
-    opts,
-  );
+  return store.pruneMetaOfGoneDirs(META_NS, opts);
 }

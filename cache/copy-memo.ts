@@ -17,7 +17,6 @@
  * when the directory is gone.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
 import { RACY_MARGIN_MS } from './context-hash.js';
 import { FILE_DIGEST_VERSION, KEY_VERSION } from './keys.js';
@@ -160,12 +159,5 @@ function slotName(dir: string, stepId: string): string {
 
 /** Drops the memos of directories that no longer exist (for `tsbuild prune`). */
 export function pruneCopyMemos(store: ContentStore, opts: { minAgeMs: number; dryRun?: boolean }): Promise<{ removed: number; bytes: number }> {
-  return store.pruneMeta(
-    META_NS,
-    async (key) => {
-      const slot = await store.readMeta<Partial<Slot>>(META_NS, key).catch(() => undefined);
-      return typeof slot?.dir === 'string' && existsSync(slot.dir);
-    },
-    opts,
-  );
+  return store.pruneMetaOfGoneDirs(META_NS, opts);
 }

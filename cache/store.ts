@@ -15,6 +15,7 @@
  *   locks/<name>.lock    cross-process locks
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -589,6 +590,21 @@ export class ContentStore {
       out.bytes += st.size;
     }
     return out;
+  }
+
+  /**
+   * pruneMeta for records that remember something about a directory (their `dir` field: a build
+   * context's hash table, its COPY stamps): kept while that directory exists.
+   */
+  pruneMetaOfGoneDirs(ns: string, opts: { minAgeMs: number; dryRun?: boolean }): Promise<{ removed: number; bytes: number }> {
+    return this.pruneMeta(
+      ns,
+      async (key) => {
+        const record = await this.readMeta<{ dir?: unknown }>(ns, key).catch(() => undefined);
+        return typeof record?.dir === 'string' && existsSync(record.dir);
+      },
+      opts,
+    );
   }
 
   /** Keys of a namespace (unordered); empty if the namespace does not exist. */
